@@ -1,0 +1,82 @@
+//! The assembled application: configuration → database, keys, tenant resolver, schema.
+//! Shared by `serve`, the operator commands and the integration tests, so tests run the
+//! server exactly as it is deployed.
+
+use crate::auth::tenant::TenantResolver;
+use crate::auth::token::{load_secret, TokenKeys};
+use crate::auth::Principal;
+use crate::config::Config;
+use crate::db::{self, PgPool, TenantTx, TxMode};
+use crate::graphql::{build_schema, AppSchema, Limits};
+use diesel_async::SimpleAsyncConnection;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a running Tenantry needs.
+pub struct App {
+    /// The settings it was built from.
+    pub config: Config,
+    /// The executable GraphQL schema.
+    pub schema: AppSchema,
+    /// Token verification and signing keys.
+    pub keys: TokenKeys,
+    /// Cached tenant memberships.
+    pub resolver: TenantResolver,
+    /// The URL of the database in use.
+    pub database_url: String,
+    // Private: request code reaches the database only through TenantTx.
+    pool: PgPool,
+}
+
+impl App {
+    /// Connects (starting the private cluster if `DATABASE_URL` is unset), runs pending
+    /// migrations and assembles the schema.
+    pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
+        let database_url = db::database_url(&config).await?;
+        let pool = db::build_pool(&database_url, config.pool_size)?;
+        db::run_migrations(&pool).await?;
+        let secret = load_secret(&config)?;
+        let keys = TokenKeys::new(&config, &secret)?;
+        let limits = Limits {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            max_page_size: config.max_page_size,
+        };
+        Ok(Arc::new(App {
+            schema: build_schema(limits),
+            keys,
+            resolver: TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms)),
+            database_url,
+            config,
+            pool,
+        }))
+    }
+
+    /// A fresh request transaction for `principal` (not begun until first used).
+    pub fn tenant_tx(&self, principal: Option<Principal>, mode: TxMode) -> TenantTx {
+        TenantTx::new(
+            self.pool.clone(),
+            self.resolver.clone(),
+            principal,
+            mode,
+            self.config.statement_timeout(),
+        )
+    }
+
+    /// The explicit, logged path for cross-tenant operator work.
+    pub fn platform(&self) -> db::platform::Platform {
+        db::platform::Platform::new(self.pool.clone())
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn database_ready(&self) -> bool {
+        let check = async {
+            let mut conn = self.pool.get().await.ok()?;
+            conn.batch_execute("SELECT 1").await.ok()
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), check).await,
+            Ok(Some(()))
+        )
+    }
+}

@@ -1,0 +1,78 @@
+//! Who is calling and for which tenant: bearer tokens, roles, and tenant resolution.
+
+pub mod tenant;
+pub mod token;
+
+use crate::ids::{TenantId, UserId};
+
+/// Built-in tenant roles, strongest first. The role of a request always comes from the
+/// database membership, never from the token.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// Reads everything of the tenant.
+    Viewer,
+    /// Reads and writes the tenant's records.
+    Member,
+    /// Also manages members and settings.
+    Admin,
+    /// Owns the tenant.
+    Owner,
+}
+
+impl Role {
+    /// The form stored in `memberships.role` and in `app.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "VIEWER",
+            Role::Member => "MEMBER",
+            Role::Admin => "ADMIN",
+            Role::Owner => "OWNER",
+        }
+    }
+
+    /// Parses the stored form (case-insensitive, for the CLI).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_uppercase().as_str() {
+            "VIEWER" => Some(Role::Viewer),
+            "MEMBER" => Some(Role::Member),
+            "ADMIN" => Some(Role::Admin),
+            "OWNER" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    /// Whether this role is at least `required` (OWNER > ADMIN > MEMBER > VIEWER).
+    pub fn at_least(self, required: Role) -> bool {
+        self >= required
+    }
+}
+
+/// How a request named its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TenantSelector {
+    /// By id: the token's `tid` claim or `X-Tenant-ID`.
+    Id(TenantId),
+    /// By slug: `X-Tenant-Slug`.
+    Slug(String),
+}
+
+/// The authenticated caller of a request, before the tenant is checked.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user of the token's `sub` claim.
+    pub user_id: UserId,
+    /// The tenant the request names, if any.
+    pub tenant: Option<TenantSelector>,
+}
+
+/// A caller checked against the database: a member of an active tenant, with a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// The tenant of the request.
+    pub tenant_id: TenantId,
+    /// The calling user.
+    pub user_id: UserId,
+    /// The user's role in that tenant.
+    pub role: Role,
+}

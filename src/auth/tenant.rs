@@ -1,0 +1,124 @@
+//! Resolving the tenant a request names and the caller's membership in it.
+//!
+//! The answer (tenant id, status, role) comes from `app.resolve_member`, a SECURITY DEFINER
+//! function that only reveals what the caller may know, and is cached per process for a
+//! short time so the request path does not pay a lookup per request. The role always comes
+//! from the database, never from the token.
+
+use super::{Member, Principal, Role, TenantSelector};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::{TenantId, UserId};
+use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use moka::future::Cache;
+use std::time::Duration;
+
+#[derive(QueryableByName)]
+struct ResolvedRow {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: uuid::Uuid,
+    #[diesel(sql_type = Text)]
+    tenant_status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    member_role: Option<String>,
+}
+
+/// Outcome of a resolution, cached as is (refusals too, so a flood of bad requests is cheap).
+type Resolution = Result<Member, ErrorCode>;
+
+/// Resolves and caches memberships.
+#[derive(Clone)]
+pub struct TenantResolver {
+    cache: Cache<(UserId, TenantSelector), Resolution>,
+}
+
+impl TenantResolver {
+    /// A resolver whose answers live for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    /// The cached answer for `principal`, if any.
+    pub async fn cached(&self, principal: &Principal) -> Option<AppResult<Member>> {
+        let selector = principal.tenant.clone()?;
+        self.cache
+            .get(&(principal.user_id, selector))
+            .await
+            .map(|r| r.map_err(refusal))
+    }
+
+    /// Resolves `principal` on `conn` (outside any transaction) and caches the answer.
+    pub async fn resolve(
+        &self,
+        conn: &mut AsyncPgConnection,
+        principal: &Principal,
+    ) -> AppResult<Member> {
+        let Some(selector) = principal.tenant.clone() else {
+            return Err(AppError::new(
+                ErrorCode::TenantNotFound,
+                "no tenant named: use a token with a tenant, or the X-Tenant-ID or X-Tenant-Slug header",
+            ));
+        };
+        let (by_id, by_slug) = match &selector {
+            TenantSelector::Id(id) => (Some(id.0), None),
+            TenantSelector::Slug(slug) => (None, Some(slug.clone())),
+        };
+        let row: Option<ResolvedRow> = diesel::sql_query(
+            "SELECT tenant_id, tenant_status, member_role FROM app.resolve_member($1, $2, $3)",
+        )
+        .bind::<SqlUuid, _>(principal.user_id.0)
+        .bind::<Nullable<SqlUuid>, _>(by_id)
+        .bind::<Nullable<Text>, _>(by_slug)
+        .get_result(conn)
+        .await
+        .map(Some)
+        .or_else(|e| match e {
+            diesel::result::Error::NotFound => Ok(None),
+            e => Err(AppError::from(e)),
+        })?;
+        let resolution = decide(principal.user_id, row);
+        self.cache
+            .insert((principal.user_id, selector), resolution)
+            .await;
+        resolution.map_err(refusal)
+    }
+
+    /// Forgets every cached answer (after a membership or tenant status change).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {
+    let row = row.ok_or(ErrorCode::TenantNotFound)?;
+    // Membership first: a non-member learns nothing about the tenant's status.
+    let role = row
+        .member_role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or(ErrorCode::Forbidden)?;
+    if row.tenant_status != "active" {
+        return Err(ErrorCode::TenantSuspended);
+    }
+    Ok(Member {
+        tenant_id: TenantId(row.tenant_id),
+        user_id,
+        role,
+    })
+}
+
+fn refusal(code: ErrorCode) -> AppError {
+    let message = match code {
+        ErrorCode::TenantNotFound => "tenant not found",
+        ErrorCode::Forbidden => "you are not a member of this tenant",
+        ErrorCode::TenantSuspended => "this tenant is suspended",
+        _ => "tenant refused",
+    };
+    AppError::new(code, message)
+}

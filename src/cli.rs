@@ -1,0 +1,224 @@
+//! The command line (clap): `serve`, `migrate`, `schema`, `tenant`, `user`, `token`.
+//! Each command prints one plain line a script can use (the schema prints the SDL).
+
+use crate::app::App;
+use crate::auth::Role;
+use crate::config::Config;
+use crate::graphql::http::router;
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Tenantry: a multi-tenant GraphQL API server whose isolation PostgreSQL enforces.
+#[derive(Parser)]
+#[command(name = "tenantry", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TENANTRY_BIND", default_value = "127.0.0.1")]
+        bind: String,
+        /// Port to listen on.
+        #[arg(long, env = "TENANTRY_PORT", default_value_t = 8080)]
+        port: u16,
+        /// Create two demo tenants with users and contacts, and print a token per user.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema {
+        /// Exit non-zero if the file differs from the generated schema.
+        #[arg(long)]
+        check: bool,
+        /// The committed schema file compared by --check.
+        #[arg(long, default_value = "schema.graphql")]
+        file: PathBuf,
+    },
+    /// Operator commands on tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Operator commands on users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print a signed access token for a member of a tenant.
+    Token {
+        /// User email or id.
+        #[arg(long)]
+        user: String,
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// Lifetime, e.g. 15m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id.
+    Create {
+        /// URL-safe unique name.
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user, optionally a member of a tenant; prints its id.
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Tenant slug or id to add the user to.
+        #[arg(long, requires = "role")]
+        tenant: Option<String>,
+        /// Role in that tenant: OWNER, ADMIN, MEMBER or VIEWER.
+        #[arg(long, requires = "tenant", value_parser = parse_role)]
+        role: Option<Role>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not one of OWNER, ADMIN, MEMBER, VIEWER"))
+}
+
+/// Sets up logging: JSON or pretty, filtered by `RUST_LOG` (default `info`), on stderr so
+/// stdout stays the one line scripts read.
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Parses the command line and runs the command.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.config);
+    match cli.command {
+        Command::Schema { check, file } => {
+            let sdl = crate::graphql::sdl();
+            if check {
+                let committed = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                if committed != sdl {
+                    bail!(
+                        "{} differs from the generated schema: run `tenantry schema > {}`",
+                        file.display(),
+                        file.display()
+                    );
+                }
+                println!("{} is up to date", file.display());
+            } else {
+                print!("{sdl}");
+            }
+        }
+        Command::Migrate => {
+            let app = App::start(cli.config).await?;
+            drop(app);
+            println!("migrations applied");
+        }
+        Command::Serve { bind, port, demo } => {
+            let app = App::start(cli.config).await?;
+            let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
+                .await
+                .with_context(|| format!("binding {bind}:{port}"))?;
+            let addr: SocketAddr = listener.local_addr()?;
+            if demo {
+                for login in crate::demo::seed(&app).await? {
+                    println!(
+                        "TOKEN {} {} {} {}",
+                        login.email,
+                        login.tenant,
+                        login.role.as_str(),
+                        login.token
+                    );
+                }
+            }
+            println!("http://{addr}/graphql");
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown())
+                .await?;
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { slug, name },
+        } => {
+            let app = App::start(cli.config).await?;
+            println!("{}", app.platform().create_tenant(&slug, &name).await?);
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    tenant,
+                    role,
+                },
+        } => {
+            let app = App::start(cli.config).await?;
+            let platform = app.platform();
+            let tenant = match &tenant {
+                Some(t) => Some(platform.find_tenant(t).await?),
+                None => None,
+            };
+            let user = platform.create_user(&email).await?;
+            if let (Some(tenant), Some(role)) = (tenant, role) {
+                platform
+                    .set_membership(crate::ids::TenantId(tenant.id), user, role)
+                    .await?;
+            }
+            println!("{user}");
+        }
+        Command::Token { user, tenant, ttl } => {
+            let app = App::start(cli.config).await?;
+            let platform = app.platform();
+            let tenant = platform.find_tenant(&tenant).await?;
+            let user = platform.find_user(&user).await?;
+            let tenant_id = crate::ids::TenantId(tenant.id);
+            if !platform.is_member(tenant_id, user).await? {
+                bail!("that user is not a member of tenant {}", tenant.slug);
+            }
+            println!("{}", app.keys.sign(user, Some(tenant_id), ttl)?);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,142 @@
+//! Every setting of Tenantry and its environment variable, documented in one place.
+//!
+//! The same struct is flattened into every CLI subcommand, so `--help` lists them all and
+//! the environment works the same for `serve`, `migrate` and the operator commands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runtime configuration, from flags or environment variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// PostgreSQL URL. Unset: a private cluster under `TENANTRY_HOME` is created and used.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for local state (the private PostgreSQL cluster, the development JWT secret).
+    #[arg(
+        long,
+        env = "TENANTRY_HOME",
+        default_value = ".tenantry",
+        global = true
+    )]
+    pub home: PathBuf,
+
+    /// Folder holding the PostgreSQL server binaries (initdb, pg_ctl) for the private cluster.
+    /// Default: the newest /usr/lib/postgresql/*/bin, else `pg_config --bindir`.
+    #[arg(long, env = "TENANTRY_PG_BIN", global = true)]
+    pub pg_bin: Option<PathBuf>,
+
+    /// HS256 secret for access tokens. Unset: a random secret kept in `TENANTRY_HOME`
+    /// (development only; production must set it).
+    #[arg(
+        long,
+        env = "TENANTRY_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with an RS256 public key accepted for access tokens.
+    #[arg(long, env = "TENANTRY_JWT_RS256_PUBLIC_KEY", global = true)]
+    pub jwt_rs256_public_key: Option<PathBuf>,
+
+    /// PEM file with an EdDSA (Ed25519) public key accepted for access tokens.
+    #[arg(long, env = "TENANTRY_JWT_EDDSA_PUBLIC_KEY", global = true)]
+    pub jwt_eddsa_public_key: Option<PathBuf>,
+
+    /// Required `iss` claim of access tokens (and the issuer of tokens Tenantry signs).
+    #[arg(
+        long,
+        env = "TENANTRY_JWT_ISSUER",
+        default_value = "tenantry",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// Required `aud` claim of access tokens.
+    #[arg(
+        long,
+        env = "TENANTRY_JWT_AUDIENCE",
+        default_value = "tenantry-api",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "TENANTRY_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pool_size: usize,
+
+    /// `statement_timeout` of each request transaction, in milliseconds.
+    #[arg(
+        long,
+        env = "TENANTRY_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub statement_timeout_ms: u64,
+
+    /// How long a resolved tenant membership (status and role) is cached, in milliseconds.
+    #[arg(
+        long,
+        env = "TENANTRY_TENANT_CACHE_TTL_MS",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub tenant_cache_ttl_ms: u64,
+
+    /// Largest query depth accepted.
+    #[arg(long, env = "TENANTRY_MAX_DEPTH", default_value_t = 12, global = true)]
+    pub max_depth: usize,
+
+    /// Largest query complexity accepted (each field counts 1, lists multiply by `first`).
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_COMPLEXITY",
+        default_value_t = 20000,
+        global = true
+    )]
+    pub max_complexity: usize,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TENANTRY_MAX_BODY_BYTES", default_value_t = 256 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Largest `first`/`last` of a connection.
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_page_size: usize,
+
+    /// Log format: `pretty` (development) or `json` (production).
+    #[arg(
+        long,
+        env = "TENANTRY_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: String,
+}
+
+impl Config {
+    /// The statement timeout as a duration.
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = Wrapper::parse_from(["tenantry"]).config;
+        config.database_url = Some(database_url.into());
+        config
+    }
+}

@@ -1,0 +1,4 @@
+//! Contacts: the people a tenant's CRM keeps.
+
+pub mod graphql;
+pub mod model;

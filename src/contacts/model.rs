@@ -1,0 +1,177 @@
+//! Diesel rows and queries of `contacts`. Every query runs inside the request's tenant
+//! transaction, so row-level security limits it to the current tenant; none names a tenant.
+
+use crate::db::schema::contacts;
+use crate::graphql::relay::{KeysetCursor, Page};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A row of `contacts`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts, check_for_backend(Pg))]
+pub struct ContactRow {
+    pub id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ContactRow {
+    /// The keyset position of this row.
+    pub fn cursor(&self) -> KeysetCursor {
+        KeysetCursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+/// A contact to insert; `tenant_id` is filled by the column default from the transaction.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct NewContact {
+    pub id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Changes to a contact: `None` leaves a column alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = contacts)]
+pub struct ContactChanges {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub company: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of the contact list.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Case-insensitive substring of name, email or company.
+    pub search: Option<String>,
+    /// Contacts carrying this tag.
+    pub tag: Option<String>,
+}
+
+type Boxed<'a> = contacts::BoxedQuery<'a, Pg>;
+
+fn filtered(filter: &ContactFilter) -> Boxed<'static> {
+    let mut query = contacts::table.into_boxed();
+    if let Some(search) = &filter.search {
+        let pattern = format!("%{}%", escape_like(search));
+        query = query.filter(
+            contacts::name
+                .ilike(pattern.clone())
+                .or(contacts::email.ilike(pattern.clone()))
+                .or(contacts::company.ilike(pattern)),
+        );
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(contacts::tags.contains(vec![tag.clone()]));
+    }
+    query
+}
+
+/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One page of contacts ordered by (created_at, id), plus one probe row.
+pub async fn list_contacts(
+    conn: &mut AsyncPgConnection,
+    filter: &ContactFilter,
+    page: &Page,
+) -> QueryResult<Vec<ContactRow>> {
+    let mut query = filtered(filter).select(ContactRow::as_select());
+    if let Some(after) = page.after {
+        query = query.filter(
+            contacts::created_at.gt(after.at).or(contacts::created_at
+                .eq(after.at)
+                .and(contacts::id.gt(after.id))),
+        );
+    }
+    if let Some(before) = page.before {
+        query = query.filter(
+            contacts::created_at.lt(before.at).or(contacts::created_at
+                .eq(before.at)
+                .and(contacts::id.lt(before.id))),
+        );
+    }
+    query = if page.backward {
+        query.order((contacts::created_at.desc(), contacts::id.desc()))
+    } else {
+        query.order((contacts::created_at.asc(), contacts::id.asc()))
+    };
+    query.limit(page.limit as i64 + 1).load(conn).await
+}
+
+/// How many contacts match `filter`.
+pub async fn count_contacts(
+    conn: &mut AsyncPgConnection,
+    filter: &ContactFilter,
+) -> QueryResult<i64> {
+    filtered(filter).count().get_result(conn).await
+}
+
+/// The contact with `id`, if the current tenant has one.
+pub async fn get_contact(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<ContactRow>> {
+    contacts::table
+        .filter(contacts::id.eq(id))
+        .select(ContactRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Inserts a contact and returns it.
+pub async fn insert_contact(
+    conn: &mut AsyncPgConnection,
+    new: &NewContact,
+) -> QueryResult<ContactRow> {
+    diesel::insert_into(contacts::table)
+        .values(new)
+        .returning(ContactRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Applies `changes` to the contact `id`; `None` if the current tenant has no such contact.
+pub async fn update_contact(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &ContactChanges,
+) -> QueryResult<Option<ContactRow>> {
+    diesel::update(contacts::table.filter(contacts::id.eq(id)))
+        .set(changes)
+        .returning(ContactRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Deletes the contact `id`; whether the current tenant had it.
+pub async fn delete_contact(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::delete(contacts::table.filter(contacts::id.eq(id)))
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+}

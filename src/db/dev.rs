@@ -1,0 +1,246 @@
+//! The private PostgreSQL cluster used when `DATABASE_URL` is unset.
+//!
+//! Made from the locally installed server binaries: `initdb` on first use into
+//! `TENANTRY_HOME/pg`, listening on a unix socket only (no TCP), started on demand and left
+//! running so later subcommands and test processes share it. A file lock serialises the
+//! check-and-start, so concurrent processes never start it twice. PostgreSQL refuses to run
+//! as root, so when we are root initdb and the server run as the `postgres` system user.
+
+use anyhow::{bail, Context};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Name of the application database inside the private cluster.
+pub const DEV_DATABASE: &str = "tenantry";
+
+/// A private cluster: where its data and socket live and which binaries run it.
+#[derive(Debug, Clone)]
+pub struct DevCluster {
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    bin_dir: PathBuf,
+}
+
+impl DevCluster {
+    /// Locates (but does not start) the cluster under `home`.
+    pub fn new(home: &Path, pg_bin: Option<&Path>) -> anyhow::Result<Self> {
+        fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+        let home = home.canonicalize()?;
+        let bin_dir = match pg_bin {
+            Some(dir) => dir.to_path_buf(),
+            None => find_pg_bin()?,
+        };
+        let data_dir = home.join("pg");
+        // A unix socket path must fit in 107 bytes; fall back to /tmp for deep checkouts.
+        let mut socket_dir = home.join("sock");
+        if socket_dir.as_os_str().len() > 80 {
+            let digest = simple_hash(home.to_string_lossy().as_bytes());
+            socket_dir = PathBuf::from(format!("/tmp/tenantry-{digest:016x}"));
+        }
+        Ok(Self {
+            data_dir,
+            socket_dir,
+            bin_dir,
+        })
+    }
+
+    /// A connection string for `database` as the cluster's superuser, over the socket.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "host={} user=postgres dbname={database}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// The folder of the unix socket (for psql and pgbench: `-h <dir>`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// Makes sure the cluster exists and runs, and that the application database exists;
+    /// returns the URL of that database.
+    pub async fn ensure_running(&self) -> anyhow::Result<String> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.ensure_running_blocking()).await??;
+        self.ensure_database(DEV_DATABASE).await?;
+        Ok(self.url(DEV_DATABASE))
+    }
+
+    fn ensure_running_blocking(&self) -> anyhow::Result<()> {
+        let parent = self.data_dir.parent().context("data dir has no parent")?;
+        let lock = File::create(parent.join("cluster.lock"))?;
+        lock.lock().context("locking the private cluster")?;
+        if self.is_accepting() {
+            return Ok(());
+        }
+        let as_root = is_root();
+        if !self.data_dir.join("PG_VERSION").exists() {
+            fs::create_dir_all(&self.data_dir)?;
+            if as_root {
+                chown_postgres(&self.data_dir)?;
+            }
+            self.run(
+                as_root,
+                "initdb",
+                &[
+                    "-D",
+                    &self.data_dir.to_string_lossy(),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+            )
+            .context("initdb of the private cluster")?;
+        }
+        fs::create_dir_all(&self.socket_dir)?;
+        if as_root {
+            chown_postgres(&self.socket_dir)?;
+        }
+        let options = format!(
+            "-c listen_addresses='' -k {} -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.socket_dir.display()
+        );
+        let log = self
+            .data_dir
+            .parent()
+            .unwrap_or(&self.data_dir)
+            .join("postgres.log");
+        if as_root {
+            // The log file must be writable by postgres.
+            File::create(&log)?;
+            chown_postgres(&log)?;
+        }
+        self.run(
+            as_root,
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir.to_string_lossy(),
+                "-o",
+                &options,
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
+        .with_context(|| format!("starting the private cluster (log: {})", log.display()))?;
+        Ok(())
+    }
+
+    fn is_accepting(&self) -> bool {
+        let status = Command::new(self.bin_dir.join("pg_isready"))
+            .args(["-q", "-h"])
+            .arg(&self.socket_dir)
+            .status();
+        matches!(status, Ok(s) if s.success())
+    }
+
+    fn run(&self, as_root: bool, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        let path = self.bin_dir.join(program);
+        let output = if as_root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&path)
+                .args(args)
+                .current_dir("/")
+                .output()
+        } else {
+            Command::new(&path).args(args).output()
+        }
+        .with_context(|| format!("running {}", path.display()))?;
+        if !output.status.success() {
+            bail!(
+                "{program} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    async fn ensure_database(&self, name: &str) -> anyhow::Result<()> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(connection);
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            let created = client
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await;
+            // Another process may have won the race; that is fine.
+            if let Err(e) = created {
+                if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+                    return Err(e.into());
+                }
+            }
+        }
+        drop(client);
+        let _ = task.await;
+        Ok(())
+    }
+}
+
+fn find_pg_bin() -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    if let Some((_, bin)) = candidates.pop() {
+        return Ok(bin);
+    }
+    let output = Command::new("pg_config").arg("--bindir").output();
+    if let Ok(output) = output {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    bail!("no PostgreSQL server binaries found: install the PostgreSQL server package, set TENANTRY_PG_BIN, or set DATABASE_URL")
+}
+
+fn is_root() -> bool {
+    // /proc/self belongs to the effective uid of this process, which is what PostgreSQL checks.
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn chown_postgres(path: &Path) -> anyhow::Result<()> {
+    let status = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(path)
+        .status()?;
+    if !status.success() {
+        bail!(
+            "chown postgres {} failed (does the postgres user exist?)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// FNV-1a, only to derive a short stable folder name.
+fn simple_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}

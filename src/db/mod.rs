@@ -1,0 +1,78 @@
+//! Everything that talks to PostgreSQL: the pool, embedded migrations, the request-scoped
+//! tenant transaction ([`TenantTx`]), the diesel schema, the private development cluster
+//! and the explicit platform path for cross-tenant operator work.
+
+pub mod dev;
+pub mod platform;
+pub mod schema;
+pub mod tx;
+
+pub use tx::{TenantTx, TxMode};
+
+use crate::config::Config;
+use anyhow::Context;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The connection pool. Only [`TenantTx`] and the platform path hold it.
+pub type PgPool = Pool<AsyncPgConnection>;
+
+/// The migrations of `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The URL to use: `DATABASE_URL` if set, else the private cluster (started on demand).
+pub async fn database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => {
+            dev::DevCluster::new(&config.home, config.pg_bin.as_deref())?
+                .ensure_running()
+                .await
+        }
+    }
+}
+
+/// Builds a pool of at most `size` connections to `url`.
+pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
+    let mut manager_config = ManagerConfig::default();
+    manager_config.recycling_method = RecyclingMethod::Verified;
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .context("building the connection pool")
+}
+
+/// Runs every pending migration; returns how many ran.
+pub async fn run_migrations(pool: &PgPool) -> anyhow::Result<usize> {
+    let conn = pool.get().await.context("connecting to run migrations")?;
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"))
+    })
+    .await?
+}
+
+/// Reverts every applied migration, newest first (used by the up-down-up test).
+pub async fn revert_all_migrations(pool: &PgPool) -> anyhow::Result<usize> {
+    let conn = pool
+        .get()
+        .await
+        .context("connecting to revert migrations")?;
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .revert_all_migrations(MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| anyhow::anyhow!("reverting migrations: {e}"))
+    })
+    .await?
+}

@@ -1,0 +1,226 @@
+//! The platform path: the only code that may work across tenants (create a tenant, a user,
+//! a membership; look tenants and users up for the operator CLI).
+//!
+//! It runs as the login role, never as `tenantry_app`, and is reachable only through
+//! [`crate::app::App::platform`] from operator commands, never from a resolver. Every
+//! operation is logged with the `platform` target. Where it touches a FORCE RLS table it
+//! sets `app.tenant_id` to the one tenant it works on, so it obeys the same policies.
+
+use super::PgPool;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::{TenantId, UserId};
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use uuid::Uuid;
+
+/// A tenant as the platform sees it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TenantSummary {
+    /// Tenant id.
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// Slug.
+    #[diesel(sql_type = Text)]
+    pub slug: String,
+    /// Status.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Cross-tenant operations for operators.
+pub struct Platform {
+    pool: PgPool,
+}
+
+/// Validates a tenant slug: 1 to 63 of a-z 0-9 and inner dashes.
+pub fn validate_slug(slug: &str) -> AppResult<String> {
+    let s = slug.trim().to_ascii_lowercase();
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(AppError::bad_input(
+            "slug",
+            "must be 1 to 63 characters of a-z, 0-9 and inner dashes",
+        ));
+    }
+    Ok(s)
+}
+
+impl Platform {
+    /// The platform path over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn conn(
+        &self,
+    ) -> AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+        self.pool.get().await.map_err(|e| {
+            AppError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("database unavailable: {e}"),
+            )
+        })
+    }
+
+    /// Creates an active tenant; returns its id.
+    pub async fn create_tenant(&self, slug: &str, name: &str) -> AppResult<TenantId> {
+        let slug = validate_slug(slug)?;
+        let name = crate::validate::required_text("name", name, 200)?;
+        let id = Uuid::now_v7();
+        let mut conn = self.conn().await?;
+        diesel::sql_query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(&slug)
+            .bind::<Text, _>(&name)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => {
+                    AppError::new(ErrorCode::Conflict, format!("slug {slug:?} is taken"))
+                }
+                e => e,
+            })?;
+        tracing::info!(target: "platform", tenant_id = %id, %slug, "tenant created");
+        Ok(TenantId(id))
+    }
+
+    /// Finds a tenant by id or slug.
+    pub async fn find_tenant(&self, slug_or_id: &str) -> AppResult<TenantSummary> {
+        let mut conn = self.conn().await?;
+        let by_id = Uuid::parse_str(slug_or_id).ok();
+        diesel::sql_query(
+            "SELECT id, slug, status FROM tenants WHERE id = $1 OR ($1 IS NULL AND slug = $2)",
+        )
+        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
+        .bind::<Text, _>(slug_or_id.trim().to_ascii_lowercase())
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => AppError::new(
+                ErrorCode::TenantNotFound,
+                format!("no tenant {slug_or_id:?}"),
+            ),
+            e => e.into(),
+        })
+    }
+
+    /// Creates a user; returns its id.
+    pub async fn create_user(&self, email: &str) -> AppResult<UserId> {
+        let email = crate::validate::optional_email("email", Some(email))?
+            .ok_or_else(|| AppError::bad_input("email", "must not be empty"))?;
+        let id = Uuid::now_v7();
+        let mut conn = self.conn().await?;
+        diesel::sql_query("INSERT INTO users (id, email) VALUES ($1, $2)")
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(&email)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => AppError::new(
+                    ErrorCode::Conflict,
+                    format!("a user with email {email} exists"),
+                ),
+                e => e,
+            })?;
+        tracing::info!(target: "platform", user_id = %id, "user created");
+        Ok(UserId(id))
+    }
+
+    /// Finds a user by id or email.
+    pub async fn find_user(&self, email_or_id: &str) -> AppResult<UserId> {
+        let mut conn = self.conn().await?;
+        let by_id = Uuid::parse_str(email_or_id).ok();
+        diesel::sql_query(
+            "SELECT id FROM users WHERE id = $1 OR ($1 IS NULL AND lower(email) = lower($2))",
+        )
+        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
+        .bind::<Text, _>(email_or_id.trim())
+        .get_result::<IdRow>(&mut conn)
+        .await
+        .map(|r| UserId(r.id))
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => {
+                AppError::new(ErrorCode::NotFound, format!("no user {email_or_id:?}"))
+            }
+            e => e.into(),
+        })
+    }
+
+    /// Gives `user` the `role` in `tenant` (creating or changing the membership).
+    pub async fn set_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            diesel::sql_query(
+                "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+            )
+            .bind::<SqlUuid, _>(tenant.0)
+            .bind::<SqlUuid, _>(user.0)
+            .bind::<Text, _>(role.as_str())
+            .execute(c)
+            .await
+            .map(|_| ())
+        })
+        .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant, user_id = %user, role = role.as_str(), "membership set");
+        Ok(())
+    }
+
+    /// Whether `user` is a member of `tenant`.
+    pub async fn is_member(&self, tenant: TenantId, user: UserId) -> AppResult<bool> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let found = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, tenant).await?;
+                diesel::sql_query(
+                    "SELECT user_id AS id FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind::<SqlUuid, _>(tenant.0)
+                .bind::<SqlUuid, _>(user.0)
+                .load::<IdRow>(c)
+                .await
+            })
+            .await?;
+        Ok(!found.is_empty())
+    }
+
+    /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
+    pub async fn execute_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let sql = sql.to_string();
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            c.batch_execute(&sql).await
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// `SET LOCAL app.tenant_id`, rendered from a typed id.
+async fn set_tenant(conn: &mut AsyncPgConnection, tenant: TenantId) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!("SET LOCAL app.tenant_id = '{}'", tenant.0))
+        .await
+}

@@ -1,0 +1,336 @@
+//! The request-scoped tenant transaction: the only door to the database on the request path.
+//!
+//! One [`TenantTx`] exists per GraphQL request and is shared (behind an `Arc`) by every
+//! resolver and DataLoader of that request. It takes a pooled connection lazily, so a
+//! request that needs none (introspection) takes none. On first use it resolves the
+//! caller's membership (cached), then sends in one round trip:
+//!
+//! ```sql
+//! BEGIN [READ ONLY]; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = ..;
+//! SET LOCAL app.tenant_id = '<uuid>'; SET LOCAL app.user_id = '<uuid>'; SET LOCAL app.role = '<ROLE>';
+//! ```
+//!
+//! Every value is rendered from a typed value (`Uuid`, [`Role`], `u64`), never from request
+//! text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
+//! [`TenantTx::end_field`]), so a failed field is rolled back alone. [`TenantTx::finish`]
+//! commits before the response is sent; a transaction that is never finished (a panic, a
+//! dropped request) is rolled back explicitly, so a connection never goes back to the pool
+//! inside a transaction. The pool is a private field: resolvers cannot reach it.
+
+use crate::auth::tenant::TenantResolver;
+use crate::auth::{Member, Principal};
+use crate::error::{AppError, AppResult, ErrorCode};
+use diesel::connection::InstrumentationEvent;
+use diesel::result::QueryResult;
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use scoped_futures::ScopedBoxFuture;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::PgPool;
+
+/// Whether the request may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    /// Queries: `BEGIN READ ONLY`.
+    ReadOnly,
+    /// Mutations: `BEGIN`.
+    ReadWrite,
+}
+
+const SAVEPOINT: &str = "tenantry_field";
+
+enum State {
+    /// No connection taken yet.
+    Idle,
+    /// The caller could not be admitted; the error is repeated to every resolver.
+    Refused(AppError),
+    /// A transaction is open on `conn`.
+    Open(Open),
+    /// Committed or rolled back; nothing more may run.
+    Finished,
+}
+
+struct Open {
+    conn: Object<AsyncPgConnection>,
+    member: Member,
+    /// A statement failed outside a savepoint: the transaction can only be rolled back.
+    aborted: bool,
+    /// Inside a root mutation field: `Some(false)` until its SAVEPOINT is sent.
+    field_savepoint: Option<bool>,
+}
+
+/// The request-scoped tenant transaction (see the module documentation).
+pub struct TenantTx {
+    pool: PgPool,
+    resolver: TenantResolver,
+    principal: Option<Principal>,
+    mode: TxMode,
+    statement_timeout: Duration,
+    statements: Arc<AtomicU64>,
+    /// A root mutation field began before the transaction was open.
+    pending_field: AtomicBool,
+    state: Mutex<State>,
+}
+
+impl TenantTx {
+    /// A transaction for one request of `principal` (None: anonymous), not yet begun.
+    pub fn new(
+        pool: PgPool,
+        resolver: TenantResolver,
+        principal: Option<Principal>,
+        mode: TxMode,
+        statement_timeout: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            resolver,
+            principal,
+            mode,
+            statement_timeout,
+            statements: Arc::new(AtomicU64::new(0)),
+            pending_field: AtomicBool::new(false),
+            state: Mutex::new(State::Idle),
+        }
+    }
+
+    /// The mode this transaction begins in.
+    pub fn mode(&self) -> TxMode {
+        self.mode
+    }
+
+    /// How many SQL statements this request has sent so far (counted on the connection
+    /// itself, setup and COMMIT included).
+    pub fn statement_count(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The caller as a member of the tenant, opening the transaction if needed.
+    /// Fails with UNAUTHENTICATED, TENANT_NOT_FOUND, FORBIDDEN or TENANT_SUSPENDED.
+    pub async fn member(&self) -> AppResult<Member> {
+        let mut state = self.open().await?;
+        match &mut *state {
+            State::Open(open) => Ok(open.member),
+            _ => Err(AppError::internal("transaction not open after open()")),
+        }
+    }
+
+    /// Runs `f` on the request's connection inside the tenant transaction.
+    ///
+    /// Calls are serialised: sibling resolvers share one connection. A database error
+    /// marks the transaction aborted unless a field savepoint can undo it.
+    pub async fn run<'a, R, F>(&self, f: F) -> AppResult<R>
+    where
+        F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, QueryResult<R>>
+            + Send
+            + 'a,
+        R: Send + 'a,
+    {
+        let mut state = self.open().await?;
+        let State::Open(open) = &mut *state else {
+            return Err(AppError::internal("transaction not open after open()"));
+        };
+        if open.aborted {
+            return Err(AppError::new(
+                ErrorCode::ServiceUnavailable,
+                "an earlier part of this request failed; nothing more can run in it",
+            ));
+        }
+        if open.field_savepoint == Some(false) {
+            if let Err(e) = open
+                .conn
+                .batch_execute(&format!("SAVEPOINT {SAVEPOINT}"))
+                .await
+            {
+                open.aborted = true;
+                return Err(e.into());
+            }
+            open.field_savepoint = Some(true);
+        }
+        match f(&mut open.conn).await {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if matches!(e, diesel::result::Error::DatabaseError(..)) {
+                    open.aborted = true;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Marks the start of a root mutation field: its first statement is preceded by a
+    /// SAVEPOINT (sent lazily, so a field refused by a guard costs nothing).
+    pub async fn begin_field(&self) {
+        if let State::Open(open) = &mut *self.state.lock().await {
+            open.field_savepoint = Some(false);
+            return;
+        }
+        // Not open yet: `open()` starts in field mode when it sees this flag.
+        self.pending_field.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends a root mutation field. If it failed, or left the transaction aborted, its work
+    /// is rolled back to the savepoint and the error to report is returned.
+    pub async fn end_field(&self, ok: bool) -> AppResult<()> {
+        self.pending_field.store(false, Ordering::Relaxed);
+        let mut state = self.state.lock().await;
+        let State::Open(open) = &mut *state else {
+            return Ok(());
+        };
+        let savepoint = open.field_savepoint.take() == Some(true);
+        if ok && !open.aborted {
+            return Ok(());
+        }
+        if savepoint {
+            let sql = format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}");
+            if open.conn.batch_execute(&sql).await.is_ok() {
+                open.aborted = false;
+            }
+        }
+        if ok {
+            // The field itself returned data, but a statement of it failed afterwards.
+            Err(AppError::new(
+                ErrorCode::Internal,
+                "this mutation failed and was rolled back",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Commits (or, if a statement failed outside a savepoint, rolls back) and returns the
+    /// connection to the pool. An error means nothing of the request was saved.
+    pub async fn finish(&self) -> AppResult<()> {
+        let mut state = self.state.lock().await;
+        let previous = std::mem::replace(&mut *state, State::Finished);
+        let State::Open(mut open) = previous else {
+            return Ok(());
+        };
+        if open.aborted {
+            rollback_or_discard(open.conn).await;
+            return if self.mode == TxMode::ReadWrite {
+                Err(AppError::new(
+                    ErrorCode::Internal,
+                    "the request failed and nothing was saved",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        match open.conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "COMMIT failed");
+                rollback_or_discard(open.conn).await;
+                Err(AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the transaction could not be committed; nothing was saved",
+                ))
+            }
+        }
+    }
+
+    /// Takes a connection, admits the caller and begins the transaction, once.
+    async fn open(&self) -> AppResult<MutexGuard<'_, State>> {
+        let mut state = self.state.lock().await;
+        match &*state {
+            State::Open(_) => return Ok(state),
+            State::Refused(e) => return Err(e.clone()),
+            State::Finished => {
+                return Err(AppError::internal("request transaction used after finish"))
+            }
+            State::Idle => {}
+        }
+        match self.begin().await {
+            Ok(open) => {
+                *state = State::Open(open);
+                Ok(state)
+            }
+            Err(e) => {
+                *state = State::Refused(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn begin(&self) -> AppResult<Open> {
+        let principal = self
+            .principal
+            .as_ref()
+            .ok_or_else(AppError::unauthenticated)?;
+        let cached = self.resolver.cached(principal).await;
+        if let Some(Err(e)) = cached {
+            return Err(e);
+        }
+        let mut conn = self.pool.get().await.map_err(|e| {
+            tracing::error!(error = %e, "no database connection");
+            AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+        })?;
+        let counter = Arc::clone(&self.statements);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let member = match cached {
+            Some(Ok(member)) => member,
+            _ => self.resolver.resolve(&mut conn, principal).await?,
+        };
+        let begin = match self.mode {
+            TxMode::ReadOnly => "BEGIN READ ONLY",
+            TxMode::ReadWrite => "BEGIN",
+        };
+        let field = self.pending_field.load(Ordering::Relaxed);
+        let sql = format!(
+            "{begin}; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
+             SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
+             SET LOCAL app.role = '{role}';{savepoint}",
+            timeout = self.statement_timeout.as_millis(),
+            tenant = member.tenant_id.0,
+            user = member.user_id.0,
+            role = member.role.as_str(),
+            savepoint = if field {
+                format!(" SAVEPOINT {SAVEPOINT};")
+            } else {
+                String::new()
+            },
+        );
+        if let Err(e) = conn.batch_execute(&sql).await {
+            rollback_or_discard(conn).await;
+            return Err(e.into());
+        }
+        Ok(Open {
+            conn,
+            member,
+            aborted: false,
+            field_savepoint: field.then_some(true),
+        })
+    }
+}
+
+impl Drop for TenantTx {
+    /// A transaction still open here was never finished (a panic, a cancelled request):
+    /// roll it back before the connection may be reused.
+    fn drop(&mut self) {
+        let state = std::mem::replace(self.state.get_mut(), State::Finished);
+        if let State::Open(open) = state {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(rollback_or_discard(open.conn));
+                }
+                Err(_) => drop(Object::take(open.conn)),
+            }
+        }
+    }
+}
+
+/// Rolls back; if even that fails, the connection is closed instead of returned to the pool.
+async fn rollback_or_discard(mut conn: Object<AsyncPgConnection>) {
+    if let Err(e) = conn.batch_execute("ROLLBACK").await {
+        tracing::warn!(error = %e, "ROLLBACK failed; discarding the connection");
+        drop(Object::take(conn));
+    }
+}

@@ -1,0 +1,108 @@
+//! `serve --demo`: two demo tenants with users and contacts, and a token per demo user.
+//! Idempotent: a tenant that already exists is left as it is.
+
+use crate::app::App;
+use crate::auth::Role;
+use crate::error::ErrorCode;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A demo user and the token printed for it.
+pub struct DemoLogin {
+    /// The user's email.
+    pub email: String,
+    /// The tenant slug.
+    pub tenant: String,
+    /// The user's role there.
+    pub role: Role,
+    /// A signed access token, valid for a day.
+    pub token: String,
+}
+
+const TENANTS: &[(&str, &str, &[(&str, Role)], &[(&str, &str, &str, &str)])] = &[
+    (
+        "acme",
+        "Acme Corporation",
+        &[
+            ("alice@acme.test", Role::Owner),
+            ("victor@acme.test", Role::Viewer),
+        ],
+        &[
+            (
+                "Ada Lovelace",
+                "ada@analytical.test",
+                "Analytical Engines",
+                "vip",
+            ),
+            ("Grace Hopper", "grace@navy.test", "US Navy", "lead"),
+            (
+                "Alan Turing",
+                "alan@bletchley.test",
+                "Bletchley Park",
+                "lead",
+            ),
+        ],
+    ),
+    (
+        "globex",
+        "Globex Inc",
+        &[("bob@globex.test", Role::Owner)],
+        &[
+            ("Hank Scorpio", "hank@globex.test", "Globex", "vip"),
+            (
+                "Homer Simpson",
+                "homer@springfield.test",
+                "Springfield Nuclear",
+                "customer",
+            ),
+        ],
+    ),
+];
+
+/// Creates the demo data if missing and returns a token per demo user.
+pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
+    let platform = app.platform();
+    let mut logins = Vec::new();
+    for (slug, name, users, contacts) in TENANTS {
+        let (tenant_id, fresh) = match platform.find_tenant(slug).await {
+            Ok(t) => (crate::ids::TenantId(t.id), false),
+            Err(e) if e.code == ErrorCode::TenantNotFound => {
+                (platform.create_tenant(slug, name).await?, true)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (email, role) in *users {
+            let user_id = match platform.find_user(email).await {
+                Ok(id) => id,
+                Err(e) if e.code == ErrorCode::NotFound => platform.create_user(email).await?,
+                Err(e) => return Err(e.into()),
+            };
+            platform.set_membership(tenant_id, user_id, *role).await?;
+            logins.push(DemoLogin {
+                email: email.to_string(),
+                tenant: slug.to_string(),
+                role: *role,
+                token: app
+                    .keys
+                    .sign(user_id, Some(tenant_id), Duration::from_secs(24 * 3600))?,
+            });
+        }
+        if fresh {
+            let values: Vec<String> = contacts
+                .iter()
+                .map(|(name, email, company, tag)| {
+                    format!(
+                        "('{}', '{name}', '{email}', '{company}', ARRAY['{tag}'])",
+                        Uuid::now_v7()
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO contacts (id, name, email, company, tags) VALUES {}",
+                values.join(", ")
+            );
+            platform.execute_in_tenant(tenant_id, &sql).await?;
+        }
+    }
+    Ok(logins)
+}

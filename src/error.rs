@@ -1,0 +1,165 @@
+//! The one error type of Tenantry and the codes clients see in `extensions.code`.
+//!
+//! Every error that can reach a client goes through [`AppError`], which decides the code and
+//! the message. Database errors are mapped here and only here, so no SQL text, constraint
+//! name or row of another tenant can leak: async-graphql turns any `Display` into a client
+//! message, so a bare `?` on a diesel error would leak it.
+
+use async_graphql::ErrorExtensions;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// The codes a client can see in `extensions.code` (see DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    TenantNotFound,
+    TenantSuspended,
+    FeatureNotEnabled,
+    QuotaExceeded,
+    RateLimited,
+    BadUserInput,
+    NotFound,
+    Conflict,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::TenantNotFound => "TENANT_NOT_FOUND",
+            ErrorCode::TenantSuspended => "TENANT_SUSPENDED",
+            ErrorCode::FeatureNotEnabled => "FEATURE_NOT_ENABLED",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+/// An error with a client-safe message and a code. `field` names the input field at fault
+/// for BAD_USER_INPUT, so forms can show the message next to it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    /// The code clients branch on.
+    pub code: ErrorCode,
+    /// A message safe to show to the caller.
+    pub message: String,
+    /// The input field the error is about, if any.
+    pub field: Option<String>,
+}
+
+/// Shorthand for results whose error is an [`AppError`].
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// An error with a code and a client-safe message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// BAD_USER_INPUT about one named input field.
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::BadUserInput,
+            message: format!("{field}: {}", message.into()),
+            field: Some(field.to_string()),
+        }
+    }
+
+    /// NOT_FOUND for a thing the caller named; also what a row of another tenant looks like.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// UNAUTHENTICATED, deliberately without saying why a token was refused.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ErrorCode::Unauthenticated,
+            "authentication required: send a valid bearer token",
+        )
+    }
+
+    /// INTERNAL_SERVER_ERROR; the detail goes to the log, never to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(ErrorCode::Internal, "internal server error")
+    }
+
+    /// Converts into the GraphQL error that carries `extensions.code` (and `field`).
+    pub fn into_graphql(self) -> async_graphql::Error {
+        let code = self.code.as_str();
+        let field = self.field.clone();
+        async_graphql::Error::new(self.message).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(field) = &field {
+                e.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+impl From<DieselError> for AppError {
+    /// Maps a database error to a client-safe error. Constraint violations become user
+    /// errors without the SQL text; everything unexpected is logged and becomes INTERNAL.
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::NotFound => AppError::not_found("record"),
+            DieselError::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::UniqueViolation => AppError::new(
+                    ErrorCode::Conflict,
+                    "a record with these values already exists",
+                ),
+                DatabaseErrorKind::ForeignKeyViolation => {
+                    AppError::new(ErrorCode::NotFound, "a referenced record was not found")
+                }
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                    tracing::warn!(constraint = ?info.constraint_name(), "constraint rejected input");
+                    AppError::new(
+                        ErrorCode::BadUserInput,
+                        "the input was rejected by a constraint",
+                    )
+                }
+                DatabaseErrorKind::SerializationFailure => AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "a concurrent change conflicted; retry the request",
+                ),
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    tracing::error!(error = %e, "database connection lost");
+                    AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+                }
+                _ if info.message().contains("statement timeout") => {
+                    tracing::warn!("statement timeout");
+                    AppError::new(ErrorCode::ServiceUnavailable, "the request took too long")
+                }
+                _ => AppError::internal(&e),
+            },
+            _ => AppError::internal(&e),
+        }
+    }
+}
+
+/// Extension trait so resolvers can write `.gql()?` on any [`AppResult`].
+pub trait GqlResultExt<T> {
+    /// Converts the error side into a GraphQL error with its code.
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<AppError>> GqlResultExt<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.into().into_graphql())
+    }
+}

@@ -1,0 +1,260 @@
+//! HTTP: GraphQL over HTTP at `/graphql` (POST JSON, GET for queries only), GraphiQL at
+//! `/graphiql`, `/healthz` and `/readyz`.
+//!
+//! Each GraphQL request gets one [`TenantTx`]; the response is sent only after it commits,
+//! and becomes an error if the commit fails.
+
+use crate::app::App;
+use crate::auth::{Principal, TenantSelector};
+use crate::db::TxMode;
+use crate::error::{AppError, ErrorCode};
+use crate::ids::TenantId;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Response, ServerError, Value};
+use async_graphql_axum::GraphQLRequest;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tracing::Instrument;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// The router of the whole HTTP API.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(graphql).post(graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(app)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    if app.database_ready().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+/// Which response media type the client asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Media {
+    GraphqlResponse,
+    Json,
+}
+
+impl Media {
+    fn of(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if accept.contains(GRAPHQL_RESPONSE_JSON) {
+            Media::GraphqlResponse
+        } else {
+            Media::Json
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Media::GraphqlResponse => GRAPHQL_RESPONSE_JSON,
+            Media::Json => "application/json",
+        }
+    }
+}
+
+async fn graphql(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> axum::response::Response {
+    let media = Media::of(&headers);
+    let request_id = uuid::Uuid::now_v7();
+    let mut request = match request {
+        Ok(r) => r.into_inner(),
+        Err(e) => {
+            let error = AppError::new(
+                ErrorCode::BadUserInput,
+                format!("malformed GraphQL request: {}", e.0),
+            );
+            return reply(media, StatusCode::BAD_REQUEST, error_response(error));
+        }
+    };
+    let principal = match authenticate(&app, &headers) {
+        Ok(p) => p,
+        Err((status, e)) => return reply(media, status, error_response(e)),
+    };
+    // The operation type decides READ ONLY; a parse error is reported by execute().
+    let operation_name = request.operation_name.clone();
+    let mode = match request.parsed_query() {
+        Ok(doc) => {
+            let name = operation_name.as_deref();
+            let is_mutation = doc.operations.iter().any(|(op_name, op)| {
+                op.node.ty == OperationType::Mutation
+                    && (name.is_none() || op_name.map(|n| n.as_str()) == name)
+            });
+            if is_mutation {
+                TxMode::ReadWrite
+            } else {
+                TxMode::ReadOnly
+            }
+        }
+        Err(_) => TxMode::ReadOnly,
+    };
+    if mode == TxMode::ReadWrite && method == Method::GET {
+        let e = AppError::new(ErrorCode::BadUserInput, "mutations must be sent with POST");
+        let mut resp = reply(media, StatusCode::METHOD_NOT_ALLOWED, error_response(e));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    let span = tracing::info_span!(
+        "graphql",
+        request.id = %request_id,
+        user.id = principal.as_ref().map(|p| p.user_id.to_string()).unwrap_or_default(),
+    );
+    async move {
+        let tx = Arc::new(app.tenant_tx(principal, mode));
+        request = request.data(Arc::clone(&tx));
+        let mut response = app.schema.execute(request).await;
+        let mut status = StatusCode::OK;
+        if let Err(e) = tx.finish().await {
+            response = error_response(e);
+            status = StatusCode::INTERNAL_SERVER_ERROR;
+        } else if media == Media::GraphqlResponse
+            && response.data == Value::Null
+            && response.is_err()
+        {
+            status = StatusCode::BAD_REQUEST;
+        }
+        tracing::debug!(
+            statements = tx.statement_count(),
+            errors = response.errors.len(),
+            "request done"
+        );
+        reply(media, status, response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads the bearer token and tenant headers. A present but invalid token fails the whole
+/// request (401); no token means anonymous (introspection still works).
+fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, (StatusCode, AppError)> {
+    let header_tenant = tenant_from_headers(headers).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = auth
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or((StatusCode::UNAUTHORIZED, AppError::unauthenticated()))?;
+    let verified = app
+        .keys
+        .verify(token)
+        .map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
+    let tenant = match (verified.tenant_id, header_tenant) {
+        (Some(tid), Some(TenantSelector::Id(other))) if other != tid => {
+            return Err((
+                StatusCode::FORBIDDEN,
+                AppError::new(ErrorCode::Forbidden, "the token is bound to another tenant"),
+            ))
+        }
+        (Some(tid), _) => Some(TenantSelector::Id(tid)),
+        (None, selector) => selector,
+    };
+    Ok(Some(Principal {
+        user_id: verified.user_id,
+        tenant,
+    }))
+}
+
+fn tenant_from_headers(headers: &HeaderMap) -> Result<Option<TenantSelector>, AppError> {
+    if let Some(id) = headers.get("x-tenant-id") {
+        let id = id
+            .to_str()
+            .ok()
+            .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+            .ok_or_else(|| AppError::bad_input("X-Tenant-ID", "must be a tenant id (uuid)"))?;
+        return Ok(Some(TenantSelector::Id(TenantId(id))));
+    }
+    if let Some(slug) = headers.get("x-tenant-slug") {
+        let slug = slug
+            .to_str()
+            .ok()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty() && s.len() <= 63)
+            .ok_or_else(|| AppError::bad_input("X-Tenant-Slug", "must be a tenant slug"))?;
+        return Ok(Some(TenantSelector::Slug(slug)));
+    }
+    Ok(None)
+}
+
+/// A response carrying only `error`.
+fn error_response(error: AppError) -> Response {
+    let message = error.message.clone();
+    let mut server_error = ServerError::new(message, None);
+    server_error.extensions = error.into_graphql().extensions;
+    Response::from_errors(vec![server_error])
+}
+
+/// Gives every error an `extensions.code`: errors of async-graphql itself (parse,
+/// validation, limits, argument coercion) become BAD_USER_INPUT, anything else INTERNAL.
+fn ensure_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        let mut extensions = error.extensions.take().unwrap_or_default();
+        if extensions.get("code").is_none() {
+            let user_error = error.path.is_empty()
+                || error.message.starts_with("Failed to parse")
+                || error.message.starts_with("Invalid value");
+            let code = if user_error {
+                ErrorCode::BadUserInput
+            } else {
+                ErrorCode::Internal
+            };
+            extensions.set("code", code.as_str());
+        }
+        error.extensions = Some(extensions);
+    }
+}
+
+fn reply(media: Media, status: StatusCode, mut response: Response) -> axum::response::Response {
+    ensure_codes(&mut response);
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response");
+            br#"{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+        }
+    };
+    let status = if media == Media::Json
+        && status == StatusCode::BAD_REQUEST
+        && response.data != Value::Null
+    {
+        StatusCode::OK
+    } else {
+        status
+    };
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}

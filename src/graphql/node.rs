@@ -1,0 +1,56 @@
+//! The Relay `Node` interface and `node(id:)`.
+
+use crate::auth::Role;
+use crate::contacts::graphql::{find_contact, Contact, CONTACT_KIND};
+use crate::error::{AppError, GqlResultExt};
+use crate::graphql::guards::requires_role;
+use crate::graphql::relay::decode_global_id;
+use crate::graphql::request_tx;
+use crate::tenancy::graphql::{Tenant, User, TENANT_KIND, USER_KIND};
+use crate::tenancy::model;
+use async_graphql::{Context, Interface, Object, Result, ID};
+use scoped_futures::ScopedFutureExt;
+
+/// Anything that can be fetched by its global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id."))]
+pub enum Node {
+    /// A contact.
+    Contact(Contact),
+    /// The current tenant.
+    Tenant(Tenant),
+    /// A user visible to the caller.
+    User(User),
+}
+
+/// `node(id:)`.
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by its global id; an object of another tenant is NOT_FOUND.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Node> {
+        let (kind, uuid) = decode_global_id(&id, "id").gql()?;
+        let tx = request_tx(ctx)?;
+        let not_found = || AppError::not_found("node").into_graphql();
+        match kind.as_str() {
+            CONTACT_KIND => find_contact(ctx, uuid).await.map(Node::Contact),
+            TENANT_KIND => tx
+                .run(|c| async move { model::current_tenant(c).await }.scope_boxed())
+                .await
+                .gql()?
+                .filter(|t| t.id == uuid)
+                .map(|t| Node::Tenant(Tenant(t)))
+                .ok_or_else(not_found),
+            USER_KIND => tx
+                .run(move |c| async move { model::get_user(c, uuid).await }.scope_boxed())
+                .await
+                .gql()?
+                .map(|u| Node::User(User(u)))
+                .ok_or_else(not_found),
+            _ => Err(not_found()),
+        }
+    }
+}

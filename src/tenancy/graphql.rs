@@ -1,0 +1,138 @@
+//! GraphQL types and roots for the current tenant and the current user.
+
+use super::model::{self, TenantRow, UserRow};
+use crate::auth::Role;
+use crate::error::{AppError, GqlResultExt};
+use crate::graphql::guards::requires_role;
+use crate::graphql::relay::global_id;
+use crate::graphql::request_tx;
+use async_graphql::{Context, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use scoped_futures::ScopedFutureExt;
+
+/// The global-id type name of tenants.
+pub const TENANT_KIND: &str = "Tenant";
+/// The global-id type name of users.
+pub const USER_KIND: &str = "User";
+
+/// An organisation using Tenantry.
+pub struct Tenant(pub TenantRow);
+
+#[Object]
+impl Tenant {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        global_id(TENANT_KIND, self.0.id)
+    }
+    /// URL-safe unique name.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// `active`, `suspended` or `deleted`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// The plan: `basic`, `premium`, `enterprise` or `custom`.
+    async fn plan(&self) -> &str {
+        &self.0.plan
+    }
+    /// When the tenant was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// How many members the tenant has.
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        request_tx(ctx)?
+            .run(|c| async move { model::count_members(c).await }.scope_boxed())
+            .await
+            .gql()
+    }
+}
+
+/// A person who can sign in; the same user may belong to several tenants.
+pub struct User(pub UserRow);
+
+#[Object]
+impl User {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        global_id(USER_KIND, self.0.id)
+    }
+    /// Email address.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// Display name.
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+    /// When the user was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// The caller: who they are and their role in the current tenant.
+pub struct Me {
+    user: UserRow,
+    role: Role,
+}
+
+#[Object]
+impl Me {
+    /// The calling user.
+    async fn user(&self) -> User {
+        User(self.user.clone())
+    }
+    /// The caller's role in the current tenant (from the membership, not the token).
+    async fn role(&self) -> Role {
+        self.role
+    }
+    /// The current tenant.
+    async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
+        load_tenant(ctx).await
+    }
+}
+
+async fn load_tenant(ctx: &Context<'_>) -> Result<Tenant> {
+    request_tx(ctx)?
+        .run(|c| async move { model::current_tenant(c).await }.scope_boxed())
+        .await
+        .gql()?
+        .map(Tenant)
+        .ok_or_else(|| AppError::not_found("tenant").into_graphql())
+}
+
+/// Queries about the caller and the current tenant.
+#[derive(Default)]
+pub struct TenancyQuery;
+
+#[Object]
+impl TenancyQuery {
+    /// The caller, as a member of the current tenant.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let tx = request_tx(ctx)?;
+        let member = tx.member().await.gql()?;
+        let user_id = member.user_id.0;
+        let user = tx
+            .run(move |c| async move { model::get_user(c, user_id).await }.scope_boxed())
+            .await
+            .gql()?
+            .ok_or_else(|| AppError::not_found("user").into_graphql())?;
+        Ok(Me {
+            user,
+            role: member.role,
+        })
+    }
+
+    /// The current tenant (named by the token or the tenant headers).
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
+        load_tenant(ctx).await
+    }
+}

@@ -1,0 +1,5 @@
+//! Tenants, users and memberships as the request path sees them (the current tenant and
+//! the current user). Cross-tenant operator work lives in [`crate::db::platform`].
+
+pub mod graphql;
+pub mod model;

@@ -1,0 +1,55 @@
+//! Diesel rows and queries of tenants, users and memberships, as seen from inside a tenant
+//! transaction (row-level security shows the current tenant, its members and the caller).
+
+use crate::db::schema::{memberships, tenants, users};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A row of `tenants`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tenants, check_for_backend(Pg))]
+pub struct TenantRow {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A row of `users` without the password hash (the runtime role cannot read it).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The current tenant (row-level security shows no other).
+pub async fn current_tenant(conn: &mut AsyncPgConnection) -> QueryResult<Option<TenantRow>> {
+    tenants::table
+        .select(TenantRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The user `id`, if visible (the caller, or a member of the current tenant).
+pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::id.eq(id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// How many members the current tenant has.
+pub async fn count_members(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    memberships::table.count().get_result(conn).await
+}
