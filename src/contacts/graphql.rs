@@ -116,15 +116,24 @@ impl ContactQuery {
         let limits = ctx.data::<Limits>()?;
         let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
         let filter = filter.unwrap_or_default().validate().gql()?;
-        let query_filter = filter.clone();
-        let query_page = page.clone();
-        let rows = request_tx(ctx)?
-            .run(move |c| {
-                async move { model::list_contacts(c, &query_filter, &query_page).await }
-                    .scope_boxed()
-            })
-            .await
-            .gql()?;
+        // `{ contacts { totalCount } }` needs no page: skip the list query.
+        let look = ctx.look_ahead();
+        let wants_page = ["edges", "nodes", "pageInfo"]
+            .iter()
+            .any(|f| look.field(f).exists());
+        let rows = if wants_page {
+            let query_filter = filter.clone();
+            let query_page = page.clone();
+            request_tx(ctx)?
+                .run(move |c| {
+                    async move { model::list_contacts(c, &query_filter, &query_page).await }
+                        .scope_boxed()
+                })
+                .await
+                .gql()?
+        } else {
+            Vec::new()
+        };
         let (rows, has_previous, has_next) = page.finish(rows);
         let mut connection = Connection::with_additional_fields(
             has_previous,
