@@ -19,7 +19,15 @@ pub struct DemoLogin {
     pub token: String,
 }
 
-const TENANTS: &[(&str, &str, &[(&str, Role)], &[(&str, &str, &str, &str)])] = &[
+/// A demo tenant: slug, name, members with roles, contacts (name, email, company, tag).
+type DemoTenant = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, Role)],
+    &'static [(&'static str, &'static str, &'static str, &'static str)],
+);
+
+const TENANTS: &[DemoTenant] = &[
     (
         "acme",
         "Acme Corporation",

@@ -25,11 +25,19 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
     let b_id = t.contact(&b.token, "Bob Secret-Bravo").await;
 
     // List (also with a search that would match B's row) and count.
-    let body = t.gql(&a.token, "{ contacts { totalCount edges { node { name } } } }").await;
+    let body = t
+        .gql(
+            &a.token,
+            "{ contacts { totalCount edges { node { name } } } }",
+        )
+        .await;
     assert_eq!(names(&body), BTreeSet::from(["Alice Alpha".to_string()]));
     assert_eq!(body["data"]["contacts"]["totalCount"], 1);
     let body = t
-        .gql(&a.token, r#"{ contacts(filter: {search: "Bravo"}) { totalCount edges { node { name } } } }"#)
+        .gql(
+            &a.token,
+            r#"{ contacts(filter: {search: "Bravo"}) { totalCount edges { node { name } } } }"#,
+        )
         .await;
     assert!(names(&body).is_empty(), "{body}");
     assert_eq!(body["data"]["contacts"]["totalCount"], 0);
@@ -41,22 +49,40 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
         "mutation($id: ID!) { updateContact(id: $id, input: {name: \"Hijacked\"}) { name } }",
         "mutation($id: ID!) { deleteContact(id: $id) }",
     ] {
-        let (_, body) = t.post(Some(&a.token), &[], query, json!({ "id": b_id })).await;
+        let (_, body) = t
+            .post(Some(&a.token), &[], query, json!({ "id": b_id }))
+            .await;
         assert_eq!(first_code(&body), "NOT_FOUND", "{query}: {body}");
         let text = body.to_string();
-        assert!(!text.contains("Bravo") && !text.contains(&b.slug), "{query} leaked: {text}");
+        assert!(
+            !text.contains("Bravo") && !text.contains(&b.slug),
+            "{query} leaked: {text}"
+        );
         assert!(body["data"].is_null(), "{body}");
     }
 
     // B's contact is untouched.
     let (_, body) = t
-        .post(Some(&b.token), &[], "query($id: ID!) { contact(id: $id) { name } }", json!({ "id": b_id }))
+        .post(
+            Some(&b.token),
+            &[],
+            "query($id: ID!) { contact(id: $id) { name } }",
+            json!({ "id": b_id }),
+        )
         .await;
-    assert_eq!(body["data"]["contact"]["name"], "Bob Secret-Bravo", "{body}");
+    assert_eq!(
+        body["data"]["contact"]["name"], "Bob Secret-Bravo",
+        "{body}"
+    );
     // And A's own writes work, so the NOT_FOUND above is isolation, not a broken mutation.
     let a_id = t.contact(&a.token, "Second Alpha").await;
     let (_, body) = t
-        .post(Some(&a.token), &[], "mutation($id: ID!) { deleteContact(id: $id) }", json!({ "id": a_id }))
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($id: ID!) { deleteContact(id: $id) }",
+            json!({ "id": a_id }),
+        )
         .await;
     assert_eq!(body["data"]["deleteContact"], a_id.as_str(), "{body}");
 }
@@ -70,28 +96,48 @@ async fn the_tenant_header_cannot_reach_a_tenant_the_user_is_not_in() {
     // A's owner, with a token that names no tenant, asks for B by header.
     let unbound = t.token(a.owner, None);
     let b_id = b.id.to_string();
-    for headers in [[("x-tenant-id", b_id.as_str())], [("x-tenant-slug", "bravo")]] {
+    for headers in [
+        [("x-tenant-id", b_id.as_str())],
+        [("x-tenant-slug", "bravo")],
+    ] {
         let (_, body) = t
-            .post(Some(&unbound), &headers, "{ contacts { edges { node { name } } } }", json!({}))
+            .post(
+                Some(&unbound),
+                &headers,
+                "{ contacts { edges { node { name } } } }",
+                json!({}),
+            )
             .await;
         assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
         assert!(!body.to_string().contains("Bob"), "{body}");
     }
     // With a tenant-bound token, a header naming another tenant is refused outright.
     let (status, body) = t
-        .post(Some(&a.token), &[("x-tenant-id", b_id.as_str())], "{ contacts { totalCount } }", json!({}))
+        .post(
+            Some(&a.token),
+            &[("x-tenant-id", b_id.as_str())],
+            "{ contacts { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(status, 403);
     assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
     // The header works for the user's own tenant.
     let (_, body) = t
-        .post(Some(&unbound), &[("x-tenant-slug", "alpha")], "{ tenant { slug } }", json!({}))
+        .post(
+            Some(&unbound),
+            &[("x-tenant-slug", "alpha")],
+            "{ tenant { slug } }",
+            json!({}),
+        )
         .await;
     assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
 }
 
 fn db_message(err: &tokio_postgres::Error) -> String {
-    err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default()
+    err.as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default()
 }
 
 /// Tables of the public schema, except diesel's bookkeeping.
@@ -121,7 +167,9 @@ async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
     assert!(tables.contains(&"contacts".to_string()), "{tables:?}");
 
     // No tenant set: zero rows in every table, for reads and for writes.
-    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app").await.unwrap();
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+        .await
+        .unwrap();
     for table in &tables {
         let n: i64 = c
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
@@ -132,29 +180,59 @@ async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
     }
     c.batch_execute("ROLLBACK").await.unwrap();
     // The setting used earlier in the session reads '' later: still zero rows, no error.
-    c.batch_execute(&format!("BEGIN; SET LOCAL app.tenant_id = '{}'; COMMIT", a.id)).await.unwrap();
-    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app").await.unwrap();
-    let n: i64 = c.query_one("SELECT count(*) FROM contacts", &[]).await.unwrap().get(0);
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL app.tenant_id = '{}'; COMMIT",
+        a.id
+    ))
+    .await
+    .unwrap();
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+        .await
+        .unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
-    let n = c.execute("UPDATE contacts SET name = 'x'", &[]).await.unwrap();
+    let n = c
+        .execute("UPDATE contacts SET name = 'x'", &[])
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     c.batch_execute("ROLLBACK").await.unwrap();
 
     // Tenant A set: only A's rows; B's rows can be neither changed nor created.
-    c.batch_execute(&format!("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'", a.id))
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+        a.id
+    ))
+    .await
+    .unwrap();
+    let rows = c
+        .query("SELECT name, tenant_id FROM contacts", &[])
         .await
         .unwrap();
-    let rows = c.query("SELECT name, tenant_id FROM contacts", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "Alice Alpha");
     let n = c
-        .execute("UPDATE contacts SET name = 'x' WHERE tenant_id = $1", &[&b.id.0])
+        .execute(
+            "UPDATE contacts SET name = 'x' WHERE tenant_id = $1",
+            &[&b.id.0],
+        )
         .await
         .unwrap();
     assert_eq!(n, 0);
-    let n = c.execute("DELETE FROM contacts WHERE tenant_id = $1", &[&b.id.0]).await.unwrap();
+    let n = c
+        .execute("DELETE FROM contacts WHERE tenant_id = $1", &[&b.id.0])
+        .await
+        .unwrap();
     assert_eq!(n, 0);
-    let n: i64 = c.query_one("SELECT count(*) FROM tenants", &[]).await.unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tenants", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1, "the runtime role sees only its own tenant row");
     let err = c
         .execute(
@@ -167,9 +245,12 @@ async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
     c.batch_execute("ROLLBACK").await.unwrap();
 
     // Moving a row to another tenant is refused by WITH CHECK.
-    c.batch_execute(&format!("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'", a.id))
-        .await
-        .unwrap();
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+        a.id
+    ))
+    .await
+    .unwrap();
     let err = c
         .execute("UPDATE contacts SET tenant_id = $1", &[&b.id.0])
         .await
@@ -178,10 +259,17 @@ async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
     c.batch_execute("ROLLBACK").await.unwrap();
 
     // The runtime role cannot read password hashes, nor switch RLS off.
-    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app").await.unwrap();
-    assert!(c.query("SELECT password_hash FROM users", &[]).await.is_err());
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+        .await
+        .unwrap();
+    assert!(c
+        .query("SELECT password_hash FROM users", &[])
+        .await
+        .is_err());
     c.batch_execute("ROLLBACK").await.unwrap();
-    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL row_security = off").await.unwrap();
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL row_security = off")
+        .await
+        .unwrap();
     let err = c.query("SELECT 1 FROM contacts", &[]).await.unwrap_err();
     assert!(db_message(&err).contains("row-level security"), "{err:?}");
     c.batch_execute("ROLLBACK").await.ok();
@@ -208,16 +296,25 @@ async fn every_table_with_tenant_id_has_forced_rls_and_the_policy() {
         )
         .await
         .unwrap();
-    assert!(rows.len() >= 2, "expected tenant tables, found {}", rows.len());
+    assert!(
+        rows.len() >= 2,
+        "expected tenant tables, found {}",
+        rows.len()
+    );
     let mut failures = Vec::new();
     for row in &rows {
         let (name, enabled, forced, policies): (String, bool, bool, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         if !enabled || !forced || policies != 1 {
-            failures.push(format!("{name}: rls={enabled} forced={forced} tenant_isolation={policies}"));
+            failures.push(format!(
+                "{name}: rls={enabled} forced={forced} tenant_isolation={policies}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "tables without enforced isolation: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "tables without enforced isolation: {failures:?}"
+    );
 
     // Primary keys of tenant tables lead with tenant_id.
     let bad_keys = c
@@ -232,18 +329,34 @@ async fn every_table_with_tenant_id_has_forced_rls_and_the_policy() {
         )
         .await
         .unwrap();
-    assert!(bad_keys.is_empty(), "primary keys not led by tenant_id: {:?}",
-        bad_keys.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+    assert!(
+        bad_keys.is_empty(),
+        "primary keys not led by tenant_id: {:?}",
+        bad_keys
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    );
 
     // The runtime role is not privileged and cannot log in.
     let row = c
         .query_one("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'tenantry_app'", &[])
         .await
         .unwrap();
-    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1), row.get::<_, bool>(2)), (false, false, false));
+    assert_eq!(
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2)
+        ),
+        (false, false, false)
+    );
     // And the helper is STABLE and guards the '' case.
     let row = c
-        .query_one("SELECT provolatile::text, prosrc FROM pg_proc WHERE proname = 'current_tenant_id'", &[])
+        .query_one(
+            "SELECT provolatile::text, prosrc FROM pg_proc WHERE proname = 'current_tenant_id'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "s");

@@ -50,9 +50,16 @@ async fn a_failed_mutation_field_is_rolled_back_alone() {
     assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
     assert_eq!(body["errors"][0]["path"][0], "second");
     assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR");
-    assert!(!body.to_string().contains("secret internal detail"), "database text leaked: {body}");
+    assert!(
+        !body.to_string().contains("secret internal detail"),
+        "database text leaked: {body}"
+    );
     assert_eq!(count(&t, "Kept").await, 1);
-    assert_eq!(count(&t, "Boom").await, 0, "the failed field left a row behind");
+    assert_eq!(
+        count(&t, "Boom").await,
+        0,
+        "the failed field left a row behind"
+    );
     assert_eq!(count(&t, "Also kept").await, 1);
 }
 
@@ -80,9 +87,15 @@ async fn a_failed_commit_is_an_error_response_and_saves_nothing() {
         )
         .await;
     assert_eq!(status, 500, "{body}");
-    assert!(body["data"].is_null(), "the response must not claim what was not committed: {body}");
+    assert!(
+        body["data"].is_null(),
+        "the response must not claim what was not committed: {body}"
+    );
     assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{body}");
-    assert!(!body.to_string().contains("deferred check failed"), "{body}");
+    assert!(
+        !body.to_string().contains("deferred check failed"),
+        "{body}"
+    );
     assert_eq!(count(&t, "Same request").await, 0);
     assert_eq!(count(&t, "Fails at commit").await, 0);
     // The connection went back clean: the next request works.
@@ -126,8 +139,11 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
         .run(|c| {
             use diesel_async::SimpleAsyncConnection;
             use scoped_futures::ScopedFutureExt;
-            async move { c.batch_execute("INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'x')").await }
-                .scope_boxed()
+            async move {
+                c.batch_execute("INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'x')")
+                    .await
+            }
+            .scope_boxed()
         })
         .await
         .unwrap_err();
@@ -158,8 +174,13 @@ async fn a_dropped_transaction_is_rolled_back() {
         tx.run(|c| {
             use diesel_async::SimpleAsyncConnection;
             use scoped_futures::ScopedFutureExt;
-            async move { c.batch_execute("INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'Never finished')").await }
-                .scope_boxed()
+            async move {
+                c.batch_execute(
+                    "INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'Never finished')",
+                )
+                .await
+            }
+            .scope_boxed()
         })
         .await
         .unwrap();

@@ -31,11 +31,20 @@ impl DevCluster {
             Some(dir) => dir.to_path_buf(),
             None => find_pg_bin()?,
         };
-        let data_dir = home.join("pg");
+        let digest = simple_hash(home.to_string_lossy().as_bytes());
+        // As root the server runs as `postgres`, which must be able to reach the folder; a
+        // checkout under a private home (e.g. /root) is not, so the cluster moves to /var/tmp.
+        let cluster_home = if is_root() && !reachable_by_others(&home) {
+            let fallback = PathBuf::from(format!("/var/tmp/tenantry-{digest:016x}"));
+            fs::create_dir_all(&fallback)?;
+            fallback
+        } else {
+            home.clone()
+        };
+        let data_dir = cluster_home.join("pg");
         // A unix socket path must fit in 107 bytes; fall back to /tmp for deep checkouts.
-        let mut socket_dir = home.join("sock");
+        let mut socket_dir = cluster_home.join("sock");
         if socket_dir.as_os_str().len() > 80 {
-            let digest = simple_hash(home.to_string_lossy().as_bytes());
             socket_dir = PathBuf::from(format!("/tmp/tenantry-{digest:016x}"));
         }
         Ok(Self {
@@ -222,6 +231,16 @@ fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
+}
+
+/// Whether every folder from `/` to `path` may be traversed by other users.
+fn reachable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors().all(|p| {
+        fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o001 != 0)
+            .unwrap_or(false)
+    })
 }
 
 fn chown_postgres(path: &Path) -> anyhow::Result<()> {

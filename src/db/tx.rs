@@ -49,7 +49,7 @@ enum State {
     /// The caller could not be admitted; the error is repeated to every resolver.
     Refused(AppError),
     /// A transaction is open on `conn`.
-    Open(Open),
+    Open(Box<Open>),
     /// Committed or rolled back; nothing more may run.
     Finished,
 }
@@ -246,7 +246,7 @@ impl TenantTx {
         }
         match self.begin().await {
             Ok(open) => {
-                *state = State::Open(open);
+                *state = State::Open(Box::new(open));
                 Ok(state)
             }
             Err(e) => {

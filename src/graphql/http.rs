@@ -13,12 +13,13 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Response, ServerError, Value};
 use async_graphql_axum::GraphQLRequest;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -31,7 +32,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .with_state(app)
 }
 
@@ -86,9 +87,15 @@ async fn graphql(
     let mut request = match request {
         Ok(r) => r.into_inner(),
         Err(e) => {
+            let text = e.0.to_string();
+            // The body limit surfaces as an I/O error of the body stream.
+            if text.contains("length limit exceeded") {
+                let error = AppError::new(ErrorCode::BadUserInput, "request body too large");
+                return reply(media, StatusCode::PAYLOAD_TOO_LARGE, error_response(error));
+            }
             let error = AppError::new(
                 ErrorCode::BadUserInput,
-                format!("malformed GraphQL request: {}", e.0),
+                format!("malformed GraphQL request: {text}"),
             );
             return reply(media, StatusCode::BAD_REQUEST, error_response(error));
         }

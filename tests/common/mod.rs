@@ -52,7 +52,11 @@ fn migrations_hash() -> u64 {
     files.sort();
     let mut h: u64 = 0xcbf29ce484222325;
     for f in files {
-        for b in f.to_string_lossy().bytes().chain(std::fs::read(&f).unwrap_or_default()) {
+        for b in f
+            .to_string_lossy()
+            .bytes()
+            .chain(std::fs::read(&f).unwrap_or_default())
+        {
             h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
         }
     }
@@ -235,12 +239,18 @@ impl TestApp {
     /// Creates a tenant with an owner; returns it with the owner's token.
     pub async fn tenant(&self, slug: &str) -> TestTenant {
         let platform = self.app.platform();
-        let id = platform.create_tenant(slug, &format!("{slug} Inc")).await.expect("tenant");
+        let id = platform
+            .create_tenant(slug, &format!("{slug} Inc"))
+            .await
+            .expect("tenant");
         let owner = platform
             .create_user(&format!("owner@{slug}.test"))
             .await
             .expect("user");
-        platform.set_membership(id, owner, Role::Owner).await.expect("membership");
+        platform
+            .set_membership(id, owner, Role::Owner)
+            .await
+            .expect("membership");
         let token = self.token(owner, Some(id));
         TestTenant {
             id,
@@ -254,7 +264,10 @@ impl TestApp {
     pub async fn member(&self, tenant: &TestTenant, email: &str, role: Role) -> (UserId, String) {
         let platform = self.app.platform();
         let user = platform.create_user(email).await.expect("user");
-        platform.set_membership(tenant.id, user, role).await.expect("membership");
+        platform
+            .set_membership(tenant.id, user, role)
+            .await
+            .expect("membership");
         (user, self.token(user, Some(tenant.id)))
     }
 
@@ -282,7 +295,8 @@ impl TestApp {
             builder = builder.header(*k, *v);
         }
         let body = json!({ "query": query, "variables": variables }).to_string();
-        self.send(builder.body(Body::from(body)).expect("request")).await
+        self.send(builder.body(Body::from(body)).expect("request"))
+            .await
     }
 
     /// A GraphQL request with `token` and no variables.
@@ -292,10 +306,23 @@ impl TestApp {
 
     /// Sends any request to the router; returns status and JSON body (Null if not JSON).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.expect("response");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
         let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Creates a contact as `token`; returns its global id.
@@ -318,5 +345,7 @@ impl TestApp {
 
 /// The `extensions.code` of the first error of a response.
 pub fn first_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
 }
