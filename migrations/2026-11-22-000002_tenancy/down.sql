@@ -1,4 +1,6 @@
 DROP FUNCTION app.resolve_member(uuid, uuid, text);
+-- The users policy reads memberships: drop it before the table it depends on.
+DROP POLICY user_visibility ON users;
 DROP TABLE memberships;
 DROP TABLE users;
 DROP TABLE tenants;

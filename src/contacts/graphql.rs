@@ -103,7 +103,10 @@ pub struct ContactQuery;
 #[Object]
 impl ContactQuery {
     /// The tenant's contacts, oldest first, as a Relay connection.
-    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    #[graphql(
+        directive = requires_role::apply(Role::Viewer),
+        complexity = "crate::graphql::relay::page_complexity(first, last, child_complexity)"
+    )]
     async fn contacts(
         &self,
         ctx: &Context<'_>,

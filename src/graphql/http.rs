@@ -132,6 +132,7 @@ async fn graphql(
         "graphql",
         request.id = %request_id,
         user.id = principal.as_ref().map(|p| p.user_id.to_string()).unwrap_or_default(),
+        tenant.id = tracing::field::Empty,
     );
     async move {
         let tx = Arc::new(app.tenant_tx(principal, mode));

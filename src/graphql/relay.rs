@@ -136,3 +136,12 @@ impl Page {
         }
     }
 }
+
+/// The complexity of a connection field: its children count once per requested row.
+pub fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first
+        .or(last)
+        .map(|n| n.max(0) as usize)
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    rows.max(1) * child_complexity + 1
+}
