@@ -116,7 +116,10 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
     let response = t
         .app
         .schema
-        .execute(Request::new("{ __schema { types { name } } __typename }").data(Arc::clone(&tx)))
+        .execute(tenantry::graphql::loaders::attach(
+            Request::new("{ __schema { types { name } } __typename }"),
+            &tx,
+        ))
         .await;
     assert!(response.is_ok(), "{:?}", response.errors);
     tx.finish().await.unwrap();
@@ -126,7 +129,10 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
     let response = t
         .app
         .schema
-        .execute(Request::new("{ contacts { totalCount } }").data(Arc::clone(&tx)))
+        .execute(tenantry::graphql::loaders::attach(
+            Request::new("{ contacts { totalCount } }"),
+            &tx,
+        ))
         .await;
     assert!(response.is_ok(), "{:?}", response.errors);
     tx.finish().await.unwrap();

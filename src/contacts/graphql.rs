@@ -2,6 +2,8 @@
 
 use super::model::{self, ContactChanges, ContactFilter, ContactRow, NewContact};
 use crate::auth::Role;
+use crate::conversations::graphql::{conversation_page, ConversationConnection};
+use crate::conversations::model::ConversationFilter;
 use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::relay::{decode_typed_id, global_id, KeysetCursor, Page};
@@ -52,6 +54,22 @@ impl Contact {
     /// When the contact last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// The contact's conversations, newest first.
+    #[graphql(complexity = "crate::graphql::relay::page_complexity(first, last, child_complexity)")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<ConversationConnection> {
+        let filter = ConversationFilter {
+            contact_id: Some(self.0.id),
+            ..Default::default()
+        };
+        conversation_page(ctx, filter, first, after, last, before).await
     }
 }
 

@@ -1,4 +1,5 @@
 //! Contacts: the people a tenant's CRM keeps.
 
 pub mod graphql;
+pub mod loaders;
 pub mod model;

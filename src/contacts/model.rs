@@ -98,27 +98,16 @@ pub async fn list_contacts(
     filter: &ContactFilter,
     page: &Page,
 ) -> QueryResult<Vec<ContactRow>> {
-    let mut query = filtered(filter).select(ContactRow::as_select());
-    if let Some(after) = page.after {
-        query = query.filter(
-            contacts::created_at.gt(after.at).or(contacts::created_at
-                .eq(after.at)
-                .and(contacts::id.gt(after.id))),
-        );
-    }
-    if let Some(before) = page.before {
-        query = query.filter(
-            contacts::created_at.lt(before.at).or(contacts::created_at
-                .eq(before.at)
-                .and(contacts::id.lt(before.id))),
-        );
-    }
-    query = if page.backward {
-        query.order((contacts::created_at.desc(), contacts::id.desc()))
-    } else {
-        query.order((contacts::created_at.asc(), contacts::id.asc()))
-    };
-    query.limit(page.limit as i64 + 1).load(conn).await
+    let query = filtered(filter).select(ContactRow::as_select());
+    crate::apply_keyset!(
+        query,
+        contacts::created_at,
+        contacts::id,
+        page,
+        newest_first = false
+    )
+    .load(conn)
+    .await
 }
 
 /// How many contacts match `filter`.
@@ -140,6 +129,15 @@ pub async fn get_contact(
         .first(conn)
         .await
         .optional()
+}
+
+/// The contacts with these ids (of the current tenant).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<ContactRow>> {
+    contacts::table
+        .filter(contacts::id.eq_any(ids))
+        .select(ContactRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// Inserts a contact and returns it.

@@ -2,7 +2,9 @@
 //! tenant transaction ([`TenantTx`]), the diesel schema, the private development cluster
 //! and the explicit platform path for cross-tenant operator work.
 
+pub mod batch;
 pub mod dev;
+pub mod keyset;
 pub mod platform;
 pub mod schema;
 pub mod tx;

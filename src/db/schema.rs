@@ -52,5 +52,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Conversations of the CRM with a contact, over a channel.
+    conversations (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        contact_id -> Uuid,
+        subject -> Text,
+        status -> Text,
+        channel -> Text,
+        assignee_id -> Nullable<Uuid>,
+        last_message_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Messages of a conversation (`body_tsv` is generated and never written).
+    messages (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        conversation_id -> Uuid,
+        direction -> Text,
+        author_id -> Nullable<Uuid>,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, users, memberships, contacts);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    users,
+    memberships,
+    contacts,
+    conversations,
+    messages
+);

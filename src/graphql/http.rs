@@ -136,7 +136,7 @@ async fn graphql(
     );
     async move {
         let tx = Arc::new(app.tenant_tx(principal, mode));
-        request = request.data(Arc::clone(&tx));
+        request = crate::graphql::loaders::attach(request, &tx);
         let mut response = app.schema.execute(request).await;
         let mut status = StatusCode::OK;
         if let Err(e) = tx.finish().await {

@@ -3,23 +3,32 @@
 
 pub mod guards;
 pub mod http;
+pub mod loaders;
 pub mod node;
 pub mod relay;
 
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
+use crate::conversations::graphql::{ConversationMutation, ConversationQuery};
 use crate::db::TenantTx;
 use crate::error::AppError;
+use crate::messages::graphql::{MessageMutation, MessageQuery};
 use crate::tenancy::graphql::TenancyQuery;
 use async_graphql::{Context, EmptySubscription, MergedObject, SDLExportOptions, Schema};
 use std::sync::Arc;
 
 /// The query root: one root object per domain, merged.
 #[derive(MergedObject, Default)]
-pub struct Query(TenancyQuery, ContactQuery, node::NodeQuery);
+pub struct Query(
+    TenancyQuery,
+    ContactQuery,
+    ConversationQuery,
+    MessageQuery,
+    node::NodeQuery,
+);
 
 /// The mutation root: one root object per domain, merged.
 #[derive(MergedObject, Default)]
-pub struct Mutation(ContactMutation);
+pub struct Mutation(ContactMutation, ConversationMutation, MessageMutation);
 
 /// The executable schema.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

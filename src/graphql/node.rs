@@ -2,10 +2,13 @@
 
 use crate::auth::Role;
 use crate::contacts::graphql::{find_contact, Contact, CONTACT_KIND};
+use crate::conversations::graphql::{find_conversation, Conversation, CONVERSATION_KIND};
 use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::relay::decode_global_id;
 use crate::graphql::request_tx;
+use crate::messages::graphql::{Message, MESSAGE_KIND};
+use crate::messages::model as messages;
 use crate::tenancy::graphql::{Tenant, User, TENANT_KIND, USER_KIND};
 use crate::tenancy::model;
 use async_graphql::{Context, Interface, Object, Result, ID};
@@ -17,6 +20,10 @@ use scoped_futures::ScopedFutureExt;
 pub enum Node {
     /// A contact.
     Contact(Contact),
+    /// A conversation.
+    Conversation(Conversation),
+    /// A message.
+    Message(Message),
     /// The current tenant.
     Tenant(Tenant),
     /// A user visible to the caller.
@@ -37,6 +44,13 @@ impl NodeQuery {
         let not_found = || AppError::not_found("node").into_graphql();
         match kind.as_str() {
             CONTACT_KIND => find_contact(ctx, uuid).await.map(Node::Contact),
+            CONVERSATION_KIND => find_conversation(ctx, uuid).await.map(Node::Conversation),
+            MESSAGE_KIND => tx
+                .run(move |c| async move { messages::by_id(c, uuid).await }.scope_boxed())
+                .await
+                .gql()?
+                .map(|m| Node::Message(Message(m)))
+                .ok_or_else(not_found),
             TENANT_KIND => tx
                 .run(|c| async move { model::current_tenant(c).await }.scope_boxed())
                 .await

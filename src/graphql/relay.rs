@@ -123,6 +123,12 @@ impl Page {
         })
     }
 
+    /// Whether this is the first page in the natural order (no cursor, not backward):
+    /// the page a batch loader can serve for many parents at once.
+    pub fn is_first_page(&self) -> bool {
+        self.after.is_none() && self.before.is_none() && !self.backward
+    }
+
     /// Turns `limit + 1` fetched rows into a page: trims the probe row, restores ascending
     /// order for backward pages, and says whether more rows exist on either side.
     pub fn finish<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool, bool) {

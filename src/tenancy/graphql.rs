@@ -107,6 +107,19 @@ async fn load_tenant(ctx: &Context<'_>) -> Result<Tenant> {
         .ok_or_else(|| AppError::not_found("tenant").into_graphql())
 }
 
+/// Counts of a tenant's CRM.
+#[derive(async_graphql::SimpleObject)]
+pub struct TenantStats {
+    /// Contacts.
+    pub contacts: i64,
+    /// Conversations.
+    pub conversations: i64,
+    /// Conversations in status OPEN.
+    pub open_conversations: i64,
+    /// Messages.
+    pub messages: i64,
+}
+
 /// Queries about the caller and the current tenant.
 #[derive(Default)]
 pub struct TenancyQuery;
@@ -127,6 +140,21 @@ impl TenancyQuery {
         Ok(Me {
             user,
             role: member.role,
+        })
+    }
+
+    /// Counts of the current tenant's CRM.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn tenant_stats(&self, ctx: &Context<'_>) -> Result<TenantStats> {
+        let row = request_tx(ctx)?
+            .run(|c| async move { model::tenant_stats(c).await }.scope_boxed())
+            .await
+            .gql()?;
+        Ok(TenantStats {
+            contacts: row.contacts,
+            conversations: row.conversations,
+            open_conversations: row.open_conversations,
+            messages: row.messages,
         })
     }
 

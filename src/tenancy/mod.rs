@@ -2,4 +2,5 @@
 //! the current user). Cross-tenant operator work lives in [`crate::db::platform`].
 
 pub mod graphql;
+pub mod loaders;
 pub mod model;

@@ -5,6 +5,7 @@ use crate::db::schema::{memberships, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -49,7 +50,41 @@ pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Opt
         .optional()
 }
 
+/// The users with these ids that the caller may see.
+pub async fn users_by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// How many members the current tenant has.
 pub async fn count_members(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     memberships::table.count().get_result(conn).await
+}
+
+/// Counts of the current tenant: contacts, conversations, open conversations, messages.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct TenantStatsRow {
+    #[diesel(sql_type = BigInt)]
+    pub contacts: i64,
+    #[diesel(sql_type = BigInt)]
+    pub conversations: i64,
+    #[diesel(sql_type = BigInt)]
+    pub open_conversations: i64,
+    #[diesel(sql_type = BigInt)]
+    pub messages: i64,
+}
+
+/// The tenant's counts, in one statement.
+pub async fn tenant_stats(conn: &mut AsyncPgConnection) -> QueryResult<TenantStatsRow> {
+    diesel::sql_query(
+        "SELECT (SELECT count(*) FROM contacts) AS contacts,
+                (SELECT count(*) FROM conversations) AS conversations,
+                (SELECT count(*) FROM conversations WHERE status = 'open') AS open_conversations,
+                (SELECT count(*) FROM messages) AS messages",
+    )
+    .get_result(conn)
+    .await
 }

@@ -1,0 +1,27 @@
+//! Per-request batch loaders of contacts, around the request's transaction.
+
+use super::model::{self, ContactRow};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use async_graphql::dataloader::Loader;
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Contacts by id.
+pub struct ContactById(pub Arc<TenantTx>);
+
+impl Loader<Uuid> for ContactById {
+    type Value = ContactRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, ContactRow>, AppError> {
+        let ids = keys.to_vec();
+        let rows = self
+            .0
+            .run(move |c| async move { model::by_ids(c, &ids).await }.scope_boxed())
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}

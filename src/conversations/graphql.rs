@@ -1,0 +1,404 @@
+//! GraphQL types, inputs and roots of conversations.
+
+use super::model::{self, ConversationFilter, ConversationRow, NewConversation};
+use crate::auth::Role;
+use crate::contacts::graphql::{Contact, CONTACT_KIND};
+use crate::error::{AppError, ErrorCode, GqlResultExt};
+use crate::graphql::guards::requires_role;
+use crate::graphql::loaders::loaders;
+use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
+use crate::graphql::{request_tx, Limits};
+use crate::messages::graphql::{message_page, MessageConnection};
+use crate::tenancy::graphql::{User, USER_KIND};
+use crate::validate;
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use scoped_futures::ScopedFutureExt;
+use uuid::Uuid;
+
+/// The global-id type name of conversations.
+pub const CONVERSATION_KIND: &str = "Conversation";
+
+/// Where a conversation stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStatus {
+    /// Waiting for the team.
+    Open,
+    /// Waiting for the contact.
+    Pending,
+    /// Done.
+    Closed,
+}
+
+impl ConversationStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Closed => "closed",
+        }
+    }
+
+    fn from_db(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "closed" => Self::Closed,
+            _ => Self::Open,
+        }
+    }
+}
+
+/// How the conversation happens.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Email.
+    Email,
+    /// Live chat.
+    Chat,
+    /// Text messages.
+    Sms,
+}
+
+impl Channel {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Chat => "chat",
+            Self::Sms => "sms",
+        }
+    }
+
+    fn from_db(s: &str) -> Self {
+        match s {
+            "chat" => Self::Chat,
+            "sms" => Self::Sms,
+            _ => Self::Email,
+        }
+    }
+}
+
+/// An exchange with a contact.
+pub struct Conversation(pub ConversationRow);
+
+#[Object]
+impl Conversation {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        global_id(CONVERSATION_KIND, self.0.id)
+    }
+    /// What it is about.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// Open, pending or closed.
+    async fn status(&self) -> ConversationStatus {
+        ConversationStatus::from_db(&self.0.status)
+    }
+    /// Email, chat or sms.
+    async fn channel(&self) -> Channel {
+        Channel::from_db(&self.0.channel)
+    }
+    /// When the newest message was posted.
+    async fn last_message_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_message_at
+    }
+    /// When the conversation started.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The contact it is with.
+    async fn contact(&self, ctx: &Context<'_>) -> Result<Contact> {
+        loaders(ctx)?
+            .contact_by_id
+            .load_one(self.0.contact_id)
+            .await
+            .gql()?
+            .map(Contact)
+            .ok_or_else(|| AppError::not_found("contact").into_graphql())
+    }
+    /// The member it is assigned to, if any.
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.assignee_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.user_by_id.load_one(id).await.gql()?.map(User))
+    }
+    /// Its messages, newest first.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<MessageConnection> {
+        message_page(ctx, self.0.id, first, after, last, before).await
+    }
+}
+
+/// Extra fields of the conversation connection.
+pub struct ConversationConnectionFields {
+    filter: ConversationFilter,
+}
+
+#[Object]
+impl ConversationConnectionFields {
+    /// How many conversations match (computed only when asked for).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let filter = self.filter.clone();
+        request_tx(ctx)?
+            .run(move |c| async move { model::count(c, &filter).await }.scope_boxed())
+            .await
+            .gql()
+    }
+}
+
+/// A page of conversations.
+pub type ConversationConnection =
+    Connection<KeysetCursor, Conversation, ConversationConnectionFields>;
+
+/// One page of conversations: the newest `first` of one contact come from the batch
+/// loader (one statement for all contacts of the page); other pages query directly.
+pub async fn conversation_page(
+    ctx: &Context<'_>,
+    filter: ConversationFilter,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<ConversationConnection> {
+    let limits = ctx.data::<Limits>()?;
+    let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
+    let only_contact = filter.contact_id.filter(|_| {
+        filter.status.is_none() && filter.assignee_id.is_none() && filter.channel.is_none()
+    });
+    let rows = match only_contact {
+        Some(contact) if page.is_first_page() => loaders(ctx)?
+            .conversations_by_contact
+            .load_one((contact, page.limit as i64 + 1))
+            .await
+            .gql()?
+            .unwrap_or_default(),
+        _ => {
+            let (f, p) = (filter.clone(), page.clone());
+            request_tx(ctx)?
+                .run(move |c| {
+                    async move { model::list_conversations(c, &f, &p).await }.scope_boxed()
+                })
+                .await
+                .gql()?
+        }
+    };
+    let (rows, has_previous, has_next) = page.finish(rows);
+    let mut connection = Connection::with_additional_fields(
+        has_previous,
+        has_next,
+        ConversationConnectionFields { filter },
+    );
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|r| Edge::new(r.cursor(), Conversation(r))),
+    );
+    Ok(connection)
+}
+
+/// Filters of `conversations`.
+#[derive(InputObject, Default)]
+pub struct ConversationFilterInput {
+    /// Only conversations in this status.
+    pub status: Option<ConversationStatus>,
+    /// Only conversations assigned to this user (global id).
+    pub assignee: Option<ID>,
+    /// Only conversations with this contact (global id).
+    pub contact: Option<ID>,
+    /// Only conversations over this channel.
+    pub channel: Option<Channel>,
+}
+
+impl ConversationFilterInput {
+    fn validate(self) -> Result<ConversationFilter, AppError> {
+        Ok(ConversationFilter {
+            status: self.status.map(|s| s.as_str().to_string()),
+            assignee_id: self
+                .assignee
+                .map(|id| decode_typed_id(&id, USER_KIND, "filter.assignee"))
+                .transpose()?,
+            contact_id: self
+                .contact
+                .map(|id| decode_typed_id(&id, CONTACT_KIND, "filter.contact"))
+                .transpose()?,
+            channel: self.channel.map(|c| c.as_str().to_string()),
+        })
+    }
+}
+
+/// Conversation queries.
+#[derive(Default)]
+pub struct ConversationQuery;
+
+#[Object]
+impl ConversationQuery {
+    /// The tenant's conversations, newest first, optionally filtered.
+    #[graphql(
+        directive = requires_role::apply(Role::Viewer),
+        complexity = "page_complexity(first, last, child_complexity)"
+    )]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ConversationFilterInput>,
+    ) -> Result<ConversationConnection> {
+        let filter = filter.unwrap_or_default().validate().gql()?;
+        conversation_page(ctx, filter, first, after, last, before).await
+    }
+
+    /// One conversation by global id; another tenant's is NOT_FOUND.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> Result<Conversation> {
+        let id = decode_typed_id(&id, CONVERSATION_KIND, "id").gql()?;
+        find_conversation(ctx, id).await
+    }
+}
+
+/// Loads a conversation of the current tenant or fails with NOT_FOUND.
+pub async fn find_conversation(ctx: &Context<'_>, id: Uuid) -> Result<Conversation> {
+    loaders(ctx)?
+        .conversation_by_id
+        .load_one(id)
+        .await
+        .gql()?
+        .map(Conversation)
+        .ok_or_else(|| AppError::not_found("conversation").into_graphql())
+}
+
+/// Input of `startConversation`.
+#[derive(InputObject)]
+pub struct StartConversationInput {
+    /// The contact (global id).
+    pub contact: ID,
+    /// What it is about (1 to 300 characters).
+    pub subject: String,
+    /// The channel.
+    pub channel: Channel,
+    /// An optional first (outbound) message.
+    pub message: Option<String>,
+}
+
+/// Maps "the referenced row does not exist" (a foreign key of this tenant) to NOT_FOUND
+/// naming the input field.
+fn missing(field: &str, what: &str) -> impl Fn(AppError) -> AppError {
+    let (field, what) = (field.to_string(), what.to_string());
+    move |e| {
+        if e.code == ErrorCode::NotFound {
+            AppError {
+                code: ErrorCode::NotFound,
+                message: format!("{what} not found"),
+                field: Some(field.clone()),
+            }
+        } else {
+            e
+        }
+    }
+}
+
+/// Conversation mutations.
+#[derive(Default)]
+pub struct ConversationMutation;
+
+#[Object]
+impl ConversationMutation {
+    /// Starts a conversation with a contact, optionally with a first outbound message.
+    #[graphql(directive = requires_role::apply(Role::Member))]
+    async fn start_conversation(
+        &self,
+        ctx: &Context<'_>,
+        input: StartConversationInput,
+    ) -> Result<Conversation> {
+        let new = NewConversation {
+            id: Uuid::now_v7(),
+            contact_id: decode_typed_id(&input.contact, CONTACT_KIND, "contact").gql()?,
+            subject: validate::required_text("subject", &input.subject, 300).gql()?,
+            channel: input.channel.as_str().to_string(),
+        };
+        let first = match input.message.as_deref() {
+            Some(body) => Some(validate::required_text("message", body, 20_000).gql()?),
+            None => None,
+        };
+        let row = request_tx(ctx)?
+            .run(move |c| {
+                async move {
+                    let row = model::insert(c, &new).await?;
+                    if let Some(body) = first {
+                        crate::messages::model::post(c, Uuid::now_v7(), row.id, "outbound", &body)
+                            .await?;
+                        return model::by_ids(c, &[row.id])
+                            .await?
+                            .pop()
+                            .ok_or(diesel::result::Error::NotFound);
+                    }
+                    Ok(row)
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(missing("contact", "contact"))
+            .gql()?;
+        Ok(Conversation(row))
+    }
+
+    /// Assigns a conversation to a member of the tenant, or unassigns it (`assignee: null`).
+    #[graphql(directive = requires_role::apply(Role::Member))]
+    async fn assign_conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        assignee: Option<ID>,
+    ) -> Result<Conversation> {
+        let id = decode_typed_id(&id, CONVERSATION_KIND, "id").gql()?;
+        let assignee = assignee
+            .map(|a| decode_typed_id(&a, USER_KIND, "assignee"))
+            .transpose()
+            .gql()?;
+        request_tx(ctx)?
+            .run(move |c| async move { model::set_assignee(c, id, assignee).await }.scope_boxed())
+            .await
+            .map_err(missing("assignee", "member"))
+            .gql()?
+            .map(Conversation)
+            .ok_or_else(|| AppError::not_found("conversation").into_graphql())
+    }
+
+    /// Closes a conversation.
+    #[graphql(directive = requires_role::apply(Role::Member))]
+    async fn close_conversation(&self, ctx: &Context<'_>, id: ID) -> Result<Conversation> {
+        set_status(ctx, id, ConversationStatus::Closed).await
+    }
+
+    /// Reopens a conversation.
+    #[graphql(directive = requires_role::apply(Role::Member))]
+    async fn reopen_conversation(&self, ctx: &Context<'_>, id: ID) -> Result<Conversation> {
+        set_status(ctx, id, ConversationStatus::Open).await
+    }
+}
+
+async fn set_status(ctx: &Context<'_>, id: ID, status: ConversationStatus) -> Result<Conversation> {
+    let id = decode_typed_id(&id, CONVERSATION_KIND, "id").gql()?;
+    request_tx(ctx)?
+        .run(move |c| async move { model::set_status(c, id, status.as_str()).await }.scope_boxed())
+        .await
+        .gql()?
+        .map(Conversation)
+        .ok_or_else(|| AppError::not_found("conversation").into_graphql())
+}

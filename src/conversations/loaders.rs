@@ -1,0 +1,54 @@
+//! Per-request batch loaders of conversations, around the request's transaction.
+
+use super::model::{self, ConversationRow};
+use crate::db::batch::{file_children, group_by_limit};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use async_graphql::dataloader::Loader;
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The newest `limit` conversations of each contact: key `(contact_id, limit)`.
+pub struct ConversationsByContact(pub Arc<TenantTx>);
+
+impl Loader<(Uuid, i64)> for ConversationsByContact {
+    type Value = Vec<ConversationRow>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, i64)],
+    ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for (limit, parents) in group_by_limit(keys) {
+            let ids = parents.clone();
+            let rows = self
+                .0
+                .run(move |c| {
+                    async move { model::newest_by_contacts(c, &ids, limit).await }.scope_boxed()
+                })
+                .await?;
+            file_children(rows, limit, &parents, |r| r.contact_id, &mut out);
+        }
+        Ok(out)
+    }
+}
+
+/// Conversations by id.
+pub struct ConversationById(pub Arc<TenantTx>);
+
+impl Loader<Uuid> for ConversationById {
+    type Value = ConversationRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, ConversationRow>, AppError> {
+        let ids = keys.to_vec();
+        let rows = self
+            .0
+            .run(move |c| async move { model::by_ids(c, &ids).await }.scope_boxed())
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}

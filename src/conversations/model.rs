@@ -1,0 +1,174 @@
+//! Diesel rows and queries of `conversations`. Row-level security limits every query to the
+//! current tenant; none names a tenant.
+
+use crate::db::schema::conversations;
+use crate::graphql::relay::{KeysetCursor, Page};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A row of `conversations`.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = conversations, check_for_backend(Pg))]
+pub struct ConversationRow {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub subject: String,
+    pub status: String,
+    pub channel: String,
+    pub assignee_id: Option<Uuid>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConversationRow {
+    /// The keyset position of this row.
+    pub fn cursor(&self) -> KeysetCursor {
+        KeysetCursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+/// A conversation to insert; `tenant_id` comes from the transaction.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = conversations)]
+pub struct NewConversation {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub subject: String,
+    pub channel: String,
+}
+
+/// Filters of the conversation list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<String>,
+    pub assignee_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub channel: Option<String>,
+}
+
+/// The columns every conversation query returns, for hand-written SQL.
+pub const COLUMNS: &str = "c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, \
+                           c.last_message_at, c.created_at, c.updated_at";
+
+fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Pg> {
+    let mut query = conversations::table.into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(conversations::status.eq(status.clone()));
+    }
+    if let Some(assignee) = filter.assignee_id {
+        query = query.filter(conversations::assignee_id.eq(assignee));
+    }
+    if let Some(contact) = filter.contact_id {
+        query = query.filter(conversations::contact_id.eq(contact));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(conversations::channel.eq(channel.clone()));
+    }
+    query
+}
+
+/// One page of conversations, newest first, narrowed by `filter` (and by `contact`).
+pub async fn list_conversations(
+    conn: &mut AsyncPgConnection,
+    filter: &ConversationFilter,
+    page: &Page,
+) -> QueryResult<Vec<ConversationRow>> {
+    let query = filtered(filter).select(ConversationRow::as_select());
+    crate::apply_keyset!(
+        query,
+        conversations::created_at,
+        conversations::id,
+        page,
+        newest_first = true
+    )
+    .load(conn)
+    .await
+}
+
+/// How many conversations match `filter`.
+pub async fn count(conn: &mut AsyncPgConnection, filter: &ConversationFilter) -> QueryResult<i64> {
+    filtered(filter).count().get_result(conn).await
+}
+
+/// The newest `limit` conversations of each contact in `contact_ids`, in one statement.
+pub async fn newest_by_contacts(
+    conn: &mut AsyncPgConnection,
+    contact_ids: &[Uuid],
+    limit: i64,
+) -> QueryResult<Vec<ConversationRow>> {
+    diesel::sql_query(format!(
+        "SELECT {COLUMNS} FROM unnest($1::uuid[]) AS p(id) \
+         CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id \
+                             ORDER BY x.created_at DESC, x.id DESC LIMIT $2) c"
+    ))
+    .bind::<Array<SqlUuid>, _>(contact_ids)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// The conversations with these ids (of the current tenant).
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<ConversationRow>> {
+    conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .select(ConversationRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Inserts a conversation and returns it.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewConversation,
+) -> QueryResult<ConversationRow> {
+    diesel::insert_into(conversations::table)
+        .values(new)
+        .returning(ConversationRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Sets the assignee (None: unassigned); None if the tenant has no such conversation.
+pub async fn set_assignee(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    assignee: Option<Uuid>,
+) -> QueryResult<Option<ConversationRow>> {
+    diesel::update(conversations::table.filter(conversations::id.eq(id)))
+        .set((
+            conversations::assignee_id.eq(assignee),
+            conversations::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ConversationRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Sets the status; None if the tenant has no such conversation.
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: &str,
+) -> QueryResult<Option<ConversationRow>> {
+    diesel::update(conversations::table.filter(conversations::id.eq(id)))
+        .set((
+            conversations::status.eq(status),
+            conversations::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ConversationRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}

@@ -1,0 +1,149 @@
+//! Per-request batch loading ("DataLoaders") that batch by the executor's poll pass instead
+//! of by a timer.
+//!
+//! async-graphql resolves sibling fields and list items by polling them together in one
+//! task. The first sibling that asks for a key becomes the batch's leader: it yields once,
+//! which lets every other sibling of the same poll pass add its key, then runs one query
+//! for all of them and hands each sibling its rows. The batch is therefore exactly "all
+//! the keys of this level", with no added delay — async-graphql's timer-based `DataLoader`
+//! waits 1 ms per nested level and, on a busy multi-threaded runtime, may split a level
+//! into several batches, which makes the statement count of a request unpredictable.
+//!
+//! Loaders implement async-graphql's [`Loader`] trait, so they can be used with its
+//! `DataLoader` too. A [`Batched`] is built per request around the request's
+//! [`super::TenantTx`] (loaders hold an `Arc` of it): batches never cross requests.
+
+use async_graphql::dataloader::Loader;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+type Outcome<K, V, E> = Option<Result<Arc<HashMap<K, V>>, E>>;
+
+/// The batch currently accepting keys, shared by its leader and followers.
+type OpenBatch<K, V, E> = Arc<Mutex<Batch<K, V, E>>>;
+
+struct Batch<K, V, E> {
+    keys: Vec<K>,
+    done: watch::Sender<Outcome<K, V, E>>,
+}
+
+/// A loader whose `load_one` calls of one poll pass are answered by one `load`.
+pub struct Batched<K, L: Loader<K>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+{
+    loader: L,
+    open: Mutex<Option<OpenBatch<K, L::Value, L::Error>>>,
+}
+
+impl<K, L> Batched<K, L>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    L: Loader<K>,
+{
+    /// Wraps `loader`.
+    pub fn new(loader: L) -> Self {
+        Self {
+            loader,
+            open: Mutex::new(None),
+        }
+    }
+
+    /// The value for `key` (None if the loader returned none), loaded together with the
+    /// keys its siblings ask for in the same poll pass.
+    pub async fn load_one(&self, key: K) -> Result<Option<L::Value>, L::Error>
+    where
+        L::Error: From<BatchDropped>,
+    {
+        let (batch, leader) = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            match open.as_ref() {
+                Some(batch) => {
+                    lock(batch).keys.push(key.clone());
+                    (Arc::clone(batch), false)
+                }
+                None => {
+                    let (done, _) = watch::channel(None);
+                    let batch = Arc::new(Mutex::new(Batch {
+                        keys: vec![key.clone()],
+                        done,
+                    }));
+                    *open = Some(Arc::clone(&batch));
+                    (batch, true)
+                }
+            }
+        };
+        let mut rx = lock(&batch).done.subscribe();
+        if leader {
+            // Yield once: the other siblings of this poll pass join the batch meanwhile.
+            tokio::task::yield_now().await;
+            let mut keys = {
+                let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                *open = None;
+                std::mem::take(&mut lock(&batch).keys)
+            };
+            dedup(&mut keys);
+            let outcome = self.loader.load(&keys).await.map(Arc::new);
+            lock(&batch).done.send_replace(Some(outcome));
+        }
+        let outcome = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| L::Error::from(BatchDropped))?;
+        match outcome.as_ref() {
+            Some(Ok(map)) => Ok(map.get(&key).cloned()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(L::Error::from(BatchDropped)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dedup<K: Hash + Eq + Clone>(keys: &mut Vec<K>) {
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    keys.retain(|k| seen.insert(k.clone()));
+}
+
+/// The leader of a batch was cancelled before it answered.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchDropped;
+
+impl From<BatchDropped> for crate::error::AppError {
+    fn from(_: BatchDropped) -> Self {
+        crate::error::AppError::internal("a batch load was cancelled")
+    }
+}
+
+/// Keys of "the first `limit` children of `parent`" grouped by limit, so each distinct
+/// page size costs one statement.
+pub fn group_by_limit(
+    keys: &[(uuid::Uuid, i64)],
+) -> std::collections::BTreeMap<i64, Vec<uuid::Uuid>> {
+    let mut groups: std::collections::BTreeMap<i64, Vec<uuid::Uuid>> = Default::default();
+    for (parent, limit) in keys {
+        groups.entry(*limit).or_default().push(*parent);
+    }
+    groups
+}
+
+/// Files `rows` (already in page order) under their `(parent, limit)` key; every parent
+/// of `parents` gets an entry, empty if it has no children.
+pub fn file_children<R>(
+    rows: Vec<R>,
+    limit: i64,
+    parents: &[uuid::Uuid],
+    parent_of: impl Fn(&R) -> uuid::Uuid,
+    out: &mut HashMap<(uuid::Uuid, i64), Vec<R>>,
+) {
+    for parent in parents {
+        out.entry((*parent, limit)).or_default();
+    }
+    for row in rows {
+        out.entry((parent_of(&row), limit)).or_default().push(row);
+    }
+}

@@ -1,0 +1,38 @@
+//! Per-request batch loaders of messages, around the request's transaction.
+
+use super::model::{self, MessageRow};
+use crate::db::batch::{file_children, group_by_limit};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use async_graphql::dataloader::Loader;
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The newest `limit` messages of each conversation: key `(conversation_id, limit)`.
+pub struct MessagesByConversation(pub Arc<TenantTx>);
+
+impl Loader<(Uuid, i64)> for MessagesByConversation {
+    type Value = Vec<MessageRow>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, i64)],
+    ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for (limit, parents) in group_by_limit(keys) {
+            let ids = parents.clone();
+            let rows = self
+                .0
+                .run(move |c| {
+                    async move { model::newest_by_conversations(c, &ids, limit).await }
+                        .scope_boxed()
+                })
+                .await?;
+            file_children(rows, limit, &parents, |r| r.conversation_id, &mut out);
+        }
+        Ok(out)
+    }
+}

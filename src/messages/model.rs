@@ -1,0 +1,144 @@
+//! Diesel rows and queries of `messages`. Row-level security limits every query to the
+//! current tenant; none names a tenant.
+
+use crate::db::schema::messages;
+use crate::graphql::relay::{KeysetCursor, Page};
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Float4, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// A row of `messages`.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = messages, check_for_backend(Pg))]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub direction: String,
+    pub author_id: Option<Uuid>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl MessageRow {
+    /// The keyset position of this row.
+    pub fn cursor(&self) -> KeysetCursor {
+        KeysetCursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+/// A search hit: the message and its rank.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct RankedMessage {
+    #[diesel(embed)]
+    pub message: MessageRow,
+    #[diesel(sql_type = Float4)]
+    pub rank: f32,
+}
+
+/// The columns every message query returns, for hand-written SQL.
+pub const COLUMNS: &str = "m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at";
+
+/// The message `id`, if the current tenant has it.
+pub async fn by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<MessageRow>> {
+    messages::table
+        .filter(messages::id.eq(id))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// One page of a conversation's messages, newest first.
+pub async fn list_messages(
+    conn: &mut AsyncPgConnection,
+    conversation_id: Uuid,
+    page: &Page,
+) -> QueryResult<Vec<MessageRow>> {
+    let query = messages::table
+        .filter(messages::conversation_id.eq(conversation_id))
+        .select(MessageRow::as_select())
+        .into_boxed();
+    crate::apply_keyset!(
+        query,
+        messages::created_at,
+        messages::id,
+        page,
+        newest_first = true
+    )
+    .load(conn)
+    .await
+}
+
+/// The newest `limit` messages of each conversation in `ids`, in one statement.
+pub async fn newest_by_conversations(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    limit: i64,
+) -> QueryResult<Vec<MessageRow>> {
+    diesel::sql_query(format!(
+        "SELECT {COLUMNS} FROM unnest($1::uuid[]) AS p(id) \
+         CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id \
+                             ORDER BY x.created_at DESC, x.id DESC LIMIT $2) m"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Inserts a message and moves its conversation's `last_message_at`, in one statement.
+/// The author of an outbound message is the calling user (`app.user_id`).
+pub async fn post(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    conversation_id: Uuid,
+    direction: &str,
+    body: &str,
+) -> QueryResult<MessageRow> {
+    diesel::sql_query(format!(
+        "WITH m AS (
+           INSERT INTO messages (id, conversation_id, direction, author_id, body)
+           VALUES ($1, $2, $3, CASE WHEN $3 = 'outbound' THEN app.current_user_id() END, $4)
+           RETURNING *),
+         touched AS (
+           UPDATE conversations c SET last_message_at = m.created_at, updated_at = now()
+             FROM m WHERE c.id = m.conversation_id RETURNING c.id)
+         SELECT {COLUMNS} FROM m"
+    ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(conversation_id)
+    .bind::<Text, _>(direction)
+    .bind::<Text, _>(body)
+    .get_result(conn)
+    .await
+}
+
+/// Messages matching `query` (web-search syntax), best first; `after` is the (rank, id)
+/// of the last hit of the previous page.
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    query: &str,
+    after: Option<(f32, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<RankedMessage>> {
+    diesel::sql_query(format!(
+        "SELECT {COLUMNS}, ts_rank(m.body_tsv, q) AS rank
+           FROM messages m, websearch_to_tsquery('simple', $1) q
+          WHERE m.body_tsv @@ q
+            AND ($2::real IS NULL OR (ts_rank(m.body_tsv, q), m.id) < ($2::real, $3::uuid))
+          ORDER BY rank DESC, m.id DESC
+          LIMIT $4"
+    ))
+    .bind::<Text, _>(query)
+    .bind::<Nullable<Float4>, _>(after.map(|a| a.0))
+    .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}

@@ -1,0 +1,27 @@
+//! Per-request batch loaders of users, around the request's transaction.
+
+use super::model::{self, UserRow};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use async_graphql::dataloader::Loader;
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Users by id (visible ones: members of the current tenant and the caller).
+pub struct UserById(pub Arc<TenantTx>);
+
+impl Loader<Uuid> for UserById {
+    type Value = UserRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, UserRow>, AppError> {
+        let ids = keys.to_vec();
+        let rows = self
+            .0
+            .run(move |c| async move { model::users_by_ids(c, &ids).await }.scope_boxed())
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
