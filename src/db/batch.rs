@@ -21,8 +21,8 @@ use tokio::sync::watch;
 
 type Outcome<K, V, E> = Option<Result<Arc<HashMap<K, V>>, E>>;
 
-/// The batch currently accepting keys, shared by its leader and followers.
-type OpenBatch<K, V, E> = Arc<Mutex<Batch<K, V, E>>>;
+/// The batch currently accepting keys (if any), shared by its leader and followers.
+type Slot<K, V, E> = Mutex<Option<Arc<Mutex<Batch<K, V, E>>>>>;
 
 struct Batch<K, V, E> {
     keys: Vec<K>,
@@ -35,7 +35,7 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
 {
     loader: L,
-    open: Mutex<Option<OpenBatch<K, L::Value, L::Error>>>,
+    open: Slot<K, L::Value, L::Error>,
 }
 
 impl<K, L> Batched<K, L>
