@@ -7,7 +7,7 @@ use crate::auth::token::{load_secret, TokenKeys};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::{self, PgPool, TenantTx, TxMode};
-use crate::graphql::{build_schema, AppSchema, Limits};
+use crate::graphql::{Executor, Limits};
 use diesel_async::SimpleAsyncConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use std::time::Duration;
 pub struct App {
     /// The settings it was built from.
     pub config: Config,
-    /// The executable GraphQL schema.
-    pub schema: AppSchema,
+    /// Executes GraphQL requests (queries and mutations, guards enforced).
+    pub graphql: Executor,
     /// Token verification and signing keys.
     pub keys: TokenKeys,
     /// Cached tenant memberships.
@@ -43,7 +43,7 @@ impl App {
             max_page_size: config.max_page_size,
         };
         Ok(Arc::new(App {
-            schema: build_schema(limits),
+            graphql: Executor::new(limits),
             keys,
             resolver: TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms)),
             database_url,

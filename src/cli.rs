@@ -56,6 +56,26 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Fill the database with seeded tenants, members, contacts, conversations, messages.
+    Seed {
+        /// Tenants to create (named <prefix>-0001, ...; existing ones are kept).
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Contacts per tenant.
+        #[arg(long, default_value_t = 1000)]
+        contacts: usize,
+        /// Conversations per contact.
+        #[arg(long, default_value_t = 3)]
+        conversations: usize,
+        /// Messages per conversation.
+        #[arg(long, default_value_t = 5)]
+        messages: usize,
+        /// Slug prefix of the seeded tenants.
+        #[arg(long, default_value = "seed")]
+        prefix: String,
+    },
+    /// Print the URL of the database in use (the private cluster's, if DATABASE_URL is unset).
+    DatabaseUrl,
     /// Print a signed access token for a member of a tenant.
     Token {
         /// User email or id.
@@ -166,6 +186,29 @@ pub async fn run() -> anyhow::Result<()> {
             axum::serve(listener, router(app))
                 .with_graceful_shutdown(shutdown())
                 .await?;
+        }
+        Command::Seed {
+            tenants,
+            contacts,
+            conversations,
+            messages,
+            prefix,
+        } => {
+            let app = App::start(cli.config).await?;
+            let size = crate::seed::SeedSize {
+                tenants,
+                contacts,
+                conversations,
+                messages,
+            };
+            let (created, took) = crate::seed::seed(&app, &prefix, size).await?;
+            println!(
+                "seeded {created} new tenants of {contacts} contacts x {conversations} conversations x {messages} messages in {:.1}s",
+                took.as_secs_f64()
+            );
+        }
+        Command::DatabaseUrl => {
+            println!("{}", crate::db::database_url(&cli.config).await?);
         }
         Command::Tenant {
             command: TenantCommand::Create { slug, name },

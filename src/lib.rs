@@ -13,5 +13,6 @@ pub mod error; // the error type and its codes
 pub mod graphql; // schema, guards, relay, HTTP
 pub mod ids; // newtype ids
 pub mod messages; // messages of conversations, full-text search
+pub mod seed; // bulk seed data for benchmarks
 pub mod tenancy; // the current tenant and user
 pub mod validate; // input validation

@@ -115,11 +115,11 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
     let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
     let response = t
         .app
-        .schema
-        .execute(tenantry::graphql::loaders::attach(
+        .graphql
+        .execute(
             Request::new("{ __schema { types { name } } __typename }"),
             &tx,
-        ))
+        )
         .await;
     assert!(response.is_ok(), "{:?}", response.errors);
     tx.finish().await.unwrap();
@@ -128,11 +128,8 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
     let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
     let response = t
         .app
-        .schema
-        .execute(tenantry::graphql::loaders::attach(
-            Request::new("{ contacts { totalCount } }"),
-            &tx,
-        ))
+        .graphql
+        .execute(Request::new("{ contacts { totalCount } }"), &tx)
         .await;
     assert!(response.is_ok(), "{:?}", response.errors);
     tx.finish().await.unwrap();

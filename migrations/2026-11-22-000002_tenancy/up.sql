@@ -46,8 +46,8 @@ GRANT SELECT ON memberships TO tenantry_app;
 
 -- A request sees the current user and the members of the current tenant (memberships is
 -- itself filtered to the current tenant), never the whole user base; and never a hash.
+-- Not FORCEd: users are global, and the platform path (the owner) manages them.
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
-ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY user_visibility ON users
   USING (id = app.current_user_id()
          OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id));

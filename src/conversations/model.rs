@@ -1,17 +1,18 @@
 //! Diesel rows and queries of `conversations`. Row-level security limits every query to the
 //! current tenant; none names a tenant.
 
+use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::conversations;
 use crate::graphql::relay::{KeysetCursor, Page};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// A row of `conversations`.
-#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversations, check_for_backend(Pg))]
 pub struct ConversationRow {
     pub id: Uuid,
@@ -54,10 +55,6 @@ pub struct ConversationFilter {
     pub channel: Option<String>,
 }
 
-/// The columns every conversation query returns, for hand-written SQL.
-pub const COLUMNS: &str = "c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, \
-                           c.last_message_at, c.created_at, c.updated_at";
-
 fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Pg> {
     let mut query = conversations::table.into_boxed();
     if let Some(status) = &filter.status {
@@ -98,21 +95,41 @@ pub async fn count(conn: &mut AsyncPgConnection, filter: &ConversationFilter) ->
     filtered(filter).count().get_result(conn).await
 }
 
+/// The newest conversations of each contact (see [`newest_by_contacts`]).
+pub struct NewestByContact;
+
+impl NewestPerParent for NewestByContact {
+    type SqlType = (
+        SqlUuid,
+        SqlUuid,
+        Text,
+        Text,
+        Text,
+        Nullable<SqlUuid>,
+        Nullable<Timestamptz>,
+        Timestamptz,
+        Timestamptz,
+    );
+    const SQL: [&'static str; 3] = [
+        "SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, \
+                c.last_message_at, c.created_at, c.updated_at \
+           FROM unnest(",
+        "::uuid[]) AS p(id) \
+          CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id \
+                              ORDER BY x.created_at DESC, x.id DESC LIMIT ",
+        ") c",
+    ];
+}
+
 /// The newest `limit` conversations of each contact in `contact_ids`, in one statement.
 pub async fn newest_by_contacts(
     conn: &mut AsyncPgConnection,
     contact_ids: &[Uuid],
     limit: i64,
 ) -> QueryResult<Vec<ConversationRow>> {
-    diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM unnest($1::uuid[]) AS p(id) \
-         CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id \
-                             ORDER BY x.created_at DESC, x.id DESC LIMIT $2) c"
-    ))
-    .bind::<Array<SqlUuid>, _>(contact_ids)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
+    NewestChildren::<NewestByContact>::new(contact_ids.to_vec(), limit)
+        .load(conn)
+        .await
 }
 
 /// The conversations with these ids (of the current tenant).

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod dev;
 pub mod keyset;
+pub mod lateral;
 pub mod platform;
 pub mod schema;
 pub mod tx;

@@ -6,110 +6,265 @@
 //! #[graphql(directive = requires_role::apply(Role::Member))]
 //! ```
 //!
-//! That puts `@requiresRole(role: MEMBER)` into `schema.graphql`, and [`GuardExtension`]
-//! enforces exactly what the schema says by reading the same directive invocations from the
-//! schema registry. There is no second list that could drift from the first.
+//! That puts `@requiresRole(role: MEMBER)` into `schema.graphql`, and [`Rules`] reads the
+//! same directive invocations back from the schema's type registry, so what is enforced is
+//! exactly what the schema says. They are enforced in two ways:
 //!
-//! The same extension wraps each root mutation field in a savepoint of the request
-//! transaction, so a failed field is rolled back alone.
+//! - **Queries**: before execution, [`Rules::operation_requirements`] walks the operation
+//!   (fields, inline fragments, fragment spreads, at every depth) and the whole operation
+//!   is refused if any selected field's requirement is not met. Queries then run on a
+//!   schema without extensions, so the many fields of a large read pay nothing per field.
+//! - **Mutations**: [`GuardExtension`] checks each field as it resolves, and also wraps
+//!   each root mutation field in a savepoint of the request transaction, so a refused or
+//!   failed field is rolled back alone while the others commit.
 
-use crate::auth::Role;
+use crate::auth::{Member, Role};
 use crate::db::TenantTx;
 use crate::error::{AppError, ErrorCode};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
-use async_graphql::registry::{MetaType, Registry};
-use async_graphql::{PathSegment, ServerError, ServerResult, TypeDirective, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+use async_graphql::registry::{MetaType, MetaTypeName, Registry};
+use async_graphql::{OutputType, PathSegment, ServerError, ServerResult, TypeDirective, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The caller's role in the tenant must be at least `role` (OWNER > ADMIN > MEMBER > VIEWER).
 #[TypeDirective(name = "requiresRole", location = "FieldDefinition")]
 pub fn requires_role(role: Role) {}
 
 /// One requirement read from a field's directives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Requirement {
     /// `@requiresRole(role:)`.
     Role(Role),
 }
 
-/// Requirements per type and field, read once from the registry.
 #[derive(Debug, Default)]
-struct Rules {
-    fields: HashMap<String, HashMap<String, Vec<Requirement>>>,
+struct FieldRule {
+    /// The field's named type (lists and non-null stripped).
+    ty: String,
+    /// What the field requires.
+    requires: Vec<Requirement>,
+}
+
+/// Requirements per type and field, and field types, read from the schema's registry.
+#[derive(Debug, Default)]
+pub struct Rules {
+    types: HashMap<String, HashMap<String, FieldRule>>,
+    query_type: String,
     mutation_type: String,
 }
 
+/// A requirement of an operation and the response path of the first field needing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Required {
+    /// What is required.
+    pub requirement: Requirement,
+    /// Where (response keys from the root).
+    pub path: Vec<String>,
+}
+
 impl Rules {
+    /// The rules of the root types `Q` and `M`.
+    pub fn of<Q: OutputType, M: OutputType>() -> Self {
+        let mut registry = Registry::default();
+        let query_type = Q::create_type_info(&mut registry);
+        let mutation_type = M::create_type_info(&mut registry);
+        let mut rules = Self::from_registry(&registry);
+        rules.query_type = MetaTypeName::concrete_typename(&query_type).to_string();
+        rules.mutation_type = MetaTypeName::concrete_typename(&mutation_type).to_string();
+        rules
+    }
+
     fn from_registry(registry: &Registry) -> Self {
-        let mut fields: HashMap<String, HashMap<String, Vec<Requirement>>> = HashMap::new();
+        let mut types: HashMap<String, HashMap<String, FieldRule>> = HashMap::new();
         for (type_name, ty) in &registry.types {
-            let MetaType::Object { fields: metas, .. } = ty else {
-                continue;
+            let metas = match ty {
+                MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => fields,
+                _ => continue,
             };
+            let fields = types.entry(type_name.clone()).or_default();
             for (field_name, meta) in metas {
-                let required: Vec<Requirement> = meta
+                let requires = meta
                     .directive_invocations
                     .iter()
-                    .filter_map(|d| match d.name.as_str() {
-                        "requiresRole" => match d.args.get("role") {
-                            Some(Value::Enum(name)) => Role::parse(name).map(Requirement::Role),
-                            _ => None,
-                        },
+                    .filter_map(|d| match (d.name.as_str(), d.args.get("role")) {
+                        ("requiresRole", Some(Value::Enum(name))) => {
+                            Role::parse(name).map(Requirement::Role)
+                        }
                         _ => None,
                     })
                     .collect();
-                if !required.is_empty() {
-                    fields
-                        .entry(type_name.clone())
-                        .or_default()
-                        .insert(field_name.clone(), required);
-                }
+                fields.insert(
+                    field_name.clone(),
+                    FieldRule {
+                        ty: MetaTypeName::concrete_typename(&meta.ty).to_string(),
+                        requires,
+                    },
+                );
             }
         }
         Self {
-            fields,
-            mutation_type: registry.mutation_type.clone().unwrap_or_default(),
+            types,
+            ..Self::default()
         }
     }
 
-    fn get(&self, type_name: &str, field: &str) -> Option<&[Requirement]> {
-        self.fields
-            .get(type_name)
-            .and_then(|f| f.get(field))
-            .map(Vec::as_slice)
+    fn field(&self, type_name: &str, field: &str) -> Option<&FieldRule> {
+        self.types.get(type_name).and_then(|f| f.get(field))
+    }
+
+    /// Every requirement of the fields `operation_name` (or the only operation) of `doc`
+    /// selects, each with the path of the first field needing it. Fields skipped by
+    /// `@skip`/`@include` count too: refusing too much is the safe side.
+    pub fn operation_requirements(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Vec<Required> {
+        let operation = match (&doc.operations, operation_name) {
+            (DocumentOperations::Single(op), _) => Some(op),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+            _ => None,
+        };
+        let Some(operation) = operation else {
+            return Vec::new();
+        };
+        let root = match operation.node.ty {
+            OperationType::Query => &self.query_type,
+            OperationType::Mutation => &self.mutation_type,
+            OperationType::Subscription => return Vec::new(),
+        };
+        let mut walk = Walk {
+            rules: self,
+            doc,
+            found: Vec::new(),
+            seen: HashSet::new(),
+            fragments: Vec::new(),
+        };
+        walk.selection_set(root, &operation.node.selection_set.node, &mut Vec::new());
+        walk.found
     }
 }
 
-/// Enforces the requirement directives and runs root mutation fields in savepoints.
-#[derive(Default, Clone)]
-pub struct GuardExtension {
-    rules: Arc<OnceLock<Rules>>,
+struct Walk<'a> {
+    rules: &'a Rules,
+    doc: &'a ExecutableDocument,
+    found: Vec<Required>,
+    seen: HashSet<Requirement>,
+    /// Fragments being expanded (a cycle is invalid GraphQL; never loop on one).
+    fragments: Vec<&'a str>,
 }
 
-impl ExtensionFactory for GuardExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
+impl<'a> Walk<'a> {
+    fn selection_set(&mut self, type_name: &str, set: &'a SelectionSet, path: &mut Vec<String>) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let Some(rule) = self.rules.field(type_name, field.name.node.as_str()) else {
+                        continue; // introspection, __typename, or unknown (validation reports it)
+                    };
+                    path.push(field.response_key().node.to_string());
+                    for requirement in &rule.requires {
+                        if self.seen.insert(*requirement) {
+                            self.found.push(Required {
+                                requirement: *requirement,
+                                path: path.clone(),
+                            });
+                        }
+                    }
+                    self.selection_set(&rule.ty, &field.selection_set.node, path);
+                    path.pop();
+                }
+                Selection::InlineFragment(fragment) => {
+                    let fragment = &fragment.node;
+                    let ty = fragment
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.as_str())
+                        .unwrap_or(type_name);
+                    self.selection_set(ty, &fragment.selection_set.node, path);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if self.fragments.contains(&name) || self.fragments.len() > 32 {
+                        continue;
+                    }
+                    if let Some(fragment) = self.doc.fragments.get(name) {
+                        self.fragments.push(name);
+                        let ty = fragment.node.type_condition.node.on.node.as_str();
+                        self.selection_set(ty, &fragment.node.selection_set.node, path);
+                        self.fragments.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why `member` does not meet `requirement`, if it does not.
+pub fn unmet(member: &Member, requirement: Requirement) -> Option<AppError> {
+    match requirement {
+        Requirement::Role(role) if !member.role.at_least(role) => Some(AppError::new(
+            ErrorCode::Forbidden,
+            format!("this needs the {} role or higher", role.as_str()),
+        )),
+        Requirement::Role(_) => None,
     }
 }
 
 /// Checks `required` against the caller of `tx` (opening the transaction if needed).
 pub async fn check_requirements(tx: &TenantTx, required: &[Requirement]) -> Result<(), AppError> {
     let member = tx.member().await?;
-    for requirement in required {
-        match requirement {
-            Requirement::Role(role) if !member.role.at_least(*role) => {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    format!("this needs the {} role or higher", role.as_str()),
-                ));
-            }
-            Requirement::Role(_) => {}
-        }
+    match required.iter().find_map(|r| unmet(&member, *r)) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Checks an operation's requirements before it runs; the error points at the first
+/// field whose requirement is not met.
+pub async fn check_operation(
+    tx: &TenantTx,
+    required: &[Required],
+) -> Result<(), (AppError, Vec<String>)> {
+    let Some(first) = required.first() else {
+        return Ok(());
+    };
+    let member = tx.member().await.map_err(|e| (e, first.path.clone()))?;
+    match required
+        .iter()
+        .find_map(|r| unmet(&member, r.requirement).map(|e| (e, r.path.clone())))
+    {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
+}
+
+/// Enforces the requirement directives field by field and runs root mutation fields in
+/// savepoints (used for mutation operations; see the module documentation).
+#[derive(Clone)]
+pub struct GuardExtension {
+    rules: Arc<Rules>,
+}
+
+impl GuardExtension {
+    /// An extension enforcing `rules`.
+    pub fn new(rules: Arc<Rules>) -> Self {
+        Self { rules }
+    }
+}
+
+impl ExtensionFactory for GuardExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
 }
 
 /// Where an error of the field being resolved points: its position and response path.
@@ -153,12 +308,13 @@ impl Extension for GuardExtension {
         if info.is_for_introspection {
             return next.run(ctx, info).await;
         }
-        let rules = self
+        let required = self
             .rules
-            .get_or_init(|| Rules::from_registry(&ctx.schema_env.registry));
-        let required = rules.get(info.parent_type, info.name);
+            .field(info.parent_type, info.name)
+            .map(|r| r.requires.as_slice())
+            .filter(|r| !r.is_empty());
         let root_mutation =
-            info.path_node.parent.is_none() && info.parent_type == rules.mutation_type;
+            info.path_node.parent.is_none() && info.parent_type == self.rules.mutation_type;
         if required.is_none() && !root_mutation {
             return next.run(ctx, info).await;
         }
@@ -182,5 +338,35 @@ impl Extension for GuardExtension {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::{Mutation, Query};
+
+    #[test]
+    fn rules_come_from_the_directives() {
+        let rules = Rules::of::<Query, Mutation>();
+        assert_eq!(rules.query_type, "Query");
+        assert_eq!(rules.mutation_type, "Mutation");
+        let create = rules
+            .field("Mutation", "createContact")
+            .expect("createContact");
+        assert_eq!(create.requires, vec![Requirement::Role(Role::Member)]);
+        assert_eq!(create.ty, "Contact");
+        let doc = async_graphql::parser::parse_query(
+            "query { me { role } ...F } fragment F on Query { contacts { edges { node { conversations { totalCount } } } } }",
+        )
+        .unwrap();
+        let required = rules.operation_requirements(&doc, None);
+        assert_eq!(
+            required,
+            vec![Required {
+                requirement: Requirement::Role(Role::Viewer),
+                path: vec!["me".to_string()],
+            }]
+        );
     }
 }

@@ -136,8 +136,7 @@ async fn graphql(
     );
     async move {
         let tx = Arc::new(app.tenant_tx(principal, mode));
-        request = crate::graphql::loaders::attach(request, &tx);
-        let mut response = app.schema.execute(request).await;
+        let mut response = app.graphql.execute(request, &tx).await;
         let mut status = StatusCode::OK;
         if let Err(e) = tx.finish().await {
             response = error_response(e);

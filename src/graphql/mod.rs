@@ -10,10 +10,14 @@ pub mod relay;
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
 use crate::conversations::graphql::{ConversationMutation, ConversationQuery};
 use crate::db::TenantTx;
+use crate::db::TxMode;
 use crate::error::AppError;
 use crate::messages::graphql::{MessageMutation, MessageQuery};
 use crate::tenancy::graphql::TenancyQuery;
-use async_graphql::{Context, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, PathSegment, Request, Response, SDLExportOptions,
+    Schema, ServerError,
+};
 use std::sync::Arc;
 
 /// The query root: one root object per domain, merged.
@@ -54,19 +58,63 @@ impl Default for Limits {
     }
 }
 
-/// Builds the schema with its limits and the guard extension.
-pub fn build_schema(limits: Limits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+/// Builds the schema with its limits; `guards` adds the per-field [`guards::GuardExtension`].
+fn build_schema(limits: Limits, guards: Option<Arc<guards::Rules>>) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits)
-        .extension(guards::GuardExtension::default())
         .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .finish()
+        .limit_complexity(limits.max_complexity);
+    if let Some(rules) = guards {
+        builder = builder.extension(guards::GuardExtension::new(rules));
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(Limits::default()).sdl_with_options(SDLExportOptions::new())
+    build_schema(Limits::default(), None).sdl_with_options(SDLExportOptions::new())
+}
+
+/// Executes GraphQL requests in their tenant transaction, with the guards enforced (see
+/// [`guards`]): queries are checked as a whole first and then run without per-field
+/// extensions; mutations run field by field with guards and savepoints.
+pub struct Executor {
+    queries: AppSchema,
+    mutations: AppSchema,
+    rules: Arc<guards::Rules>,
+}
+
+impl Executor {
+    /// Both schemas, with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        let rules = Arc::new(guards::Rules::of::<Query, Mutation>());
+        Self {
+            queries: build_schema(limits, None),
+            mutations: build_schema(limits, Some(Arc::clone(&rules))),
+            rules,
+        }
+    }
+
+    /// Executes `request` in `tx` (whose mode says whether it is a mutation). The caller
+    /// finishes the transaction.
+    pub async fn execute(&self, mut request: Request, tx: &Arc<TenantTx>) -> Response {
+        if tx.mode() == TxMode::ReadWrite {
+            return self.mutations.execute(loaders::attach(request, tx)).await;
+        }
+        let operation_name = request.operation_name.clone();
+        if let Ok(doc) = request.parsed_query() {
+            let required = self
+                .rules
+                .operation_requirements(doc, operation_name.as_deref());
+            if let Err((e, path)) = guards::check_operation(tx, &required).await {
+                let mut error = ServerError::new(e.message.clone(), None);
+                error.path = path.into_iter().map(PathSegment::Field).collect();
+                error.extensions = e.into_graphql().extensions;
+                return Response::from_errors(vec![error]);
+            }
+        }
+        self.queries.execute(loaders::attach(request, tx)).await
+    }
 }
 
 /// The request's tenant transaction (the only way a resolver reaches the database).

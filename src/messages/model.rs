@@ -1,12 +1,13 @@
 //! Diesel rows and queries of `messages`. Row-level security limits every query to the
 //! current tenant; none names a tenant.
 
+use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::messages;
 use crate::graphql::relay::{KeysetCursor, Page};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Float4, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Float4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -75,21 +76,30 @@ pub async fn list_messages(
     .await
 }
 
+/// The newest messages of each conversation (see [`newest_by_conversations`]).
+pub struct NewestByConversation;
+
+impl NewestPerParent for NewestByConversation {
+    type SqlType = (SqlUuid, SqlUuid, Text, Nullable<SqlUuid>, Text, Timestamptz);
+    const SQL: [&'static str; 3] = [
+        "SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at \
+           FROM unnest(",
+        "::uuid[]) AS p(id) \
+          CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id \
+                              ORDER BY x.created_at DESC, x.id DESC LIMIT ",
+        ") m",
+    ];
+}
+
 /// The newest `limit` messages of each conversation in `ids`, in one statement.
 pub async fn newest_by_conversations(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
     limit: i64,
 ) -> QueryResult<Vec<MessageRow>> {
-    diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM unnest($1::uuid[]) AS p(id) \
-         CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id \
-                             ORDER BY x.created_at DESC, x.id DESC LIMIT $2) m"
-    ))
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
+    NewestChildren::<NewestByConversation>::new(ids.to_vec(), limit)
+        .load(conn)
+        .await
 }
 
 /// Inserts a message and moves its conversation's `last_message_at`, in one statement.
