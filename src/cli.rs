@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::auth::Role;
 use crate::config::Config;
+use crate::db::platform::Lifecycle;
 use crate::graphql::http::router;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -100,6 +101,26 @@ enum TenantCommand {
         /// Display name.
         #[arg(long)]
         name: String,
+    },
+    /// Suspend a tenant: its requests get TENANT_SUSPENDED (within the membership cache TTL).
+    Suspend {
+        /// Tenant slug or id.
+        tenant: String,
+    },
+    /// Reactivate a suspended tenant.
+    Reactivate {
+        /// Tenant slug or id.
+        tenant: String,
+    },
+    /// Delete a tenant (soft: its requests get TENANT_NOT_FOUND; rows stay until purged).
+    Delete {
+        /// Tenant slug or id.
+        tenant: String,
+    },
+    /// Remove every row of a deleted tenant, in every table.
+    Purge {
+        /// Tenant slug or id.
+        tenant: String,
     },
 }
 
@@ -210,11 +231,25 @@ pub async fn run() -> anyhow::Result<()> {
         Command::DatabaseUrl => {
             println!("{}", crate::db::database_url(&cli.config).await?);
         }
-        Command::Tenant {
-            command: TenantCommand::Create { slug, name },
-        } => {
+        Command::Tenant { command } => {
             let app = App::start(cli.config).await?;
-            println!("{}", app.platform().create_tenant(&slug, &name).await?);
+            let platform = app.platform();
+            let (tenant, change) = match command {
+                TenantCommand::Suspend { tenant } => (tenant, Lifecycle::Suspend),
+                TenantCommand::Reactivate { tenant } => (tenant, Lifecycle::Reactivate),
+                TenantCommand::Delete { tenant } => (tenant, Lifecycle::Delete),
+                TenantCommand::Purge { tenant } => {
+                    let rows = platform.purge(&tenant).await?;
+                    println!("{tenant} purged: {rows} rows removed");
+                    return Ok(());
+                }
+                TenantCommand::Create { slug, name } => {
+                    println!("{}", platform.create_tenant(&slug, &name).await?);
+                    return Ok(());
+                }
+            };
+            let tenant = platform.set_lifecycle(&tenant, change).await?;
+            println!("{} {}", tenant.slug, tenant.status);
         }
         Command::User {
             command:

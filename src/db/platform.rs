@@ -219,6 +219,127 @@ impl Platform {
     }
 }
 
+/// A change of a tenant's lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// active -> suspended: its requests get TENANT_SUSPENDED.
+    Suspend,
+    /// suspended -> active.
+    Reactivate,
+    /// active or suspended -> deleted (soft: rows are kept until purged).
+    Delete,
+}
+
+impl Lifecycle {
+    fn transition(self) -> (&'static [&'static str], &'static str) {
+        match self {
+            Lifecycle::Suspend => (&["active"], "suspended"),
+            Lifecycle::Reactivate => (&["suspended"], "active"),
+            Lifecycle::Delete => (&["active", "suspended"], "deleted"),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+impl Platform {
+    /// Moves a tenant through its lifecycle; refuses a transition from the wrong status
+    /// with CONFLICT. Returns the new status.
+    pub async fn set_lifecycle(
+        &self,
+        slug_or_id: &str,
+        change: Lifecycle,
+    ) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let (from, to) = change.transition();
+        if !from.contains(&tenant.status.as_str()) {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {} is {}; cannot make it {to}",
+                    tenant.slug, tenant.status
+                ),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(tenant.id)
+            .bind::<Text, _>(to)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, status = to, "tenant lifecycle");
+        Ok(TenantSummary {
+            status: to.to_string(),
+            ..tenant
+        })
+    }
+
+    /// Removes every row of a soft-deleted tenant from every table that has a `tenant_id`
+    /// (found in the catalog, so new tables are covered), then the tenant itself, in one
+    /// transaction. Users stay: they are global identities. Returns the rows removed.
+    pub async fn purge(&self, slug_or_id: &str) -> AppResult<u64> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        if tenant.status != "deleted" {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {} is {}: delete it before purging",
+                    tenant.slug, tenant.status
+                ),
+            ));
+        }
+        let id = TenantId(tenant.id);
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let removed = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Referencing tables first: order by how many tenant tables each depends on
+                // through foreign keys, deepest first.
+                let tables: Vec<TableName> = diesel::sql_query(
+                    "WITH RECURSIVE tenant_tables AS (
+                       SELECT c.oid, c.relname::text AS name FROM pg_class c
+                         JOIN pg_namespace n ON n.oid = c.relnamespace
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+                        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped),
+                     depth(oid, d) AS (
+                       SELECT oid, 0 FROM tenant_tables
+                       UNION ALL
+                       SELECT f.conrelid, depth.d + 1 FROM depth
+                         JOIN pg_constraint f ON f.contype = 'f' AND f.confrelid = depth.oid
+                                             AND f.conrelid <> depth.oid
+                        WHERE depth.d < 20)
+                     SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
+                      GROUP BY t.name ORDER BY max(depth.d) DESC, t.name",
+                )
+                .load(c)
+                .await?;
+                let mut removed = 0u64;
+                for table in tables {
+                    removed += diesel::sql_query(format!(
+                        "DELETE FROM \"{}\" WHERE tenant_id = $1",
+                        table.name.replace('"', "")
+                    ))
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await? as u64;
+                }
+                removed += diesel::sql_query("DELETE FROM tenants WHERE id = $1")
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await? as u64;
+                Ok(removed)
+            })
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %id, rows = removed, "tenant purged");
+        Ok(removed)
+    }
+}
+
 /// `SET LOCAL app.tenant_id`, rendered from a typed id.
 async fn set_tenant(conn: &mut AsyncPgConnection, tenant: TenantId) -> diesel::QueryResult<()> {
     conn.batch_execute(&format!("SET LOCAL app.tenant_id = '{}'", tenant.0))
