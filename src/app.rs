@@ -26,6 +26,13 @@ pub struct App {
     pub database_url: String,
     // Private: request code reaches the database only through TenantTx.
     pool: PgPool,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl App {
@@ -37,6 +44,7 @@ impl App {
         db::run_migrations(&pool).await?;
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
+        let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
         let limits = Limits {
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
@@ -45,7 +53,8 @@ impl App {
         Ok(Arc::new(App {
             graphql: Executor::new(limits),
             keys,
-            resolver: TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms)),
+            listener: resolver.listen(database_url.clone()),
+            resolver,
             database_url,
             config,
             pool,

@@ -63,6 +63,10 @@ pub struct Config {
     )]
     pub jwt_audience: String,
 
+    /// Base domain whose subdomains name tenants (`acme.example.com` -> tenant `acme`).
+    #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
+    pub base_domain: Option<String>,
+
     /// Largest number of pooled database connections.
     #[arg(long, env = "TENANTRY_POOL_SIZE", default_value_t = 16, global = true)]
     pub pool_size: usize,

@@ -13,7 +13,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Response, ServerError, Value};
 use async_graphql_axum::GraphQLRequest;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -29,6 +29,10 @@ pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
+        .route(
+            "/t/{slug}/graphql",
+            get(graphql_for_slug).post(graphql_for_slug),
+        )
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -76,11 +80,34 @@ impl Media {
     }
 }
 
+type Extracted = Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>;
+
+/// `/t/{slug}/graphql`: the path names the tenant (when nothing stronger does).
+async fn graphql_for_slug(
+    State(app): State<Arc<App>>,
+    Path(slug): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    request: Extracted,
+) -> axum::response::Response {
+    handle(app, method, headers, Some(slug), request).await
+}
+
 async fn graphql(
     State(app): State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
-    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+    request: Extracted,
+) -> axum::response::Response {
+    handle(app, method, headers, None, request).await
+}
+
+async fn handle(
+    app: Arc<App>,
+    method: Method,
+    headers: HeaderMap,
+    path_slug: Option<String>,
+    request: Extracted,
 ) -> axum::response::Response {
     let media = Media::of(&headers);
     let request_id = uuid::Uuid::now_v7();
@@ -100,7 +127,7 @@ async fn graphql(
             return reply(media, StatusCode::BAD_REQUEST, error_response(error));
         }
     };
-    let principal = match authenticate(&app, &headers) {
+    let principal = match authenticate(&app, &headers, path_slug) {
         Ok(p) => p,
         Err((status, e)) => return reply(media, status, error_response(e)),
     };
@@ -158,13 +185,15 @@ async fn graphql(
     .await
 }
 
-/// Reads the bearer token and tenant headers. A present but invalid token fails the whole
-/// request (401); no token means anonymous (introspection still works).
+/// Reads the bearer token and what names the tenant. A present but invalid token fails the
+/// whole request (401); no token means anonymous (introspection still works).
 fn authenticate(
     app: &App,
     headers: &HeaderMap,
+    path_slug: Option<String>,
 ) -> Result<Option<Principal>, (StatusCode, AppError)> {
-    let header_tenant = tenant_from_headers(headers).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    let named = tenant_from_request(headers, app.config.base_domain.as_deref(), path_slug)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -181,7 +210,7 @@ fn authenticate(
         .keys
         .verify(token)
         .map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
-    let tenant = match (verified.tenant_id, header_tenant) {
+    let tenant = match (verified.tenant_id, named) {
         (Some(tid), Some(TenantSelector::Id(other))) if other != tid => {
             return Err((
                 StatusCode::FORBIDDEN,
@@ -195,6 +224,39 @@ fn authenticate(
         user_id: verified.user_id,
         tenant,
     }))
+}
+
+/// The tenant a request names, in DESIGN.md's order after the token: `X-Tenant-ID`, else
+/// `X-Tenant-Slug`, else the subdomain of the configured base domain, else the
+/// `/t/{slug}/graphql` path.
+fn tenant_from_request(
+    headers: &HeaderMap,
+    base_domain: Option<&str>,
+    path_slug: Option<String>,
+) -> Result<Option<TenantSelector>, AppError> {
+    if let Some(selector) = tenant_from_headers(headers)? {
+        return Ok(Some(selector));
+    }
+    if let Some(slug) = base_domain.and_then(|base| subdomain(headers, base)) {
+        return Ok(Some(TenantSelector::Slug(slug)));
+    }
+    match path_slug {
+        Some(slug) => crate::db::platform::validate_slug(&slug)
+            .map(|s| Some(TenantSelector::Slug(s)))
+            .map_err(|_| AppError::new(ErrorCode::TenantNotFound, "tenant not found")),
+        None => Ok(None),
+    }
+}
+
+/// `acme` for `Host: acme.example.com` (any port) when the base domain is `example.com`.
+fn subdomain(headers: &HeaderMap, base: &str) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .to_ascii_lowercase();
+    let label = host.strip_suffix(&format!(".{}", base.trim_matches('.').to_ascii_lowercase()))?;
+    crate::db::platform::validate_slug(label).ok()
 }
 
 fn tenant_from_headers(headers: &HeaderMap) -> Result<Option<TenantSelector>, AppError> {

@@ -1,0 +1,3 @@
+DROP TRIGGER memberships_notify ON memberships;
+DROP TRIGGER tenants_notify ON tenants;
+DROP FUNCTION app.notify_tenancy();
