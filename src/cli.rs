@@ -6,6 +6,7 @@ use crate::auth::Role;
 use crate::config::Config;
 use crate::db::platform::Lifecycle;
 use crate::graphql::http::router;
+use crate::tenancy::plans::Plan;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -122,6 +123,18 @@ enum TenantCommand {
         /// Tenant slug or id.
         tenant: String,
     },
+    /// Move a tenant to another plan (refused if it exceeds the plan's quotas).
+    Plan {
+        /// Tenant slug or id.
+        tenant: String,
+        /// basic, premium, enterprise or custom.
+        #[arg(value_parser = parse_plan)]
+        plan: Plan,
+    },
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    Plan::parse(s).ok_or_else(|| format!("{s:?} is not one of basic, premium, enterprise, custom"))
 }
 
 #[derive(Subcommand)]
@@ -241,6 +254,11 @@ pub async fn run() -> anyhow::Result<()> {
                 TenantCommand::Purge { tenant } => {
                     let rows = platform.purge(&tenant).await?;
                     println!("{tenant} purged: {rows} rows removed");
+                    return Ok(());
+                }
+                TenantCommand::Plan { tenant, plan } => {
+                    let tenant = platform.change_plan(&tenant, plan).await?;
+                    println!("{} {}", tenant.slug, plan.as_str());
                     return Ok(());
                 }
                 TenantCommand::Create { slug, name } => {

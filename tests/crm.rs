@@ -14,6 +14,12 @@ const FEED: &str = include_str!("../bench/queries/feed.graphql");
 
 /// A tenant with a contact, a conversation and a message; returns their global ids.
 async fn crm(t: &TestApp, tenant: &TestTenant, word: &str) -> (String, String, String) {
+    // Search is a premium feature.
+    t.app
+        .platform()
+        .change_plan(&tenant.slug, tenantry::tenancy::plans::Plan::Premium)
+        .await
+        .unwrap();
     let contact = t.contact(&tenant.token, &format!("{word} Contact")).await;
     let (_, body) = t
         .post(

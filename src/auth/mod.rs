@@ -75,4 +75,8 @@ pub struct Member {
     pub user_id: UserId,
     /// The user's role in that tenant.
     pub role: Role,
+    /// The tenant's plan.
+    pub plan: crate::tenancy::plans::Plan,
+    /// The features enabled for the tenant: its plan's, minus those it switched off.
+    pub features: crate::tenancy::plans::FeatureSet,
 }

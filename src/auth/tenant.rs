@@ -8,6 +8,7 @@
 use super::{Member, Principal, Role, TenantSelector};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
+use crate::tenancy::plans::{Feature, Plan};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -22,6 +23,10 @@ struct ResolvedRow {
     tenant_status: String,
     #[diesel(sql_type = Nullable<Text>)]
     member_role: Option<String>,
+    #[diesel(sql_type = Text)]
+    tenant_plan: String,
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    disabled_features: Vec<String>,
 }
 
 /// Outcome of a resolution, cached as is (refusals too, so a flood of bad requests is cheap).
@@ -70,7 +75,8 @@ impl TenantResolver {
             TenantSelector::Slug(slug) => (None, Some(slug.clone())),
         };
         let row: Option<ResolvedRow> = diesel::sql_query(
-            "SELECT tenant_id, tenant_status, member_role FROM app.resolve_member($1, $2, $3)",
+            "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features \
+             FROM app.resolve_member($1, $2, $3)",
         )
         .bind::<SqlUuid, _>(principal.user_id.0)
         .bind::<Nullable<SqlUuid>, _>(by_id)
@@ -157,10 +163,18 @@ fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {
     if row.tenant_status != "active" {
         return Err(ErrorCode::TenantSuspended);
     }
+    let plan = Plan::parse(&row.tenant_plan).unwrap_or(Plan::Basic);
+    let disabled: Vec<Feature> = row
+        .disabled_features
+        .iter()
+        .filter_map(|f| Feature::parse(f))
+        .collect();
     Ok(Member {
         tenant_id: TenantId(row.tenant_id),
         user_id,
         role,
+        plan,
+        features: plan.features().without(&disabled),
     })
 }
 

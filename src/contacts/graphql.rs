@@ -4,7 +4,7 @@ use super::model::{self, ContactChanges, ContactFilter, ContactRow, NewContact};
 use crate::auth::Role;
 use crate::conversations::graphql::{conversation_page, ConversationConnection};
 use crate::conversations::model::ConversationFilter;
-use crate::error::{AppError, GqlResultExt};
+use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::relay::{decode_typed_id, global_id, KeysetCursor, Page};
 use crate::graphql::{request_tx, Limits};
@@ -280,11 +280,33 @@ impl ContactMutation {
         input: CreateContactInput,
     ) -> Result<Contact> {
         let new = input.validate().gql()?;
-        request_tx(ctx)?
-            .run(move |c| async move { model::insert_contact(c, &new).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let limit = tx.member().await.gql()?.plan.quotas().contacts;
+        let created = tx
+            .run(move |c| {
+                async move {
+                    // The plan's quota, counted inside the same transaction as the insert.
+                    if let Some(limit) = limit {
+                        if model::count_contacts(c, &ContactFilter::default()).await? >= limit {
+                            return Ok(None);
+                        }
+                    }
+                    model::insert_contact(c, &new).await.map(Some)
+                }
+                .scope_boxed()
+            })
             .await
-            .gql()
-            .map(Contact)
+            .gql()?;
+        created.map(Contact).ok_or_else(|| {
+            AppError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the contacts quota of {} is reached for this plan",
+                    limit.unwrap_or_default()
+                ),
+            )
+            .into_graphql()
+        })
     }
 
     /// Changes a contact; another tenant's contact is NOT_FOUND.

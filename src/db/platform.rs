@@ -10,6 +10,7 @@ use super::PgPool;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
+use crate::tenancy::plans::Plan;
 use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -241,6 +242,14 @@ impl Lifecycle {
 }
 
 #[derive(QueryableByName)]
+struct Usage {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    contacts: i64,
+}
+
+#[derive(QueryableByName)]
 struct TableName {
     #[diesel(sql_type = Text)]
     name: String,
@@ -276,6 +285,55 @@ impl Platform {
             status: to.to_string(),
             ..tenant
         })
+    }
+
+    /// Moves a tenant to another plan. A plan whose quotas the tenant already exceeds is
+    /// refused with QUOTA_EXCEEDED naming the quota.
+    pub async fn change_plan(&self, slug_or_id: &str, plan: Plan) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let id = TenantId(tenant.id);
+        let quotas = plan.quotas();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let refused = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Lock the tenant row so no member or contact slips in meanwhile.
+                diesel::sql_query("SELECT 1 AS n FROM tenants WHERE id = $1 FOR UPDATE")
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await?;
+                let usage: Usage = diesel::sql_query(
+                    "SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1) AS members,
+                            (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .get_result(c)
+                .await?;
+                for (name, used, limit) in [
+                    ("members", usage.members, quotas.members),
+                    ("contacts", usage.contacts, quotas.contacts),
+                ] {
+                    if let Some(limit) = limit.filter(|l| used > *l) {
+                        return Ok(Some(format!(
+                            "the {} plan allows {limit} {name}; the tenant has {used}",
+                            plan.as_str()
+                        )));
+                    }
+                }
+                diesel::sql_query("UPDATE tenants SET plan = $2, updated_at = now() WHERE id = $1")
+                    .bind::<SqlUuid, _>(id.0)
+                    .bind::<Text, _>(plan.as_str())
+                    .execute(c)
+                    .await?;
+                Ok(None)
+            })
+            .await?;
+        if let Some(message) = refused {
+            return Err(AppError::new(ErrorCode::QuotaExceeded, message));
+        }
+        tracing::info!(target: "platform", tenant_id = %id, plan = plan.as_str(), "plan changed");
+        Ok(tenant)
     }
 
     /// Removes every row of a soft-deleted tenant from every table that has a `tenant_id`

@@ -21,6 +21,7 @@
 use crate::auth::{Member, Role};
 use crate::db::TenantTx;
 use crate::error::{AppError, ErrorCode};
+use crate::tenancy::plans::{Feature, Permission};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
@@ -36,11 +37,23 @@ use std::sync::Arc;
 #[TypeDirective(name = "requiresRole", location = "FieldDefinition")]
 pub fn requires_role(role: Role) {}
 
+/// The tenant's plan must include `feature`, and the tenant must not have switched it off.
+#[TypeDirective(name = "requiresFeature", location = "FieldDefinition")]
+pub fn requires_feature(feature: Feature) {}
+
+/// The caller's role must grant `permission`.
+#[TypeDirective(name = "requiresPermission", location = "FieldDefinition")]
+pub fn requires_permission(permission: Permission) {}
+
 /// One requirement read from a field's directives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Requirement {
     /// `@requiresRole(role:)`.
     Role(Role),
+    /// `@requiresFeature(feature:)`.
+    Feature(Feature),
+    /// `@requiresPermission(permission:)`.
+    Permission(Permission),
 }
 
 #[derive(Debug, Default)]
@@ -92,11 +105,23 @@ impl Rules {
                 let requires = meta
                     .directive_invocations
                     .iter()
-                    .filter_map(|d| match (d.name.as_str(), d.args.get("role")) {
-                        ("requiresRole", Some(Value::Enum(name))) => {
-                            Role::parse(name).map(Requirement::Role)
+                    .filter_map(|d| {
+                        let arg = |name: &str| match d.args.get(name) {
+                            Some(Value::Enum(value)) => Some(value.to_string()),
+                            _ => None,
+                        };
+                        match d.name.as_str() {
+                            "requiresRole" => arg("role")
+                                .and_then(|v| Role::parse(&v))
+                                .map(Requirement::Role),
+                            "requiresFeature" => arg("feature")
+                                .and_then(|v| Feature::parse(&v))
+                                .map(Requirement::Feature),
+                            "requiresPermission" => arg("permission")
+                                .and_then(|v| Permission::parse(&v))
+                                .map(Requirement::Permission),
+                            _ => None,
                         }
-                        _ => None,
                     })
                     .collect();
                 fields.insert(
@@ -215,7 +240,20 @@ pub fn unmet(member: &Member, requirement: Requirement) -> Option<AppError> {
             ErrorCode::Forbidden,
             format!("this needs the {} role or higher", role.as_str()),
         )),
-        Requirement::Role(_) => None,
+        Requirement::Feature(feature) if !member.features.contains(feature) => Some(AppError::new(
+            ErrorCode::FeatureNotEnabled,
+            format!(
+                "the {} feature is not enabled for this tenant",
+                feature.as_str()
+            ),
+        )),
+        Requirement::Permission(permission) if !member.role.grants(permission) => {
+            Some(AppError::new(
+                ErrorCode::Forbidden,
+                format!("this needs the {} permission", permission.as_str()),
+            ))
+        }
+        _ => None,
     }
 }
 

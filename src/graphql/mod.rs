@@ -13,7 +13,7 @@ use crate::db::TenantTx;
 use crate::db::TxMode;
 use crate::error::AppError;
 use crate::messages::graphql::{MessageMutation, MessageQuery};
-use crate::tenancy::graphql::TenancyQuery;
+use crate::tenancy::graphql::{TenancyMutation, TenancyQuery};
 use async_graphql::{
     Context, EmptySubscription, MergedObject, PathSegment, Request, Response, SDLExportOptions,
     Schema, ServerError,
@@ -32,7 +32,12 @@ pub struct Query(
 
 /// The mutation root: one root object per domain, merged.
 #[derive(MergedObject, Default)]
-pub struct Mutation(ContactMutation, ConversationMutation, MessageMutation);
+pub struct Mutation(
+    TenancyMutation,
+    ContactMutation,
+    ConversationMutation,
+    MessageMutation,
+);
 
 /// The executable schema.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -4,11 +4,12 @@ use super::model::{self, MessageRow};
 use crate::auth::Role;
 use crate::conversations::graphql::{find_conversation, Conversation, CONVERSATION_KIND};
 use crate::error::{AppError, ErrorCode, GqlResultExt};
-use crate::graphql::guards::requires_role;
+use crate::graphql::guards::{requires_feature, requires_role};
 use crate::graphql::loaders::loaders;
 use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
 use crate::graphql::{request_tx, Limits};
 use crate::tenancy::graphql::User;
+use crate::tenancy::plans::Feature;
 use crate::validate;
 use async_graphql::connection::{
     Connection, ConnectionNameType, CursorType, Edge, EdgeNameType, EmptyFields,
@@ -179,6 +180,7 @@ impl MessageQuery {
     /// -excluded, or), best match first.
     #[graphql(
         directive = requires_role::apply(Role::Viewer),
+        directive = requires_feature::apply(Feature::FullTextSearch),
         complexity = "page_complexity(first, None, child_complexity)"
     )]
     async fn search_messages(

@@ -2,10 +2,11 @@
 
 use super::model::{self, TenantRow, UserRow};
 use crate::auth::Role;
-use crate::error::{AppError, GqlResultExt};
-use crate::graphql::guards::requires_role;
+use crate::error::{AppError, ErrorCode, GqlResultExt};
+use crate::graphql::guards::{requires_permission, requires_role};
 use crate::graphql::relay::global_id;
 use crate::graphql::request_tx;
+use crate::tenancy::plans::{Feature, Permission, Plan, Quotas, FEATURES};
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -36,9 +37,26 @@ impl Tenant {
     async fn status(&self) -> &str {
         &self.0.status
     }
-    /// The plan: `basic`, `premium`, `enterprise` or `custom`.
-    async fn plan(&self) -> &str {
-        &self.0.plan
+    /// The plan.
+    async fn plan(&self) -> Plan {
+        Plan::parse(&self.0.plan).unwrap_or(Plan::Basic)
+    }
+    /// The plan's limits.
+    async fn quotas(&self) -> Quotas {
+        Plan::parse(&self.0.plan).unwrap_or(Plan::Basic).quotas()
+    }
+    /// Every feature: whether the plan includes it and whether it is enabled.
+    async fn features(&self) -> Vec<TenantFeature> {
+        let plan = Plan::parse(&self.0.plan).unwrap_or(Plan::Basic);
+        let disabled = disabled_features(&self.0.settings);
+        FEATURES
+            .into_iter()
+            .map(|feature| TenantFeature {
+                feature,
+                included: plan.features().contains(feature),
+                enabled: plan.features().without(&disabled).contains(feature),
+            })
+            .collect()
     }
     /// When the tenant was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -50,6 +68,68 @@ impl Tenant {
             .run(|c| async move { model::count_members(c).await }.scope_boxed())
             .await
             .gql()
+    }
+}
+
+/// A feature as a tenant has it.
+#[derive(async_graphql::SimpleObject)]
+pub struct TenantFeature {
+    /// The feature.
+    pub feature: Feature,
+    /// Whether the tenant's plan includes it.
+    pub included: bool,
+    /// Whether it is on (included, and not switched off by the tenant).
+    pub enabled: bool,
+}
+
+/// The features a tenant switched off (`settings.disabled_features`).
+pub fn disabled_features(settings: &serde_json::Value) -> Vec<Feature> {
+    settings["disabled_features"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().and_then(Feature::parse))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Mutations of the current tenant's own settings.
+#[derive(Default)]
+pub struct TenancyMutation;
+
+#[Object]
+impl TenancyMutation {
+    /// Switches a module of the tenant's plan on or off. A feature outside the plan cannot
+    /// be switched on (FEATURE_NOT_ENABLED).
+    #[graphql(directive = requires_permission::apply(Permission::TenantManage))]
+    async fn set_feature_enabled(
+        &self,
+        ctx: &Context<'_>,
+        feature: Feature,
+        enabled: bool,
+    ) -> Result<Tenant> {
+        let tx = request_tx(ctx)?;
+        let member = tx.member().await.gql()?;
+        if enabled && !member.plan.features().contains(feature) {
+            return Err(AppError::new(
+                ErrorCode::FeatureNotEnabled,
+                format!(
+                    "the {} feature is not part of the {} plan",
+                    feature.as_str(),
+                    member.plan.as_str()
+                ),
+            )
+            .into_graphql());
+        }
+        let name = feature.as_str();
+        tx.run(move |c| {
+            async move { model::set_feature_disabled(c, name, !enabled).await }.scope_boxed()
+        })
+        .await
+        .gql()?
+        .map(Tenant)
+        .ok_or_else(|| AppError::not_found("tenant").into_graphql())
     }
 }
 

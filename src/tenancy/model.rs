@@ -10,7 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// A row of `tenants`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = tenants, check_for_backend(Pg))]
 pub struct TenantRow {
     pub id: Uuid,
@@ -18,6 +18,7 @@ pub struct TenantRow {
     pub name: String,
     pub status: String,
     pub plan: String,
+    pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
@@ -38,6 +39,27 @@ pub async fn current_tenant(conn: &mut AsyncPgConnection) -> QueryResult<Option<
         .first(conn)
         .await
         .optional()
+}
+
+/// Adds `feature` to (or removes it from) the current tenant's switched-off features;
+/// returns the tenant.
+pub async fn set_feature_disabled(
+    conn: &mut AsyncPgConnection,
+    feature: &str,
+    disabled: bool,
+) -> QueryResult<Option<TenantRow>> {
+    diesel::sql_query(
+        "UPDATE tenants SET updated_at = now(), settings = jsonb_set(settings, '{disabled_features}',
+           coalesce((SELECT jsonb_agg(DISTINCT f) FROM (
+               SELECT jsonb_array_elements_text(coalesce(settings -> 'disabled_features', '[]')) AS f
+               UNION SELECT $1 WHERE $2) x WHERE f <> $1 OR $2), '[]'))
+         RETURNING id, slug, name, status, plan, settings, created_at",
+    )
+    .bind::<diesel::sql_types::Text, _>(feature)
+    .bind::<diesel::sql_types::Bool, _>(disabled)
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// The user `id`, if visible (the caller, or a member of the current tenant).

@@ -1,0 +1,230 @@
+//! Plans, the features they grant, their quotas, and the permissions of the built-in roles.
+//! Plans are code, not rows: what a plan means is part of the product and versioned with it;
+//! a tenant's row says which plan it is on and which features it switched off.
+
+use crate::auth::Role;
+
+/// A plan a tenant can be on.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The entry plan.
+    Basic,
+    /// More features and room.
+    Premium,
+    /// Everything, without limits.
+    Enterprise,
+    /// Negotiated: everything, limits as enterprise.
+    Custom,
+}
+
+/// A feature (module) a plan may grant.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum Feature {
+    /// `searchMessages`.
+    FullTextSearch,
+    /// Roles with a custom permission set.
+    CustomRoles,
+    /// API keys for partners.
+    ApiKeys,
+    /// The audit log.
+    AuditLog,
+    /// Exports of the tenant's data.
+    DataExport,
+}
+
+/// Every feature, in a stable order.
+pub const FEATURES: [Feature; 5] = [
+    Feature::FullTextSearch,
+    Feature::CustomRoles,
+    Feature::ApiKeys,
+    Feature::AuditLog,
+    Feature::DataExport,
+];
+
+impl Feature {
+    /// The stored (and error message) form, e.g. `full_text_search`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::FullTextSearch => "full_text_search",
+            Feature::CustomRoles => "custom_roles",
+            Feature::ApiKeys => "api_keys",
+            Feature::AuditLog => "audit_log",
+            Feature::DataExport => "data_export",
+        }
+    }
+
+    /// Parses the stored form or the GraphQL name (`FULL_TEXT_SEARCH`).
+    pub fn parse(s: &str) -> Option<Feature> {
+        let s = s.to_ascii_lowercase();
+        FEATURES.into_iter().find(|f| f.as_str() == s)
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of features, small enough to copy around with the member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureSet(u32);
+
+impl FeatureSet {
+    /// The set of `features`.
+    pub fn of(features: &[Feature]) -> Self {
+        Self(features.iter().fold(0, |acc, f| acc | f.bit()))
+    }
+
+    /// Whether `feature` is in the set.
+    pub fn contains(self, feature: Feature) -> bool {
+        self.0 & feature.bit() != 0
+    }
+
+    /// The set without `features`.
+    pub fn without(self, features: &[Feature]) -> Self {
+        Self(self.0 & !FeatureSet::of(features).0)
+    }
+}
+
+/// Limits of a plan; `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::SimpleObject)]
+pub struct Quotas {
+    /// Members of the tenant.
+    pub members: Option<i64>,
+    /// Contacts of the CRM.
+    pub contacts: Option<i64>,
+    /// GraphQL requests per minute.
+    pub requests_per_minute: Option<i64>,
+}
+
+impl Plan {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Basic => "basic",
+            Plan::Premium => "premium",
+            Plan::Enterprise => "enterprise",
+            Plan::Custom => "custom",
+        }
+    }
+
+    /// Parses the stored form (case-insensitive).
+    pub fn parse(s: &str) -> Option<Plan> {
+        match s.to_ascii_lowercase().as_str() {
+            "basic" => Some(Plan::Basic),
+            "premium" => Some(Plan::Premium),
+            "enterprise" => Some(Plan::Enterprise),
+            "custom" => Some(Plan::Custom),
+            _ => None,
+        }
+    }
+
+    /// The features the plan grants.
+    pub fn features(self) -> FeatureSet {
+        match self {
+            Plan::Basic => FeatureSet::default(),
+            Plan::Premium => FeatureSet::of(&[
+                Feature::FullTextSearch,
+                Feature::ApiKeys,
+                Feature::DataExport,
+            ]),
+            Plan::Enterprise | Plan::Custom => FeatureSet::of(&FEATURES),
+        }
+    }
+
+    /// The plan's limits.
+    pub fn quotas(self) -> Quotas {
+        match self {
+            Plan::Basic => Quotas {
+                members: Some(5),
+                contacts: Some(1_000),
+                requests_per_minute: Some(600),
+            },
+            Plan::Premium => Quotas {
+                members: Some(50),
+                contacts: Some(100_000),
+                requests_per_minute: Some(6_000),
+            },
+            Plan::Enterprise | Plan::Custom => Quotas {
+                members: None,
+                contacts: None,
+                requests_per_minute: None,
+            },
+        }
+    }
+}
+
+/// A named permission; built-in roles map to sets of them.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum Permission {
+    /// Read contacts, conversations and messages.
+    ContactsRead,
+    /// Create and change contacts, conversations and messages.
+    ContactsWrite,
+    /// Invite, remove and change the role of members.
+    MembersManage,
+    /// Change the tenant's settings and modules.
+    TenantManage,
+}
+
+impl Permission {
+    /// The wire form used in messages, e.g. `contacts:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ContactsRead => "contacts:read",
+            Permission::ContactsWrite => "contacts:write",
+            Permission::MembersManage => "members:manage",
+            Permission::TenantManage => "tenant:manage",
+        }
+    }
+
+    /// Parses the GraphQL name (`CONTACTS_WRITE`) or the wire form (`contacts:write`).
+    pub fn parse(s: &str) -> Option<Permission> {
+        let s = s.to_ascii_lowercase().replace('_', ":");
+        [
+            Permission::ContactsRead,
+            Permission::ContactsWrite,
+            Permission::MembersManage,
+            Permission::TenantManage,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+impl Role {
+    /// Whether the built-in role grants `permission`.
+    pub fn grants(self, permission: Permission) -> bool {
+        match permission {
+            Permission::ContactsRead => true,
+            Permission::ContactsWrite => self >= Role::Member,
+            Permission::MembersManage | Permission::TenantManage => self >= Role::Admin,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_features_and_permissions() {
+        assert!(!Plan::Basic.features().contains(Feature::FullTextSearch));
+        assert!(Plan::Premium.features().contains(Feature::FullTextSearch));
+        assert!(!Plan::Premium.features().contains(Feature::AuditLog));
+        let set = Plan::Enterprise.features().without(&[Feature::AuditLog]);
+        assert!(!set.contains(Feature::AuditLog) && set.contains(Feature::ApiKeys));
+        assert_eq!(
+            Feature::parse("FULL_TEXT_SEARCH"),
+            Some(Feature::FullTextSearch)
+        );
+        assert_eq!(
+            Permission::parse("TENANT_MANAGE"),
+            Some(Permission::TenantManage)
+        );
+        assert!(Role::Admin.grants(Permission::MembersManage));
+        assert!(!Role::Member.grants(Permission::TenantManage));
+        assert!(!Role::Viewer.grants(Permission::ContactsWrite));
+    }
+}

@@ -1,0 +1,195 @@
+//! Plans, features, quotas and permissions: enforced by the guards declared as
+//! `@requiresFeature` / `@requiresPermission`, visible in the schema, and tested across
+//! tenants and roles.
+
+mod common;
+
+use common::{exec, first_code, TestApp};
+use serde_json::json;
+use tenantry::auth::Role;
+use tenantry::tenancy::plans::Plan;
+
+const SEARCH: &str = r#"{ searchMessages(query: "hello") { edges { node { body } } } }"#;
+const TOGGLE: &str =
+    "mutation($f: Feature!, $on: Boolean!) { setFeatureEnabled(feature: $f, enabled: $on) {
+    plan features { feature included enabled } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_follow_the_plan_and_the_tenants_switches() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+
+    // Basic has no full-text search: the error names the feature.
+    let body = t.gql(&a.token, SEARCH).await;
+    assert_eq!(first_code(&body), "FEATURE_NOT_ENABLED", "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("full_text_search"));
+    // Switching on a feature outside the plan is refused too.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            TOGGLE,
+            json!({ "f": "FULL_TEXT_SEARCH", "on": true }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FEATURE_NOT_ENABLED", "{body}");
+
+    platform.change_plan("alpha", Plan::Premium).await.unwrap();
+    let body = t.gql(&a.token, SEARCH).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = t
+        .gql(
+            &a.token,
+            "{ tenant { plan quotas { members contacts requestsPerMinute } } }",
+        )
+        .await;
+    assert_eq!(body["data"]["tenant"]["plan"], "PREMIUM", "{body}");
+    assert_eq!(body["data"]["tenant"]["quotas"]["contacts"], 100000);
+
+    // The tenant switches the module off and on again, within its plan.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            TOGGLE,
+            json!({ "f": "FULL_TEXT_SEARCH", "on": false }),
+        )
+        .await;
+    let features = body["data"]["setFeatureEnabled"]["features"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    let fts = features
+        .iter()
+        .find(|f| f["feature"] == "FULL_TEXT_SEARCH")
+        .unwrap();
+    assert_eq!(
+        (fts["included"].as_bool(), fts["enabled"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let body = t.gql(&a.token, SEARCH).await;
+    assert_eq!(
+        first_code(&body),
+        "FEATURE_NOT_ENABLED",
+        "switched off: {body}"
+    );
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            TOGGLE,
+            json!({ "f": "FULL_TEXT_SEARCH", "on": true }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(t.gql(&a.token, SEARCH).await["errors"].is_null());
+
+    // Another tenant's switches and plan are its own.
+    let body = t
+        .gql(&b.token, "{ tenant { plan features { feature enabled } } }")
+        .await;
+    assert_eq!(body["data"]["tenant"]["plan"], "BASIC", "{body}");
+    assert!(body["data"]["tenant"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["enabled"] == false));
+
+    // Only a role with tenant:manage may switch modules; the error names the permission.
+    let (_, member) = t.member(&a, "member@alpha.test", Role::Member).await;
+    let (_, body) = t
+        .post(
+            Some(&member),
+            &[],
+            TOGGLE,
+            json!({ "f": "FULL_TEXT_SEARCH", "on": false }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant:manage"),
+        "{body}"
+    );
+    let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            TOGGLE,
+            json!({ "f": "DATA_EXPORT", "on": false }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_growth_and_downgrades() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    // Fill the basic plan's 1,000 contacts (as the owner role would, in SQL, for speed).
+    exec(
+        &t.db.url,
+        &format!(
+            "BEGIN; SET LOCAL app.tenant_id = '{}';
+             INSERT INTO contacts (tenant_id, id, name) SELECT '{}', gen_random_uuid(), 'Filler ' || n FROM generate_series(1, 999) n;
+             COMMIT;",
+            a.id, a.id
+        ),
+    )
+    .await
+    .unwrap();
+    t.contact(&a.token, "The thousandth").await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createContact(input: {name: \"One too many\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "QUOTA_EXCEEDED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("contacts quota of 1000"),
+        "{body}"
+    );
+
+    // On premium there is room; a downgrade back to basic with 1,001 contacts is refused.
+    let platform = t.app.platform();
+    platform.change_plan("alpha", Plan::Premium).await.unwrap();
+    t.contact(&a.token, "Now it fits").await;
+    let err = platform
+        .change_plan("alpha", Plan::Basic)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "QUOTA_EXCEEDED");
+    assert!(err.message.contains("contacts"), "{}", err.message);
+    let body = t.gql(&a.token, "{ tenant { plan } }").await;
+    assert_eq!(
+        body["data"]["tenant"]["plan"], "PREMIUM",
+        "the refused downgrade changed nothing"
+    );
+}
+
+#[test]
+fn the_schema_shows_features_and_permissions() {
+    let sdl = tenantry::graphql::sdl();
+    assert!(sdl.contains("directive @requiresFeature(feature: Feature!) on FIELD_DEFINITION"));
+    assert!(
+        sdl.contains("directive @requiresPermission(permission: Permission!) on FIELD_DEFINITION")
+    );
+    assert!(
+        sdl.contains("@requiresFeature(feature: FULL_TEXT_SEARCH)"),
+        "searchMessages is gated"
+    );
+    assert!(sdl.contains("@requiresPermission(permission: TENANT_MANAGE)"));
+}
