@@ -51,7 +51,10 @@ impl App {
             max_page_size: config.max_page_size,
         };
         Ok(Arc::new(App {
-            graphql: Executor::new(limits),
+            graphql: Executor::new(
+                limits,
+                crate::auth::session::Sessions::new(pool.clone(), keys.clone(), resolver.clone()),
+            ),
             keys,
             listener: resolver.listen(database_url.clone()),
             resolver,

@@ -151,6 +151,12 @@ enum UserCommand {
         #[arg(long, requires = "tenant", value_parser = parse_role)]
         role: Option<Role>,
     },
+    /// Set a user's password, read from TENANTRY_PASSWORD or the first line of stdin.
+    Password {
+        /// User email or id.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -268,6 +274,23 @@ pub async fn run() -> anyhow::Result<()> {
             };
             let tenant = platform.set_lifecycle(&tenant, change).await?;
             println!("{} {}", tenant.slug, tenant.status);
+        }
+        Command::User {
+            command: UserCommand::Password { user },
+        } => {
+            let app = App::start(cli.config).await?;
+            let platform = app.platform();
+            let user = platform.find_user(&user).await?;
+            let password = match std::env::var("TENANTRY_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            platform.set_password(user, &password).await?;
+            println!("{user}");
         }
         Command::User {
             command:

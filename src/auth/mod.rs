@@ -1,5 +1,7 @@
 //! Who is calling and for which tenant: bearer tokens, roles, and tenant resolution.
 
+pub mod graphql;
+pub mod session;
 pub mod tenant;
 pub mod token;
 

@@ -140,6 +140,29 @@ impl Platform {
         Ok(UserId(id))
     }
 
+    /// Sets a user's password (hashed with argon2id).
+    pub async fn set_password(&self, user: UserId, password: &str) -> AppResult<()> {
+        if password.chars().count() < 10 {
+            return Err(AppError::bad_input(
+                "password",
+                "must be at least 10 characters",
+            ));
+        }
+        let password = password.to_string();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::auth::session::hash_password(&password))
+                .await
+                .map_err(AppError::internal)??;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(user.0)
+            .bind::<Text, _>(hash)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", user_id = %user, "password set");
+        Ok(())
+    }
+
     /// Finds a user by id or email.
     pub async fn find_user(&self, email_or_id: &str) -> AppResult<UserId> {
         let mut conn = self.conn().await?;

@@ -81,6 +81,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Refresh tokens (hashed); a family is one login's chain of rotations.
+    refresh_tokens (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        family_id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -88,5 +103,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     contacts,
     conversations,
-    messages
+    messages,
+    refresh_tokens
 );

@@ -97,6 +97,11 @@ impl TenantTx {
         }
     }
 
+    /// The authenticated user of the request, if any (known without touching the database).
+    pub fn user_id(&self) -> Option<crate::ids::UserId> {
+        self.principal.as_ref().map(|p| p.user_id)
+    }
+
     /// The mode this transaction begins in.
     pub fn mode(&self) -> TxMode {
         self.mode

@@ -23,6 +23,7 @@ use std::sync::Arc;
 /// The query root: one root object per domain, merged.
 #[derive(MergedObject, Default)]
 pub struct Query(
+    crate::auth::graphql::AuthQuery,
     TenancyQuery,
     ContactQuery,
     ConversationQuery,
@@ -33,6 +34,7 @@ pub struct Query(
 /// The mutation root: one root object per domain, merged.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
+    crate::auth::graphql::AuthMutation,
     TenancyMutation,
     ContactMutation,
     ConversationMutation,
@@ -64,7 +66,11 @@ impl Default for Limits {
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field [`guards::GuardExtension`].
-fn build_schema(limits: Limits, guards: Option<Arc<guards::Rules>>) -> AppSchema {
+fn build_schema(
+    limits: Limits,
+    guards: Option<Arc<guards::Rules>>,
+    sessions: Option<crate::auth::session::Sessions>,
+) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits)
         .limit_depth(limits.max_depth)
@@ -72,12 +78,15 @@ fn build_schema(limits: Limits, guards: Option<Arc<guards::Rules>>) -> AppSchema
     if let Some(rules) = guards {
         builder = builder.extension(guards::GuardExtension::new(rules));
     }
+    if let Some(sessions) = sessions {
+        builder = builder.data(sessions);
+    }
     builder.finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(Limits::default(), None).sdl_with_options(SDLExportOptions::new())
+    build_schema(Limits::default(), None, None).sdl_with_options(SDLExportOptions::new())
 }
 
 /// Executes GraphQL requests in their tenant transaction, with the guards enforced (see
@@ -90,12 +99,12 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Both schemas, with `limits`.
-    pub fn new(limits: Limits) -> Self {
+    /// Both schemas, with `limits`; `sessions` serves the auth path.
+    pub fn new(limits: Limits, sessions: crate::auth::session::Sessions) -> Self {
         let rules = Arc::new(guards::Rules::of::<Query, Mutation>());
         Self {
-            queries: build_schema(limits, None),
-            mutations: build_schema(limits, Some(Arc::clone(&rules))),
+            queries: build_schema(limits, None, Some(sessions.clone())),
+            mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(sessions)),
             rules,
         }
     }

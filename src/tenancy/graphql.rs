@@ -4,7 +4,7 @@ use super::model::{self, TenantRow, UserRow};
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_permission, requires_role};
-use crate::graphql::relay::global_id;
+use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
 use crate::tenancy::plans::{Feature, Permission, Plan, Quotas, FEATURES};
 use async_graphql::{Context, Object, Result, ID};
@@ -94,12 +94,186 @@ pub fn disabled_features(settings: &serde_json::Value) -> Vec<Feature> {
         .unwrap_or_default()
 }
 
-/// Mutations of the current tenant's own settings.
+/// A member of the current tenant.
+#[derive(async_graphql::SimpleObject)]
+pub struct TenantMember {
+    /// The user's global id.
+    pub id: ID,
+    /// The user's email.
+    pub email: String,
+    /// The member's role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<model::MemberRow> for TenantMember {
+    fn from(row: model::MemberRow) -> Self {
+        Self {
+            id: global_id(USER_KIND, row.user_id),
+            email: row.email,
+            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            joined_at: row.created_at,
+        }
+    }
+}
+
+/// Adds `email` (creating the user when `invite`) with `role`, within the members quota.
+async fn add_member(
+    ctx: &Context<'_>,
+    email: String,
+    role: Role,
+    invite: bool,
+) -> Result<TenantMember> {
+    let email = crate::validate::optional_email("email", Some(&email))
+        .gql()?
+        .ok_or_else(|| AppError::bad_input("email", "must not be empty").into_graphql())?;
+    let tx = request_tx(ctx)?;
+    let member = tx.member().await.gql()?;
+    if role == Role::Owner && member.role != Role::Owner {
+        return Err(
+            AppError::new(ErrorCode::Forbidden, "only an OWNER can make an OWNER").into_graphql(),
+        );
+    }
+    let limit = member.plan.quotas().members;
+    let outcome = tx
+        .run(move |c| {
+            async move {
+                let Some(user) = model::user_by_email(c, &email, invite).await? else {
+                    return Ok(Err(AppError {
+                        code: ErrorCode::NotFound,
+                        message: "no user with that email: use inviteMember".into(),
+                        field: Some("email".into()),
+                    }));
+                };
+                let members = model::list_members(c).await?;
+                let already = members.iter().any(|m| m.user_id == user);
+                if let Some(limit) = limit.filter(|l| !already && members.len() as i64 >= *l) {
+                    return Ok(Err(AppError::new(
+                        ErrorCode::QuotaExceeded,
+                        format!("the members quota of {limit} is reached for this plan"),
+                    )));
+                }
+                model::upsert_member(c, user, role.as_str()).await?;
+                let row = model::list_members(c)
+                    .await?
+                    .into_iter()
+                    .find(|m| m.user_id == user)
+                    .ok_or(diesel::result::Error::NotFound)?;
+                Ok(Ok(row))
+            }
+            .scope_boxed()
+        })
+        .await
+        .gql()?;
+    outcome.map(TenantMember::from).gql()
+}
+
+/// Changes a member's role (`Some`) or removes them (`None`), never leaving the tenant
+/// without an OWNER.
+async fn change_member(
+    ctx: &Context<'_>,
+    id: ID,
+    role: Option<Role>,
+) -> Result<Option<TenantMember>> {
+    let user = decode_typed_id(&id, USER_KIND, "id").gql()?;
+    let tx = request_tx(ctx)?;
+    let caller = tx.member().await.gql()?;
+    if role == Some(Role::Owner) && caller.role != Role::Owner {
+        return Err(
+            AppError::new(ErrorCode::Forbidden, "only an OWNER can make an OWNER").into_graphql(),
+        );
+    }
+    let caller_role = caller.role;
+    let outcome = tx
+        .run(move |c| {
+            async move {
+                let (current, owners) = model::role_and_owners(c, user).await?;
+                let Some(current) = current else {
+                    return Ok(Err(AppError::not_found("member")));
+                };
+                if current == "OWNER" && caller_role != Role::Owner {
+                    return Ok(Err(AppError::new(
+                        ErrorCode::Forbidden,
+                        "only an OWNER can change an OWNER",
+                    )));
+                }
+                if current == "OWNER" && owners <= 1 && role != Some(Role::Owner) {
+                    return Ok(Err(AppError::new(
+                        ErrorCode::Conflict,
+                        "the last OWNER cannot be removed or demoted",
+                    )));
+                }
+                match role {
+                    Some(role) => {
+                        model::upsert_member(c, user, role.as_str()).await?;
+                        let row = model::list_members(c)
+                            .await?
+                            .into_iter()
+                            .find(|m| m.user_id == user);
+                        Ok(Ok(row))
+                    }
+                    None => {
+                        model::remove_member(c, user).await?;
+                        Ok(Ok(None))
+                    }
+                }
+            }
+            .scope_boxed()
+        })
+        .await
+        .gql()?;
+    outcome.map(|row| row.map(TenantMember::from)).gql()
+}
+
+/// Mutations of the current tenant's own settings and members.
 #[derive(Default)]
 pub struct TenancyMutation;
 
 #[Object]
 impl TenancyMutation {
+    /// Adds an existing user (by email) to the tenant with a role.
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        role: Role,
+    ) -> Result<TenantMember> {
+        add_member(ctx, email, role, false).await
+    }
+
+    /// Adds a user by email, creating a password-less account if there is none.
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        role: Role,
+    ) -> Result<TenantMember> {
+        add_member(ctx, email, role, true).await
+    }
+
+    /// Changes a member's role; the last OWNER cannot be demoted.
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn change_member_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        role: Role,
+    ) -> Result<TenantMember> {
+        change_member(ctx, id, Some(role))
+            .await?
+            .ok_or_else(|| AppError::not_found("member").into_graphql())
+    }
+
+    /// Removes a member (their tokens stop working at once); the last OWNER cannot be removed.
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn remove_member(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        change_member(ctx, id.clone(), None).await?;
+        Ok(id)
+    }
+
     /// Switches a module of the tenant's plan on or off. A feature outside the plan cannot
     /// be switched on (FEATURE_NOT_ENABLED).
     #[graphql(directive = requires_permission::apply(Permission::TenantManage))]
@@ -236,6 +410,18 @@ impl TenancyQuery {
             open_conversations: row.open_conversations,
             messages: row.messages,
         })
+    }
+
+    /// The current tenant's members.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<TenantMember>> {
+        Ok(request_tx(ctx)?
+            .run(|c| async move { model::list_members(c).await }.scope_boxed())
+            .await
+            .gql()?
+            .into_iter()
+            .map(TenantMember::from)
+            .collect())
     }
 
     /// The current tenant (named by the token or the tenant headers).

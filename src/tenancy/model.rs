@@ -110,3 +110,99 @@ pub async fn tenant_stats(conn: &mut AsyncPgConnection) -> QueryResult<TenantSta
     .get_result(conn)
     .await
 }
+
+/// A member of the current tenant.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MemberRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub user_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub email: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub role: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// The current tenant's members, oldest first.
+pub async fn list_members(conn: &mut AsyncPgConnection) -> QueryResult<Vec<MemberRow>> {
+    diesel::sql_query(
+        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m
+           JOIN users u ON u.id = m.user_id ORDER BY m.created_at, u.email",
+    )
+    .load(conn)
+    .await
+}
+
+/// The id of the user with `email`, creating a password-less user if `create`.
+pub async fn user_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    create: bool,
+) -> QueryResult<Option<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+        id: Option<Uuid>,
+    }
+    let sql = if create {
+        "SELECT app.invite_user($1) AS id"
+    } else {
+        "SELECT app.user_id_by_email($1) AS id"
+    };
+    Ok(diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(email)
+        .get_result::<Found>(conn)
+        .await?
+        .id)
+}
+
+/// Adds (or re-roles) a member of the current tenant.
+pub async fn upsert_member(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+    role: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO memberships (user_id, role) VALUES ($1, $2)
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user)
+    .bind::<diesel::sql_types::Text, _>(role)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The role of `user` in the current tenant and how many owners it has, with the owners'
+/// rows locked so two concurrent changes cannot both remove "the other" owner.
+pub async fn role_and_owners(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+) -> QueryResult<(Option<String>, i64)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        role: Option<String>,
+        #[diesel(sql_type = BigInt)]
+        owners: i64,
+    }
+    let row: Row = diesel::sql_query(
+        "WITH owners AS (SELECT user_id FROM memberships WHERE role = 'OWNER' FOR UPDATE)
+         SELECT (SELECT role FROM memberships WHERE user_id = $1) AS role,
+                (SELECT count(*) FROM owners) AS owners",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user)
+    .get_result(conn)
+    .await?;
+    Ok((row.role, row.owners))
+}
+
+/// Removes `user` from the current tenant; whether it was a member.
+pub async fn remove_member(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<bool> {
+    diesel::sql_query("DELETE FROM memberships WHERE user_id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(user)
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+}
