@@ -7,7 +7,7 @@ use crate::auth::token::{load_secret, TokenKeys};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::{self, PgPool, TenantTx, TxMode};
-use crate::graphql::{Executor, Limits};
+use crate::graphql::{Executor, Limits, Services};
 use diesel_async::SimpleAsyncConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +53,14 @@ impl App {
         Ok(Arc::new(App {
             graphql: Executor::new(
                 limits,
-                crate::auth::session::Sessions::new(pool.clone(), keys.clone(), resolver.clone()),
+                Services {
+                    sessions: crate::auth::session::Sessions::new(
+                        pool.clone(),
+                        keys.clone(),
+                        resolver.clone(),
+                    ),
+                    platform: db::platform::Platform::new(pool.clone()),
+                },
             ),
             keys,
             listener: resolver.listen(database_url.clone()),

@@ -150,6 +150,9 @@ enum UserCommand {
         /// Role in that tenant: OWNER, ADMIN, MEMBER or VIEWER.
         #[arg(long, requires = "tenant", value_parser = parse_role)]
         role: Option<Role>,
+        /// Make the user a platform administrator (tenant lifecycle over GraphQL).
+        #[arg(long)]
+        platform_admin: bool,
     },
     /// Set a user's password, read from TENANTRY_PASSWORD or the first line of stdin.
     Password {
@@ -298,6 +301,7 @@ pub async fn run() -> anyhow::Result<()> {
                     email,
                     tenant,
                     role,
+                    platform_admin,
                 },
         } => {
             let app = App::start(cli.config).await?;
@@ -307,6 +311,9 @@ pub async fn run() -> anyhow::Result<()> {
                 None => None,
             };
             let user = platform.create_user(&email).await?;
+            if platform_admin {
+                platform.set_platform_admin(user, true).await?;
+            }
             if let (Some(tenant), Some(role)) = (tenant, role) {
                 platform
                     .set_membership(crate::ids::TenantId(tenant.id), user, role)

@@ -28,6 +28,12 @@ pub struct TenantSummary {
     /// Status.
     #[diesel(sql_type = Text)]
     pub status: String,
+    /// Display name.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// Plan.
+    #[diesel(sql_type = Text)]
+    pub plan: String,
 }
 
 #[derive(QueryableByName)]
@@ -37,6 +43,7 @@ struct IdRow {
 }
 
 /// Cross-tenant operations for operators.
+#[derive(Clone)]
 pub struct Platform {
     pool: PgPool,
 }
@@ -98,12 +105,138 @@ impl Platform {
         Ok(TenantId(id))
     }
 
+    /// Provisions a tenant atomically: the tenant on `plan`, its owner (an existing user by
+    /// email, or a new password-less one) and the owner's membership — all or nothing.
+    pub async fn provision_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        plan: Plan,
+        owner_email: &str,
+    ) -> AppResult<(TenantSummary, UserId)> {
+        let slug = validate_slug(slug)?;
+        let name = crate::validate::required_text("name", name, 200)?;
+        let email = crate::validate::optional_email("ownerEmail", Some(owner_email))?
+            .ok_or_else(|| AppError::bad_input("ownerEmail", "must not be empty"))?;
+        let id = TenantId::new();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let (slug2, name2) = (slug.clone(), name.clone());
+        let owner = conn
+            .transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
+                diesel::sql_query(
+                    "INSERT INTO tenants (id, slug, name, plan, settings)
+                     VALUES ($1, $2, $3, $4, '{\"disabled_features\": []}')",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<Text, _>(&slug2)
+                .bind::<Text, _>(&name2)
+                .bind::<Text, _>(plan.as_str())
+                .execute(c)
+                .await
+                .map_err(|e| match AppError::from(e) {
+                    e if e.code == ErrorCode::Conflict => AppError {
+                        code: ErrorCode::Conflict,
+                        message: format!("slug {slug2:?} is taken"),
+                        field: Some("slug".into()),
+                    },
+                    e => e,
+                })?;
+                let user: IdRow = diesel::sql_query(
+                    "INSERT INTO users (id, email) VALUES ($1, $2)
+                     ON CONFLICT (lower(email)) DO UPDATE SET updated_at = users.updated_at
+                     RETURNING id",
+                )
+                .bind::<SqlUuid, _>(Uuid::now_v7())
+                .bind::<Text, _>(&email)
+                .get_result(c)
+                .await?;
+                set_tenant(&mut *c, id).await?;
+                diesel::sql_query(
+                    "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'OWNER')",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<SqlUuid, _>(user.id)
+                .execute(c)
+                .await?;
+                Ok(UserId(user.id))
+            })
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %id, %slug, plan = plan.as_str(), "tenant provisioned");
+        Ok((
+            TenantSummary {
+                id: id.0,
+                slug,
+                status: "active".into(),
+                name,
+                plan: plan.as_str().into(),
+            },
+            owner,
+        ))
+    }
+
+    /// Renames a tenant.
+    pub async fn rename_tenant(&self, slug_or_id: &str, name: &str) -> AppResult<TenantSummary> {
+        let name = crate::validate::required_text("name", name, 200)?;
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(tenant.id)
+            .bind::<Text, _>(&name)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, "tenant renamed");
+        Ok(TenantSummary { name, ..tenant })
+    }
+
+    /// Every tenant, by slug (platform administrators only).
+    pub async fn list_tenants(&self) -> AppResult<Vec<TenantSummary>> {
+        let mut conn = self.conn().await?;
+        Ok(
+            diesel::sql_query("SELECT id, slug, status, name, plan FROM tenants ORDER BY slug")
+                .load(&mut conn)
+                .await?,
+        )
+    }
+
+    /// Whether `user` is a platform administrator.
+    pub async fn is_platform_admin(&self, user: UserId) -> AppResult<bool> {
+        #[derive(QueryableByName)]
+        struct Flag {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            admin: bool,
+        }
+        let mut conn = self.conn().await?;
+        Ok(
+            diesel::sql_query("SELECT is_platform_admin AS admin FROM users WHERE id = $1")
+                .bind::<SqlUuid, _>(user.0)
+                .load::<Flag>(&mut conn)
+                .await?
+                .into_iter()
+                .any(|f| f.admin),
+        )
+    }
+
+    /// Makes `user` a platform administrator (or not).
+    pub async fn set_platform_admin(&self, user: UserId, admin: bool) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "UPDATE users SET is_platform_admin = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(user.0)
+        .bind::<diesel::sql_types::Bool, _>(admin)
+        .execute(&mut conn)
+        .await?;
+        tracing::info!(target: "platform", user_id = %user, admin, "platform admin flag set");
+        Ok(())
+    }
+
     /// Finds a tenant by id or slug.
     pub async fn find_tenant(&self, slug_or_id: &str) -> AppResult<TenantSummary> {
         let mut conn = self.conn().await?;
         let by_id = Uuid::parse_str(slug_or_id).ok();
         diesel::sql_query(
-            "SELECT id, slug, status FROM tenants WHERE id = $1 OR ($1 IS NULL AND slug = $2)",
+            "SELECT id, slug, status, name, plan FROM tenants WHERE id = $1 OR ($1 IS NULL AND slug = $2)",
         )
         .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
         .bind::<Text, _>(slug_or_id.trim().to_ascii_lowercase())

@@ -296,7 +296,8 @@ fn ensure_codes(response: &mut Response) {
         if extensions.get("code").is_none() {
             let user_error = error.path.is_empty()
                 || error.message.starts_with("Failed to parse")
-                || error.message.starts_with("Invalid value");
+                || error.message.starts_with("Invalid value")
+                || error.message.starts_with("Expected input type");
             let code = if user_error {
                 ErrorCode::BadUserInput
             } else {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 #[derive(MergedObject, Default)]
 pub struct Query(
     crate::auth::graphql::AuthQuery,
+    crate::tenancy::admin::PlatformQuery,
     TenancyQuery,
     ContactQuery,
     ConversationQuery,
@@ -35,6 +36,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     crate::auth::graphql::AuthMutation,
+    crate::tenancy::admin::PlatformMutation,
     TenancyMutation,
     ContactMutation,
     ConversationMutation,
@@ -69,7 +71,7 @@ impl Default for Limits {
 fn build_schema(
     limits: Limits,
     guards: Option<Arc<guards::Rules>>,
-    sessions: Option<crate::auth::session::Sessions>,
+    services: Option<&Services>,
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits)
@@ -78,8 +80,13 @@ fn build_schema(
     if let Some(rules) = guards {
         builder = builder.extension(guards::GuardExtension::new(rules));
     }
-    if let Some(sessions) = sessions {
-        builder = builder.data(sessions);
+    if let Some(services) = services {
+        builder =
+            builder
+                .data(services.sessions.clone())
+                .data(crate::tenancy::admin::PlatformDoor::new(
+                    services.platform.clone(),
+                ));
     }
     builder.finish()
 }
@@ -87,6 +94,15 @@ fn build_schema(
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     build_schema(Limits::default(), None, None).sdl_with_options(SDLExportOptions::new())
+}
+
+/// The explicit paths besides the tenant transaction: the auth path (login, tokens) and
+/// the platform path (opened only for platform administrators).
+pub struct Services {
+    /// The auth path.
+    pub sessions: crate::auth::session::Sessions,
+    /// The platform path.
+    pub platform: crate::db::platform::Platform,
 }
 
 /// Executes GraphQL requests in their tenant transaction, with the guards enforced (see
@@ -99,12 +115,12 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Both schemas, with `limits`; `sessions` serves the auth path.
-    pub fn new(limits: Limits, sessions: crate::auth::session::Sessions) -> Self {
+    /// Both schemas, with `limits` and the explicit non-tenant paths in `services`.
+    pub fn new(limits: Limits, services: Services) -> Self {
         let rules = Arc::new(guards::Rules::of::<Query, Mutation>());
         Self {
-            queries: build_schema(limits, None, Some(sessions.clone())),
-            mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(sessions)),
+            queries: build_schema(limits, None, Some(&services)),
+            mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(&services)),
             rules,
         }
     }

@@ -1,6 +1,7 @@
 //! Tenants, users and memberships as the request path sees them (the current tenant and
 //! the current user). Cross-tenant operator work lives in [`crate::db::platform`].
 
+pub mod admin;
 pub mod graphql;
 pub mod loaders;
 pub mod model;
