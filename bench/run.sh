@@ -48,6 +48,9 @@ export DATABASE_URL="$DB_URL"
 echo "== seeding $TENANTS x $CONTACTS x $CONVERSATIONS x $MESSAGES"
 "$BIN" seed --tenants "$TENANTS" --contacts "$CONTACTS" --conversations "$CONVERSATIONS" \
   --messages "$MESSAGES" --prefix bench 2>/dev/null
+# Benchmark tenants are enterprise: no request-rate limit (databases seeded before seeds
+# took --plan are moved too).
+psql "$DB_URL" -qc "UPDATE tenants SET plan = 'enterprise' WHERE slug LIKE 'bench-%' AND plan <> 'enterprise'" >/dev/null
 psql "$DB_URL" -qc "VACUUM ANALYZE" >/dev/null
 
 # Tokens and per-tenant pgbench scripts for $TOKEN_TENANTS tenants spread over the seed.

@@ -75,6 +75,9 @@ enum Command {
         /// Slug prefix of the seeded tenants.
         #[arg(long, default_value = "seed")]
         prefix: String,
+        /// Plan of the seeded tenants (enterprise: no request-rate limit for benchmarks).
+        #[arg(long, default_value = "enterprise", value_parser = parse_plan)]
+        plan: Plan,
     },
     /// Print the URL of the database in use (the private cluster's, if DATABASE_URL is unset).
     DatabaseUrl,
@@ -236,6 +239,7 @@ pub async fn run() -> anyhow::Result<()> {
             conversations,
             messages,
             prefix,
+            plan,
         } => {
             let app = App::start(cli.config).await?;
             let size = crate::seed::SeedSize {
@@ -243,6 +247,7 @@ pub async fn run() -> anyhow::Result<()> {
                 contacts,
                 conversations,
                 messages,
+                plan,
             };
             let (created, took) = crate::seed::seed(&app, &prefix, size).await?;
             println!(

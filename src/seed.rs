@@ -21,6 +21,8 @@ pub struct SeedSize {
     pub conversations: usize,
     /// Messages per conversation.
     pub messages: usize,
+    /// The plan of the seeded tenants.
+    pub plan: crate::tenancy::plans::Plan,
 }
 
 /// The slug of seeded tenant `n` (1-based).
@@ -62,6 +64,7 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
     let tenant = platform
         .create_tenant(&slug, &format!("Seeded Tenant {n}"))
         .await?;
+    platform.change_plan(&slug, size.plan).await?;
     let mut agents = Vec::new();
     for (email, role) in [
         (owner_email(&slug), Role::Owner),

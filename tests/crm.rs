@@ -418,6 +418,7 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
         contacts: 60,
         conversations: 3,
         messages: 5,
+        plan: tenantry::tenancy::plans::Plan::Enterprise,
     };
     tenantry::seed::seed(&t.app, "feed", size).await.unwrap();
     let platform = t.app.platform();

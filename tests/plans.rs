@@ -193,3 +193,42 @@ fn the_schema_shows_features_and_permissions() {
     );
     assert!(sdl.contains("@requiresPermission(permission: TENANT_MANAGE)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_per_minute_follow_the_plan_per_tenant() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    // Basic: 600 requests per minute, per tenant (a burst of 600, refilled one per 100 ms).
+    let start = std::time::Instant::now();
+    let mut allowed = 0u64;
+    let refused = loop {
+        let body = t.gql(&a.token, "{ tenant { slug } }").await;
+        if body["errors"].is_null() {
+            allowed += 1;
+            assert!(allowed < 2000, "never limited");
+        } else {
+            break body;
+        }
+    };
+    let refilled = start.elapsed().as_millis() as u64 / 100 + 1;
+    assert!(
+        (600..=600 + refilled).contains(&allowed),
+        "allowed {allowed}, refilled {refilled}"
+    );
+    assert_eq!(first_code(&refused), "RATE_LIMITED", "{refused}");
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("600 requests per minute"));
+    // Another tenant has its own budget; introspection costs none.
+    assert!(t.gql(&b.token, "{ tenant { slug } }").await["errors"].is_null());
+    assert!(t.gql(&a.token, "{ __typename }").await["errors"].is_null());
+    // Enterprise has no limit.
+    t.app
+        .platform()
+        .change_plan("alpha", Plan::Enterprise)
+        .await
+        .unwrap();
+    assert!(t.gql(&a.token, "{ tenant { slug } }").await["errors"].is_null());
+}

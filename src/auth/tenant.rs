@@ -12,7 +12,9 @@ use crate::tenancy::plans::{Feature, Plan};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moka::future::Cache;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 #[derive(QueryableByName)]
@@ -32,10 +34,54 @@ struct ResolvedRow {
 /// Outcome of a resolution, cached as is (refusals too, so a flood of bad requests is cheap).
 type Resolution = Result<Member, ErrorCode>;
 
-/// Resolves and caches memberships.
+/// Per-tenant request rate limits, one keyed limiter per plan that has a limit.
+struct RateLimits {
+    basic: DefaultKeyedRateLimiter<TenantId>,
+    premium: DefaultKeyedRateLimiter<TenantId>,
+}
+
+impl RateLimits {
+    fn new() -> Self {
+        let limiter = |plan: Plan| {
+            let per_minute = plan
+                .quotas()
+                .requests_per_minute
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(NonZeroU32::new)
+                .unwrap_or(NonZeroU32::MAX);
+            RateLimiter::keyed(Quota::per_minute(per_minute))
+        };
+        Self {
+            basic: limiter(Plan::Basic),
+            premium: limiter(Plan::Premium),
+        }
+    }
+
+    /// RATE_LIMITED if the tenant used up its plan's requests per minute.
+    fn admit(&self, member: &Member) -> AppResult<()> {
+        let limiter = match member.plan {
+            Plan::Basic => &self.basic,
+            Plan::Premium => &self.premium,
+            Plan::Enterprise | Plan::Custom => return Ok(()),
+        };
+        limiter.check_key(&member.tenant_id).map_err(|_| {
+            AppError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the {} plan allows {} requests per minute; retry shortly",
+                    member.plan.as_str(),
+                    member.plan.quotas().requests_per_minute.unwrap_or_default()
+                ),
+            )
+        })
+    }
+}
+
+/// Resolves and caches memberships, and admits requests within the plan's rate.
 #[derive(Clone)]
 pub struct TenantResolver {
     cache: Cache<(UserId, TenantSelector), Resolution>,
+    limits: std::sync::Arc<RateLimits>,
 }
 
 impl TenantResolver {
@@ -46,6 +92,7 @@ impl TenantResolver {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            limits: std::sync::Arc::new(RateLimits::new()),
         }
     }
 
@@ -93,6 +140,11 @@ impl TenantResolver {
             .insert((principal.user_id, selector), resolution)
             .await;
         resolution.map_err(refusal)
+    }
+
+    /// Admits one request of `member` within its plan's requests per minute.
+    pub fn admit(&self, member: &Member) -> AppResult<()> {
+        self.limits.admit(member)
     }
 
     /// Forgets every cached answer (after a membership or tenant status change).

@@ -284,6 +284,7 @@ impl TenantTx {
             Some(Ok(member)) => member,
             _ => self.resolver.resolve(&mut conn, principal).await?,
         };
+        self.resolver.admit(&member)?;
         tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
         let begin = match self.mode {
             TxMode::ReadOnly => "BEGIN READ ONLY",
