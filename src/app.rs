@@ -60,6 +60,7 @@ impl App {
                         resolver.clone(),
                     ),
                     platform: db::platform::Platform::new(pool.clone()),
+                    secrets: crate::tenancy::settings::load_secret_box(&config)?,
                 },
             ),
             keys,

@@ -37,6 +37,16 @@ pub struct Config {
     )]
     pub jwt_secret: Option<String>,
 
+    /// Base64 of the 32-byte key sealing tenant secrets at rest. Unset: a random key kept
+    /// in `TENANTRY_HOME` (development only; production must set it).
+    #[arg(
+        long,
+        env = "TENANTRY_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+
     /// PEM file with an RS256 public key accepted for access tokens.
     #[arg(long, env = "TENANTRY_JWT_RS256_PUBLIC_KEY", global = true)]
     pub jwt_rs256_public_key: Option<PathBuf>,

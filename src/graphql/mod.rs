@@ -81,12 +81,12 @@ fn build_schema(
         builder = builder.extension(guards::GuardExtension::new(rules));
     }
     if let Some(services) = services {
-        builder =
-            builder
-                .data(services.sessions.clone())
-                .data(crate::tenancy::admin::PlatformDoor::new(
-                    services.platform.clone(),
-                ));
+        builder = builder
+            .data(services.sessions.clone())
+            .data(crate::tenancy::admin::PlatformDoor::new(
+                services.platform.clone(),
+            ))
+            .data(services.secrets.clone());
     }
     builder.finish()
 }
@@ -103,6 +103,8 @@ pub struct Services {
     pub sessions: crate::auth::session::Sessions,
     /// The platform path.
     pub platform: crate::db::platform::Platform,
+    /// Seals tenant secrets at rest.
+    pub secrets: crate::tenancy::settings::SecretBox,
 }
 
 /// Executes GraphQL requests in their tenant transaction, with the guards enforced (see

@@ -7,6 +7,7 @@ use crate::graphql::guards::{requires_permission, requires_role};
 use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
 use crate::tenancy::plans::{Feature, Permission, Plan, Quotas, FEATURES};
+use crate::tenancy::settings::{SecretBox, TenantSettings, UpdateTenantSettingsInput};
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -44,6 +45,13 @@ impl Tenant {
     /// The plan's limits.
     async fn quotas(&self) -> Quotas {
         Plan::parse(&self.0.plan).unwrap_or(Plan::Basic).quotas()
+    }
+    /// The tenant's settings: its plan's defaults with its own overrides.
+    async fn settings(&self) -> TenantSettings {
+        TenantSettings::resolve(
+            Plan::parse(&self.0.plan).unwrap_or(Plan::Basic),
+            &self.0.settings,
+        )
     }
     /// Every feature: whether the plan includes it and whether it is enabled.
     async fn features(&self) -> Vec<TenantFeature> {
@@ -232,6 +240,28 @@ pub struct TenancyMutation;
 
 #[Object]
 impl TenancyMutation {
+    /// Changes the tenant's settings (validated; secrets are stored encrypted and never
+    /// returned).
+    #[graphql(directive = requires_permission::apply(Permission::TenantManage))]
+    async fn update_tenant_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTenantSettingsInput,
+    ) -> Result<TenantSettings> {
+        let tx = request_tx(ctx)?;
+        let member = tx.member().await.gql()?;
+        let secrets = ctx
+            .data::<SecretBox>()
+            .map_err(|_| AppError::internal("secret box missing").into_graphql())?;
+        let patch = input.into_patch(member.tenant_id, secrets).gql()?;
+        let row = tx
+            .run(move |c| async move { model::patch_settings(c, &patch).await }.scope_boxed())
+            .await
+            .gql()?
+            .ok_or_else(|| AppError::not_found("tenant").into_graphql())?;
+        Ok(TenantSettings::resolve(member.plan, &row.settings))
+    }
+
     /// Adds an existing user (by email) to the tenant with a role.
     #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
     async fn add_member(
@@ -410,6 +440,16 @@ impl TenancyQuery {
             open_conversations: row.open_conversations,
             messages: row.messages,
         })
+    }
+
+    /// The current tenant's settings (plan defaults with the tenant's overrides).
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn tenant_settings(&self, ctx: &Context<'_>) -> Result<TenantSettings> {
+        let tenant = load_tenant(ctx).await?;
+        Ok(TenantSettings::resolve(
+            Plan::parse(&tenant.0.plan).unwrap_or(Plan::Basic),
+            &tenant.0.settings,
+        ))
     }
 
     /// The current tenant's members.

@@ -6,3 +6,4 @@ pub mod graphql;
 pub mod loaders;
 pub mod model;
 pub mod plans;
+pub mod settings;

@@ -62,6 +62,21 @@ pub async fn set_feature_disabled(
     .optional()
 }
 
+/// Merges `patch` into the current tenant's settings; returns the tenant.
+pub async fn patch_settings(
+    conn: &mut AsyncPgConnection,
+    patch: &serde_json::Value,
+) -> QueryResult<Option<TenantRow>> {
+    diesel::sql_query(
+        "UPDATE tenants SET settings = settings || $1, updated_at = now()
+         RETURNING id, slug, name, status, plan, settings, created_at",
+    )
+    .bind::<diesel::sql_types::Jsonb, _>(patch)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 /// The user `id`, if visible (the caller, or a member of the current tenant).
 pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
     users::table
