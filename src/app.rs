@@ -22,6 +22,8 @@ pub struct App {
     pub keys: TokenKeys,
     /// Cached tenant memberships.
     pub resolver: TenantResolver,
+    /// The auth path (logins, refresh tokens, API keys).
+    pub sessions: crate::auth::session::Sessions,
     /// The URL of the database in use.
     pub database_url: String,
     // Private: request code reaches the database only through TenantTx.
@@ -45,6 +47,8 @@ impl App {
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
+        let sessions =
+            crate::auth::session::Sessions::new(pool.clone(), keys.clone(), resolver.clone());
         let limits = Limits {
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
@@ -54,17 +58,14 @@ impl App {
             graphql: Executor::new(
                 limits,
                 Services {
-                    sessions: crate::auth::session::Sessions::new(
-                        pool.clone(),
-                        keys.clone(),
-                        resolver.clone(),
-                    ),
+                    sessions: sessions.clone(),
                     platform: db::platform::Platform::new(pool.clone()),
                     secrets: crate::tenancy::settings::load_secret_box(&config)?,
                 },
             ),
             keys,
             listener: resolver.listen(database_url.clone()),
+            sessions,
             resolver,
             database_url,
             config,

@@ -1,6 +1,7 @@
 //! Tenantry: a multi-tenant GraphQL API server whose tenant isolation PostgreSQL enforces
 //! (row-level security under `SET LOCAL app.tenant_id`, one transaction per request).
 
+pub mod api_keys; // API keys for partners
 pub mod app; // the assembled application (database, keys, schema)
 pub mod auth; // tokens, roles, tenant resolution
 pub mod cli; // the command line

@@ -397,6 +397,7 @@ async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64
     let principal = Some(Principal {
         user_id: tenant.owner,
         tenant: Some(TenantSelector::Id(tenant.id)),
+        role_cap: None,
     });
     let tx = Arc::new(t.app.tenant_tx(principal, TxMode::ReadOnly));
     let query = FEED.replace("contacts(first: 50)", &format!("contacts(first: {first})"));

@@ -110,6 +110,7 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
     let principal = Some(Principal {
         user_id: a.owner,
         tenant: Some(TenantSelector::Id(a.id)),
+        role_cap: None,
     });
 
     let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
@@ -171,6 +172,7 @@ async fn a_dropped_transaction_is_rolled_back() {
     let principal = Some(Principal {
         user_id: a.owner,
         tenant: Some(TenantSelector::Id(a.id)),
+        role_cap: None,
     });
     {
         let tx = t.app.tenant_tx(principal, TxMode::ReadWrite);

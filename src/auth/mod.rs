@@ -66,6 +66,9 @@ pub struct Principal {
     pub user_id: UserId,
     /// The tenant the request names, if any.
     pub tenant: Option<TenantSelector>,
+    /// Set for an API key: the role the key is capped at (the request's role is the
+    /// lower of this and its creator's membership role).
+    pub role_cap: Option<Role>,
 }
 
 /// A caller checked against the database: a member of an active tenant, with a role.

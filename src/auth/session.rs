@@ -223,6 +223,7 @@ impl Sessions {
         let principal = Principal {
             user_id: user,
             tenant: Some(selector),
+            role_cap: None,
         };
         let mut conn = self.pool.get().await.map_err(AppError::internal)?;
         Ok(self
@@ -375,6 +376,75 @@ impl Sessions {
     pub async fn switch_tenant(&self, user: UserId, tenant: &str) -> AppResult<TokenPair> {
         let tenant = self.pick_tenant(user, Some(tenant)).await?;
         self.issue(user, tenant, Uuid::now_v7()).await
+    }
+}
+
+/// What an API key grants: whose it is, where, and up to which role.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyGrant {
+    /// The key's tenant.
+    pub tenant: TenantId,
+    /// The member who created it (the request acts as them).
+    pub user: UserId,
+    /// The key's role cap.
+    pub role: Role,
+}
+
+/// The prefix of API keys: `tk_<tenant>_<secret>`.
+pub const API_KEY_PREFIX: &str = "tk_";
+
+impl Sessions {
+    /// A new API key secret for `tenant`, and the hash stored for it.
+    pub fn new_api_key(tenant: TenantId) -> (String, String) {
+        let secret = format!(
+            "{API_KEY_PREFIX}{}_{}{}",
+            tenant.0.simple(),
+            Uuid::new_v4().simple(),
+            Uuid::new_v4().simple()
+        );
+        let hash = sha256(&secret);
+        (secret, hash)
+    }
+
+    /// Looks up a presented API key: unknown, revoked or expired keys are UNAUTHENTICATED.
+    pub async fn api_key(&self, presented: &str) -> AppResult<ApiKeyGrant> {
+        let tenant = presented
+            .strip_prefix(API_KEY_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(t, _)| Uuid::parse_str(t).ok())
+            .map(TenantId)
+            .ok_or_else(AppError::unauthenticated)?;
+        let hash = sha256(presented);
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = SqlUuid)]
+            created_by: Uuid,
+            #[diesel(sql_type = Text)]
+            role: String,
+        }
+        let row: Option<Row> = self
+            .auth_tx(move |c| {
+                async move {
+                    Ok(diesel::sql_query(
+                        "SELECT created_by, role FROM api_keys
+                          WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL
+                            AND (expires_at IS NULL OR expires_at > now())",
+                    )
+                    .bind::<SqlUuid, _>(tenant.0)
+                    .bind::<Text, _>(&hash)
+                    .load::<Row>(c)
+                    .await?
+                    .pop())
+                }
+                .scope_boxed()
+            })
+            .await?;
+        let row = row.ok_or_else(AppError::unauthenticated)?;
+        Ok(ApiKeyGrant {
+            tenant,
+            user: UserId(row.created_by),
+            role: role_of(&row.role),
+        })
     }
 }
 

@@ -280,10 +280,23 @@ impl TenantTx {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         });
-        let member = match cached {
+        let mut member = match cached {
             Some(Ok(member)) => member,
             _ => self.resolver.resolve(&mut conn, principal).await?,
         };
+        if let Some(cap) = principal.role_cap {
+            // An API key: only while its tenant's plan has the feature, never above its role.
+            if !member
+                .features
+                .contains(crate::tenancy::plans::Feature::ApiKeys)
+            {
+                return Err(AppError::new(
+                    ErrorCode::FeatureNotEnabled,
+                    "the api_keys feature is not enabled for this tenant",
+                ));
+            }
+            member.role = member.role.min(cap);
+        }
         self.resolver.admit(&member)?;
         tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
         let begin = match self.mode {

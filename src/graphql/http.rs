@@ -127,7 +127,7 @@ async fn handle(
             return reply(media, StatusCode::BAD_REQUEST, error_response(error));
         }
     };
-    let principal = match authenticate(&app, &headers, path_slug) {
+    let principal = match authenticate(&app, &headers, path_slug).await {
         Ok(p) => p,
         Err((status, e)) => return reply(media, status, error_response(e)),
     };
@@ -187,7 +187,7 @@ async fn handle(
 
 /// Reads the bearer token and what names the tenant. A present but invalid token fails the
 /// whole request (401); no token means anonymous (introspection still works).
-fn authenticate(
+async fn authenticate(
     app: &App,
     headers: &HeaderMap,
     path_slug: Option<String>,
@@ -206,6 +206,28 @@ fn authenticate(
         })
         .map(str::trim)
         .ok_or((StatusCode::UNAUTHORIZED, AppError::unauthenticated()))?;
+    if token.starts_with(crate::auth::session::API_KEY_PREFIX) {
+        // An API key names its own tenant; a header naming another one is refused.
+        let grant = app
+            .sessions
+            .api_key(token)
+            .await
+            .map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
+        if matches!(named, Some(TenantSelector::Id(other)) if other != grant.tenant) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                AppError::new(
+                    ErrorCode::Forbidden,
+                    "the API key is bound to another tenant",
+                ),
+            ));
+        }
+        return Ok(Some(Principal {
+            user_id: grant.user,
+            tenant: Some(TenantSelector::Id(grant.tenant)),
+            role_cap: Some(grant.role),
+        }));
+    }
     let verified = app
         .keys
         .verify(token)
@@ -223,6 +245,7 @@ fn authenticate(
     Ok(Some(Principal {
         user_id: verified.user_id,
         tenant,
+        role_cap: None,
     }))
 }
 

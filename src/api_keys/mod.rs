@@ -1,0 +1,5 @@
+//! API keys for partners: created and revoked by tenant managers, shown once, stored as a
+//! hash, used as a bearer credential bound to one tenant and capped at a role.
+
+pub mod graphql;
+pub mod model;

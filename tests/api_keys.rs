@@ -1,0 +1,198 @@
+//! API keys: plan-gated, shown once and stored hashed, a bearer credential bound to its
+//! tenant and capped at its role, revocable and expiring; tried across tenants and roles.
+
+mod common;
+
+use common::{client, first_code, TestApp};
+use serde_json::json;
+use tenantry::auth::Role;
+use tenantry::tenancy::plans::Plan;
+
+const CREATE: &str = "mutation($n: String!, $r: Role!, $e: DateTime) {
+    createApiKey(name: $n, role: $r, expiresAt: $e) { secret apiKey { id name role } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    t.contact(&a.token, "Alpha contact").await;
+    t.contact(&b.token, "Bravo contact").await;
+
+    // Not on the basic plan.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            CREATE,
+            json!({ "n": "ci", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FEATURE_NOT_ENABLED", "{body}");
+    let platform = t.app.platform();
+    platform.change_plan("alpha", Plan::Premium).await.unwrap();
+    platform.change_plan("bravo", Plan::Premium).await.unwrap();
+
+    // Only tenant managers create keys.
+    let (_, member) = t.member(&a, "member@alpha.test", Role::Member).await;
+    let (_, body) = t
+        .post(
+            Some(&member),
+            &[],
+            CREATE,
+            json!({ "n": "ci", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            CREATE,
+            json!({ "n": "reader", "r": "VIEWER" }),
+        )
+        .await;
+    let reader = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let reader_id = body["data"]["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            CREATE,
+            json!({ "n": "writer", "r": "MEMBER" }),
+        )
+        .await;
+    let writer = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Only a hash is stored.
+    let c = client(&t.db.url).await;
+    let stored: i64 = c
+        .query_one(
+            "SELECT count(*) FROM api_keys WHERE token_hash = $1 OR name = $1",
+            &[&reader],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "the secret is stored in clear");
+
+    // The key reads its own tenant only, and writes only if its role allows.
+    let body = t
+        .gql(
+            &reader,
+            "{ contacts { edges { node { name } } } tenant { slug } }",
+        )
+        .await;
+    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(
+        body["data"]["contacts"]["edges"][0]["node"]["name"],
+        "Alpha contact"
+    );
+    let (_, body) = t
+        .post(
+            Some(&reader),
+            &[],
+            "mutation { createContact(input: {name: \"x\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "a VIEWER key wrote: {body}");
+    let (_, body) = t
+        .post(
+            Some(&writer),
+            &[],
+            "mutation { createContact(input: {name: \"By key\"}) { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["createContact"]["name"], "By key", "{body}");
+    let b_id = b.id.to_string();
+    let (status, body) = t
+        .post(
+            Some(&reader),
+            &[("x-tenant-id", b_id.as_str())],
+            "{ tenant { slug } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), first_code(&body)),
+        (403, "FORBIDDEN"),
+        "{body}"
+    );
+
+    // A key cannot be made stronger than its creator; B cannot see or revoke A's keys.
+    let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            CREATE,
+            json!({ "n": "too strong", "r": "OWNER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let body = t.gql(&b.token, "{ apiKeys { name } }").await;
+    assert_eq!(body["data"]["apiKeys"], json!([]), "{body}");
+    let (_, body) = t
+        .post(
+            Some(&b.token),
+            &[],
+            "mutation($id: ID!) { revokeApiKey(id: $id) { name } }",
+            json!({ "id": reader_id }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+
+    // Revoked and expired keys are refused like any bad credential.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+            json!({ "id": reader_id }),
+        )
+        .await;
+    assert!(
+        body["data"]["revokeApiKey"]["revokedAt"].is_string(),
+        "{body}"
+    );
+    let (status, body) = t
+        .post(Some(&reader), &[], "{ tenant { slug } }", json!({}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), first_code(&body)),
+        (401, "UNAUTHENTICATED"),
+        "{body}"
+    );
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            CREATE,
+            json!({ "n": "old", "r": "VIEWER", "e": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    let (status, _) = t
+        .post(Some("tk_nonsense"), &[], "{ tenant { slug } }", json!({}))
+        .await;
+    assert_eq!(status, 401);
+
+    // Keys stop with the plan feature.
+    platform.change_plan("alpha", Plan::Basic).await.unwrap();
+    let (_, body) = t
+        .post(Some(&writer), &[], "{ tenant { slug } }", json!({}))
+        .await;
+    assert_eq!(first_code(&body), "FEATURE_NOT_ENABLED", "{body}");
+}
