@@ -126,6 +126,16 @@ enum TenantCommand {
         /// Tenant slug or id.
         tenant: String,
     },
+    /// Register a custom domain for a tenant (`--remove` to drop it).
+    Domain {
+        /// Tenant slug or id.
+        tenant: String,
+        /// The domain, e.g. api.acme.com.
+        domain: Option<String>,
+        /// Remove the tenant's custom domain.
+        #[arg(long, conflicts_with = "domain")]
+        remove: bool,
+    },
     /// Move a tenant to another plan (refused if it exceeds the plan's quotas).
     Plan {
         /// Tenant slug or id.
@@ -268,6 +278,20 @@ pub async fn run() -> anyhow::Result<()> {
                 TenantCommand::Purge { tenant } => {
                     let rows = platform.purge(&tenant).await?;
                     println!("{tenant} purged: {rows} rows removed");
+                    return Ok(());
+                }
+                TenantCommand::Domain {
+                    tenant,
+                    domain,
+                    remove,
+                } => {
+                    if domain.is_none() && !remove {
+                        bail!("give a domain, or --remove");
+                    }
+                    let t = platform
+                        .set_custom_domain(&tenant, domain.as_deref())
+                        .await?;
+                    println!("{} {}", t.slug, domain.as_deref().unwrap_or("-"));
                     return Ok(());
                 }
                 TenantCommand::Plan { tenant, plan } => {

@@ -154,3 +154,74 @@ async fn changes_reach_every_process_at_once_despite_the_cache() {
         "a suspended tenant kept being served from the cache"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_custom_domain_names_its_tenant() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    t.tenant("bravo").await;
+    let platform = t.app.platform();
+    platform
+        .set_custom_domain("alpha", Some("API.Alpha-Corp.com"))
+        .await
+        .unwrap();
+    platform
+        .set_custom_domain("bravo", Some("api.bravo.io"))
+        .await
+        .unwrap();
+    let err = platform
+        .set_custom_domain("bravo", Some("api.alpha-corp.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "CONFLICT");
+    let err = platform
+        .set_custom_domain("bravo", Some("not a domain"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("domain"));
+
+    let unbound = t.token(a.owner, None);
+    let (_, body) = t
+        .post(
+            Some(&unbound),
+            &[("host", "api.alpha-corp.com")],
+            QUERY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&unbound),
+            &[("host", "api.bravo.io")],
+            QUERY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        first_code(&body),
+        "FORBIDDEN",
+        "another tenant's domain: {body}"
+    );
+    // An unregistered host falls back to the path.
+    let request = axum::http::Request::post("/t/alpha/graphql")
+        .header("content-type", "application/json")
+        .header("host", "gateway.example.org")
+        .header("authorization", format!("Bearer {unbound}"))
+        .body(axum::body::Body::from(
+            json!({ "query": QUERY }).to_string(),
+        ))
+        .unwrap();
+    let (_, body) = t.send(request).await;
+    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    platform.set_custom_domain("alpha", None).await.unwrap();
+    let (_, body) = t
+        .post(
+            Some(&unbound),
+            &[("host", "api.alpha-corp.com")],
+            QUERY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "TENANT_NOT_FOUND", "{body}");
+}

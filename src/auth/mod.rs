@@ -55,8 +55,10 @@ impl Role {
 pub enum TenantSelector {
     /// By id: the token's `tid` claim or `X-Tenant-ID`.
     Id(TenantId),
-    /// By slug: `X-Tenant-Slug`.
+    /// By slug: `X-Tenant-Slug`, a subdomain of the base domain, or the path.
     Slug(String),
+    /// By a registered custom domain (the `Host`), else the path's slug if any.
+    Domain(String, Option<String>),
 }
 
 /// The authenticated caller of a request, before the tenant is checked.

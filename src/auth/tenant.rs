@@ -117,17 +117,19 @@ impl TenantResolver {
                 "no tenant named: use a token with a tenant, or the X-Tenant-ID or X-Tenant-Slug header",
             ));
         };
-        let (by_id, by_slug) = match &selector {
-            TenantSelector::Id(id) => (Some(id.0), None),
-            TenantSelector::Slug(slug) => (None, Some(slug.clone())),
+        let (by_id, by_slug, by_domain) = match &selector {
+            TenantSelector::Id(id) => (Some(id.0), None, None),
+            TenantSelector::Slug(slug) => (None, Some(slug.clone()), None),
+            TenantSelector::Domain(domain, slug) => (None, slug.clone(), Some(domain.clone())),
         };
         let row: Option<ResolvedRow> = diesel::sql_query(
             "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features \
-             FROM app.resolve_member($1, $2, $3)",
+             FROM app.resolve_member($1, $2, $3, $4)",
         )
         .bind::<SqlUuid, _>(principal.user_id.0)
         .bind::<Nullable<SqlUuid>, _>(by_id)
         .bind::<Nullable<Text>, _>(by_slug)
+        .bind::<Nullable<Text>, _>(by_domain)
         .get_result(conn)
         .await
         .map(Some)

@@ -175,6 +175,37 @@ impl Platform {
         ))
     }
 
+    /// Registers (or, with None, removes) the tenant's custom domain.
+    pub async fn set_custom_domain(
+        &self,
+        slug_or_id: &str,
+        domain: Option<&str>,
+    ) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let domain = domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "UPDATE tenants SET custom_domain = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(tenant.id)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(domain.as_deref())
+        .execute(&mut conn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            e if e.code == ErrorCode::Conflict => AppError {
+                code: ErrorCode::Conflict,
+                message: "that domain is registered to another tenant".into(),
+                field: Some("domain".into()),
+            },
+            e if e.code == ErrorCode::BadUserInput => {
+                AppError::bad_input("domain", "must be a domain name such as api.example.com")
+            }
+            e => e,
+        })?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, domain = ?domain, "custom domain set");
+        Ok(tenant)
+    }
+
     /// Renames a tenant.
     pub async fn rename_tenant(&self, slug_or_id: &str, name: &str) -> AppResult<TenantSummary> {
         let name = crate::validate::required_text("name", name, 200)?;

@@ -263,12 +263,38 @@ fn tenant_from_request(
     if let Some(slug) = base_domain.and_then(|base| subdomain(headers, base)) {
         return Ok(Some(TenantSelector::Slug(slug)));
     }
-    match path_slug {
-        Some(slug) => crate::db::platform::validate_slug(&slug)
-            .map(|s| Some(TenantSelector::Slug(s)))
-            .map_err(|_| AppError::new(ErrorCode::TenantNotFound, "tenant not found")),
-        None => Ok(None),
+    let path_slug = match path_slug {
+        Some(slug) => Some(
+            crate::db::platform::validate_slug(&slug)
+                .map_err(|_| AppError::new(ErrorCode::TenantNotFound, "tenant not found"))?,
+        ),
+        None => None,
+    };
+    if let Some(domain) = custom_domain(headers, base_domain) {
+        return Ok(Some(TenantSelector::Domain(domain, path_slug)));
     }
+    Ok(path_slug.map(TenantSelector::Slug))
+}
+
+/// The `Host` as a candidate custom domain: a dotted name that is not an address, not
+/// `localhost` and not the base domain or one of its subdomains.
+fn custom_domain(headers: &HeaderMap, base_domain: Option<&str>) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .to_ascii_lowercase();
+    let is_address = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    let under_base = base_domain.is_some_and(|b| {
+        let b = b.trim_matches('.').to_ascii_lowercase();
+        host == b || host.ends_with(&format!(".{b}"))
+    });
+    let valid = host.contains('.')
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    (valid && !is_address && !under_base && host != "localhost").then_some(host)
 }
 
 /// `acme` for `Host: acme.example.com` (any port) when the base domain is `example.com`.
