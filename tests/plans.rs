@@ -232,3 +232,110 @@ async fn requests_per_minute_follow_the_plan_per_tenant() {
         .unwrap();
     assert!(t.gql(&a.token, "{ tenant { slug } }").await["errors"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let (member_id, member) = t.member(&a, "member@alpha.test", Role::Member).await;
+    let member_gid = tenantry::graphql::relay::global_id("User", member_id.0);
+    let settings = "mutation { updateTenantSettings(input: {locale: \"de\"}) { locale } }";
+    let create = "mutation { createCustomRole(name: \"Settings editor\", permissions: [TENANT_MANAGE]) { id name permissions } }";
+
+    let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
+    assert_eq!(
+        first_code(&body),
+        "FEATURE_NOT_ENABLED",
+        "basic has no custom roles: {body}"
+    );
+    t.app
+        .platform()
+        .change_plan("alpha", Plan::Enterprise)
+        .await
+        .unwrap();
+    let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
+    assert_eq!(
+        body["data"]["createCustomRole"]["permissions"],
+        json!(["TENANT_MANAGE"]),
+        "{body}"
+    );
+    let role_id = body["data"]["createCustomRole"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
+    assert_eq!(first_code(&body), "CONFLICT", "duplicate name: {body}");
+
+    // Before the custom role the member may not change settings; after, it may.
+    let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let assign = "mutation($m: ID!, $r: ID) { assignCustomRole(member: $m, role: $r) { email } }";
+    let (_, body) = t
+        .post(
+            Some(&member),
+            &[],
+            assign,
+            json!({ "m": member_gid, "r": role_id }),
+        )
+        .await;
+    assert_eq!(
+        first_code(&body),
+        "FORBIDDEN",
+        "members:manage is needed to assign: {body}"
+    );
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            assign,
+            json!({ "m": member_gid, "r": role_id }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["assignCustomRole"]["email"], "member@alpha.test",
+        "{body}"
+    );
+    let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
+    assert_eq!(
+        body["data"]["updateTenantSettings"]["locale"], "de",
+        "{body}"
+    );
+
+    // Another tenant can neither see nor use A's role, nor reach A's member.
+    t.app
+        .platform()
+        .change_plan("bravo", Plan::Enterprise)
+        .await
+        .unwrap();
+    let body = t.gql(&b.token, "{ customRoles { name } }").await;
+    assert_eq!(body["data"]["customRoles"], json!([]), "{body}");
+    let b_owner = tenantry::graphql::relay::global_id("User", b.owner.0);
+    let (_, body) = t
+        .post(
+            Some(&b.token),
+            &[],
+            assign,
+            json!({ "m": b_owner, "r": role_id }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "A's role in B: {body}");
+    let (_, body) = t
+        .post(
+            Some(&b.token),
+            &[],
+            assign,
+            json!({ "m": member_gid, "r": null }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "A's member from B: {body}");
+
+    // Without the plan feature the extra permission is gone.
+    t.app
+        .platform()
+        .change_plan("alpha", Plan::Premium)
+        .await
+        .unwrap();
+    let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+}

@@ -86,4 +86,19 @@ pub struct Member {
     pub plan: crate::tenancy::plans::Plan,
     /// The features enabled for the tenant: its plan's, minus those it switched off.
     pub features: crate::tenancy::plans::FeatureSet,
+    /// Extra permissions from the member's custom role (effective only while the tenant
+    /// has the `custom_roles` feature).
+    pub custom_permissions: crate::tenancy::plans::PermissionSet,
+}
+
+impl Member {
+    /// Whether the member holds `permission`: through the built-in role, or through a
+    /// custom role while the plan feature is on.
+    pub fn has_permission(&self, permission: crate::tenancy::plans::Permission) -> bool {
+        self.role.grants(permission)
+            || (self
+                .features
+                .contains(crate::tenancy::plans::Feature::CustomRoles)
+                && self.custom_permissions.contains(permission))
+    }
 }

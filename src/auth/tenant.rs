@@ -8,7 +8,7 @@
 use super::{Member, Principal, Role, TenantSelector};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
-use crate::tenancy::plans::{Feature, Plan};
+use crate::tenancy::plans::{Feature, PermissionSet, Plan};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -29,6 +29,8 @@ struct ResolvedRow {
     tenant_plan: String,
     #[diesel(sql_type = diesel::sql_types::Array<Text>)]
     disabled_features: Vec<String>,
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    custom_permissions: Vec<String>,
 }
 
 /// Outcome of a resolution, cached as is (refusals too, so a flood of bad requests is cheap).
@@ -123,7 +125,7 @@ impl TenantResolver {
             TenantSelector::Domain(domain, slug) => (None, slug.clone(), Some(domain.clone())),
         };
         let row: Option<ResolvedRow> = diesel::sql_query(
-            "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features \
+            "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features, custom_permissions \
              FROM app.resolve_member($1, $2, $3, $4)",
         )
         .bind::<SqlUuid, _>(principal.user_id.0)
@@ -229,6 +231,7 @@ fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {
         role,
         plan,
         features: plan.features().without(&disabled),
+        custom_permissions: PermissionSet::parse_all(&row.custom_permissions),
     })
 }
 

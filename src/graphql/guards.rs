@@ -247,7 +247,7 @@ pub fn unmet(member: &Member, requirement: Requirement) -> Option<AppError> {
                 feature.as_str()
             ),
         )),
-        Requirement::Permission(permission) if !member.role.grants(permission) => {
+        Requirement::Permission(permission) if !member.has_permission(permission) => {
             Some(AppError::new(
                 ErrorCode::Forbidden,
                 format!("this needs the {} permission", permission.as_str()),

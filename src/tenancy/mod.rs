@@ -6,4 +6,5 @@ pub mod graphql;
 pub mod loaders;
 pub mod model;
 pub mod plans;
+pub mod roles;
 pub mod settings;

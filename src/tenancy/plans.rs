@@ -182,14 +182,36 @@ impl Permission {
     /// Parses the GraphQL name (`CONTACTS_WRITE`) or the wire form (`contacts:write`).
     pub fn parse(s: &str) -> Option<Permission> {
         let s = s.to_ascii_lowercase().replace('_', ":");
-        [
-            Permission::ContactsRead,
-            Permission::ContactsWrite,
-            Permission::MembersManage,
-            Permission::TenantManage,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        PERMISSIONS.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Every permission, in a stable order.
+pub const PERMISSIONS: [Permission; 4] = [
+    Permission::ContactsRead,
+    Permission::ContactsWrite,
+    Permission::MembersManage,
+    Permission::TenantManage,
+];
+
+/// A set of permissions (a custom role's), small enough to copy around with the member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PermissionSet(u32);
+
+impl PermissionSet {
+    /// The set of the permissions named in `names` (wire or GraphQL form; others ignored).
+    pub fn parse_all<S: AsRef<str>>(names: &[S]) -> Self {
+        Self(
+            names
+                .iter()
+                .filter_map(|n| Permission::parse(n.as_ref()))
+                .fold(0, |acc, p| acc | (1 << p as u32)),
+        )
+    }
+
+    /// Whether `permission` is in the set.
+    pub fn contains(self, permission: Permission) -> bool {
+        self.0 & (1 << permission as u32) != 0
     }
 }
 

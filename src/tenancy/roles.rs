@@ -1,0 +1,201 @@
+//! Custom roles (plan feature `custom_roles`): named permission sets a tenant defines and
+//! gives to members on top of their built-in role.
+
+use super::graphql::TenantMember;
+use super::model;
+use crate::error::{AppError, GqlResultExt};
+use crate::graphql::guards::{requires_feature, requires_permission};
+use crate::graphql::relay::{decode_typed_id, global_id};
+use crate::graphql::request_tx;
+use crate::tenancy::graphql::USER_KIND;
+use crate::tenancy::plans::{Feature, Permission};
+use crate::validate;
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
+use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::RunQueryDsl;
+use scoped_futures::ScopedFutureExt;
+use uuid::Uuid;
+
+/// The global-id type name of custom roles.
+pub const CUSTOM_ROLE_KIND: &str = "CustomRole";
+
+#[derive(QueryableByName)]
+struct CustomRoleRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Array<Text>)]
+    permissions: Vec<String>,
+}
+
+/// A tenant-defined role: a name and the permissions it adds.
+#[derive(SimpleObject)]
+pub struct CustomRole {
+    /// Opaque global id.
+    pub id: ID,
+    /// Its name, unique in the tenant.
+    pub name: String,
+    /// The permissions it grants on top of the member's built-in role.
+    pub permissions: Vec<Permission>,
+}
+
+impl From<CustomRoleRow> for CustomRole {
+    fn from(row: CustomRoleRow) -> Self {
+        Self {
+            id: global_id(CUSTOM_ROLE_KIND, row.id),
+            name: row.name,
+            permissions: row
+                .permissions
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .collect(),
+        }
+    }
+}
+
+/// Custom role queries.
+#[derive(Default)]
+pub struct CustomRoleQuery;
+
+#[Object]
+impl CustomRoleQuery {
+    /// The tenant's custom roles.
+    #[graphql(
+        directive = requires_feature::apply(Feature::CustomRoles),
+        directive = requires_permission::apply(Permission::MembersManage)
+    )]
+    async fn custom_roles(&self, ctx: &Context<'_>) -> Result<Vec<CustomRole>> {
+        Ok(request_tx(ctx)?
+            .run(|c| {
+                async move {
+                    diesel::sql_query(
+                        "SELECT id, name, permissions FROM custom_roles ORDER BY name",
+                    )
+                    .load::<CustomRoleRow>(c)
+                    .await
+                }
+                .scope_boxed()
+            })
+            .await
+            .gql()?
+            .into_iter()
+            .map(CustomRole::from)
+            .collect())
+    }
+}
+
+/// Custom role mutations.
+#[derive(Default)]
+pub struct CustomRoleMutation;
+
+#[Object]
+impl CustomRoleMutation {
+    /// Creates a custom role; CONFLICT if the name is taken.
+    #[graphql(
+        directive = requires_feature::apply(Feature::CustomRoles),
+        directive = requires_permission::apply(Permission::MembersManage)
+    )]
+    async fn create_custom_role(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        permissions: Vec<Permission>,
+    ) -> Result<CustomRole> {
+        let name = validate::required_text("name", &name, 60).gql()?;
+        let mut names: Vec<String> = permissions.iter().map(|p| p.as_str().to_string()).collect();
+        names.sort();
+        names.dedup();
+        let row = request_tx(ctx)?
+            .run(move |c| {
+                async move {
+                    diesel::sql_query(
+                        "INSERT INTO custom_roles (id, name, permissions) VALUES ($1, $2, $3)
+                         RETURNING id, name, permissions",
+                    )
+                    .bind::<SqlUuid, _>(Uuid::now_v7())
+                    .bind::<Text, _>(&name)
+                    .bind::<Array<Text>, _>(&names)
+                    .get_result::<CustomRoleRow>(c)
+                    .await
+                }
+                .scope_boxed()
+            })
+            .await
+            .gql()?;
+        Ok(row.into())
+    }
+
+    /// Gives a member a custom role, or takes it away (`role: null`).
+    #[graphql(
+        directive = requires_feature::apply(Feature::CustomRoles),
+        directive = requires_permission::apply(Permission::MembersManage)
+    )]
+    async fn assign_custom_role(
+        &self,
+        ctx: &Context<'_>,
+        member: ID,
+        role: Option<ID>,
+    ) -> Result<TenantMember> {
+        let user = decode_typed_id(&member, USER_KIND, "member").gql()?;
+        let role = role
+            .map(|r| decode_typed_id(&r, CUSTOM_ROLE_KIND, "role"))
+            .transpose()
+            .gql()?;
+        let row = request_tx(ctx)?
+            .run(move |c| {
+                async move {
+                    let updated = diesel::sql_query(
+                        "UPDATE memberships SET custom_role_id = $2 WHERE user_id = $1 RETURNING user_id",
+                    )
+                    .bind::<SqlUuid, _>(user)
+                    .bind::<Nullable<SqlUuid>, _>(role)
+                    .execute(c)
+                    .await?;
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                    Ok(model::list_members(c).await?.into_iter().find(|m| m.user_id == user))
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(|e| {
+                if e.code == crate::error::ErrorCode::NotFound {
+                    AppError::bad_input("role", "no such custom role in this tenant")
+                } else {
+                    e
+                }
+            })
+            .gql()?;
+        row.map(TenantMember::from)
+            .ok_or_else(|| AppError::not_found("member").into_graphql())
+    }
+
+    /// Deletes a custom role (its members keep their built-in role).
+    #[graphql(
+        directive = requires_feature::apply(Feature::CustomRoles),
+        directive = requires_permission::apply(Permission::MembersManage)
+    )]
+    async fn delete_custom_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let role = decode_typed_id(&id, CUSTOM_ROLE_KIND, "id").gql()?;
+        let deleted = request_tx(ctx)?
+            .run(move |c| {
+                async move {
+                    diesel::sql_query("DELETE FROM custom_roles WHERE id = $1 RETURNING id")
+                        .bind::<SqlUuid, _>(role)
+                        .execute(c)
+                        .await
+                        .optional()
+                }
+                .scope_boxed()
+            })
+            .await
+            .gql()?;
+        match deleted {
+            Some(n) if n > 0 => Ok(id),
+            _ => Err(AppError::not_found("custom role").into_graphql()),
+        }
+    }
+}
