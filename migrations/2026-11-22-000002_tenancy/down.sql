@@ -1,4 +1,3 @@
-DROP FUNCTION app.resolve_member(uuid, uuid, text);
 -- The users policy reads memberships: drop it before the table it depends on.
 DROP POLICY user_visibility ON users;
 DROP TABLE memberships;

@@ -52,33 +52,3 @@ CREATE POLICY user_visibility ON users
   USING (id = app.current_user_id()
          OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id));
 GRANT SELECT (id, email, display_name, is_platform_admin, created_at, updated_at) ON users TO tenantry_app;
-
--- Resolves the tenant a request names (by id or slug) and the caller's role in it.
--- Runs as the owner because the slug must be resolved before a tenant is set; it returns
--- only what the caller is entitled to know (no row when the tenant does not exist).
-CREATE FUNCTION app.resolve_member(p_user uuid, p_tenant uuid, p_slug text)
-  RETURNS TABLE (tenant_id uuid, tenant_status text, member_role text)
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, public
-AS $$
-DECLARE
-  t_id uuid;
-  t_status text;
-  previous text := current_setting('app.tenant_id', true);
-BEGIN
-  SELECT t.id, t.status INTO t_id, t_status
-    FROM public.tenants t
-   WHERE (p_tenant IS NOT NULL AND t.id = p_tenant)
-      OR (p_tenant IS NULL AND t.slug = p_slug);
-  IF NOT FOUND OR t_status = 'deleted' THEN
-    RETURN;
-  END IF;
-  -- memberships is FORCE RLS: read it the same way a request does, then restore.
-  PERFORM set_config('app.tenant_id', t_id::text, true);
-  RETURN QUERY
-    SELECT t_id, t_status,
-           (SELECT m.role FROM public.memberships m WHERE m.tenant_id = t_id AND m.user_id = p_user);
-  PERFORM set_config('app.tenant_id', coalesce(previous, ''), true);
-END $$;
-REVOKE ALL ON FUNCTION app.resolve_member(uuid, uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.resolve_member(uuid, uuid, text) TO tenantry_app;

@@ -1,35 +1,3 @@
--- Plans and features: the membership lookup also returns the tenant's plan and the
--- features it switched off, so guards can check features without another query.
-DROP FUNCTION app.resolve_member(uuid, uuid, text);
-CREATE FUNCTION app.resolve_member(p_user uuid, p_tenant uuid, p_slug text)
-  RETURNS TABLE (tenant_id uuid, tenant_status text, member_role text,
-                 tenant_plan text, disabled_features text[])
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, public
-AS $$
-DECLARE
-  t record;
-  previous text := current_setting('app.tenant_id', true);
-BEGIN
-  SELECT x.id, x.status, x.plan, x.settings INTO t
-    FROM public.tenants x
-   WHERE (p_tenant IS NOT NULL AND x.id = p_tenant)
-      OR (p_tenant IS NULL AND x.slug = p_slug);
-  IF NOT FOUND OR t.status = 'deleted' THEN
-    RETURN;
-  END IF;
-  -- memberships is FORCE RLS: read it the same way a request does, then restore.
-  PERFORM set_config('app.tenant_id', t.id::text, true);
-  RETURN QUERY
-    SELECT t.id, t.status,
-           (SELECT m.role FROM public.memberships m WHERE m.tenant_id = t.id AND m.user_id = p_user),
-           t.plan,
-           coalesce(ARRAY(SELECT jsonb_array_elements_text(t.settings -> 'disabled_features')), '{}');
-  PERFORM set_config('app.tenant_id', coalesce(previous, ''), true);
-END $$;
-REVOKE ALL ON FUNCTION app.resolve_member(uuid, uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.resolve_member(uuid, uuid, text) TO tenantry_app;
-
--- A tenant's administrators switch modules on and off within its plan (settings only;
--- the plan itself changes on the platform path).
+-- Plans and features: a tenant's administrators switch modules on and off within its plan
+-- (settings only; the plan itself changes on the platform path).
 GRANT UPDATE (settings, updated_at) ON tenants TO tenantry_app;

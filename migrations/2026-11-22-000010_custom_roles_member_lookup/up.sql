@@ -23,8 +23,11 @@ ALTER TABLE memberships ADD FOREIGN KEY (tenant_id, custom_role_id)
 CREATE TRIGGER custom_roles_notify AFTER UPDATE OR DELETE ON custom_roles
   FOR EACH ROW EXECUTE FUNCTION app.notify_tenancy('tenant_id');
 
--- The membership lookup also returns the member's custom permissions.
-DROP FUNCTION app.resolve_member(uuid, uuid, text, text);
+-- Resolves the tenant a request names (by id, slug or custom domain) and the caller's
+-- membership in it: role, the tenant's plan and switched-off features, and the custom
+-- role's permissions. Runs as the owner because the tenant must be found before one is
+-- set; it returns only what the caller is entitled to know (no row when the tenant does
+-- not exist or is deleted).
 CREATE FUNCTION app.resolve_member(p_user uuid, p_tenant uuid, p_slug text, p_domain text DEFAULT NULL)
   RETURNS TABLE (tenant_id uuid, tenant_status text, member_role text,
                  tenant_plan text, disabled_features text[], custom_permissions text[])
@@ -44,6 +47,7 @@ BEGIN
   IF NOT FOUND OR t.status = 'deleted' THEN
     RETURN;
   END IF;
+  -- memberships is FORCE RLS: read it the same way a request does, then restore.
   PERFORM set_config('app.tenant_id', t.id::text, true);
   RETURN QUERY
     SELECT t.id, t.status, m.role, t.plan,
