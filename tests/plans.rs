@@ -330,6 +330,42 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
         .await;
     assert_eq!(first_code(&body), "NOT_FOUND", "A's member from B: {body}");
 
+    // Deleting: not from another tenant, not below members:manage; members keep their
+    // built-in role.
+    let delete = "mutation($id: ID!) { deleteCustomRole(id: $id) }";
+    let (_, body) = t
+        .post(Some(&b.token), &[], delete, json!({ "id": role_id }))
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+    let (_, body) = t
+        .post(Some(&member), &[], delete, json!({ "id": role_id }))
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = t
+        .post(Some(&a.token), &[], delete, json!({ "id": role_id }))
+        .await;
+    assert_eq!(body["data"]["deleteCustomRole"], role_id.as_str(), "{body}");
+    let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "the role is gone: {body}");
+    assert_eq!(
+        t.gql(&member, "{ me { role } }").await["data"]["me"]["role"],
+        "MEMBER"
+    );
+    let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
+    let role_id = body["data"]["createCustomRole"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.post(
+        Some(&a.token),
+        &[],
+        assign,
+        json!({ "m": member_gid, "r": role_id }),
+    )
+    .await;
+    let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
+    assert!(body["errors"].is_null(), "re-assigned: {body}");
+
     // Without the plan feature the extra permission is gone.
     t.app
         .platform()
