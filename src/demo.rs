@@ -105,8 +105,20 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
                     )
                 })
                 .collect();
+            // Each contact gets a conversation with an inbound question and an answer.
             let sql = format!(
-                "INSERT INTO contacts (id, name, email, company, tags) VALUES {}",
+                "INSERT INTO contacts (id, name, email, company, tags) VALUES {};
+                 INSERT INTO conversations (id, contact_id, subject, channel, last_message_at)
+                 SELECT app.uuid_v7(now(), c.id::text), c.id, 'Welcome to ' || c.company, 'email', now()
+                   FROM contacts c WHERE c.tenant_id = app.current_tenant_id();
+                 INSERT INTO messages (id, conversation_id, direction, body, created_at)
+                 SELECT app.uuid_v7(now() - (2 - n) * interval '1 minute', v.id::text || n), v.id,
+                        CASE n WHEN 1 THEN 'inbound' ELSE 'outbound' END,
+                        CASE n WHEN 1 THEN 'Hello! How do I export my invoices?'
+                               ELSE 'Hi! Open Billing, then Export. Happy to help further.' END,
+                        now() - (2 - n) * interval '1 minute'
+                   FROM conversations v CROSS JOIN generate_series(1, 2) n
+                  WHERE v.tenant_id = app.current_tenant_id();",
                 values.join(", ")
             );
             platform.execute_in_tenant(tenant_id, &sql).await?;
