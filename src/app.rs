@@ -42,7 +42,7 @@ impl App {
     /// migrations and assembles the schema.
     pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
         let database_url = db::database_url(&config).await?;
-        let pool = db::build_pool(&database_url, config.pool_size)?;
+        let pool = db::build_pool(&database_url, config.pool_size())?;
         db::run_migrations(&pool).await?;
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;

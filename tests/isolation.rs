@@ -374,7 +374,7 @@ async fn every_table_with_tenant_id_has_forced_rls_and_the_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_bleed_through_a_pool_of_one_connection() {
-    let t = TestApp::with_config(|c| c.pool_size = 1).await;
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
     let a = t.tenant("alpha").await;
     let b = t.tenant("bravo").await;
     for i in 0..3 {

@@ -167,7 +167,7 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_transaction_is_rolled_back() {
-    let t = TestApp::with_config(|c| c.pool_size = 1).await;
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
     let a = t.tenant("alpha").await;
     let principal = Some(Principal {
         user_id: a.owner,
