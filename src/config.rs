@@ -165,3 +165,34 @@ impl Config {
         config
     }
 }
+
+/// A development secret kept in the file `name` of `TENANTRY_HOME`: read if present, else
+/// made by `generate` and written with `create_new`, so concurrent processes agree on one.
+pub fn home_secret(
+    config: &Config,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    use std::io::Write;
+    let path = config.home.join(name);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if !existing.trim().is_empty() {
+            return Ok(existing.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(&config.home)?;
+    let fresh = generate();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            file.write_all(fresh.as_bytes())?;
+            tracing::warn!(path = %path.display(), "using a generated development secret; set it in production");
+            Ok(fresh)
+        }
+        // Another process wrote one first: use theirs.
+        Err(_) => Ok(std::fs::read_to_string(&path)?.trim().to_string()),
+    }
+}

@@ -85,6 +85,19 @@ impl AppError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// A NOT_FOUND (typically a foreign key of this tenant that names nothing) restated
+    /// as "`what` not found" about the input `field`; any other error unchanged.
+    pub fn missing(self, field: &str, what: &str) -> Self {
+        if self.code != ErrorCode::NotFound {
+            return self;
+        }
+        Self {
+            code: ErrorCode::NotFound,
+            message: format!("{what} not found"),
+            field: Some(field.to_string()),
+        }
+    }
+
     /// UNAUTHENTICATED, deliberately without saying why a token was refused.
     pub fn unauthenticated() -> Self {
         Self::new(

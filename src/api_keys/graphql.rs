@@ -31,7 +31,7 @@ impl ApiKey {
     }
     /// The highest role it acts with.
     async fn role(&self) -> Role {
-        Role::parse(&self.0.role).unwrap_or(Role::Viewer)
+        Role::from_db(&self.0.role)
     }
     /// When it stops working, if ever.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {

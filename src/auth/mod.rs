@@ -44,6 +44,12 @@ impl Role {
         }
     }
 
+    /// The stored form read back; an unknown value (never written: a CHECK constraint
+    /// guards the column) reads as the weakest role.
+    pub fn from_db(s: &str) -> Role {
+        Role::parse(s).unwrap_or(Role::Viewer)
+    }
+
     /// Whether this role is at least `required` (OWNER > ADMIN > MEMBER > VIEWER).
     pub fn at_least(self, required: Role) -> bool {
         self >= required

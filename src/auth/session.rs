@@ -443,12 +443,7 @@ impl Sessions {
         Ok(ApiKeyGrant {
             tenant,
             user: UserId(row.created_by),
-            role: role_of(&row.role),
+            role: Role::from_db(&row.role),
         })
     }
-}
-
-/// Parses the role of a membership row.
-pub fn role_of(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Viewer)
 }

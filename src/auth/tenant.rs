@@ -219,7 +219,7 @@ fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {
     if row.tenant_status != "active" {
         return Err(ErrorCode::TenantSuspended);
     }
-    let plan = Plan::parse(&row.tenant_plan).unwrap_or(Plan::Basic);
+    let plan = Plan::from_db(&row.tenant_plan);
     let disabled: Vec<Feature> = row
         .disabled_features
         .iter()

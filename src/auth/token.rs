@@ -149,30 +149,12 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
         );
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = config.home.join("jwt-secret");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        if secret.trim().len() >= 32 {
-            return Ok(secret.trim().as_bytes().to_vec());
-        }
-    }
-    std::fs::create_dir_all(&config.home)?;
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    // create_new: if another process just wrote one, use theirs.
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
-        Ok(mut file) => {
-            use std::io::Write;
-            file.write_all(secret.as_bytes())?;
-            tracing::warn!(path = %path.display(), "TENANTRY_JWT_SECRET unset: using a generated development secret");
-            Ok(secret.into_bytes())
-        }
-        Err(_) => Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec()),
-    }
+    let secret = crate::config::home_secret(config, "jwt-secret", || {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    })?;
+    Ok(secret.into_bytes())
 }

@@ -9,7 +9,7 @@ use crate::graphql::guards::requires_role;
 use crate::graphql::relay::{decode_typed_id, global_id, KeysetCursor, Page};
 use crate::graphql::{request_tx, Limits};
 use crate::validate;
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -155,17 +155,11 @@ impl ContactQuery {
         } else {
             Vec::new()
         };
-        let (rows, has_previous, has_next) = page.finish(rows);
-        let mut connection = Connection::with_additional_fields(
-            has_previous,
-            has_next,
-            ContactConnectionFields { filter },
-        );
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(row.cursor(), Contact(row))),
-        );
-        Ok(connection)
+        Ok(
+            page.connection(rows, ContactConnectionFields { filter }, |row| {
+                (row.cursor(), Contact(row))
+            }),
+        )
     }
 
     /// One contact by global id; another tenant's contact is NOT_FOUND.

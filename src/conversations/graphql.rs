@@ -3,7 +3,7 @@
 use super::model::{self, ConversationFilter, ConversationRow, NewConversation};
 use crate::auth::Role;
 use crate::contacts::graphql::{Contact, CONTACT_KIND};
-use crate::error::{AppError, ErrorCode, GqlResultExt};
+use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::loaders::loaders;
 use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
@@ -11,7 +11,7 @@ use crate::graphql::{request_tx, Limits};
 use crate::messages::graphql::{message_page, MessageConnection};
 use crate::tenancy::graphql::{User, USER_KIND};
 use crate::validate;
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -197,17 +197,11 @@ pub async fn conversation_page(
                 .gql()?
         }
     };
-    let (rows, has_previous, has_next) = page.finish(rows);
-    let mut connection = Connection::with_additional_fields(
-        has_previous,
-        has_next,
-        ConversationConnectionFields { filter },
-    );
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|r| Edge::new(r.cursor(), Conversation(r))),
-    );
-    Ok(connection)
+    Ok(
+        page.connection(rows, ConversationConnectionFields { filter }, |r| {
+            (r.cursor(), Conversation(r))
+        }),
+    )
 }
 
 /// Filters of `conversations`.
@@ -296,23 +290,6 @@ pub struct StartConversationInput {
     pub message: Option<String>,
 }
 
-/// Maps "the referenced row does not exist" (a foreign key of this tenant) to NOT_FOUND
-/// naming the input field.
-fn missing(field: &str, what: &str) -> impl Fn(AppError) -> AppError {
-    let (field, what) = (field.to_string(), what.to_string());
-    move |e| {
-        if e.code == ErrorCode::NotFound {
-            AppError {
-                code: ErrorCode::NotFound,
-                message: format!("{what} not found"),
-                field: Some(field.clone()),
-            }
-        } else {
-            e
-        }
-    }
-}
-
 /// Conversation mutations.
 #[derive(Default)]
 pub struct ConversationMutation;
@@ -353,7 +330,7 @@ impl ConversationMutation {
                 .scope_boxed()
             })
             .await
-            .map_err(missing("contact", "contact"))
+            .map_err(|e| e.missing("contact", "contact"))
             .gql()?;
         Ok(Conversation(row))
     }
@@ -374,7 +351,7 @@ impl ConversationMutation {
         request_tx(ctx)?
             .run(move |c| async move { model::set_assignee(c, id, assignee).await }.scope_boxed())
             .await
-            .map_err(missing("assignee", "member"))
+            .map_err(|e| e.missing("assignee", "member"))
             .gql()?
             .map(Conversation)
             .ok_or_else(|| AppError::not_found("conversation").into_graphql())

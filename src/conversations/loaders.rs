@@ -1,7 +1,7 @@
 //! Per-request batch loaders of conversations, around the request's transaction.
 
 use super::model::{self, ConversationRow};
-use crate::db::batch::{file_children, group_by_limit};
+use crate::db::batch::load_children;
 use crate::db::TenantTx;
 use crate::error::AppError;
 use async_graphql::dataloader::Loader;
@@ -21,18 +21,16 @@ impl Loader<(Uuid, i64)> for ConversationsByContact {
         &self,
         keys: &[(Uuid, i64)],
     ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for (limit, parents) in group_by_limit(keys) {
-            let ids = parents.clone();
-            let rows = self
-                .0
-                .run(move |c| {
+        load_children(
+            keys,
+            |r: &ConversationRow| r.contact_id,
+            |ids, limit| {
+                self.0.run(move |c| {
                     async move { model::newest_by_contacts(c, &ids, limit).await }.scope_boxed()
                 })
-                .await?;
-            file_children(rows, limit, &parents, |r| r.contact_id, &mut out);
-        }
-        Ok(out)
+            },
+        )
+        .await
     }
 }
 

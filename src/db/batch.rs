@@ -119,31 +119,30 @@ impl From<BatchDropped> for crate::error::AppError {
     }
 }
 
-/// Keys of "the first `limit` children of `parent`" grouped by limit, so each distinct
-/// page size costs one statement.
-pub fn group_by_limit(
+/// Loads "the first `limit` children of `parent`" for every key: one `query(parents,
+/// limit)` per distinct limit (usually one), rows filed under their parent by `parent_of`;
+/// every parent gets an entry, empty if it has no children.
+pub async fn load_children<R, Q, Fut, E>(
     keys: &[(uuid::Uuid, i64)],
-) -> std::collections::BTreeMap<i64, Vec<uuid::Uuid>> {
+    parent_of: impl Fn(&R) -> uuid::Uuid,
+    query: Q,
+) -> Result<HashMap<(uuid::Uuid, i64), Vec<R>>, E>
+where
+    Q: Fn(Vec<uuid::Uuid>, i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<R>, E>>,
+{
     let mut groups: std::collections::BTreeMap<i64, Vec<uuid::Uuid>> = Default::default();
     for (parent, limit) in keys {
         groups.entry(*limit).or_default().push(*parent);
     }
-    groups
-}
-
-/// Files `rows` (already in page order) under their `(parent, limit)` key; every parent
-/// of `parents` gets an entry, empty if it has no children.
-pub fn file_children<R>(
-    rows: Vec<R>,
-    limit: i64,
-    parents: &[uuid::Uuid],
-    parent_of: impl Fn(&R) -> uuid::Uuid,
-    out: &mut HashMap<(uuid::Uuid, i64), Vec<R>>,
-) {
-    for parent in parents {
-        out.entry((*parent, limit)).or_default();
+    let mut out: HashMap<(uuid::Uuid, i64), Vec<R>> = HashMap::with_capacity(keys.len());
+    for (limit, parents) in groups {
+        for parent in &parents {
+            out.entry((*parent, limit)).or_default();
+        }
+        for row in query(parents, limit).await? {
+            out.entry((parent_of(&row), limit)).or_default().push(row);
+        }
     }
-    for row in rows {
-        out.entry((parent_of(&row), limit)).or_default().push(row);
-    }
+    Ok(out)
 }

@@ -62,11 +62,6 @@ impl DevCluster {
         )
     }
 
-    /// The folder of the unix socket (for psql and pgbench: `-h <dir>`).
-    pub fn socket_dir(&self) -> &Path {
-        &self.socket_dir
-    }
-
     /// Makes sure the cluster exists and runs, and that the application database exists;
     /// returns the URL of that database.
     pub async fn ensure_running(&self) -> anyhow::Result<String> {

@@ -3,8 +3,9 @@
 //! last row seen, which costs the same on page 1 and page 1,000.
 
 use crate::error::{AppError, AppResult};
-use async_graphql::connection::CursorType;
+use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::ID;
+use async_graphql::{ObjectType, OutputType};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -127,6 +128,27 @@ impl Page {
     /// the page a batch loader can serve for many parents at once.
     pub fn is_first_page(&self) -> bool {
         self.after.is_none() && self.before.is_none() && !self.backward
+    }
+
+    /// The Relay connection of `rows` (fetched with [`Page::finish`]'s probe row), with
+    /// `fields` as its extra fields and `edge` giving each row's cursor and node.
+    pub fn connection<R, N, F>(
+        &self,
+        rows: Vec<R>,
+        fields: F,
+        edge: impl Fn(R) -> (KeysetCursor, N),
+    ) -> Connection<KeysetCursor, N, F>
+    where
+        N: OutputType,
+        F: ObjectType,
+    {
+        let (rows, has_previous, has_next) = self.finish(rows);
+        let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
+        connection.edges.extend(rows.into_iter().map(|row| {
+            let (cursor, node) = edge(row);
+            Edge::new(cursor, node)
+        }));
+        connection
     }
 
     /// Turns `limit + 1` fetched rows into a page: trims the probe row, restores ascending

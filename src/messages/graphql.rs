@@ -3,7 +3,7 @@
 use super::model::{self, MessageRow};
 use crate::auth::Role;
 use crate::conversations::graphql::{find_conversation, Conversation, CONVERSATION_KIND};
-use crate::error::{AppError, ErrorCode, GqlResultExt};
+use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_role};
 use crate::graphql::loaders::loaders;
 use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
@@ -112,12 +112,7 @@ pub async fn message_page(
             .await
             .gql()?
     };
-    let (rows, has_previous, has_next) = page.finish(rows);
-    let mut connection = Connection::new(has_previous, has_next);
-    connection
-        .edges
-        .extend(rows.into_iter().map(|r| Edge::new(r.cursor(), Message(r))));
-    Ok(connection)
+    Ok(page.connection(rows, EmptyFields, |r| (r.cursor(), Message(r))))
 }
 
 /// A search position: the (rank, id) of a hit.
@@ -250,17 +245,7 @@ impl MessageMutation {
                     .scope_boxed()
             })
             .await
-            .map_err(|e| {
-                if e.code == ErrorCode::NotFound {
-                    AppError {
-                        code: ErrorCode::NotFound,
-                        message: "conversation not found".into(),
-                        field: Some("conversation".into()),
-                    }
-                } else {
-                    e
-                }
-            })
+            .map_err(|e| e.missing("conversation", "conversation"))
             .gql()
             .map(Message)
     }

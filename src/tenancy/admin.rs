@@ -62,7 +62,7 @@ impl PlatformTenant {
     }
     /// The plan.
     async fn plan(&self) -> Plan {
-        Plan::parse(&self.0.plan).unwrap_or(Plan::Basic)
+        Plan::from_db(&self.0.plan)
     }
 }
 

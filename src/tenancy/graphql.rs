@@ -40,22 +40,19 @@ impl Tenant {
     }
     /// The plan.
     async fn plan(&self) -> Plan {
-        Plan::parse(&self.0.plan).unwrap_or(Plan::Basic)
+        Plan::from_db(&self.0.plan)
     }
     /// The plan's limits.
     async fn quotas(&self) -> Quotas {
-        Plan::parse(&self.0.plan).unwrap_or(Plan::Basic).quotas()
+        Plan::from_db(&self.0.plan).quotas()
     }
     /// The tenant's settings: its plan's defaults with its own overrides.
     async fn settings(&self) -> TenantSettings {
-        TenantSettings::resolve(
-            Plan::parse(&self.0.plan).unwrap_or(Plan::Basic),
-            &self.0.settings,
-        )
+        TenantSettings::resolve(Plan::from_db(&self.0.plan), &self.0.settings)
     }
     /// Every feature: whether the plan includes it and whether it is enabled.
     async fn features(&self) -> Vec<TenantFeature> {
-        let plan = Plan::parse(&self.0.plan).unwrap_or(Plan::Basic);
+        let plan = Plan::from_db(&self.0.plan);
         let disabled = disabled_features(&self.0.settings);
         FEATURES
             .into_iter()
@@ -120,7 +117,7 @@ impl From<model::MemberRow> for TenantMember {
         Self {
             id: global_id(USER_KIND, row.user_id),
             email: row.email,
-            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            role: Role::from_db(&row.role),
             joined_at: row.created_at,
         }
     }
@@ -154,19 +151,21 @@ async fn add_member(
                         field: Some("email".into()),
                     }));
                 };
-                let members = model::list_members(c).await?;
-                let already = members.iter().any(|m| m.user_id == user);
-                if let Some(limit) = limit.filter(|l| !already && members.len() as i64 >= *l) {
+                let already = model::get_member(c, user).await?.is_some();
+                let full = match limit {
+                    Some(limit) if !already => model::count_members(c).await? >= limit,
+                    _ => false,
+                };
+                if full {
+                    let limit = limit.unwrap_or_default();
                     return Ok(Err(AppError::new(
                         ErrorCode::QuotaExceeded,
                         format!("the members quota of {limit} is reached for this plan"),
                     )));
                 }
                 model::upsert_member(c, user, role.as_str()).await?;
-                let row = model::list_members(c)
+                let row = model::get_member(c, user)
                     .await?
-                    .into_iter()
-                    .find(|m| m.user_id == user)
                     .ok_or(diesel::result::Error::NotFound)?;
                 Ok(Ok(row))
             }
@@ -215,11 +214,7 @@ async fn change_member(
                 match role {
                     Some(role) => {
                         model::upsert_member(c, user, role.as_str()).await?;
-                        let row = model::list_members(c)
-                            .await?
-                            .into_iter()
-                            .find(|m| m.user_id == user);
-                        Ok(Ok(row))
+                        Ok(Ok(model::get_member(c, user).await?))
                     }
                     None => {
                         model::remove_member(c, user).await?;
@@ -447,7 +442,7 @@ impl TenancyQuery {
     async fn tenant_settings(&self, ctx: &Context<'_>) -> Result<TenantSettings> {
         let tenant = load_tenant(ctx).await?;
         Ok(TenantSettings::resolve(
-            Plan::parse(&tenant.0.plan).unwrap_or(Plan::Basic),
+            Plan::from_db(&tenant.0.plan),
             &tenant.0.settings,
         ))
     }

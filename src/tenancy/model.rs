@@ -149,6 +149,21 @@ pub async fn list_members(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Membe
     .await
 }
 
+/// One member of the current tenant.
+pub async fn get_member(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+) -> QueryResult<Option<MemberRow>> {
+    diesel::sql_query(
+        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m
+           JOIN users u ON u.id = m.user_id WHERE m.user_id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 /// The id of the user with `email`, creating a password-less user if `create`.
 pub async fn user_by_email(
     conn: &mut AsyncPgConnection,

@@ -119,6 +119,12 @@ impl Plan {
         }
     }
 
+    /// The stored form read back; an unknown value (a CHECK constraint guards the column)
+    /// reads as the smallest plan.
+    pub fn from_db(s: &str) -> Plan {
+        Plan::parse(s).unwrap_or(Plan::Basic)
+    }
+
     /// The features the plan grants.
     pub fn features(self) -> FeatureSet {
         match self {

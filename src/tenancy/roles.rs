@@ -156,7 +156,7 @@ impl CustomRoleMutation {
                     if updated == 0 {
                         return Ok(None);
                     }
-                    Ok(model::list_members(c).await?.into_iter().find(|m| m.user_id == user))
+                    model::get_member(c, user).await
                 }
                 .scope_boxed()
             })

@@ -259,31 +259,12 @@ impl UpdateTenantSettingsInput {
 pub fn load_secret_box(config: &crate::config::Config) -> anyhow::Result<SecretBox> {
     let encoded = match &config.secret_key {
         Some(key) => key.clone(),
-        None => {
-            let path = config.home.join("secret-key");
-            match std::fs::read_to_string(&path) {
-                Ok(k) => k.trim().to_string(),
-                Err(_) => {
-                    std::fs::create_dir_all(&config.home)?;
-                    let mut key = [0u8; 32];
-                    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-                    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-                    let encoded = STANDARD.encode(key);
-                    use std::io::Write;
-                    match std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&path)
-                    {
-                        Ok(mut f) => {
-                            f.write_all(encoded.as_bytes())?;
-                            encoded
-                        }
-                        Err(_) => std::fs::read_to_string(&path)?.trim().to_string(),
-                    }
-                }
-            }
-        }
+        None => crate::config::home_secret(config, "secret-key", || {
+            let mut key = [0u8; 32];
+            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            STANDARD.encode(key)
+        })?,
     };
     let bytes = STANDARD.decode(encoded.trim())?;
     let key: [u8; 32] = bytes
