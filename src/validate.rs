@@ -15,6 +15,23 @@ pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> 
 /// An optional text: trimmed; empty means none; at most `max` characters; no control
 /// characters.
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
+    checked_text(field, value, max, char::is_control)
+}
+
+/// A required text of several lines (a message body): like [`required_text`], but line
+/// breaks and tabs are kept.
+pub fn required_lines(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let refused = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    checked_text(field, Some(value), max, refused)?
+        .ok_or_else(|| AppError::bad_input(field, "must not be empty"))
+}
+
+fn checked_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    refused: impl Fn(char) -> bool,
+) -> AppResult<Option<String>> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -24,7 +41,7 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<
             format!("must be at most {max} characters"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(refused) {
         return Err(AppError::bad_input(
             field,
             "must not contain control characters",

@@ -392,8 +392,9 @@ async fn viewers_read_but_cannot_write_the_crm() {
     );
 }
 
-/// Statements sent for the reference feed query at a page size.
-async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64, Value) {
+/// Statements sent for the reference feed query at a page size, and whether its compiled
+/// plan answered it.
+async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64, Value, bool) {
     let principal = Some(Principal {
         user_id: tenant.owner,
         tenant: Some(TenantSelector::Id(tenant.id)),
@@ -401,14 +402,16 @@ async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64
     });
     let tx = Arc::new(t.app.tenant_tx(principal, TxMode::ReadOnly));
     let query = FEED.replace("contacts(first: 50)", &format!("contacts(first: {first})"));
-    let response = t
+    let executed = t
         .app
         .graphql
         .execute(async_graphql::Request::new(query), &tx)
         .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let compiled = executed.is_compiled();
+    let body = executed.into_json();
+    assert!(body.get("errors").is_none(), "{body}");
     tx.finish().await.unwrap();
-    (tx.statement_count(), response.data.into_json().unwrap())
+    (tx.statement_count(), body["data"].clone(), compiled)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,11 +434,27 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
         owner,
         token: String::new(),
     };
-    let (at_10, small) = feed_statements(&t, &tenant, 10).await;
-    let (at_50, big) = feed_statements(&t, &tenant, 50).await;
+    // The first run of a text goes through the generic executor, the second through the
+    // plan compiled from it: both paths send the same statements.
+    let (at_10, small, compiled) = feed_statements(&t, &tenant, 10).await;
+    assert!(!compiled);
+    let (at_50, big, compiled) = feed_statements(&t, &tenant, 50).await;
+    assert!(!compiled);
+    let (planned_10, planned_small, compiled) = feed_statements(&t, &tenant, 10).await;
+    assert!(
+        compiled,
+        "the second run of the feed query should use its plan"
+    );
+    let (planned_50, planned_big, _) = feed_statements(&t, &tenant, 50).await;
     // membership lookup, BEGIN + settings, contacts, conversations, messages, COMMIT
     assert_eq!(at_10, at_50, "statements grew with the page size");
     assert_eq!(at_50, 6);
+    assert_eq!(
+        (planned_10, planned_50),
+        (6, 6),
+        "the plan sends other statements"
+    );
+    assert_eq!((&planned_small, &planned_big), (&small, &big));
 
     // The batched data is the data: 50 contacts x 3 conversations x 3 newest messages.
     let contacts = big["contacts"]["edges"].as_array().unwrap();

@@ -121,8 +121,9 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
             Request::new("{ __schema { types { name } } __typename }"),
             &tx,
         )
-        .await;
-    assert!(response.is_ok(), "{:?}", response.errors);
+        .await
+        .into_json();
+    assert!(response.get("errors").is_none(), "{response}");
     tx.finish().await.unwrap();
     assert_eq!(tx.statement_count(), 0, "introspection sent SQL");
 
@@ -131,8 +132,9 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
         .app
         .graphql
         .execute(Request::new("{ contacts { totalCount } }"), &tx)
-        .await;
-    assert!(response.is_ok(), "{:?}", response.errors);
+        .await
+        .into_json();
+    assert!(response.get("errors").is_none(), "{response}");
     tx.finish().await.unwrap();
     // membership lookup, the set-up batch, the count, COMMIT
     assert_eq!(tx.statement_count(), 4);

@@ -83,7 +83,8 @@ pub struct ContactFilterInput {
 }
 
 impl ContactFilterInput {
-    fn validate(self) -> Result<ContactFilter, AppError> {
+    /// The filter, validated (BAD_USER_INPUT naming the field).
+    pub(crate) fn validate(self) -> Result<ContactFilter, AppError> {
         Ok(ContactFilter {
             search: validate::optional_text("filter.search", self.search.as_deref(), 200)?,
             tag: self

@@ -41,7 +41,8 @@ impl ConversationStatus {
         }
     }
 
-    fn from_db(s: &str) -> Self {
+    /// The value of its stored form.
+    pub(crate) fn from_db(s: &str) -> Self {
         match s {
             "pending" => Self::Pending,
             "closed" => Self::Closed,
@@ -71,7 +72,8 @@ impl Channel {
         }
     }
 
-    fn from_db(s: &str) -> Self {
+    /// The value of its stored form.
+    pub(crate) fn from_db(s: &str) -> Self {
         match s {
             "chat" => Self::Chat,
             "sms" => Self::Sms,

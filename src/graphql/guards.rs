@@ -26,8 +26,10 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
+use async_graphql::parser::Positioned;
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql::{OutputType, PathSegment, ServerError, ServerResult, TypeDirective, Value};
 use std::collections::{HashMap, HashSet};
@@ -151,13 +153,7 @@ impl Rules {
         doc: &ExecutableDocument,
         operation_name: Option<&str>,
     ) -> Vec<Required> {
-        let operation = match (&doc.operations, operation_name) {
-            (DocumentOperations::Single(op), _) => Some(op),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-            _ => None,
-        };
-        let Some(operation) = operation else {
+        let Some(operation) = select_operation(doc, operation_name) else {
             return Vec::new();
         };
         let root = match operation.node.ty {
@@ -174,6 +170,19 @@ impl Rules {
         };
         walk.selection_set(root, &operation.node.selection_set.node, &mut Vec::new());
         walk.found
+    }
+}
+
+/// The operation a request runs: the named one, or the only one.
+pub fn select_operation<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
     }
 }
 

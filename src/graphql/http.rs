@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::{Principal, TenantSelector};
 use crate::db::TxMode;
 use crate::error::{AppError, ErrorCode};
+use crate::graphql::Executed;
 use crate::ids::TenantId;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -133,20 +134,25 @@ async fn handle(
     };
     // The operation type decides READ ONLY; a parse error is reported by execute().
     let operation_name = request.operation_name.clone();
-    let mode = match request.parsed_query() {
-        Ok(doc) => {
-            let name = operation_name.as_deref();
-            let is_mutation = doc.operations.iter().any(|(op_name, op)| {
-                op.node.ty == OperationType::Mutation
-                    && (name.is_none() || op_name.map(|n| n.as_str()) == name)
-            });
-            if is_mutation {
-                TxMode::ReadWrite
-            } else {
-                TxMode::ReadOnly
+    // A query with a compiled plan is read-only without parsing it again.
+    let mode = if app.graphql.has_plan(&request) {
+        TxMode::ReadOnly
+    } else {
+        match request.parsed_query() {
+            Ok(doc) => {
+                let name = operation_name.as_deref();
+                let is_mutation = doc.operations.iter().any(|(op_name, op)| {
+                    op.node.ty == OperationType::Mutation
+                        && (name.is_none() || op_name.map(|n| n.as_str()) == name)
+                });
+                if is_mutation {
+                    TxMode::ReadWrite
+                } else {
+                    TxMode::ReadOnly
+                }
             }
+            Err(_) => TxMode::ReadOnly,
         }
-        Err(_) => TxMode::ReadOnly,
     };
     if mode == TxMode::ReadWrite && method == Method::GET {
         let e = AppError::new(ErrorCode::BadUserInput, "mutations must be sent with POST");
@@ -163,15 +169,26 @@ async fn handle(
     );
     async move {
         let tx = Arc::new(app.tenant_tx(principal, mode));
-        let mut response = app.graphql.execute(request, &tx).await;
+        let executed = app.graphql.execute(request, &tx).await;
+        let finished = tx.finish().await;
+        let response = match (executed, finished) {
+            (_, Err(e)) => {
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                return reply(media, status, error_response(e));
+            }
+            (Executed::Json(body), Ok(())) => {
+                tracing::debug!(statements = tx.statement_count(), "compiled request done");
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, media.content_type())],
+                    body,
+                )
+                    .into_response();
+            }
+            (Executed::Response(response), Ok(())) => response,
+        };
         let mut status = StatusCode::OK;
-        if let Err(e) = tx.finish().await {
-            response = error_response(e);
-            status = StatusCode::INTERNAL_SERVER_ERROR;
-        } else if media == Media::GraphqlResponse
-            && response.data == Value::Null
-            && response.is_err()
-        {
+        if media == Media::GraphqlResponse && response.data == Value::Null && response.is_err() {
             status = StatusCode::BAD_REQUEST;
         }
         tracing::debug!(

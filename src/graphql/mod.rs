@@ -5,6 +5,7 @@ pub mod guards;
 pub mod http;
 pub mod loaders;
 pub mod node;
+pub mod plan;
 pub mod relay;
 
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
@@ -18,6 +19,7 @@ use async_graphql::{
     Context, EmptySubscription, MergedObject, PathSegment, Request, Response, SDLExportOptions,
     Schema, ServerError,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The query root: one root object per domain, merged.
@@ -113,12 +115,42 @@ pub struct Services {
 
 /// Executes GraphQL requests in their tenant transaction, with the guards enforced (see
 /// [`guards`]): queries are checked as a whole first and then run without per-field
-/// extensions; mutations run field by field with guards and savepoints.
+/// extensions, by their compiled [`plan`] when they have one; mutations run field by field
+/// with guards and savepoints.
 pub struct Executor {
     queries: AppSchema,
     mutations: AppSchema,
     rules: Arc<guards::Rules>,
+    plans: plan::Plans,
+    compiled: AtomicU64,
 }
+
+/// What executing a request produced.
+pub enum Executed {
+    /// A response of the generic executor.
+    Response(Response),
+    /// The whole JSON body of a successful response, written by a compiled plan.
+    Json(Vec<u8>),
+}
+
+impl Executed {
+    /// Whether a compiled plan produced it.
+    pub fn is_compiled(&self) -> bool {
+        matches!(self, Executed::Json(_))
+    }
+
+    /// The response as JSON (`data`, and `errors` when there are some).
+    pub fn into_json(self) -> serde_json::Value {
+        let parsed = match self {
+            Executed::Response(response) => serde_json::to_value(&response),
+            Executed::Json(body) => serde_json::from_slice(&body),
+        };
+        parsed.unwrap_or_default()
+    }
+}
+
+/// Query texts whose compiled plan (or lack of one) is remembered.
+const PLAN_CACHE_CAPACITY: u64 = 1024;
 
 impl Executor {
     /// Both schemas, with `limits` and the explicit non-tenant paths in `services`.
@@ -127,30 +159,76 @@ impl Executor {
         Self {
             queries: build_schema(limits, None, Some(&services)),
             mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(&services)),
+            plans: plan::Plans::new(Arc::clone(&rules), limits, PLAN_CACHE_CAPACITY),
             rules,
+            compiled: AtomicU64::new(0),
         }
+    }
+
+    /// Whether `request` is a query with a compiled plan (then it needs no parsing to
+    /// know that it is read-only).
+    pub fn has_plan(&self, request: &Request) -> bool {
+        matches!(self.plans.get(&request.query),
+            Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
+    }
+
+    /// How many requests compiled plans have answered since the start.
+    pub fn compiled_count(&self) -> u64 {
+        self.compiled.load(Ordering::Relaxed)
     }
 
     /// Executes `request` in `tx` (whose mode says whether it is a mutation). The caller
     /// finishes the transaction.
-    pub async fn execute(&self, mut request: Request, tx: &Arc<TenantTx>) -> Response {
+    pub async fn execute(&self, mut request: Request, tx: &Arc<TenantTx>) -> Executed {
         if tx.mode() == TxMode::ReadWrite {
-            return self.mutations.execute(loaders::attach(request, tx)).await;
+            let response = self.mutations.execute(loaders::attach(request, tx)).await;
+            return Executed::Response(response);
+        }
+        let cached = self.plans.get(&request.query);
+        if let Some(Some(plan)) = &cached {
+            if plan.serves(request.operation_name.as_deref()) {
+                match self.plans.run(plan, &request.variables, tx).await {
+                    Ok(Some(body)) => {
+                        self.compiled.fetch_add(1, Ordering::Relaxed);
+                        return Executed::Json(body);
+                    }
+                    Ok(None) => {}
+                    Err((e, path)) => return Executed::Response(refusal(e, path)),
+                }
+            }
         }
         let operation_name = request.operation_name.clone();
+        let mut candidate = None;
         if let Ok(doc) = request.parsed_query() {
             let required = self
                 .rules
                 .operation_requirements(doc, operation_name.as_deref());
             if let Err((e, path)) = guards::check_operation(tx, &required).await {
-                let mut error = ServerError::new(e.message.clone(), None);
-                error.path = path.into_iter().map(PathSegment::Field).collect();
-                error.extensions = e.into_graphql().extensions;
-                return Response::from_errors(vec![error]);
+                return Executed::Response(refusal(e, path));
+            }
+            if cached.is_none() {
+                candidate = Some(self.plans.compile(doc, operation_name.as_deref()));
             }
         }
-        self.queries.execute(loaders::attach(request, tx)).await
+        let query = candidate.as_ref().map(|_| request.query.clone());
+        let response = self.queries.execute(loaders::attach(request, tx)).await;
+        // Only a text the generic executor ran cleanly (parsed, validated, within the
+        // limits) gets a plan.
+        if let (Some(plan), Some(query)) = (candidate, query) {
+            if response.errors.is_empty() {
+                self.plans.remember(query, plan);
+            }
+        }
+        Executed::Response(response)
     }
+}
+
+/// The response of a request refused before it ran: `e`, at the response `path`.
+fn refusal(e: AppError, path: Vec<String>) -> Response {
+    let mut error = ServerError::new(e.message.clone(), None);
+    error.path = path.into_iter().map(PathSegment::Field).collect();
+    error.extensions = e.into_graphql().extensions;
+    Response::from_errors(vec![error])
 }
 
 /// The request's tenant transaction (the only way a resolver reaches the database).

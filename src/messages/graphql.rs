@@ -41,6 +41,15 @@ impl MessageDirection {
             Self::Outbound => "outbound",
         }
     }
+
+    /// The value of its stored form.
+    pub(crate) fn from_db(s: &str) -> Self {
+        if s == "inbound" {
+            Self::Inbound
+        } else {
+            Self::Outbound
+        }
+    }
 }
 
 /// A message of a conversation.
@@ -54,11 +63,7 @@ impl Message {
     }
     /// Inbound (from the contact) or outbound (from the team).
     async fn direction(&self) -> MessageDirection {
-        if self.0.direction == "inbound" {
-            MessageDirection::Inbound
-        } else {
-            MessageDirection::Outbound
-        }
+        MessageDirection::from_db(&self.0.direction)
     }
     /// The text.
     async fn body(&self) -> &str {
@@ -237,7 +242,7 @@ impl MessageMutation {
     async fn post_message(&self, ctx: &Context<'_>, input: PostMessageInput) -> Result<Message> {
         let conversation =
             decode_typed_id(&input.conversation, CONVERSATION_KIND, "conversation").gql()?;
-        let body = validate::required_text("body", &input.body, 20_000).gql()?;
+        let body = validate::required_lines("body", &input.body, 20_000).gql()?;
         let direction = input.direction.as_str();
         request_tx(ctx)?
             .run(move |c| {

@@ -287,6 +287,21 @@ impl TestApp {
         query: &str,
         variables: Value,
     ) -> (StatusCode, Value) {
+        let (status, bytes) = self.post_raw(token, headers, query, variables).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Like [`TestApp::post`], but returns the body's bytes as sent.
+    pub async fn post_raw(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> (StatusCode, Vec<u8>) {
         let mut builder = Request::post("/graphql").header("content-type", "application/json");
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
@@ -295,7 +310,7 @@ impl TestApp {
             builder = builder.header(*k, *v);
         }
         let body = json!({ "query": query, "variables": variables }).to_string();
-        self.send(builder.body(Body::from(body)).expect("request"))
+        self.send_raw(builder.body(Body::from(body)).expect("request"))
             .await
     }
 
@@ -306,6 +321,15 @@ impl TestApp {
 
     /// Sends any request to the router; returns status and JSON body (Null if not JSON).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let (status, bytes) = self.send_raw(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends any request to the router; returns status and the body's bytes.
+    pub async fn send_raw(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
         let response = self
             .router
             .clone()
@@ -319,10 +343,7 @@ impl TestApp {
             .await
             .expect("body")
             .to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, bytes.to_vec())
     }
 
     /// Creates a contact as `token`; returns its global id.

@@ -1,0 +1,1113 @@
+//! Compiled read plans: the CRM's hot read path without the generic executor.
+//!
+//! async-graphql resolves every field of every object as its own boxed future and builds a
+//! `Value` tree before serialising it; for the feed query (≈5,000 fields, 150 KB) that
+//! costs four times the SQL it runs (see bench/README.md). A query whose every field is
+//! one this module knows (the contact list, its conversations, their messages, their
+//! scalars, edges, cursors, page info and `__typename`) is compiled once into a [`Plan`]
+//! that loads each level with the same batch loaders and model queries as the resolvers,
+//! in the same request transaction, and writes the JSON response straight into a buffer.
+//!
+//! The plan never decides anything the generic executor would decide differently:
+//!
+//! - a query text gets a plan only after the generic executor has run it once without an
+//!   error, so parsing, validation and the depth limit are the generic executor's;
+//! - per request, every variable is checked against its declared type, the complexity is
+//!   recomputed with the request's values (the same formula as the schema's), and page
+//!   arguments and filters are validated by the same functions; anything unusual
+//!   (a cursor on a nested page, a variable of an unexpected shape, an invalid argument, a
+//!   complexity over the limit) makes the plan step aside and the generic executor runs
+//!   the request and reports the error;
+//! - guards are checked for the whole operation first, exactly as for generic queries;
+//! - a test (`tests/compiled.rs`) compares the bytes of both paths for many queries.
+
+use super::guards::{self, Required, Rules};
+use super::relay::{global_id, page_complexity, KeysetCursor, Page};
+use super::Limits;
+use crate::contacts::graphql::{ContactFilterInput, CONTACT_KIND};
+use crate::contacts::model::{self as contacts, ContactFilter, ContactRow};
+use crate::conversations::graphql::{Channel, ConversationStatus, CONVERSATION_KIND};
+use crate::conversations::loaders::ConversationsByContact;
+use crate::conversations::model::ConversationRow;
+use crate::db::TenantTx;
+use crate::error::AppError;
+use crate::messages::graphql::{MessageDirection, MESSAGE_KIND};
+use crate::messages::loaders::MessagesByConversation;
+use crate::messages::model::MessageRow;
+use async_graphql::connection::CursorType;
+use async_graphql::dataloader::Loader;
+use async_graphql::parser::types::{
+    BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{Name, Variables};
+use async_graphql_value::{ConstValue, Value};
+use chrono::{DateTime, Utc};
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Why a request is not served by its plan: the generic executor serves it instead.
+#[derive(Debug)]
+pub struct Decline;
+
+type Compiled<T> = Result<T, Decline>;
+
+/// The plans of the query texts seen so far (`None`: the text has no plan).
+pub struct Plans {
+    cache: moka::sync::Cache<String, Option<Arc<Plan>>>,
+    rules: Arc<Rules>,
+    limits: Limits,
+}
+
+impl Plans {
+    /// An empty cache of at most `capacity` query texts.
+    pub fn new(rules: Arc<Rules>, limits: Limits, capacity: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::new(capacity),
+            rules,
+            limits,
+        }
+    }
+
+    /// The plan of `query`, if one is cached; `Some(None)` if the text is known to have none.
+    pub fn get(&self, query: &str) -> Option<Option<Arc<Plan>>> {
+        self.cache.get(query)
+    }
+
+    /// Compiles the operation `operation_name` of `doc` (the parsed `query`). Call
+    /// [`Plans::remember`] with the result once the generic executor has run it cleanly.
+    pub fn compile(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Option<Arc<Plan>> {
+        let required = self.rules.operation_requirements(doc, operation_name);
+        Compiler::new(doc)
+            .operation(operation_name, required)
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// Remembers the outcome of [`Plans::compile`] for `query`.
+    pub fn remember(&self, query: String, plan: Option<Arc<Plan>>) {
+        self.cache.insert(query, plan);
+    }
+
+    /// Runs `plan` for `variables` in `tx`: `Ok(Some(json))` is the whole response body,
+    /// `Ok(None)` a decline (nothing was sent to the database), `Err` a failure while loading.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        variables: &Variables,
+        tx: &Arc<TenantTx>,
+    ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)> {
+        let Ok(bound) = plan.bind(variables, &self.limits) else {
+            return Ok(None);
+        };
+        if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
+            return Err((e, path));
+        }
+        let loaded = plan.load(&bound, tx).await?;
+        Ok(Some(plan.write(&bound, &loaded)))
+    }
+}
+
+impl Plan {
+    /// Whether a request naming `operation_name` (as the plan's first request did) is this
+    /// plan's operation; requests naming another one, or none, run generically.
+    pub fn serves(&self, operation_name: Option<&str>) -> bool {
+        operation_name == self.operation_name.as_deref()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The compiled form
+// ---------------------------------------------------------------------------------------
+
+/// A compiled query operation (see the module documentation).
+pub struct Plan {
+    operation_name: Option<String>,
+    variables: Vec<VariableDef>,
+    required: Vec<Required>,
+    roots: Vec<(Key, Root)>,
+    /// How many connection fields the operation has (each gets a page when bound).
+    slots: usize,
+}
+
+/// A response key, pre-rendered as `"key":`.
+type Key = Box<str>;
+
+struct VariableDef {
+    name: Name,
+    ty: VarType,
+    nullable: bool,
+    default: Option<ConstValue>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VarType {
+    Int,
+    String,
+    Id,
+    Boolean,
+    ContactFilter,
+}
+
+enum Root {
+    Typename,
+    Contacts {
+        filter: Option<Value>,
+        conn: Box<Conn<ContactSel>>,
+    },
+}
+
+/// Relay page arguments as written (literals or variables).
+#[derive(Default)]
+struct PageArgs {
+    first: Option<Value>,
+    after: Option<Value>,
+    last: Option<Value>,
+    before: Option<Value>,
+}
+
+/// A connection field: its page slot, arguments and selection.
+struct Conn<N> {
+    slot: usize,
+    args: PageArgs,
+    fields: Vec<(Key, ConnField<N>)>,
+}
+
+enum ConnField<N> {
+    Typename,
+    Edges(Vec<(Key, EdgeField<N>)>),
+    Nodes(N),
+    PageInfo(Vec<(Key, PageInfoField)>),
+}
+
+enum EdgeField<N> {
+    Typename,
+    Cursor,
+    Node(N),
+}
+
+#[derive(Clone, Copy)]
+enum PageInfoField {
+    Typename,
+    HasPreviousPage,
+    HasNextPage,
+    StartCursor,
+    EndCursor,
+}
+
+struct ContactSel(Vec<(Key, ContactField)>);
+
+enum ContactField {
+    Typename,
+    Id,
+    Name,
+    Email,
+    Phone,
+    Company,
+    Tags,
+    CreatedAt,
+    UpdatedAt,
+    Conversations(Box<Conn<ConversationSel>>),
+}
+
+struct ConversationSel(Vec<(Key, ConversationField)>);
+
+enum ConversationField {
+    Typename,
+    Id,
+    Subject,
+    Status,
+    Channel,
+    LastMessageAt,
+    CreatedAt,
+    UpdatedAt,
+    Messages(Box<Conn<MessageSel>>),
+}
+
+struct MessageSel(Vec<(Key, MessageField)>);
+
+enum MessageField {
+    Typename,
+    Id,
+    Direction,
+    Body,
+    CreatedAt,
+}
+
+/// A node type of a connection: its GraphQL names and how a selection of it compiles.
+trait NodeKind: Sized {
+    /// The node's type name.
+    const TYPE: &'static str;
+    /// Its connection's type name.
+    const CONNECTION: &'static str;
+    /// Its edge's type name.
+    const EDGE: &'static str;
+    /// Compiles a selection of this type.
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self>;
+}
+
+impl NodeKind for ContactSel {
+    const TYPE: &'static str = "Contact";
+    const CONNECTION: &'static str = "ContactConnection";
+    const EDGE: &'static str = "ContactEdge";
+
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        let leaf = |name: &str| {
+            Some(match name {
+                "__typename" => ContactField::Typename,
+                "id" => ContactField::Id,
+                "name" => ContactField::Name,
+                "email" => ContactField::Email,
+                "phone" => ContactField::Phone,
+                "company" => ContactField::Company,
+                "tags" => ContactField::Tags,
+                "createdAt" => ContactField::CreatedAt,
+                "updatedAt" => ContactField::UpdatedAt,
+                _ => return None,
+            })
+        };
+        let fields = c.selection(set, Self::TYPE, leaf, |c, f| {
+            Ok(match f.name.node.as_str() {
+                "conversations" => Some(ContactField::Conversations(Box::new(
+                    c.connection(f, &[])?.0,
+                ))),
+                _ => None,
+            })
+        })?;
+        Ok(Self(fields))
+    }
+}
+
+impl NodeKind for ConversationSel {
+    const TYPE: &'static str = "Conversation";
+    const CONNECTION: &'static str = "ConversationConnection";
+    const EDGE: &'static str = "ConversationEdge";
+
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        let leaf = |name: &str| {
+            Some(match name {
+                "__typename" => ConversationField::Typename,
+                "id" => ConversationField::Id,
+                "subject" => ConversationField::Subject,
+                "status" => ConversationField::Status,
+                "channel" => ConversationField::Channel,
+                "lastMessageAt" => ConversationField::LastMessageAt,
+                "createdAt" => ConversationField::CreatedAt,
+                "updatedAt" => ConversationField::UpdatedAt,
+                _ => return None,
+            })
+        };
+        let fields = c.selection(set, Self::TYPE, leaf, |c, f| {
+            Ok(match f.name.node.as_str() {
+                "messages" => Some(ConversationField::Messages(Box::new(
+                    c.connection(f, &[])?.0,
+                ))),
+                _ => None,
+            })
+        })?;
+        Ok(Self(fields))
+    }
+}
+
+impl NodeKind for MessageSel {
+    const TYPE: &'static str = "Message";
+    const CONNECTION: &'static str = "MessageConnection";
+    const EDGE: &'static str = "MessageEdge";
+
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        let leaf = |name: &str| {
+            Some(match name {
+                "__typename" => MessageField::Typename,
+                "id" => MessageField::Id,
+                "direction" => MessageField::Direction,
+                "body" => MessageField::Body,
+                "createdAt" => MessageField::CreatedAt,
+                _ => return None,
+            })
+        };
+        Ok(Self(c.selection(set, Self::TYPE, leaf, |_, _| Ok(None))?))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Compiling
+// ---------------------------------------------------------------------------------------
+
+struct Compiler<'d> {
+    doc: &'d ExecutableDocument,
+    slots: usize,
+    /// Fragments being expanded (guards against cycles in documents not yet validated).
+    expanding: Vec<&'d str>,
+}
+
+impl<'d> Compiler<'d> {
+    fn new(doc: &'d ExecutableDocument) -> Self {
+        Self {
+            doc,
+            slots: 0,
+            expanding: Vec::new(),
+        }
+    }
+
+    fn operation(mut self, name: Option<&str>, required: Vec<Required>) -> Compiled<Plan> {
+        let operation = guards::select_operation(self.doc, name).ok_or(Decline)?;
+        let op = &operation.node;
+        if op.ty != OperationType::Query || !op.directives.is_empty() {
+            return Err(Decline);
+        }
+        let mut variables = Vec::with_capacity(op.variable_definitions.len());
+        for def in &op.variable_definitions {
+            let def = &def.node;
+            if !def.directives.is_empty() {
+                return Err(Decline);
+            }
+            let BaseType::Named(ty) = &def.var_type.node.base else {
+                return Err(Decline);
+            };
+            let ty = match ty.as_str() {
+                "Int" => VarType::Int,
+                "String" => VarType::String,
+                "ID" => VarType::Id,
+                "Boolean" => VarType::Boolean,
+                "ContactFilterInput" => VarType::ContactFilter,
+                _ => return Err(Decline),
+            };
+            variables.push(VariableDef {
+                name: def.name.node.clone(),
+                ty,
+                nullable: def.var_type.node.nullable,
+                default: def.default_value().cloned(),
+            });
+        }
+        let leaf = |name: &str| (name == "__typename").then_some(Root::Typename);
+        let roots = self.selection(&op.selection_set.node, "Query", leaf, |c, field| {
+            if field.name.node != "contacts" {
+                return Ok(None);
+            }
+            let (conn, filter) = c.connection::<ContactSel>(field, &["filter"])?;
+            // `{ contacts { totalCount } }` skips the list query; not worth a plan.
+            if conn
+                .fields
+                .iter()
+                .all(|(_, f)| matches!(f, ConnField::Typename))
+            {
+                return Err(Decline);
+            }
+            Ok(Some(Root::Contacts {
+                filter: filter.into_iter().next().flatten(),
+                conn: Box::new(conn),
+            }))
+        })?;
+        Ok(Plan {
+            operation_name: name.map(str::to_string),
+            variables,
+            required,
+            roots,
+            slots: self.slots,
+        })
+    }
+
+    /// The fields of `set` on the object type `ty`, fragments inlined, by response key in
+    /// order; a key seen twice must name the same leaf field (anything else: decline).
+    fn fields(&mut self, set: &'d SelectionSet, ty: &str) -> Compiled<Vec<(Key, &'d Field)>> {
+        let mut flat: Vec<&'d Field> = Vec::new();
+        self.flatten(set, ty, &mut flat)?;
+        let mut out: Vec<(Key, &'d Field)> = Vec::with_capacity(flat.len());
+        let mut seen: HashMap<&str, &Field> = HashMap::new();
+        for field in flat {
+            let key = field.response_key().node.as_str();
+            if let Some(earlier) = seen.get(key) {
+                let same_leaf = earlier.name.node == field.name.node
+                    && earlier.arguments.is_empty()
+                    && field.arguments.is_empty()
+                    && earlier.selection_set.node.items.is_empty()
+                    && field.selection_set.node.items.is_empty();
+                if same_leaf {
+                    continue;
+                }
+                return Err(Decline);
+            }
+            seen.insert(key, field);
+            out.push((format!("\"{key}\":").into_boxed_str(), field));
+        }
+        Ok(out)
+    }
+
+    fn flatten(
+        &mut self,
+        set: &'d SelectionSet,
+        ty: &str,
+        out: &mut Vec<&'d Field>,
+    ) -> Compiled<()> {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    if !field.node.directives.is_empty() {
+                        return Err(Decline);
+                    }
+                    out.push(&field.node);
+                }
+                Selection::InlineFragment(fragment) => {
+                    let fragment = &fragment.node;
+                    let applies = fragment
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| c.node.on.node.as_str() == ty);
+                    if !applies || !fragment.directives.is_empty() {
+                        return Err(Decline);
+                    }
+                    self.flatten(&fragment.selection_set.node, ty, out)?;
+                }
+                Selection::FragmentSpread(spread) => {
+                    let spread = &spread.node;
+                    let name = spread.fragment_name.node.as_str();
+                    let fragment = &self.doc.fragments.get(name).ok_or(Decline)?.node;
+                    if !spread.directives.is_empty()
+                        || !fragment.directives.is_empty()
+                        || fragment.type_condition.node.on.node.as_str() != ty
+                        || self.expanding.contains(&name)
+                    {
+                        return Err(Decline);
+                    }
+                    self.expanding.push(name);
+                    self.flatten(&fragment.selection_set.node, ty, out)?;
+                    self.expanding.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The compiled fields of `set` on `ty`: `nested` compiles the fields it knows to have
+    /// a selection (None for the others), `leaf` names the rest, which must have neither
+    /// arguments nor a selection.
+    fn selection<F>(
+        &mut self,
+        set: &'d SelectionSet,
+        ty: &str,
+        leaf: impl Fn(&str) -> Option<F>,
+        mut nested: impl FnMut(&mut Self, &'d Field) -> Compiled<Option<F>>,
+    ) -> Compiled<Vec<(Key, F)>> {
+        let fields = self.fields(set, ty)?;
+        let mut out = Vec::with_capacity(fields.len());
+        for (key, field) in fields {
+            let compiled = match nested(self, field)? {
+                Some(compiled) => compiled,
+                None if field.arguments.is_empty() && field.selection_set.node.items.is_empty() => {
+                    leaf(field.name.node.as_str()).ok_or(Decline)?
+                }
+                None => return Err(Decline),
+            };
+            out.push((key, compiled));
+        }
+        Ok(out)
+    }
+
+    /// A connection field with the Relay arguments and the `extra` ones (returned in order).
+    fn connection<N: NodeKind>(
+        &mut self,
+        field: &'d Field,
+        extra: &[&str],
+    ) -> Compiled<(Conn<N>, Vec<Option<Value>>)> {
+        let mut args = PageArgs::default();
+        let mut extras = vec![None; extra.len()];
+        for (name, value) in &field.arguments {
+            let value = Some(value.node.clone());
+            match name.node.as_str() {
+                "first" => args.first = value,
+                "after" => args.after = value,
+                "last" => args.last = value,
+                "before" => args.before = value,
+                other => {
+                    let i = extra.iter().position(|e| *e == other).ok_or(Decline)?;
+                    extras[i] = value;
+                }
+            }
+        }
+        let slot = self.slots;
+        self.slots += 1;
+        let leaf = |name: &str| (name == "__typename").then_some(ConnField::Typename);
+        let fields = self.selection(&field.selection_set.node, N::CONNECTION, leaf, |c, f| {
+            if !f.arguments.is_empty() {
+                return Err(Decline);
+            }
+            let set = &f.selection_set.node;
+            Ok(Some(match f.name.node.as_str() {
+                "edges" => {
+                    let leaf = |name: &str| match name {
+                        "__typename" => Some(EdgeField::Typename),
+                        "cursor" => Some(EdgeField::Cursor),
+                        _ => None,
+                    };
+                    ConnField::Edges(c.selection(set, N::EDGE, leaf, |c, e| {
+                        if e.name.node != "node" {
+                            return Ok(None);
+                        }
+                        if !e.arguments.is_empty() {
+                            return Err(Decline);
+                        }
+                        Ok(Some(EdgeField::Node(N::compile(c, &e.selection_set.node)?)))
+                    })?)
+                }
+                "nodes" => ConnField::Nodes(N::compile(c, set)?),
+                "pageInfo" => {
+                    let leaf = |name: &str| {
+                        Some(match name {
+                            "__typename" => PageInfoField::Typename,
+                            "hasPreviousPage" => PageInfoField::HasPreviousPage,
+                            "hasNextPage" => PageInfoField::HasNextPage,
+                            "startCursor" => PageInfoField::StartCursor,
+                            "endCursor" => PageInfoField::EndCursor,
+                            _ => return None,
+                        })
+                    };
+                    ConnField::PageInfo(c.selection(set, "PageInfo", leaf, |_, _| Ok(None))?)
+                }
+                _ => return Ok(None),
+            }))
+        })?;
+        Ok((Conn { slot, args, fields }, extras))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Binding a request's variables
+// ---------------------------------------------------------------------------------------
+
+/// A plan bound to one request: the page of every connection and the root filters.
+struct Bound {
+    pages: Vec<Page>,
+    filters: Vec<ContactFilter>,
+}
+
+impl Plan {
+    fn bind(&self, variables: &Variables, limits: &Limits) -> Compiled<Bound> {
+        let mut values: HashMap<&Name, ConstValue> = HashMap::new();
+        for def in &self.variables {
+            let value = variables
+                .get(&def.name)
+                .or(def.default.as_ref())
+                .cloned()
+                .unwrap_or(ConstValue::Null);
+            if !value_fits(&value, def.ty, def.nullable) {
+                return Err(Decline);
+            }
+            values.insert(&def.name, value);
+        }
+        let resolve = |v: &Option<Value>| -> Compiled<ConstValue> {
+            match v {
+                None => Ok(ConstValue::Null),
+                Some(v) => v
+                    .clone()
+                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline)),
+            }
+        };
+        let mut bound = Bound {
+            pages: Vec::with_capacity(self.slots),
+            filters: Vec::new(),
+        };
+        let mut complexity = 0;
+        for (_, root) in &self.roots {
+            complexity += match root {
+                Root::Typename => 1,
+                Root::Contacts { filter, conn } => {
+                    let filter = match resolve(filter)? {
+                        ConstValue::Null => ContactFilterInput::default(),
+                        value => contact_filter(value)?,
+                    };
+                    bound.filters.push(filter.validate().map_err(|_| Decline)?);
+                    bind_connection(
+                        conn,
+                        &resolve,
+                        limits,
+                        &mut bound.pages,
+                        true,
+                        |n, pages| bind_contact(n, &resolve, limits, pages),
+                    )?
+                }
+            };
+        }
+        if complexity > limits.max_complexity {
+            return Err(Decline);
+        }
+        Ok(bound)
+    }
+}
+
+/// Whether `value` is a valid value of a variable of type `ty`.
+fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
+    match (value, ty) {
+        (ConstValue::Null, _) => nullable,
+        (ConstValue::Number(n), VarType::Int) => {
+            n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
+        }
+        (ConstValue::String(_), VarType::String | VarType::Id) => true,
+        (ConstValue::Boolean(_), VarType::Boolean) => true,
+        (ConstValue::Object(_), VarType::ContactFilter) => contact_filter(value.clone()).is_ok(),
+        _ => false,
+    }
+}
+
+/// A `ContactFilterInput` from a value: only its own fields, each a string or null.
+fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
+    let ConstValue::Object(fields) = value else {
+        return Err(Decline);
+    };
+    let mut filter = ContactFilterInput::default();
+    for (name, value) in fields {
+        let text = match value {
+            ConstValue::Null => None,
+            ConstValue::String(s) => Some(s),
+            _ => return Err(Decline),
+        };
+        match name.as_str() {
+            "search" => filter.search = text,
+            "tag" => filter.tag = text,
+            _ => return Err(Decline),
+        }
+    }
+    Ok(filter)
+}
+
+fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
+    match value {
+        ConstValue::Null => Ok(None),
+        ConstValue::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or(Decline),
+        _ => Err(Decline),
+    }
+}
+
+fn optional_string(value: ConstValue) -> Compiled<Option<String>> {
+    match value {
+        ConstValue::Null => Ok(None),
+        ConstValue::String(s) => Ok(Some(s)),
+        _ => Err(Decline),
+    }
+}
+
+/// Binds a connection's page into `pages` (at its slot) and returns its complexity.
+/// Nested connections (`root == false`) must be first pages: only those are batched.
+fn bind_connection<N>(
+    conn: &Conn<N>,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+    root: bool,
+    node: impl Fn(&N, &mut Vec<Page>) -> Compiled<usize>,
+) -> Compiled<usize> {
+    let first = optional_int(resolve(&conn.args.first)?)?;
+    let last = optional_int(resolve(&conn.args.last)?)?;
+    let after = optional_string(resolve(&conn.args.after)?)?;
+    let before = optional_string(resolve(&conn.args.before)?)?;
+    let page =
+        Page::from_args(first, after, last, before, limits.max_page_size).map_err(|_| Decline)?;
+    if !root && !page.is_first_page() {
+        return Err(Decline);
+    }
+    debug_assert_eq!(pages.len(), conn.slot);
+    pages.push(page);
+    let mut child = 0;
+    for (_, field) in &conn.fields {
+        child += 1 + match field {
+            ConnField::Typename => 0,
+            ConnField::Nodes(n) => node(n, pages)?,
+            ConnField::PageInfo(info) => info.len(),
+            ConnField::Edges(edge) => {
+                let mut sum = 0;
+                for (_, e) in edge {
+                    sum += 1 + match e {
+                        EdgeField::Node(n) => node(n, pages)?,
+                        _ => 0,
+                    };
+                }
+                sum
+            }
+        };
+    }
+    Ok(page_complexity(first, last, child))
+}
+
+fn bind_contact(
+    sel: &ContactSel,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    let mut sum = 0;
+    for (_, field) in &sel.0 {
+        sum += match field {
+            ContactField::Conversations(conn) => {
+                bind_connection(conn, resolve, limits, pages, false, |n, pages| {
+                    bind_conversation(n, resolve, limits, pages)
+                })?
+            }
+            _ => 1,
+        };
+    }
+    Ok(sum)
+}
+
+fn bind_conversation(
+    sel: &ConversationSel,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    let mut sum = 0;
+    for (_, field) in &sel.0 {
+        sum += match field {
+            ConversationField::Messages(conn) => {
+                bind_connection(conn, resolve, limits, pages, false, |n, _| Ok(n.0.len()))?
+            }
+            _ => 1,
+        };
+    }
+    Ok(sum)
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading, level by level
+// ---------------------------------------------------------------------------------------
+
+/// The rows of one request: each root's contact page, then the children of every level,
+/// keyed like the batch loaders' keys (`(parent, limit + 1)`).
+struct Loaded {
+    contacts: Vec<(Vec<ContactRow>, bool, bool)>,
+    conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
+    messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
+}
+
+/// The loader key of a nested first page.
+fn child_key(parent: Uuid, page: &Page) -> (Uuid, i64) {
+    (parent, page.limit as i64 + 1)
+}
+
+/// The rows of a nested first page and whether more exist (see [`Page::finish`]).
+fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [T], bool) {
+    let rows = rows.map(Vec::as_slice).unwrap_or_default();
+    (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
+}
+
+impl Plan {
+    async fn load(
+        &self,
+        bound: &Bound,
+        tx: &Arc<TenantTx>,
+    ) -> Result<Loaded, (AppError, Vec<String>)> {
+        let mut loaded = Loaded {
+            contacts: Vec::new(),
+            conversations: HashMap::new(),
+            messages: HashMap::new(),
+        };
+        let mut filters = bound.filters.iter();
+        let mut conversation_fields = Vec::new();
+        for (key, root) in &self.roots {
+            let Root::Contacts { conn, .. } = root else {
+                continue;
+            };
+            let filter = filters.next().cloned().unwrap_or_default();
+            let page = bound.pages[conn.slot].clone();
+            let at = |e: AppError| (e, vec![response_name(key)]);
+            let (p, f) = (page.clone(), filter);
+            let rows = tx
+                .run(move |c| async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed())
+                .await
+                .map_err(at)?;
+            let (rows, has_previous, has_next) = page.finish(rows);
+            for node in conn.nodes() {
+                for (_, field) in &node.0 {
+                    if let ContactField::Conversations(c) = field {
+                        conversation_fields.push((loaded.contacts.len(), c));
+                    }
+                }
+            }
+            loaded.contacts.push((rows, has_previous, has_next));
+        }
+
+        // Level 2: the conversations of every contact, for every `conversations` field.
+        let mut keys = Vec::new();
+        for (root, conn) in &conversation_fields {
+            let page = &bound.pages[conn.slot];
+            keys.extend(
+                loaded.contacts[*root]
+                    .0
+                    .iter()
+                    .map(|r| child_key(r.id, page)),
+            );
+        }
+        if !keys.is_empty() {
+            dedup(&mut keys);
+            loaded.conversations = ConversationsByContact(Arc::clone(tx))
+                .load(&keys)
+                .await
+                .map_err(|e| (e, Vec::new()))?;
+        }
+
+        // Level 3: the messages of every conversation shown, for every `messages` field.
+        let mut keys = Vec::new();
+        for (root, conn) in &conversation_fields {
+            let page = &bound.pages[conn.slot];
+            for contact in &loaded.contacts[*root].0 {
+                let found = loaded.conversations.get(&child_key(contact.id, page));
+                let (conversations, _) = first_page(found, page);
+                for node in conn.nodes() {
+                    for (_, field) in &node.0 {
+                        if let ConversationField::Messages(m) = field {
+                            let page = &bound.pages[m.slot];
+                            keys.extend(conversations.iter().map(|r| child_key(r.id, page)));
+                        }
+                    }
+                }
+            }
+        }
+        if !keys.is_empty() {
+            dedup(&mut keys);
+            loaded.messages = MessagesByConversation(Arc::clone(tx))
+                .load(&keys)
+                .await
+                .map_err(|e| (e, Vec::new()))?;
+        }
+        Ok(loaded)
+    }
+}
+
+impl<N> Conn<N> {
+    /// The node selections of this connection (under `edges.node` and `nodes`).
+    fn nodes(&self) -> impl Iterator<Item = &N> {
+        self.fields.iter().flat_map(|(_, f)| {
+            let (edges, nodes) = match f {
+                ConnField::Edges(edge) => (Some(edge), None),
+                ConnField::Nodes(n) => (None, Some(n)),
+                _ => (None, None),
+            };
+            edges
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, e)| match e {
+                    EdgeField::Node(n) => Some(n),
+                    _ => None,
+                })
+                .chain(nodes)
+        })
+    }
+}
+
+fn dedup(keys: &mut Vec<(Uuid, i64)>) {
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    keys.retain(|k| seen.insert(*k));
+}
+
+/// `key` of a pre-rendered `"key":`.
+fn response_name(key: &str) -> String {
+    key.trim_end_matches(':').trim_matches('"').to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing JSON
+// ---------------------------------------------------------------------------------------
+
+/// What a writer needs besides the rows: the pages and the loaded children.
+struct Ctx<'a> {
+    bound: &'a Bound,
+    loaded: &'a Loaded,
+}
+
+impl Plan {
+    fn write(&self, bound: &Bound, loaded: &Loaded) -> Vec<u8> {
+        let ctx = Ctx { bound, loaded };
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut contacts = loaded.contacts.iter();
+        out.extend_from_slice(b"{\"data\":");
+        object(&mut out, &self.roots, |out, root| match root {
+            Root::Typename => string(out, "Query"),
+            Root::Contacts { conn, .. } => {
+                if let Some((rows, has_previous, has_next)) = contacts.next() {
+                    write_connection(out, conn, rows, *has_previous, *has_next, &ctx);
+                }
+            }
+        });
+        out.push(b'}');
+        out
+    }
+}
+
+/// A node type's rows and how they are written.
+trait WriteNode: NodeKind {
+    type Row;
+    fn cursor(row: &Self::Row) -> KeysetCursor;
+    fn write(&self, out: &mut Vec<u8>, row: &Self::Row, ctx: &Ctx<'_>);
+}
+
+fn write_connection<N: WriteNode>(
+    out: &mut Vec<u8>,
+    conn: &Conn<N>,
+    rows: &[N::Row],
+    has_previous: bool,
+    has_next: bool,
+    ctx: &Ctx<'_>,
+) {
+    let cursor = |row: Option<&N::Row>| row.map(|r| N::cursor(r).encode_cursor());
+    object(out, &conn.fields, |out, field| match field {
+        ConnField::Typename => string(out, N::CONNECTION),
+        ConnField::Nodes(node) => array(out, rows, |out, row| node.write(out, row, ctx)),
+        ConnField::Edges(edge) => array(out, rows, |out, row| {
+            object(out, edge, |out, e| match e {
+                EdgeField::Typename => string(out, N::EDGE),
+                EdgeField::Cursor => string(out, &N::cursor(row).encode_cursor()),
+                EdgeField::Node(node) => node.write(out, row, ctx),
+            })
+        }),
+        ConnField::PageInfo(info) => object(out, info, |out, p| match p {
+            PageInfoField::Typename => string(out, "PageInfo"),
+            PageInfoField::HasPreviousPage => boolean(out, has_previous),
+            PageInfoField::HasNextPage => boolean(out, has_next),
+            PageInfoField::StartCursor => optional(out, cursor(rows.first()).as_deref()),
+            PageInfoField::EndCursor => optional(out, cursor(rows.last()).as_deref()),
+        }),
+    });
+}
+
+/// A JSON object of the pre-rendered `fields` keys, each value written by `value`.
+fn object<F>(out: &mut Vec<u8>, fields: &[(Key, F)], mut value: impl FnMut(&mut Vec<u8>, &F)) {
+    out.push(b'{');
+    for (i, (key, field)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key.as_bytes());
+        value(out, field);
+    }
+    out.push(b'}');
+}
+
+/// A JSON array of `items`, each written by `item`.
+fn array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, x);
+    }
+    out.push(b']');
+}
+
+impl WriteNode for ContactSel {
+    type Row = ContactRow;
+
+    fn cursor(row: &ContactRow) -> KeysetCursor {
+        row.cursor()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
+        object(out, &self.0, |out, field| match field {
+            ContactField::Typename => string(out, Self::TYPE),
+            ContactField::Id => string(out, &global_id(CONTACT_KIND, row.id)),
+            ContactField::Name => string(out, &row.name),
+            ContactField::Email => optional(out, row.email.as_deref()),
+            ContactField::Phone => optional(out, row.phone.as_deref()),
+            ContactField::Company => optional(out, row.company.as_deref()),
+            ContactField::Tags => array(out, &row.tags, |out, tag| string(out, tag)),
+            ContactField::CreatedAt => timestamp(out, &row.created_at),
+            ContactField::UpdatedAt => timestamp(out, &row.updated_at),
+            ContactField::Conversations(conn) => {
+                let page = &ctx.bound.pages[conn.slot];
+                let found = ctx.loaded.conversations.get(&child_key(row.id, page));
+                let (rows, has_next) = first_page(found, page);
+                write_connection(out, conn, rows, false, has_next, ctx);
+            }
+        });
+    }
+}
+
+impl WriteNode for ConversationSel {
+    type Row = ConversationRow;
+
+    fn cursor(row: &ConversationRow) -> KeysetCursor {
+        row.cursor()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, row: &ConversationRow, ctx: &Ctx<'_>) {
+        object(out, &self.0, |out, field| match field {
+            ConversationField::Typename => string(out, Self::TYPE),
+            ConversationField::Id => string(out, &global_id(CONVERSATION_KIND, row.id)),
+            ConversationField::Subject => string(out, &row.subject),
+            ConversationField::Status => {
+                string(out, enum_name(ConversationStatus::from_db(&row.status)))
+            }
+            ConversationField::Channel => string(out, enum_name(Channel::from_db(&row.channel))),
+            ConversationField::LastMessageAt => match &row.last_message_at {
+                Some(at) => timestamp(out, at),
+                None => out.extend_from_slice(b"null"),
+            },
+            ConversationField::CreatedAt => timestamp(out, &row.created_at),
+            ConversationField::UpdatedAt => timestamp(out, &row.updated_at),
+            ConversationField::Messages(conn) => {
+                let page = &ctx.bound.pages[conn.slot];
+                let found = ctx.loaded.messages.get(&child_key(row.id, page));
+                let (rows, has_next) = first_page(found, page);
+                write_connection(out, conn, rows, false, has_next, ctx);
+            }
+        });
+    }
+}
+
+impl WriteNode for MessageSel {
+    type Row = MessageRow;
+
+    fn cursor(row: &MessageRow) -> KeysetCursor {
+        row.cursor()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, row: &MessageRow, _: &Ctx<'_>) {
+        object(out, &self.0, |out, field| match field {
+            MessageField::Typename => string(out, Self::TYPE),
+            MessageField::Id => string(out, &global_id(MESSAGE_KIND, row.id)),
+            MessageField::Direction => {
+                string(out, enum_name(MessageDirection::from_db(&row.direction)))
+            }
+            MessageField::Body => string(out, &row.body),
+            MessageField::CreatedAt => timestamp(out, &row.created_at),
+        });
+    }
+}
+
+/// A JSON string, escaped exactly as the generic path's serde_json escapes it.
+fn string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn optional(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// A timestamp as the `DateTime` scalar renders it (RFC 3339).
+fn timestamp(out: &mut Vec<u8>, at: &DateTime<Utc>) {
+    string(out, &at.to_rfc3339());
+}
+
+/// The GraphQL name of an enum value, from the enum's own declaration.
+fn enum_name<E: EnumType>(value: E) -> &'static str {
+    E::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map_or("", |item| item.name)
+}
