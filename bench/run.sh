@@ -138,7 +138,7 @@ col() { # name column -> median over runs
 printf '\n%-34s %10s %9s %9s %9s %7s\n' "reference query (median of $RUNS)" "req/s" "p50 ms" "p95 ms" "p99 ms" "errors"
 for k in "server:server c=$CONCURRENCY" "ceiling:raw-SQL ceiling c=$CONCURRENCY" "statements:server's statements c=$CONCURRENCY" "server1:server c=1" "ceiling1:raw-SQL ceiling c=1"; do
   key=${k%%:*} label=${k#*:}
-  printf '%-34s %10s %9s %9s %9s %7s\n' "$label" "$(col "$key" 1)" "$(col "$key" 2)" "$(col "$key" 3)" "$(col "$key" 4)" "$(col "$key" 5)"
+  printf '%-34s %10.1f %9.2f %9.2f %9.2f %7d\n' "$label" "$(col "$key" 1)" "$(col "$key" 2)" "$(col "$key" 3)" "$(col "$key" 4)" "$(col "$key" 5)"
 done
 awk -v s="$(col server 1)" -v c="$(col ceiling 1)" -v t="$(col statements 1)" \
     -v s1="$(col server1 2)" -v c1="$(col ceiling1 2)" -v rss="$RSS_KB" 'BEGIN {
