@@ -117,18 +117,24 @@ run_pgbench() { # concurrency duration args... -> "tps p50 p95 p99 errors"
   pct() { sed -n "$(( ($1 * n + 99) / 100 ))p" "$WORK/lat"; }
   echo "$tps $(pct 50) $(pct 95) $(pct 99) $errs"
 }
+cpu_ms() { # the server's CPU time so far (user + system), in ms
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$SERVER/stat"
+}
 median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A RESULTS
 for run in $(seq 1 "$RUNS"); do
   echo "== run $run/$RUNS"
   run_wrk "$CONCURRENCY" "$WARMUP" > /dev/null
+  cpu_before=$(cpu_ms)
   RESULTS[server_$run]=$(run_wrk "$CONCURRENCY" "$DURATION")
+  RESULTS[cpu_$run]=$(awk -v a="$cpu_before" -v b="$(cpu_ms)" -v r="${RESULTS[server_$run]%% *}" \
+    -v d="$DURATION" 'BEGIN{printf "%.3f", (b - a) / (r * d)}')
   RESULTS[ceiling_$run]=$(run_pgbench "$CONCURRENCY" "$DURATION" "${CEILING_ARGS[@]}")
   RESULTS[statements_$run]=$(run_pgbench "$CONCURRENCY" "$DURATION" "${SERVER_ARGS[@]}")
   RESULTS[server1_$run]=$(run_wrk 1 10)
   RESULTS[ceiling1_$run]=$(run_pgbench 1 10 "${CEILING_ARGS[@]}")
-  for k in server ceiling statements server1 ceiling1; do echo "   $k: ${RESULTS[${k}_$run]}"; done
+  for k in server ceiling statements server1 ceiling1 cpu; do echo "   $k: ${RESULTS[${k}_$run]}"; done
 done
 RSS_KB=$(awk '/VmHWM/{print $2}' "/proc/$SERVER/status")
 
@@ -141,10 +147,12 @@ for k in "server:server c=$CONCURRENCY" "ceiling:raw-SQL ceiling c=$CONCURRENCY"
   printf '%-34s %10.1f %9.2f %9.2f %9.2f %7d\n' "$label" "$(col "$key" 1)" "$(col "$key" 2)" "$(col "$key" 3)" "$(col "$key" 4)" "$(col "$key" 5)"
 done
 awk -v s="$(col server 1)" -v c="$(col ceiling 1)" -v t="$(col statements 1)" \
-    -v s1="$(col server1 2)" -v c1="$(col ceiling1 2)" -v rss="$RSS_KB" 'BEGIN {
+    -v s1="$(col server1 2)" -v c1="$(col ceiling1 2)" -v rss="$RSS_KB" \
+    -v cpu="$(col cpu 1)" 'BEGIN {
   printf "\nthroughput server/ceiling          %.1f %%\n", 100 * s / c
   printf "throughput server statements/ceiling %.1f %%\n", 100 * t / c
   printf "throughput server/its statements   %.1f %%\n", 100 * s / t
   printf "unloaded p50 server - ceiling      %+.2f ms\n", s1 - c1
   printf "server peak RSS                    %.1f MB\n", rss / 1024
+  printf "server CPU per request (c=%d)      %.3f ms\n", '"$CONCURRENCY"', cpu
 }'
