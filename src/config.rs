@@ -167,13 +167,13 @@ impl Config {
 }
 
 /// A development secret kept in the file `name` of `TENANTRY_HOME`: read if present, else
-/// made by `generate` and written with `create_new`, so concurrent processes agree on one.
+/// made by `generate`, written whole to a private temporary file and hard-linked into
+/// place, so concurrent processes agree on one and never read a half-written file.
 pub fn home_secret(
     config: &Config,
     name: &str,
     generate: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
-    use std::io::Write;
     let path = config.home.join(name);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         if !existing.trim().is_empty() {
@@ -182,17 +182,50 @@ pub fn home_secret(
     }
     std::fs::create_dir_all(&config.home)?;
     let fresh = generate();
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
-        Ok(mut file) => {
-            file.write_all(fresh.as_bytes())?;
+    let staging = config
+        .home
+        .join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&staging, fresh.as_bytes())?;
+    let linked = std::fs::hard_link(&staging, &path);
+    let _ = std::fs::remove_file(&staging);
+    match linked {
+        Ok(()) => {
             tracing::warn!(path = %path.display(), "using a generated development secret; set it in production");
             Ok(fresh)
         }
-        // Another process wrote one first: use theirs.
-        Err(_) => Ok(std::fs::read_to_string(&path)?.trim().to_string()),
+        // Another process linked one first: use theirs (complete, as it was linked whole).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(&path)?.trim().to_string())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_first_uses_agree_on_one_complete_secret() {
+        let home = std::env::temp_dir().join(format!("tenantry-{}", uuid::Uuid::new_v4()));
+        let mut config = Config::for_database("unused");
+        config.home = home.clone();
+        let config = std::sync::Arc::new(config);
+        let secrets: Vec<String> = (0..16)
+            .map(|i| {
+                let config = std::sync::Arc::clone(&config);
+                std::thread::spawn(move || {
+                    home_secret(&config, "secret", || format!("{i:0>64}")).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(secrets[0].len(), 64, "{secrets:?}");
+        assert!(secrets.iter().all(|s| s == &secrets[0]), "{secrets:?}");
+        let files: Vec<_> = std::fs::read_dir(&home).unwrap().collect();
+        assert_eq!(files.len(), 1, "staging files left behind");
+        std::fs::remove_dir_all(home).unwrap();
     }
 }
