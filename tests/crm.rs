@@ -395,13 +395,19 @@ async fn viewers_read_but_cannot_write_the_crm() {
 /// Statements sent for the reference feed query at a page size, and whether its compiled
 /// plan answered it.
 async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64, Value, bool) {
+    let query = FEED.replace("contacts(first: 50)", &format!("contacts(first: {first})"));
+    statements(t, tenant, query).await
+}
+
+/// Statements sent for `query` as the owner of `tenant`, its data, and whether a compiled
+/// plan answered it.
+async fn statements(t: &TestApp, tenant: &TestTenant, query: String) -> (u64, Value, bool) {
     let principal = Some(Principal {
         user_id: tenant.owner,
         tenant: Some(TenantSelector::Id(tenant.id)),
         role_cap: None,
     });
     let tx = Arc::new(t.app.tenant_tx(principal, TxMode::ReadOnly));
-    let query = FEED.replace("contacts(first: 50)", &format!("contacts(first: {first})"));
     let executed = t
         .app
         .graphql
@@ -455,6 +461,23 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
         "the plan sends other statements"
     );
     assert_eq!((&planned_small, &planned_big), (&small, &big));
+
+    // Each contact's conversation count is batched too.
+    let counts = |first: usize| {
+        format!("{{ contacts(first: {first}) {{ edges {{ node {{ conversations {{ totalCount }} }} }} }} }}")
+    };
+    let (count_10, ten, _) = statements(&t, &tenant, counts(10)).await;
+    let (count_50, fifty, _) = statements(&t, &tenant, counts(50)).await;
+    // membership lookup, BEGIN + settings, contacts, counts, COMMIT
+    assert_eq!(
+        (count_10, count_50),
+        (5, 5),
+        "conversation counts are not batched"
+    );
+    assert_eq!(ten["contacts"]["edges"].as_array().unwrap().len(), 10);
+    for edge in fifty["contacts"]["edges"].as_array().unwrap() {
+        assert_eq!(edge["node"]["conversations"]["totalCount"], 3, "{edge}");
+    }
 
     // The batched data is the data: 50 contacts x 3 conversations x 3 newest messages.
     let contacts = big["contacts"]["edges"].as_array().unwrap();

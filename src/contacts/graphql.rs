@@ -6,7 +6,7 @@ use crate::conversations::graphql::{conversation_page, ConversationConnection};
 use crate::conversations::model::ConversationFilter;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::requires_role;
-use crate::graphql::relay::{decode_typed_id, global_id, KeysetCursor, Page};
+use crate::graphql::relay::{decode_typed_id, global_id, wants_rows, KeysetCursor, Page};
 use crate::graphql::{request_tx, Limits};
 use crate::validate;
 use async_graphql::connection::Connection;
@@ -138,12 +138,7 @@ impl ContactQuery {
         let limits = ctx.data::<Limits>()?;
         let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
         let filter = filter.unwrap_or_default().validate().gql()?;
-        // `{ contacts { totalCount } }` needs no page: skip the list query.
-        let look = ctx.look_ahead();
-        let wants_page = ["edges", "nodes", "pageInfo"]
-            .iter()
-            .any(|f| look.field(f).exists());
-        let rows = if wants_page {
+        let rows = if wants_rows(ctx) {
             let query_filter = filter.clone();
             let query_page = page.clone();
             request_tx(ctx)?

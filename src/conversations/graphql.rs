@@ -6,7 +6,9 @@ use crate::contacts::graphql::{Contact, CONTACT_KIND};
 use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::loaders::loaders;
-use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
+use crate::graphql::relay::{
+    decode_typed_id, global_id, page_complexity, wants_rows, KeysetCursor, Page,
+};
 use crate::graphql::{request_tx, Limits};
 use crate::messages::graphql::{message_page, MessageConnection};
 use crate::tenancy::graphql::{User, USER_KIND};
@@ -155,6 +157,15 @@ pub struct ConversationConnectionFields {
 impl ConversationConnectionFields {
     /// How many conversations match (computed only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        // A contact's own count is batched: one statement for every contact of the level.
+        if let Some(contact) = self.filter.only_contact() {
+            let counted = loaders(ctx)?
+                .conversation_count_by_contact
+                .load_one(contact)
+                .await
+                .gql()?;
+            return Ok(counted.unwrap_or(0));
+        }
         let filter = self.filter.clone();
         request_tx(ctx)?
             .run(move |c| async move { model::count(c, &filter).await }.scope_boxed())
@@ -179,10 +190,8 @@ pub async fn conversation_page(
 ) -> Result<ConversationConnection> {
     let limits = ctx.data::<Limits>()?;
     let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
-    let only_contact = filter.contact_id.filter(|_| {
-        filter.status.is_none() && filter.assignee_id.is_none() && filter.channel.is_none()
-    });
-    let rows = match only_contact {
+    let rows = match filter.only_contact() {
+        _ if !wants_rows(ctx) => Vec::new(),
         Some(contact) if page.is_first_page() => loaders(ctx)?
             .conversations_by_contact
             .load_one((contact, page.limit as i64 + 1))

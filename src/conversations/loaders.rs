@@ -50,3 +50,20 @@ impl Loader<Uuid> for ConversationById {
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 }
+
+/// How many conversations a contact has: key `contact_id`.
+pub struct ConversationCountByContact(pub Arc<TenantTx>);
+
+impl Loader<Uuid> for ConversationCountByContact {
+    type Value = i64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, i64>, AppError> {
+        let ids = keys.to_vec();
+        let counts = self
+            .0
+            .run(move |c| async move { model::count_by_contacts(c, &ids).await }.scope_boxed())
+            .await?;
+        Ok(counts.into_iter().collect())
+    }
+}

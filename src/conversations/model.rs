@@ -55,6 +55,16 @@ pub struct ConversationFilter {
     pub channel: Option<String>,
 }
 
+impl ConversationFilter {
+    /// The contact, when the filter is "the conversations of this contact" and nothing else
+    /// (the shape the batch loaders serve).
+    pub fn only_contact(&self) -> Option<Uuid> {
+        self.contact_id.filter(|_| {
+            self.status.is_none() && self.assignee_id.is_none() && self.channel.is_none()
+        })
+    }
+}
+
 fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Pg> {
     let mut query = conversations::table.into_boxed();
     if let Some(status) = &filter.status {
@@ -93,6 +103,19 @@ pub async fn list_conversations(
 /// How many conversations match `filter`.
 pub async fn count(conn: &mut AsyncPgConnection, filter: &ConversationFilter) -> QueryResult<i64> {
     filtered(filter).count().get_result(conn).await
+}
+
+/// How many conversations each of `contact_ids` has (contacts without any are absent).
+pub async fn count_by_contacts(
+    conn: &mut AsyncPgConnection,
+    contact_ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    conversations::table
+        .filter(conversations::contact_id.eq_any(contact_ids))
+        .group_by(conversations::contact_id)
+        .select((conversations::contact_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await
 }
 
 /// The newest conversations of each contact (see [`newest_by_contacts`]).

@@ -2,7 +2,9 @@
 //! resolvers as request data next to it.
 
 use crate::contacts::loaders::ContactById;
-use crate::conversations::loaders::{ConversationById, ConversationsByContact};
+use crate::conversations::loaders::{
+    ConversationById, ConversationCountByContact, ConversationsByContact,
+};
 use crate::db::batch::Batched;
 use crate::db::TenantTx;
 use crate::error::AppError;
@@ -16,6 +18,8 @@ use uuid::Uuid;
 pub struct Loaders {
     /// Newest conversations per contact.
     pub conversations_by_contact: Batched<(Uuid, i64), ConversationsByContact>,
+    /// Conversation counts per contact.
+    pub conversation_count_by_contact: Batched<Uuid, ConversationCountByContact>,
     /// Newest messages per conversation.
     pub messages_by_conversation: Batched<(Uuid, i64), MessagesByConversation>,
     /// Conversations by id.
@@ -31,6 +35,7 @@ impl Loaders {
     pub fn new(tx: &Arc<TenantTx>) -> Self {
         Self {
             conversations_by_contact: Batched::new(ConversationsByContact(Arc::clone(tx))),
+            conversation_count_by_contact: Batched::new(ConversationCountByContact(Arc::clone(tx))),
             messages_by_conversation: Batched::new(MessagesByConversation(Arc::clone(tx))),
             conversation_by_id: Batched::new(ConversationById(Arc::clone(tx))),
             contact_by_id: Batched::new(ContactById(Arc::clone(tx))),

@@ -165,6 +165,15 @@ impl Page {
     }
 }
 
+/// Whether the connection field of `ctx` selects any rows (`edges`, `nodes` or `pageInfo`);
+/// `{ totalCount }` alone needs no list query.
+pub fn wants_rows(ctx: &async_graphql::Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    ["edges", "nodes", "pageInfo"]
+        .iter()
+        .any(|f| look.field(f).exists())
+}
+
 /// The complexity of a connection field: its children count once per requested row.
 pub fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
     let rows = first
