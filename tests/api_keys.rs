@@ -196,3 +196,61 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
         .await;
     assert_eq!(first_code(&body), "FEATURE_NOT_ENABLED", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
+    let t = TestApp::with_config(|c| c.tenant_cache_ttl_ms = 60_000).await;
+    let a = t.tenant("alpha").await;
+    t.app
+        .platform()
+        .change_plan("alpha", Plan::Premium)
+        .await
+        .unwrap();
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            CREATE,
+            json!({ "n": "partner", "r": "VIEWER" }),
+        )
+        .await;
+    let key = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let slug = || async {
+        t.post(Some(&key), &[], "{ tenant { slug } }", json!({}))
+            .await
+            .1
+    };
+    assert_eq!(slug().await["data"]["tenant"]["slug"], "alpha");
+
+    // The key is cached: a revocation PostgreSQL does not announce (triggers off) is not
+    // seen for the cache's TTL...
+    let c = client(&t.db.url).await;
+    c.batch_execute(
+        "SET session_replication_role = replica;
+         UPDATE api_keys SET revoked_at = now();
+         SET session_replication_role = origin;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(slug().await["data"]["tenant"]["slug"], "alpha");
+
+    // ...while an announced one (the revokeApiKey path, or any UPDATE) ends it at once.
+    c.batch_execute("UPDATE api_keys SET revoked_at = revoked_at")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let body = slug().await;
+        if first_code(&body) == "UNAUTHENTICATED" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "revoked key still works: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -415,23 +415,29 @@ impl Sessions {
             .map(TenantId)
             .ok_or_else(AppError::unauthenticated)?;
         let hash = sha256(presented);
+        if let Some(grant) = self.resolver.cached_api_key(&hash).await {
+            return Ok(grant);
+        }
         #[derive(QueryableByName)]
         struct Row {
             #[diesel(sql_type = SqlUuid)]
             created_by: Uuid,
             #[diesel(sql_type = Text)]
             role: String,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            expires_at: Option<DateTime<Utc>>,
         }
+        let lookup = hash.clone();
         let row: Option<Row> = self
             .auth_tx(move |c| {
                 async move {
                     Ok(diesel::sql_query(
-                        "SELECT created_by, role FROM api_keys
+                        "SELECT created_by, role, expires_at FROM api_keys
                           WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL
                             AND (expires_at IS NULL OR expires_at > now())",
                     )
                     .bind::<SqlUuid, _>(tenant.0)
-                    .bind::<Text, _>(&hash)
+                    .bind::<Text, _>(&lookup)
                     .load::<Row>(c)
                     .await?
                     .pop())
@@ -440,10 +446,15 @@ impl Sessions {
             })
             .await?;
         let row = row.ok_or_else(AppError::unauthenticated)?;
-        Ok(ApiKeyGrant {
+        let grant = ApiKeyGrant {
             tenant,
             user: UserId(row.created_by),
             role: Role::from_db(&row.role),
-        })
+        };
+        // Revocation reaches every process through the tenancy channel (see migrations).
+        self.resolver
+            .remember_api_key(hash, grant, row.expires_at)
+            .await;
+        Ok(grant)
     }
 }

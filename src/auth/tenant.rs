@@ -5,10 +5,12 @@
 //! short time so the request path does not pay a lookup per request. The role always comes
 //! from the database, never from the token.
 
+use super::session::ApiKeyGrant;
 use super::{Member, Principal, Role, TenantSelector};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
 use crate::tenancy::plans::{Feature, PermissionSet, Plan};
+use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -79,10 +81,13 @@ impl RateLimits {
     }
 }
 
-/// Resolves and caches memberships, and admits requests within the plan's rate.
+/// Resolves and caches memberships (and API keys), and admits requests within the plan's
+/// rate.
 #[derive(Clone)]
 pub struct TenantResolver {
     cache: Cache<(UserId, TenantSelector), Resolution>,
+    /// Valid API keys by the hash of their secret, with their expiry.
+    api_keys: Cache<String, (ApiKeyGrant, Option<DateTime<Utc>>)>,
     limits: std::sync::Arc<RateLimits>,
 }
 
@@ -91,6 +96,10 @@ impl TenantResolver {
     pub fn new(ttl: Duration) -> Self {
         Self {
             cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            api_keys: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
@@ -151,9 +160,26 @@ impl TenantResolver {
         self.limits.admit(member)
     }
 
-    /// Forgets every cached answer (after a membership or tenant status change).
+    /// The grant of the API key whose secret hashes to `hash`, if cached and not expired.
+    pub async fn cached_api_key(&self, hash: &str) -> Option<ApiKeyGrant> {
+        let (grant, expires_at) = self.api_keys.get(hash).await?;
+        expires_at.is_none_or(|at| at > Utc::now()).then_some(grant)
+    }
+
+    /// Remembers a valid API key (until the TTL, its expiry, or any tenancy change).
+    pub async fn remember_api_key(
+        &self,
+        hash: String,
+        grant: ApiKeyGrant,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        self.api_keys.insert(hash, (grant, expires_at)).await;
+    }
+
+    /// Forgets every cached answer (after a membership, tenant status or API key change).
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
+        self.api_keys.invalidate_all();
     }
 
     /// Keeps a connection to `url` listening on the `tenantry_tenancy` channel (fed by

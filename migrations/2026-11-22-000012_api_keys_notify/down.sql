@@ -1,0 +1,1 @@
+DROP TRIGGER api_keys_notify ON api_keys;
