@@ -205,6 +205,23 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
         }
       }";
     same_both_ways(&t, &a.token, shaped, json!({})).await;
+
+    // Counts, at the root (with and without rows) and per contact (with and without rows).
+    let counted = "query Counted($f: ContactFilterInput, $n: Int) {
+        all: contacts { totalCount }
+        some: contacts(filter: $f, last: $n) {
+          totalCount
+          nodes { name conversations { totalCount } }
+          edges { node { conversations(first: 1) { totalCount nodes { subject } } } }
+        } }";
+    let body = same_both_ways(&t, &a.token, counted, json!({ "n": 3 })).await;
+    assert_eq!(body["data"]["all"]["totalCount"], 22);
+    let nodes = &body["data"]["some"]["nodes"];
+    assert_eq!(nodes[0]["conversations"]["totalCount"], 3, "{body}");
+    assert_eq!(nodes[1]["conversations"]["totalCount"], 1, "{body}");
+    assert_eq!(nodes[2]["conversations"]["totalCount"], 0, "{body}");
+    same_both_ways(&t, &a.token, counted, json!({ "f": { "search": "o" } })).await;
+
     // The plan writes fields in selection order.
     let (_, raw) = t.post_raw(Some(&a.token), &[], shaped, json!({})).await;
     let raw = String::from_utf8(raw).unwrap();

@@ -4,7 +4,7 @@
 //! `Value` tree before serialising it; for the feed query (≈5,000 fields, 150 KB) that
 //! costs four times the SQL it runs (see bench/README.md). A query whose every field is
 //! one this module knows (the contact list, its conversations, their messages, their
-//! scalars, edges, cursors, page info and `__typename`) is compiled once into a [`Plan`]
+//! scalars, edges, cursors, page info, counts and `__typename`) is compiled once into a [`Plan`]
 //! that loads each level with the same batch loaders and model queries as the resolvers,
 //! in the same request transaction, and writes the JSON response straight into a buffer.
 //!
@@ -27,7 +27,7 @@ use super::Limits;
 use crate::contacts::graphql::{ContactFilterInput, CONTACT_KIND};
 use crate::contacts::model::{self as contacts, ContactFilter, ContactRow};
 use crate::conversations::graphql::{Channel, ConversationStatus, CONVERSATION_KIND};
-use crate::conversations::loaders::ConversationsByContact;
+use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
 use crate::conversations::model::ConversationRow;
 use crate::db::TenantTx;
 use crate::error::AppError;
@@ -181,6 +181,7 @@ struct Conn<N> {
 
 enum ConnField<N> {
     Typename,
+    TotalCount,
     Edges(Vec<(Key, EdgeField<N>)>),
     Nodes(N),
     PageInfo(Vec<(Key, PageInfoField)>),
@@ -248,6 +249,8 @@ trait NodeKind: Sized {
     const CONNECTION: &'static str;
     /// Its edge's type name.
     const EDGE: &'static str;
+    /// Whether its connection has `totalCount`.
+    const COUNTED: bool;
     /// Compiles a selection of this type.
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self>;
 }
@@ -256,6 +259,7 @@ impl NodeKind for ContactSel {
     const TYPE: &'static str = "Contact";
     const CONNECTION: &'static str = "ContactConnection";
     const EDGE: &'static str = "ContactEdge";
+    const COUNTED: bool = true;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         let leaf = |name: &str| {
@@ -288,6 +292,7 @@ impl NodeKind for ConversationSel {
     const TYPE: &'static str = "Conversation";
     const CONNECTION: &'static str = "ConversationConnection";
     const EDGE: &'static str = "ConversationEdge";
+    const COUNTED: bool = true;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         let leaf = |name: &str| {
@@ -319,6 +324,7 @@ impl NodeKind for MessageSel {
     const TYPE: &'static str = "Message";
     const CONNECTION: &'static str = "MessageConnection";
     const EDGE: &'static str = "MessageEdge";
+    const COUNTED: bool = false;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         let leaf = |name: &str| {
@@ -391,14 +397,6 @@ impl<'d> Compiler<'d> {
                 return Ok(None);
             }
             let (conn, filter) = c.connection::<ContactSel>(field, &["filter"])?;
-            // `{ contacts { totalCount } }` skips the list query; not worth a plan.
-            if conn
-                .fields
-                .iter()
-                .all(|(_, f)| matches!(f, ConnField::Typename))
-            {
-                return Err(Decline);
-            }
             Ok(Some(Root::Contacts {
                 filter: filter.into_iter().next().flatten(),
                 conn: Box::new(conn),
@@ -532,7 +530,11 @@ impl<'d> Compiler<'d> {
         }
         let slot = self.slots;
         self.slots += 1;
-        let leaf = |name: &str| (name == "__typename").then_some(ConnField::Typename);
+        let leaf = |name: &str| match name {
+            "__typename" => Some(ConnField::Typename),
+            "totalCount" if N::COUNTED => Some(ConnField::TotalCount),
+            _ => None,
+        };
         let fields = self.selection(&field.selection_set.node, N::CONNECTION, leaf, |c, f| {
             if !f.arguments.is_empty() {
                 return Err(Decline);
@@ -719,7 +721,7 @@ fn bind_connection<N>(
     let mut child = 0;
     for (_, field) in &conn.fields {
         child += 1 + match field {
-            ConnField::Typename => 0,
+            ConnField::Typename | ConnField::TotalCount => 0,
             ConnField::Nodes(n) => node(n, pages)?,
             ConnField::PageInfo(info) => info.len(),
             ConnField::Edges(edge) => {
@@ -783,6 +785,10 @@ fn bind_conversation(
 /// keyed like the batch loaders' keys (`(parent, limit + 1)`).
 struct Loaded {
     contacts: Vec<(Vec<ContactRow>, bool, bool)>,
+    /// Each root's `totalCount` (0 where not asked for).
+    contact_totals: Vec<i64>,
+    /// Conversations per contact, for `totalCount` of nested connections.
+    conversation_totals: HashMap<Uuid, i64>,
     conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
 }
@@ -806,6 +812,8 @@ impl Plan {
     ) -> Result<Loaded, (AppError, Vec<String>)> {
         let mut loaded = Loaded {
             contacts: Vec::new(),
+            contact_totals: Vec::new(),
+            conversation_totals: HashMap::new(),
             conversations: HashMap::new(),
             messages: HashMap::new(),
         };
@@ -818,11 +826,27 @@ impl Plan {
             let filter = filters.next().cloned().unwrap_or_default();
             let page = bound.pages[conn.slot].clone();
             let at = |e: AppError| (e, vec![response_name(key)]);
-            let (p, f) = (page.clone(), filter);
-            let rows = tx
-                .run(move |c| async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed())
+            // Like the resolver: no list query for `{ totalCount }` alone.
+            let rows = if conn.wants_rows() {
+                let (p, f) = (page.clone(), filter.clone());
+                tx.run(move |c| {
+                    async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed()
+                })
                 .await
-                .map_err(at)?;
+                .map_err(at)?
+            } else {
+                Vec::new()
+            };
+            let total = if conn.counted() {
+                tx.run(move |c| {
+                    async move { contacts::count_contacts(c, &filter).await }.scope_boxed()
+                })
+                .await
+                .map_err(at)?
+            } else {
+                0
+            };
+            loaded.contact_totals.push(total);
             let (rows, has_previous, has_next) = page.finish(rows);
             for node in conn.nodes() {
                 for (_, field) in &node.0 {
@@ -834,9 +858,24 @@ impl Plan {
             loaded.contacts.push((rows, has_previous, has_next));
         }
 
-        // Level 2: the conversations of every contact, for every `conversations` field.
-        let mut keys = Vec::new();
+        // Level 2: the conversations of every contact, for every `conversations` field, and
+        // their counts where asked for.
+        let mut counted = Vec::new();
         for (root, conn) in &conversation_fields {
+            if conn.counted() {
+                counted.extend(loaded.contacts[*root].0.iter().map(|r| r.id));
+            }
+        }
+        if !counted.is_empty() {
+            let mut seen = std::collections::HashSet::with_capacity(counted.len());
+            counted.retain(|id| seen.insert(*id));
+            loaded.conversation_totals = ConversationCountByContact(Arc::clone(tx))
+                .load(&counted)
+                .await
+                .map_err(|e| (e, Vec::new()))?;
+        }
+        let mut keys = Vec::new();
+        for (root, conn) in conversation_fields.iter().filter(|(_, c)| c.wants_rows()) {
             let page = &bound.pages[conn.slot];
             keys.extend(
                 loaded.contacts[*root]
@@ -882,6 +921,23 @@ impl Plan {
 }
 
 impl<N> Conn<N> {
+    /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
+    fn wants_rows(&self) -> bool {
+        self.fields.iter().any(|(_, f)| {
+            matches!(
+                f,
+                ConnField::Edges(_) | ConnField::Nodes(_) | ConnField::PageInfo(_)
+            )
+        })
+    }
+
+    /// Whether `totalCount` is selected.
+    fn counted(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|(_, f)| matches!(f, ConnField::TotalCount))
+    }
+
     /// The node selections of this connection (under `edges.node` and `nodes`).
     fn nodes(&self) -> impl Iterator<Item = &N> {
         self.fields.iter().flat_map(|(_, f)| {
@@ -926,13 +982,18 @@ impl Plan {
     fn write(&self, bound: &Bound, loaded: &Loaded) -> Vec<u8> {
         let ctx = Ctx { bound, loaded };
         let mut out = Vec::with_capacity(64 * 1024);
-        let mut contacts = loaded.contacts.iter();
+        let mut contacts = loaded.contacts.iter().zip(&loaded.contact_totals);
         out.extend_from_slice(b"{\"data\":");
         object(&mut out, &self.roots, |out, root| match root {
             Root::Typename => string(out, "Query"),
             Root::Contacts { conn, .. } => {
-                if let Some((rows, has_previous, has_next)) = contacts.next() {
-                    write_connection(out, conn, rows, *has_previous, *has_next, &ctx);
+                if let Some(((rows, has_previous, has_next), total)) = contacts.next() {
+                    let page = Window {
+                        has_previous: *has_previous,
+                        has_next: *has_next,
+                        total: *total,
+                    };
+                    write_connection(out, conn, rows, page, &ctx);
                 }
             }
         });
@@ -948,17 +1009,24 @@ trait WriteNode: NodeKind {
     fn write(&self, out: &mut Vec<u8>, row: &Self::Row, ctx: &Ctx<'_>);
 }
 
+/// What a connection says besides its rows.
+struct Window {
+    has_previous: bool,
+    has_next: bool,
+    total: i64,
+}
+
 fn write_connection<N: WriteNode>(
     out: &mut Vec<u8>,
     conn: &Conn<N>,
     rows: &[N::Row],
-    has_previous: bool,
-    has_next: bool,
+    page: Window,
     ctx: &Ctx<'_>,
 ) {
     let cursor = |row: Option<&N::Row>| row.map(|r| N::cursor(r).encode_cursor());
     object(out, &conn.fields, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
+        ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
         ConnField::Nodes(node) => array(out, rows, |out, row| node.write(out, row, ctx)),
         ConnField::Edges(edge) => array(out, rows, |out, row| {
             object(out, edge, |out, e| match e {
@@ -969,8 +1037,8 @@ fn write_connection<N: WriteNode>(
         }),
         ConnField::PageInfo(info) => object(out, info, |out, p| match p {
             PageInfoField::Typename => string(out, "PageInfo"),
-            PageInfoField::HasPreviousPage => boolean(out, has_previous),
-            PageInfoField::HasNextPage => boolean(out, has_next),
+            PageInfoField::HasPreviousPage => boolean(out, page.has_previous),
+            PageInfoField::HasNextPage => boolean(out, page.has_next),
             PageInfoField::StartCursor => optional(out, cursor(rows.first()).as_deref()),
             PageInfoField::EndCursor => optional(out, cursor(rows.last()).as_deref()),
         }),
@@ -1024,7 +1092,13 @@ impl WriteNode for ContactSel {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.conversations.get(&child_key(row.id, page));
                 let (rows, has_next) = first_page(found, page);
-                write_connection(out, conn, rows, false, has_next, ctx);
+                let total = ctx.loaded.conversation_totals.get(&row.id);
+                let window = Window {
+                    has_previous: false,
+                    has_next,
+                    total: total.copied().unwrap_or(0),
+                };
+                write_connection(out, conn, rows, window, ctx);
             }
         });
     }
@@ -1056,7 +1130,12 @@ impl WriteNode for ConversationSel {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.messages.get(&child_key(row.id, page));
                 let (rows, has_next) = first_page(found, page);
-                write_connection(out, conn, rows, false, has_next, ctx);
+                let window = Window {
+                    has_previous: false,
+                    has_next,
+                    total: 0,
+                };
+                write_connection(out, conn, rows, window, ctx);
             }
         });
     }
