@@ -326,6 +326,19 @@ async fn plans_keep_tenants_apart_and_check_guards() {
         assert!(!a_messages.contains(id), "a conversation of B in A's feed");
     }
 
+    // Counts too: B's plan counts B's rows only.
+    let counts = "{ contacts(first: 2) { totalCount nodes { conversations { totalCount } } } }";
+    let a_counts = same_both_ways(&t, &a.token, counts, json!({})).await;
+    assert_eq!(a_counts["data"]["contacts"]["totalCount"], 22);
+    let before = t.app.graphql.compiled_count();
+    let b_counts = t.post(Some(&b.token), &[], counts, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(b_counts["data"]["contacts"]["totalCount"], 20, "{b_counts}");
+    assert_eq!(
+        b_counts["data"]["contacts"]["nodes"][0]["conversations"]["totalCount"],
+        3
+    );
+
     // The plan checks guards like the generic executor: no token, a member of another
     // tenant naming this one, a viewer (allowed to read).
     let anonymous = declined(&t, None, FEED, json!({})).await;
