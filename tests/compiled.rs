@@ -5,6 +5,8 @@
 
 mod common;
 
+use axum::body::Body;
+use axum::http::Request;
 use common::{first_code, TestApp, TestTenant};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -286,11 +288,50 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
         .unwrap()
         .contains("complex"));
 
-    // Another operation of the same text is not the plan's.
+    // Repeated fields count towards the complexity limit like any other (async-graphql
+    // counts every occurrence): 10 x 10 x 7 messages of 30 `id`s is over the limit.
+    let ids = vec!["id"; 30].join(" ");
+    let repeated = format!(
+        "query R($n: Int, $m: Int, $k: Int) {{ contacts(first: $n) {{ edges {{ node {{
+           conversations(first: $m) {{ edges {{ node {{
+             messages(first: $k) {{ edges {{ node {{ {ids} }} }} }} }} }} }} }} }} }} }}"
+    );
+    same_both_ways(&t, &a.token, &repeated, json!({ "n": 10, "m": 10, "k": 5 })).await;
+    let body = declined(
+        &t,
+        Some(&a.token),
+        &repeated,
+        json!({ "n": 10, "m": 10, "k": 7 }),
+    )
+    .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{body}"
+    );
+
+    // A document of several operations is never planned: async-graphql scores (and parses
+    // the variables of) all of them, whichever runs.
     let two = "query A { contacts(first: 1) { edges { node { id } } } }
-               query B { contacts(first: 2) { edges { node { name } } } }";
-    let (_, a_body) = t.post(Some(&a.token), &[], two, json!({})).await;
-    assert!(a_body["errors"].is_array(), "no operation named: {a_body}");
+               query B($m: Int) { contacts(first: $m) { totalCount } }";
+    let named = |variables: Value| {
+        let body = json!({ "query": two, "operationName": "A", "variables": variables });
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", a.token))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let before = t.app.graphql.compiled_count();
+    let (_, first) = t.send(named(json!({}))).await;
+    assert!(first["data"]["contacts"].is_object(), "{first}");
+    let (_, bad_other) = t.send(named(json!({ "m": "x" }))).await;
+    assert_eq!(first_code(&bad_other), "BAD_USER_INPUT", "{bad_other}");
+    assert_eq!(t.app.graphql.compiled_count(), before);
+    let (_, none_named) = t.post(Some(&a.token), &[], two, json!({})).await;
+    assert!(none_named["errors"].is_array(), "{none_named}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

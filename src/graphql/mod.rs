@@ -149,8 +149,8 @@ impl Executed {
     }
 }
 
-/// Query texts whose compiled plan (or lack of one) is remembered.
-const PLAN_CACHE_CAPACITY: u64 = 1024;
+/// Bytes of query texts whose compiled plan (or lack of one) is remembered.
+const PLAN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Executor {
     /// Both schemas, with `limits` and the explicit non-tenant paths in `services`.
@@ -159,7 +159,7 @@ impl Executor {
         Self {
             queries: build_schema(limits, None, Some(&services)),
             mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(&services)),
-            plans: plan::Plans::new(Arc::clone(&rules), limits, PLAN_CACHE_CAPACITY),
+            plans: plan::Plans::new(Arc::clone(&rules), limits, PLAN_CACHE_BYTES),
             rules,
             compiled: AtomicU64::new(0),
         }
@@ -198,6 +198,7 @@ impl Executor {
             }
         }
         let operation_name = request.operation_name.clone();
+        let plannable = cached.is_none() && request.query.len() <= plan::MAX_PLANNED_TEXT;
         let mut candidate = None;
         if let Ok(doc) = request.parsed_query() {
             let required = self
@@ -206,7 +207,7 @@ impl Executor {
             if let Err((e, path)) = guards::check_operation(tx, &required).await {
                 return Executed::Response(refusal(e, path));
             }
-            if cached.is_none() {
+            if plannable {
                 candidate = Some(self.plans.compile(doc, operation_name.as_deref()));
             }
         }

@@ -19,6 +19,9 @@
 //!   complexity over the limit) makes the plan step aside and the generic executor runs
 //!   the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
+//! - documents with several operations are not planned (async-graphql scores them all);
+//! - a database error while loading is reported with the code of the generic path, but
+//!   at the root field's path (the generic path names the nested field that failed);
 //! - a test (`tests/compiled.rs`) compares the bytes of both paths for many queries.
 
 use super::guards::{self, Required, Rules};
@@ -54,6 +57,10 @@ pub struct Decline;
 
 type Compiled<T> = Result<T, Decline>;
 
+/// Query texts longer than this are never planned nor remembered (they would crowd the
+/// cache; real queries are far shorter).
+pub const MAX_PLANNED_TEXT: usize = 16 * 1024;
+
 /// The plans of the query texts seen so far (`None`: the text has no plan).
 pub struct Plans {
     cache: moka::sync::Cache<String, Option<Arc<Plan>>>,
@@ -62,10 +69,14 @@ pub struct Plans {
 }
 
 impl Plans {
-    /// An empty cache of at most `capacity` query texts.
-    pub fn new(rules: Arc<Rules>, limits: Limits, capacity: u64) -> Self {
+    /// An empty cache of at most about `capacity_bytes` (query texts, plus a flat
+    /// allowance per plan).
+    pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
         Self {
-            cache: moka::sync::Cache::new(capacity),
+            cache: moka::sync::Cache::builder()
+                .weigher(|query: &String, _| u32::try_from(query.len() + 1024).unwrap_or(u32::MAX))
+                .max_capacity(capacity_bytes)
+                .build(),
             rules,
             limits,
         }
@@ -131,13 +142,21 @@ pub struct Plan {
     operation_name: Option<String>,
     variables: Vec<VariableDef>,
     required: Vec<Required>,
-    roots: Vec<(Key, Root)>,
+    roots: Fields<Root>,
     /// How many connection fields the operation has (each gets a page when bound).
     slots: usize,
 }
 
 /// A response key, pre-rendered as `"key":`.
 type Key = Box<str>;
+
+/// A compiled selection set: its distinct fields by response key, in order, and how many
+/// repeated leaf fields were merged into them (the complexity limit counts every
+/// occurrence, as async-graphql's visitor does).
+struct Fields<F> {
+    list: Vec<(Key, F)>,
+    repeats: usize,
+}
 
 struct VariableDef {
     name: Name,
@@ -176,15 +195,15 @@ struct PageArgs {
 struct Conn<N> {
     slot: usize,
     args: PageArgs,
-    fields: Vec<(Key, ConnField<N>)>,
+    fields: Fields<ConnField<N>>,
 }
 
 enum ConnField<N> {
     Typename,
     TotalCount,
-    Edges(Vec<(Key, EdgeField<N>)>),
+    Edges(Fields<EdgeField<N>>),
     Nodes(N),
-    PageInfo(Vec<(Key, PageInfoField)>),
+    PageInfo(Fields<PageInfoField>),
 }
 
 enum EdgeField<N> {
@@ -202,7 +221,7 @@ enum PageInfoField {
     EndCursor,
 }
 
-struct ContactSel(Vec<(Key, ContactField)>);
+struct ContactSel(Fields<ContactField>);
 
 enum ContactField {
     Typename,
@@ -217,7 +236,7 @@ enum ContactField {
     Conversations(Box<Conn<ConversationSel>>),
 }
 
-struct ConversationSel(Vec<(Key, ConversationField)>);
+struct ConversationSel(Fields<ConversationField>);
 
 enum ConversationField {
     Typename,
@@ -231,7 +250,7 @@ enum ConversationField {
     Messages(Box<Conn<MessageSel>>),
 }
 
-struct MessageSel(Vec<(Key, MessageField)>);
+struct MessageSel(Fields<MessageField>);
 
 enum MessageField {
     Typename,
@@ -362,6 +381,11 @@ impl<'d> Compiler<'d> {
     }
 
     fn operation(mut self, name: Option<&str>, required: Vec<Required>) -> Compiled<Plan> {
+        // async-graphql scores the complexity of every operation of a document (and parses
+        // their variables): only single-operation documents can be judged by one plan.
+        if self.doc.operations.iter().count() != 1 {
+            return Err(Decline);
+        }
         let operation = guards::select_operation(self.doc, name).ok_or(Decline)?;
         let op = &operation.node;
         if op.ty != OperationType::Query || !op.directives.is_empty() {
@@ -412,12 +436,18 @@ impl<'d> Compiler<'d> {
     }
 
     /// The fields of `set` on the object type `ty`, fragments inlined, by response key in
-    /// order; a key seen twice must name the same leaf field (anything else: decline).
-    fn fields(&mut self, set: &'d SelectionSet, ty: &str) -> Compiled<Vec<(Key, &'d Field)>> {
+    /// order; a key seen twice must name the same leaf field (anything else: decline), and
+    /// is counted in the second value (`__typename` aside: it costs no complexity).
+    fn fields(
+        &mut self,
+        set: &'d SelectionSet,
+        ty: &str,
+    ) -> Compiled<(Vec<(Key, &'d Field)>, usize)> {
         let mut flat: Vec<&'d Field> = Vec::new();
         self.flatten(set, ty, &mut flat)?;
         let mut out: Vec<(Key, &'d Field)> = Vec::with_capacity(flat.len());
         let mut seen: HashMap<&str, &Field> = HashMap::new();
+        let mut repeats = 0;
         for field in flat {
             let key = field.response_key().node.as_str();
             if let Some(earlier) = seen.get(key) {
@@ -427,6 +457,7 @@ impl<'d> Compiler<'d> {
                     && earlier.selection_set.node.items.is_empty()
                     && field.selection_set.node.items.is_empty();
                 if same_leaf {
+                    repeats += usize::from(field.name.node != "__typename");
                     continue;
                 }
                 return Err(Decline);
@@ -434,7 +465,7 @@ impl<'d> Compiler<'d> {
             seen.insert(key, field);
             out.push((format!("\"{key}\":").into_boxed_str(), field));
         }
-        Ok(out)
+        Ok((out, repeats))
     }
 
     fn flatten(
@@ -491,8 +522,8 @@ impl<'d> Compiler<'d> {
         ty: &str,
         leaf: impl Fn(&str) -> Option<F>,
         mut nested: impl FnMut(&mut Self, &'d Field) -> Compiled<Option<F>>,
-    ) -> Compiled<Vec<(Key, F)>> {
-        let fields = self.fields(set, ty)?;
+    ) -> Compiled<Fields<F>> {
+        let (fields, repeats) = self.fields(set, ty)?;
         let mut out = Vec::with_capacity(fields.len());
         for (key, field) in fields {
             let compiled = match nested(self, field)? {
@@ -504,7 +535,7 @@ impl<'d> Compiler<'d> {
             };
             out.push((key, compiled));
         }
-        Ok(out)
+        Ok(Fields { list: out, repeats })
     }
 
     /// A connection field with the Relay arguments and the `extra` ones (returned in order).
@@ -614,10 +645,10 @@ impl Plan {
             pages: Vec::with_capacity(self.slots),
             filters: Vec::new(),
         };
-        let mut complexity = 0;
-        for (_, root) in &self.roots {
+        let mut complexity = self.roots.repeats;
+        for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename => 1,
+                Root::Typename => 0,
                 Root::Contacts { filter, conn } => {
                     let filter = match resolve(filter)? {
                         ConstValue::Null => ContactFilterInput::default(),
@@ -716,20 +747,30 @@ fn bind_connection<N>(
     if !root && !page.is_first_page() {
         return Err(Decline);
     }
-    debug_assert_eq!(pages.len(), conn.slot);
+    // Slots are numbered in the order compiling met the connections; binding walks them
+    // in the same order, and must never give a connection another one's page.
+    if pages.len() != conn.slot {
+        return Err(Decline);
+    }
     pages.push(page);
-    let mut child = 0;
-    for (_, field) in &conn.fields {
-        child += 1 + match field {
-            ConnField::Typename | ConnField::TotalCount => 0,
-            ConnField::Nodes(n) => node(n, pages)?,
-            ConnField::PageInfo(info) => info.len(),
+    // Each field costs 1 plus its children, `__typename` nothing (async-graphql's rule).
+    let mut child = conn.fields.repeats;
+    for (_, field) in &conn.fields.list {
+        child += match field {
+            ConnField::Typename => 0,
+            ConnField::TotalCount => 1,
+            ConnField::Nodes(n) => 1 + node(n, pages)?,
+            ConnField::PageInfo(info) => {
+                let typename = |p: &PageInfoField| matches!(p, PageInfoField::Typename);
+                1 + info.repeats + info.list.iter().filter(|(_, p)| !typename(p)).count()
+            }
             ConnField::Edges(edge) => {
-                let mut sum = 0;
-                for (_, e) in edge {
-                    sum += 1 + match e {
-                        EdgeField::Node(n) => node(n, pages)?,
-                        _ => 0,
+                let mut sum = 1 + edge.repeats;
+                for (_, e) in &edge.list {
+                    sum += match e {
+                        EdgeField::Typename => 0,
+                        EdgeField::Cursor => 1,
+                        EdgeField::Node(n) => 1 + node(n, pages)?,
                     };
                 }
                 sum
@@ -745,9 +786,10 @@ fn bind_contact(
     limits: &Limits,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
-    let mut sum = 0;
-    for (_, field) in &sel.0 {
+    let mut sum = sel.0.repeats;
+    for (_, field) in &sel.0.list {
         sum += match field {
+            ContactField::Typename => 0,
             ContactField::Conversations(conn) => {
                 bind_connection(conn, resolve, limits, pages, false, |n, pages| {
                     bind_conversation(n, resolve, limits, pages)
@@ -765,11 +807,15 @@ fn bind_conversation(
     limits: &Limits,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
-    let mut sum = 0;
-    for (_, field) in &sel.0 {
+    let mut sum = sel.0.repeats;
+    for (_, field) in &sel.0.list {
         sum += match field {
+            ConversationField::Typename => 0,
             ConversationField::Messages(conn) => {
-                bind_connection(conn, resolve, limits, pages, false, |n, _| Ok(n.0.len()))?
+                bind_connection(conn, resolve, limits, pages, false, |n, _| {
+                    let typename = |f: &MessageField| matches!(f, MessageField::Typename);
+                    Ok(n.0.repeats + n.0.list.iter().filter(|(_, f)| !typename(f)).count())
+                })?
             }
             _ => 1,
         };
@@ -819,7 +865,7 @@ impl Plan {
         };
         let mut filters = bound.filters.iter();
         let mut conversation_fields = Vec::new();
-        for (key, root) in &self.roots {
+        for (key, root) in &self.roots.list {
             let Root::Contacts { conn, .. } = root else {
                 continue;
             };
@@ -849,7 +895,7 @@ impl Plan {
             loaded.contact_totals.push(total);
             let (rows, has_previous, has_next) = page.finish(rows);
             for node in conn.nodes() {
-                for (_, field) in &node.0 {
+                for (_, field) in &node.0.list {
                     if let ContactField::Conversations(c) = field {
                         conversation_fields.push((loaded.contacts.len(), c));
                     }
@@ -900,7 +946,7 @@ impl Plan {
                 let found = loaded.conversations.get(&child_key(contact.id, page));
                 let (conversations, _) = first_page(found, page);
                 for node in conn.nodes() {
-                    for (_, field) in &node.0 {
+                    for (_, field) in &node.0.list {
                         if let ConversationField::Messages(m) = field {
                             let page = &bound.pages[m.slot];
                             keys.extend(conversations.iter().map(|r| child_key(r.id, page)));
@@ -923,7 +969,7 @@ impl Plan {
 impl<N> Conn<N> {
     /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
     fn wants_rows(&self) -> bool {
-        self.fields.iter().any(|(_, f)| {
+        self.fields.list.iter().any(|(_, f)| {
             matches!(
                 f,
                 ConnField::Edges(_) | ConnField::Nodes(_) | ConnField::PageInfo(_)
@@ -934,15 +980,16 @@ impl<N> Conn<N> {
     /// Whether `totalCount` is selected.
     fn counted(&self) -> bool {
         self.fields
+            .list
             .iter()
             .any(|(_, f)| matches!(f, ConnField::TotalCount))
     }
 
     /// The node selections of this connection (under `edges.node` and `nodes`).
     fn nodes(&self) -> impl Iterator<Item = &N> {
-        self.fields.iter().flat_map(|(_, f)| {
+        self.fields.list.iter().flat_map(|(_, f)| {
             let (edges, nodes) = match f {
-                ConnField::Edges(edge) => (Some(edge), None),
+                ConnField::Edges(edge) => (Some(&edge.list), None),
                 ConnField::Nodes(n) => (None, Some(n)),
                 _ => (None, None),
             };
@@ -984,7 +1031,7 @@ impl Plan {
         let mut out = Vec::with_capacity(64 * 1024);
         let mut contacts = loaded.contacts.iter().zip(&loaded.contact_totals);
         out.extend_from_slice(b"{\"data\":");
-        object(&mut out, &self.roots, |out, root| match root {
+        object(&mut out, &self.roots.list, |out, root| match root {
             Root::Typename => string(out, "Query"),
             Root::Contacts { conn, .. } => {
                 if let Some(((rows, has_previous, has_next), total)) = contacts.next() {
@@ -1024,18 +1071,18 @@ fn write_connection<N: WriteNode>(
     ctx: &Ctx<'_>,
 ) {
     let cursor = |row: Option<&N::Row>| row.map(|r| N::cursor(r).encode_cursor());
-    object(out, &conn.fields, |out, field| match field {
+    object(out, &conn.fields.list, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
         ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
         ConnField::Nodes(node) => array(out, rows, |out, row| node.write(out, row, ctx)),
         ConnField::Edges(edge) => array(out, rows, |out, row| {
-            object(out, edge, |out, e| match e {
+            object(out, &edge.list, |out, e| match e {
                 EdgeField::Typename => string(out, N::EDGE),
                 EdgeField::Cursor => string(out, &N::cursor(row).encode_cursor()),
                 EdgeField::Node(node) => node.write(out, row, ctx),
             })
         }),
-        ConnField::PageInfo(info) => object(out, info, |out, p| match p {
+        ConnField::PageInfo(info) => object(out, &info.list, |out, p| match p {
             PageInfoField::Typename => string(out, "PageInfo"),
             PageInfoField::HasPreviousPage => boolean(out, page.has_previous),
             PageInfoField::HasNextPage => boolean(out, page.has_next),
@@ -1078,7 +1125,7 @@ impl WriteNode for ContactSel {
     }
 
     fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
-        object(out, &self.0, |out, field| match field {
+        object(out, &self.0.list, |out, field| match field {
             ContactField::Typename => string(out, Self::TYPE),
             ContactField::Id => string(out, &global_id(CONTACT_KIND, row.id)),
             ContactField::Name => string(out, &row.name),
@@ -1112,7 +1159,7 @@ impl WriteNode for ConversationSel {
     }
 
     fn write(&self, out: &mut Vec<u8>, row: &ConversationRow, ctx: &Ctx<'_>) {
-        object(out, &self.0, |out, field| match field {
+        object(out, &self.0.list, |out, field| match field {
             ConversationField::Typename => string(out, Self::TYPE),
             ConversationField::Id => string(out, &global_id(CONVERSATION_KIND, row.id)),
             ConversationField::Subject => string(out, &row.subject),
@@ -1149,7 +1196,7 @@ impl WriteNode for MessageSel {
     }
 
     fn write(&self, out: &mut Vec<u8>, row: &MessageRow, _: &Ctx<'_>) {
-        object(out, &self.0, |out, field| match field {
+        object(out, &self.0.list, |out, field| match field {
             MessageField::Typename => string(out, Self::TYPE),
             MessageField::Id => string(out, &global_id(MESSAGE_KIND, row.id)),
             MessageField::Direction => {
