@@ -11,17 +11,29 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 /// The codes a client can see in `extensions.code` (see DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    /// No valid credential (the reason is never told).
     Unauthenticated,
+    /// Authenticated, but the role or permission does not allow it.
     Forbidden,
+    /// The named tenant does not exist (or is deleted).
     TenantNotFound,
+    /// The tenant is suspended: every request is refused.
     TenantSuspended,
+    /// The tenant's plan (or its own switch) does not include the feature.
     FeatureNotEnabled,
+    /// A plan quota (members, contacts) would be exceeded.
     QuotaExceeded,
+    /// The tenant used up its plan's requests per minute.
     RateLimited,
+    /// The input is invalid; `extensions.field` names the field.
     BadUserInput,
+    /// Nothing of this tenant has that id.
     NotFound,
+    /// The change conflicts with existing data (a taken slug or email).
     Conflict,
+    /// The database is unreachable or the transaction could not finish.
     ServiceUnavailable,
+    /// A fault of the server; details go to the log, never to the client.
     Internal,
 }
 
