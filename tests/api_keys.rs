@@ -254,3 +254,103 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Creates a key with `role` as `token`; returns its secret.
+async fn key(t: &TestApp, token: &str, role: &str) -> String {
+    let (_, body) = t
+        .post(Some(token), &[], CREATE, json!({ "n": role, "r": role }))
+        .await;
+    body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_never_becomes_its_creators_session() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+    platform
+        .change_plan("alpha", Plan::Enterprise)
+        .await
+        .unwrap();
+    // The owner of alpha also belongs to bravo and is a platform administrator.
+    platform
+        .set_membership(b.id, a.owner, Role::Owner)
+        .await
+        .unwrap();
+    platform.set_platform_admin(a.owner, true).await.unwrap();
+    let viewer_key = key(&t, &a.token, "VIEWER").await;
+
+    // With the key: no token for another (or the same) tenant, no list of the creator's
+    // tenants, no platform operation.
+    for (query, field) in [
+        (
+            "mutation { switchTenant(tenant: \"bravo\") { accessToken } }",
+            "switchTenant",
+        ),
+        (
+            "mutation { switchTenant(tenant: \"alpha\") { accessToken } }",
+            "switchTenant",
+        ),
+        ("{ myTenants { slug } }", "myTenants"),
+        ("{ platformTenants { slug } }", "platformTenants"),
+    ] {
+        let (_, body) = t.post(Some(&viewer_key), &[], query, json!({})).await;
+        assert_eq!(first_code(&body), "FORBIDDEN", "{query}: {body}");
+        assert!(
+            body["data"].is_null() || body["data"][field].is_null(),
+            "{body}"
+        );
+    }
+    // The creator's own token still can.
+    let body = t.gql(&a.token, "{ myTenants { slug } }").await;
+    assert_eq!(
+        body["data"]["myTenants"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
+
+    // A key is capped at its role: its creator's custom-role permissions do not ride along.
+    let (member_id, member) = t.member(&a, "member@alpha.test", Role::Member).await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createCustomRole(name: \"Keys\", permissions: [TENANT_MANAGE, MEMBERS_MANAGE]) { id } }",
+            json!({}),
+        )
+        .await;
+    let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    let member_gid = tenantry::graphql::relay::global_id("User", member_id.0);
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($m: ID!, $r: ID) { assignCustomRole(member: $m, role: $r) { email } }",
+            json!({ "m": member_gid, "r": role_id }),
+        )
+        .await;
+    assert!(body["data"]["assignCustomRole"].is_object(), "{body}");
+    let member_key = key(&t, &member, "MEMBER").await;
+    let (_, body) = t
+        .post(
+            Some(&member_key),
+            &[],
+            CREATE,
+            json!({ "n": "x", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&member_key),
+            &[],
+            "mutation { updateTenantSettings(input: {locale: \"de\"}) { locale } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+}

@@ -328,3 +328,102 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
     let body = t.gql(&member, "{ me { role } }").await;
     assert_eq!(first_code(&body), "FORBIDDEN", "removed: {body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_managed_only_downwards() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    t.app
+        .platform()
+        .change_plan("alpha", tenantry::tenancy::plans::Plan::Enterprise)
+        .await
+        .unwrap();
+    let (viewer_id, viewer) = t.member(&a, "viewer@alpha.test", Role::Viewer).await;
+    let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
+    let viewer_gid = tenantry::graphql::relay::global_id("User", viewer_id.0);
+    let owner_gid = tenantry::graphql::relay::global_id("User", a.owner.0);
+
+    // A viewer given `members:manage` by a custom role manages members, but not upwards.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createCustomRole(name: \"Door\", permissions: [MEMBERS_MANAGE]) { id } }",
+            json!({}),
+        )
+        .await;
+    let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($m: ID!, $r: ID) { assignCustomRole(member: $m, role: $r) { email } }",
+            json!({ "m": viewer_gid, "r": role_id }),
+        )
+        .await;
+    assert!(body["data"]["assignCustomRole"].is_object(), "{body}");
+    let change = "mutation($id: ID!, $r: Role!) { changeMemberRole(id: $id, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            change,
+            json!({ "id": viewer_gid, "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "self-promotion: {body}");
+    let add = "mutation($e: String!, $r: Role!) { inviteMember(email: $e, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            add,
+            json!({ "e": "new@alpha.test", "r": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(
+        first_code(&body),
+        "FORBIDDEN",
+        "granting above own role: {body}"
+    );
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            add,
+            json!({ "e": "new@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(body["data"]["inviteMember"]["role"], "VIEWER", "{body}");
+
+    // An admin cannot demote the owner by "adding" them again, nor change them.
+    let add_existing =
+        "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            add_existing,
+            json!({ "e": "owner@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            change,
+            json!({ "id": owner_gid, "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let body = t.gql(&a.token, "{ members { email role } }").await;
+    let owner = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "owner@alpha.test")
+        .cloned()
+        .unwrap();
+    assert_eq!(owner["role"], "OWNER", "{body}");
+}

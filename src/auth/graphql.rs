@@ -14,9 +14,7 @@ fn sessions<'a>(ctx: &Context<'a>) -> Result<&'a Sessions> {
 }
 
 fn caller(ctx: &Context<'_>) -> Result<crate::ids::UserId> {
-    request_tx(ctx)?
-        .user_id()
-        .ok_or_else(|| AppError::unauthenticated().into_graphql())
+    request_tx(ctx)?.signed_in_user().gql()
 }
 
 /// Queries of the auth path.

@@ -428,6 +428,7 @@ impl Sessions {
             expires_at: Option<DateTime<Utc>>,
         }
         let lookup = hash.clone();
+        let seen = self.resolver.generation();
         let row: Option<Row> = self
             .auth_tx(move |c| {
                 async move {
@@ -453,7 +454,7 @@ impl Sessions {
         };
         // Revocation reaches every process through the tenancy channel (see migrations).
         self.resolver
-            .remember_api_key(hash, grant, row.expires_at)
+            .remember_api_key(seen, hash, grant, row.expires_at)
             .await;
         Ok(grant)
     }

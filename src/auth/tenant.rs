@@ -88,6 +88,8 @@ pub struct TenantResolver {
     cache: Cache<(UserId, TenantSelector), Resolution>,
     /// Valid API keys by the hash of their secret, with their expiry.
     api_keys: Cache<String, (ApiKeyGrant, Option<DateTime<Utc>>)>,
+    /// Counts invalidations: an answer read before one must not be cached after it.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     limits: std::sync::Arc<RateLimits>,
 }
 
@@ -103,8 +105,15 @@ impl TenantResolver {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            generation: Default::default(),
             limits: std::sync::Arc::new(RateLimits::new()),
         }
+    }
+
+    /// The current cache generation: take it before reading what you will cache.
+    pub fn generation(&self) -> u64 {
+        // (Spelled out: diesel's `RunQueryDsl::load` is in scope too.)
+        std::sync::atomic::AtomicU64::load(&self.generation, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The cached answer for `principal`, if any.
@@ -133,6 +142,7 @@ impl TenantResolver {
             TenantSelector::Slug(slug) => (None, Some(slug.clone()), None),
             TenantSelector::Domain(domain, slug) => (None, slug.clone(), Some(domain.clone())),
         };
+        let seen = self.generation();
         let row: Option<ResolvedRow> = diesel::sql_query(
             "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features, custom_permissions \
              FROM app.resolve_member($1, $2, $3, $4)",
@@ -149,9 +159,14 @@ impl TenantResolver {
             e => Err(AppError::from(e)),
         })?;
         let resolution = decide(principal.user_id, row);
-        self.cache
-            .insert((principal.user_id, selector), resolution)
-            .await;
+        // A change announced while the lookup ran may already be missing from its answer.
+        if self.generation() == seen {
+            let key = (principal.user_id, selector);
+            self.cache.insert(key.clone(), resolution).await;
+            if self.generation() != seen {
+                self.cache.invalidate(&key).await;
+            }
+        }
         resolution.map_err(refusal)
     }
 
@@ -166,18 +181,29 @@ impl TenantResolver {
         expires_at.is_none_or(|at| at > Utc::now()).then_some(grant)
     }
 
-    /// Remembers a valid API key (until the TTL, its expiry, or any tenancy change).
+    /// Remembers a valid API key (until the TTL, its expiry, or any tenancy change) read at
+    /// generation `seen` (see [`TenantResolver::generation`]).
     pub async fn remember_api_key(
         &self,
+        seen: u64,
         hash: String,
         grant: ApiKeyGrant,
         expires_at: Option<DateTime<Utc>>,
     ) {
-        self.api_keys.insert(hash, (grant, expires_at)).await;
+        if self.generation() == seen {
+            self.api_keys
+                .insert(hash.clone(), (grant, expires_at))
+                .await;
+            if self.generation() != seen {
+                self.api_keys.invalidate(&hash).await;
+            }
+        }
     }
 
     /// Forgets every cached answer (after a membership, tenant status or API key change).
     pub fn invalidate_all(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.invalidate_all();
         self.api_keys.invalidate_all();
     }

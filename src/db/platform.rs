@@ -76,10 +76,9 @@ impl Platform {
         &self,
     ) -> AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
         self.pool.get().await.map_err(|e| {
-            AppError::new(
-                ErrorCode::ServiceUnavailable,
-                format!("database unavailable: {e}"),
-            )
+            // The pool's error can name the host or the login role: log it, never send it.
+            tracing::error!(error = %e, "no database connection for the platform path");
+            AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
         })
     }
 

@@ -97,9 +97,19 @@ impl TenantTx {
         }
     }
 
-    /// The authenticated user of the request, if any (known without touching the database).
-    pub fn user_id(&self) -> Option<crate::ids::UserId> {
-        self.principal.as_ref().map(|p| p.user_id)
+    /// The user who signed in for this request (known without touching the database), for
+    /// the paths that act as the user beyond one tenant (their tenants, switching tenant,
+    /// platform administration). UNAUTHENTICATED without a token; FORBIDDEN for an API key,
+    /// which is bound to its tenant and role and must never become its creator's session.
+    pub fn signed_in_user(&self) -> AppResult<crate::ids::UserId> {
+        match &self.principal {
+            None => Err(AppError::unauthenticated()),
+            Some(p) if p.role_cap.is_some() => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "an API key cannot do this; sign in as a user",
+            )),
+            Some(p) => Ok(p.user_id),
+        }
     }
 
     /// The mode this transaction begins in.
@@ -296,6 +306,9 @@ impl TenantTx {
                 ));
             }
             member.role = member.role.min(cap);
+            // The key's role is its whole scope: its creator's custom-role permissions do
+            // not ride along (they could exceed the cap).
+            member.custom_permissions = Default::default();
         }
         self.resolver.admit(&member)?;
         tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
@@ -318,7 +331,12 @@ impl TenantTx {
                 String::new()
             },
         );
-        if let Err(e) = conn.batch_execute(&sql).await {
+        // If the request is cancelled while this batch is in flight, the connection may be
+        // inside a transaction nobody will end: close it rather than pool it.
+        let mut pending = Unsettled(Some(conn));
+        let sent = pending.batch_execute(&sql).await;
+        let conn = pending.settle();
+        if let Err(e) = sent {
             rollback_or_discard(conn).await;
             return Err(e.into());
         }
@@ -343,6 +361,37 @@ impl Drop for TenantTx {
                 }
                 Err(_) => drop(Object::take(open.conn)),
             }
+        }
+    }
+}
+
+/// A pooled connection that is closed, not returned to the pool, if dropped before
+/// [`Unsettled::settle`].
+struct Unsettled(Option<Object<AsyncPgConnection>>);
+
+impl Unsettled {
+    fn settle(mut self) -> Object<AsyncPgConnection> {
+        self.0.take().expect("settled once")
+    }
+}
+
+impl std::ops::Deref for Unsettled {
+    type Target = Object<AsyncPgConnection>;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("not settled")
+    }
+}
+
+impl std::ops::DerefMut for Unsettled {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("not settled")
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(Object::take(conn));
         }
     }
 }

@@ -24,9 +24,7 @@ impl PlatformDoor {
 
 /// The platform path, if the caller is a platform administrator; else FORBIDDEN.
 async fn platform_admin<'a>(ctx: &Context<'a>) -> Result<&'a Platform> {
-    let user = request_tx(ctx)?
-        .user_id()
-        .ok_or_else(|| AppError::unauthenticated().into_graphql())?;
+    let user = request_tx(ctx)?.signed_in_user().gql()?;
     let door = ctx
         .data::<PlatformDoor>()
         .map_err(|_| AppError::internal("platform path missing").into_graphql())?;

@@ -123,6 +123,26 @@ impl From<model::MemberRow> for TenantMember {
     }
 }
 
+/// Members are managed only downwards: nobody grants a role above their own built-in role
+/// or changes a member who ranks above them (a custom role with `members:manage` does not
+/// lift a VIEWER to ADMIN). OWNERs alone make or change OWNERs.
+fn outranks(caller: Role, granted: Option<Role>, current: Option<Role>) -> Result<(), AppError> {
+    let refuse = |message: &str| Err(AppError::new(ErrorCode::Forbidden, message));
+    if granted == Some(Role::Owner) && caller != Role::Owner {
+        return refuse("only an OWNER can make an OWNER");
+    }
+    if current == Some(Role::Owner) && caller != Role::Owner {
+        return refuse("only an OWNER can change an OWNER");
+    }
+    if granted.is_some_and(|r| r > caller) {
+        return refuse("you cannot grant a role above your own");
+    }
+    if current.is_some_and(|r| r > caller) {
+        return refuse("you cannot change a member whose role is above your own");
+    }
+    Ok(())
+}
+
 /// Adds `email` (creating the user when `invite`) with `role`, within the members quota.
 async fn add_member(
     ctx: &Context<'_>,
@@ -135,11 +155,8 @@ async fn add_member(
         .ok_or_else(|| AppError::bad_input("email", "must not be empty").into_graphql())?;
     let tx = request_tx(ctx)?;
     let member = tx.member().await.gql()?;
-    if role == Role::Owner && member.role != Role::Owner {
-        return Err(
-            AppError::new(ErrorCode::Forbidden, "only an OWNER can make an OWNER").into_graphql(),
-        );
-    }
+    outranks(member.role, Some(role), None).gql()?;
+    let caller_role = member.role;
     let limit = member.plan.quotas().members;
     let outcome = tx
         .run(move |c| {
@@ -151,7 +168,16 @@ async fn add_member(
                         field: Some("email".into()),
                     }));
                 };
-                let already = model::get_member(c, user).await?.is_some();
+                let existing = model::get_member(c, user).await?;
+                // Adding someone already in the tenant changes their role: the same rule.
+                if let Err(e) = outranks(
+                    caller_role,
+                    None,
+                    existing.as_ref().map(|m| Role::from_db(&m.role)),
+                ) {
+                    return Ok(Err(e));
+                }
+                let already = existing.is_some();
                 let full = match limit {
                     Some(limit) if !already => model::count_members(c).await? >= limit,
                     _ => false,
@@ -186,11 +212,7 @@ async fn change_member(
     let user = decode_typed_id(&id, USER_KIND, "id").gql()?;
     let tx = request_tx(ctx)?;
     let caller = tx.member().await.gql()?;
-    if role == Some(Role::Owner) && caller.role != Role::Owner {
-        return Err(
-            AppError::new(ErrorCode::Forbidden, "only an OWNER can make an OWNER").into_graphql(),
-        );
-    }
+    outranks(caller.role, role, None).gql()?;
     let caller_role = caller.role;
     let outcome = tx
         .run(move |c| {
@@ -199,11 +221,8 @@ async fn change_member(
                 let Some(current) = current else {
                     return Ok(Err(AppError::not_found("member")));
                 };
-                if current == "OWNER" && caller_role != Role::Owner {
-                    return Ok(Err(AppError::new(
-                        ErrorCode::Forbidden,
-                        "only an OWNER can change an OWNER",
-                    )));
+                if let Err(e) = outranks(caller_role, None, Some(Role::from_db(&current))) {
+                    return Ok(Err(e));
                 }
                 if current == "OWNER" && owners <= 1 && role != Some(Role::Owner) {
                     return Ok(Err(AppError::new(
