@@ -267,15 +267,23 @@ async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
     assert!(db_message(&err).contains("row-level security"), "{err:?}");
     c.batch_execute("ROLLBACK").await.unwrap();
 
-    // The runtime role cannot read password hashes, nor switch RLS off.
-    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
-        .await
-        .unwrap();
-    assert!(c
-        .query("SELECT password_hash FROM users", &[])
-        .await
-        .is_err());
-    c.batch_execute("ROLLBACK").await.unwrap();
+    // The runtime role cannot read password hashes, nor who administers the platform, nor
+    // ask the membership lookup about other tenants, nor switch RLS off.
+    for sql in [
+        "SELECT password_hash FROM users",
+        "SELECT is_platform_admin FROM users",
+        "SELECT * FROM app.resolve_member(gen_random_uuid(), NULL, 'bravo', NULL)",
+    ] {
+        c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+            .await
+            .unwrap();
+        let err = c.query(sql, &[]).await.unwrap_err();
+        assert!(
+            db_message(&err).contains("permission denied"),
+            "{sql}: {err:?}"
+        );
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
     c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL row_security = off")
         .await
         .unwrap();
