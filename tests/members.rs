@@ -427,3 +427,30 @@ async fn members_are_managed_only_downwards() {
         .unwrap();
     assert_eq!(owner["role"], "OWNER", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_limited_per_account() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+    platform
+        .set_password(a.owner, "correct horse battery")
+        .await
+        .unwrap();
+    platform
+        .set_password(b.owner, "correct horse battery")
+        .await
+        .unwrap();
+    let limit = tenantry::auth::session::LOGINS_PER_MINUTE as usize;
+    for _ in 0..limit {
+        let body = login(&t, "owner@alpha.test", "a wrong guess", None).await;
+        assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+    }
+    // The account's next attempt is refused even with the right password (case ignored)...
+    let body = login(&t, "Owner@Alpha.test", "correct horse battery", None).await;
+    assert_eq!(first_code(&body), "RATE_LIMITED", "{body}");
+    // ...while other accounts log in as usual.
+    let body = login(&t, "owner@bravo.test", "correct horse battery", None).await;
+    assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+}

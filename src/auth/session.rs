@@ -123,7 +123,12 @@ pub struct Sessions {
     resolver: TenantResolver,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// Login attempts per email address (online password guessing; per process).
+    logins: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
+
+/// Login attempts allowed per email address and minute.
+pub const LOGINS_PER_MINUTE: u32 = 10;
 
 impl Sessions {
     /// Sessions over `pool`, signing with `keys`.
@@ -134,6 +139,9 @@ impl Sessions {
             resolver,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            logins: std::sync::Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(LOGINS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
+            ))),
         }
     }
 
@@ -166,6 +174,18 @@ impl Sessions {
         tenant: Option<&str>,
     ) -> AppResult<TokenPair> {
         let email = email.trim().to_string();
+        // Unknown addresses each leave an entry: forget the idle ones now and then.
+        if self.logins.len() > 100_000 {
+            self.logins.retain_recent();
+        }
+        if self.logins.check_key(&email.to_lowercase()).is_err() {
+            return Err(AppError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "at most {LOGINS_PER_MINUTE} login attempts per minute for one account; retry shortly"
+                ),
+            ));
+        }
         let found: Option<Credentials> = self
             .auth_tx(move |c| {
                 async move {
