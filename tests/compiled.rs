@@ -224,6 +224,53 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
     assert_eq!(nodes[2]["conversations"]["totalCount"], 0, "{body}");
     same_both_ways(&t, &a.token, counted, json!({ "f": { "search": "o" } })).await;
 
+    // The inbox: conversations by filter, each with its contact and newest messages.
+    let inbox = "query Inbox($f: ConversationFilterInput, $n: Int, $after: String, $last: Int) {
+        conversations(filter: $f, first: $n, after: $after, last: $last) {
+          totalCount
+          pageInfo { hasNextPage hasPreviousPage endCursor }
+          edges { cursor node { id subject status channel lastMessageAt
+            contact { id name email tags __typename }
+            messages(first: 2) { totalCount: __typename nodes { body direction } } } } } }";
+    let body = same_both_ways(&t, &a.token, inbox, json!({ "n": 5 })).await;
+    let end = body["data"]["conversations"]["pageInfo"]["endCursor"].clone();
+    same_both_ways(&t, &a.token, inbox, json!({ "n": 5, "after": end })).await;
+    same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "status": "OPEN" }, "n": 4 }),
+    )
+    .await;
+    same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "channel": "SMS" }, "last": 3 }),
+    )
+    .await;
+    let first_contact = tail_body["data"]["contacts"]["nodes"][1]["id"].clone();
+    let one = same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "contact": first_contact } }),
+    )
+    .await;
+    assert_eq!(one["data"]["conversations"]["totalCount"], 1, "{one}");
+    let literal = "{ conversations(filter: {status: OPEN, channel: EMAIL}, first: 3) {
+        nodes { subject contact { name } } } }";
+    same_both_ways(&t, &a.token, literal, json!({})).await;
+    // A conversation's contact under a contact's conversations (the same contact).
+    let round = "{ contacts(first: 3) { nodes { id conversations(first: 2) {
+        nodes { contact { id name } } } } } }";
+    let body = same_both_ways(&t, &a.token, round, json!({})).await;
+    let contact = &body["data"]["contacts"]["nodes"][0];
+    assert_eq!(
+        contact["conversations"]["nodes"][0]["contact"]["id"], contact["id"],
+        "{body}"
+    );
+
     // The plan writes fields in selection order.
     let (_, raw) = t.post_raw(Some(&a.token), &[], shaped, json!({})).await;
     let raw = String::from_utf8(raw).unwrap();
@@ -258,6 +305,12 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
         .clone();
     assert!(page["data"].is_object());
     let body = declined(&t, Some(&a.token), q, json!({ "n": 1, "c": cursor })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // A conversation's contact with its own conversations nests too deep for a plan.
+    let deep = "{ conversations(first: 2) { nodes { contact { conversations { totalCount } } } } }";
+    t.gql(&a.token, deep).await;
+    let body = declined(&t, Some(&a.token), deep, json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
 
     // Invalid values are the generic executor's errors.
@@ -379,6 +432,29 @@ async fn plans_keep_tenants_apart_and_check_guards() {
         b_counts["data"]["contacts"]["nodes"][0]["conversations"]["totalCount"],
         3
     );
+
+    // The inbox too: B's plan shows B's conversations and contacts only.
+    let inbox = "{ conversations(first: 100) { totalCount nodes { id contact { id } } } }";
+    let a_inbox = same_both_ways(&t, &a.token, inbox, json!({})).await;
+    let before = t.app.graphql.compiled_count();
+    let b_inbox = t.post(Some(&b.token), &[], inbox, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(
+        b_inbox["data"]["conversations"]["totalCount"], 60,
+        "{b_inbox}"
+    );
+    let a_text = format!("{a_inbox}{a_feed}");
+    for node in b_inbox["data"]["conversations"]["nodes"]
+        .as_array()
+        .unwrap()
+    {
+        for id in [&node["id"], &node["contact"]["id"]] {
+            assert!(
+                !a_text.contains(id.as_str().unwrap()),
+                "{id} of B seen by A"
+            );
+        }
+    }
 
     // The plan checks guards like the generic executor: no token, a member of another
     // tenant naming this one, a viewer (allowed to read).

@@ -229,7 +229,8 @@ pub struct ConversationFilterInput {
 }
 
 impl ConversationFilterInput {
-    fn validate(self) -> Result<ConversationFilter, AppError> {
+    /// The filter, validated (BAD_USER_INPUT naming the field).
+    pub(crate) fn validate(self) -> Result<ConversationFilter, AppError> {
         Ok(ConversationFilter {
             status: self.status.map(|s| s.as_str().to_string()),
             assignee_id: self

@@ -104,7 +104,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn dedup<K: Hash + Eq + Clone>(keys: &mut Vec<K>) {
+/// Drops repeated keys, keeping the first of each in order.
+pub(crate) fn dedup<K: Hash + Eq + Clone>(keys: &mut Vec<K>) {
     let mut seen = std::collections::HashSet::with_capacity(keys.len());
     keys.retain(|k| seen.insert(k.clone()));
 }

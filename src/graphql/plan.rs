@@ -3,8 +3,9 @@
 //! async-graphql resolves every field of every object as its own boxed future and builds a
 //! `Value` tree before serialising it; for the feed query (≈5,000 fields, 150 KB) that
 //! costs four times the SQL it runs (see bench/README.md). A query whose every field is
-//! one this module knows (the contact list, its conversations, their messages, their
-//! scalars, edges, cursors, page info, counts and `__typename`) is compiled once into a [`Plan`]
+//! one this module knows (the contact list and the conversation list, a contact's
+//! conversations, a conversation's messages and contact, their scalars, edges, cursors,
+//! page info, counts and `__typename`) is compiled once into a [`Plan`]
 //! that loads each level with the same batch loaders and model queries as the resolvers,
 //! in the same request transaction, and writes the JSON response straight into a buffer.
 //!
@@ -28,10 +29,15 @@ use super::guards::{self, Required, Rules};
 use super::relay::{global_id, page_complexity, KeysetCursor, Page};
 use super::Limits;
 use crate::contacts::graphql::{ContactFilterInput, CONTACT_KIND};
+use crate::contacts::loaders::ContactById;
 use crate::contacts::model::{self as contacts, ContactFilter, ContactRow};
-use crate::conversations::graphql::{Channel, ConversationStatus, CONVERSATION_KIND};
+use crate::conversations::graphql::{
+    Channel, ConversationFilterInput, ConversationStatus, CONVERSATION_KIND,
+};
 use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
 use crate::conversations::model::ConversationRow;
+use crate::conversations::model::{self as conversations, ConversationFilter};
+use crate::db::batch::dedup;
 use crate::db::TenantTx;
 use crate::error::AppError;
 use crate::messages::graphql::{MessageDirection, MESSAGE_KIND};
@@ -43,7 +49,7 @@ use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
 use async_graphql::resolver_utils::EnumType;
-use async_graphql::{Name, Variables};
+use async_graphql::{Name, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -172,6 +178,7 @@ enum VarType {
     Id,
     Boolean,
     ContactFilter,
+    ConversationFilter,
 }
 
 enum Root {
@@ -179,6 +186,10 @@ enum Root {
     Contacts {
         filter: Option<Value>,
         conn: Box<Conn<ContactSel>>,
+    },
+    Conversations {
+        filter: Option<Value>,
+        conn: Box<Conn<ConversationSel>>,
     },
 }
 
@@ -248,6 +259,8 @@ enum ConversationField {
     CreatedAt,
     UpdatedAt,
     Messages(Box<Conn<MessageSel>>),
+    /// The conversation's contact (its scalars only: no nested connection).
+    Contact(ContactSel),
 }
 
 struct MessageSel(Fields<MessageField>);
@@ -332,6 +345,14 @@ impl NodeKind for ConversationSel {
                 "messages" => Some(ConversationField::Messages(Box::new(
                     c.connection(f, &[])?.0,
                 ))),
+                "contact" if f.arguments.is_empty() => {
+                    let contact = ContactSel::compile(c, &f.selection_set.node)?;
+                    let nested = |f: &ContactField| matches!(f, ContactField::Conversations(_));
+                    if contact.0.list.iter().any(|(_, f)| nested(f)) {
+                        return Err(Decline);
+                    }
+                    Some(ConversationField::Contact(contact))
+                }
                 _ => None,
             })
         })?;
@@ -406,6 +427,7 @@ impl<'d> Compiler<'d> {
                 "ID" => VarType::Id,
                 "Boolean" => VarType::Boolean,
                 "ContactFilterInput" => VarType::ContactFilter,
+                "ConversationFilterInput" => VarType::ConversationFilter,
                 _ => return Err(Decline),
             };
             variables.push(VariableDef {
@@ -417,13 +439,22 @@ impl<'d> Compiler<'d> {
         }
         let leaf = |name: &str| (name == "__typename").then_some(Root::Typename);
         let roots = self.selection(&op.selection_set.node, "Query", leaf, |c, field| {
-            if field.name.node != "contacts" {
-                return Ok(None);
-            }
-            let (conn, filter) = c.connection::<ContactSel>(field, &["filter"])?;
-            Ok(Some(Root::Contacts {
-                filter: filter.into_iter().next().flatten(),
-                conn: Box::new(conn),
+            Ok(Some(match field.name.node.as_str() {
+                "contacts" => {
+                    let (conn, filter) = c.connection::<ContactSel>(field, &["filter"])?;
+                    Root::Contacts {
+                        filter: filter.into_iter().next().flatten(),
+                        conn: Box::new(conn),
+                    }
+                }
+                "conversations" => {
+                    let (conn, filter) = c.connection::<ConversationSel>(field, &["filter"])?;
+                    Root::Conversations {
+                        filter: filter.into_iter().next().flatten(),
+                        conn: Box::new(conn),
+                    }
+                }
+                _ => return Ok(None),
             }))
         })?;
         Ok(Plan {
@@ -616,7 +647,10 @@ impl<'d> Compiler<'d> {
 /// A plan bound to one request: the page of every connection and the root filters.
 struct Bound {
     pages: Vec<Page>,
-    filters: Vec<ContactFilter>,
+    /// The filters of the `contacts` roots, in order.
+    contact_filters: Vec<ContactFilter>,
+    /// The filters of the `conversations` roots, in order.
+    conversation_filters: Vec<ConversationFilter>,
 }
 
 impl Plan {
@@ -643,18 +677,17 @@ impl Plan {
         };
         let mut bound = Bound {
             pages: Vec::with_capacity(self.slots),
-            filters: Vec::new(),
+            contact_filters: Vec::new(),
+            conversation_filters: Vec::new(),
         };
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
                 Root::Typename => 0,
                 Root::Contacts { filter, conn } => {
-                    let filter = match resolve(filter)? {
-                        ConstValue::Null => ContactFilterInput::default(),
-                        value => contact_filter(value)?,
-                    };
-                    bound.filters.push(filter.validate().map_err(|_| Decline)?);
+                    let filter = resolve(filter)?;
+                    let filter = root_filter(filter, contact_filter, ContactFilterInput::validate)?;
+                    bound.contact_filters.push(filter);
                     bind_connection(
                         conn,
                         &resolve,
@@ -662,6 +695,20 @@ impl Plan {
                         &mut bound.pages,
                         true,
                         |n, pages| bind_contact(n, &resolve, limits, pages),
+                    )?
+                }
+                Root::Conversations { filter, conn } => {
+                    let filter = resolve(filter)?;
+                    let validate = ConversationFilterInput::validate;
+                    let filter = root_filter(filter, conversation_filter, validate)?;
+                    bound.conversation_filters.push(filter);
+                    bind_connection(
+                        conn,
+                        &resolve,
+                        limits,
+                        &mut bound.pages,
+                        true,
+                        |n, pages| bind_conversation(n, &resolve, limits, pages),
                     )?
                 }
             };
@@ -683,8 +730,25 @@ fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
         (ConstValue::String(_), VarType::String | VarType::Id) => true,
         (ConstValue::Boolean(_), VarType::Boolean) => true,
         (ConstValue::Object(_), VarType::ContactFilter) => contact_filter(value.clone()).is_ok(),
+        (ConstValue::Object(_), VarType::ConversationFilter) => {
+            conversation_filter(value.clone()).is_ok()
+        }
         _ => false,
     }
+}
+
+/// A root's `filter` argument: null or absent is the empty filter; anything else is read
+/// by `parse`; either is validated like the resolver validates it.
+fn root_filter<I: Default, F>(
+    value: ConstValue,
+    parse: impl Fn(ConstValue) -> Compiled<I>,
+    validate: impl Fn(I) -> Result<F, AppError>,
+) -> Compiled<F> {
+    let input = match value {
+        ConstValue::Null => I::default(),
+        value => parse(value)?,
+    };
+    validate(input).map_err(|_| Decline)
 }
 
 /// A `ContactFilterInput` from a value: only its own fields, each a string or null.
@@ -706,6 +770,40 @@ fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
         }
     }
     Ok(filter)
+}
+
+/// A `ConversationFilterInput` from a value: only its own fields; enums by name (literal or
+/// string), ids as strings, or nulls.
+fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
+    let ConstValue::Object(fields) = value else {
+        return Err(Decline);
+    };
+    let mut filter = ConversationFilterInput::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "status" => filter.status = enum_value(value)?,
+            "channel" => filter.channel = enum_value(value)?,
+            "assignee" => filter.assignee = optional_string(value)?.map(ID),
+            "contact" => filter.contact = optional_string(value)?.map(ID),
+            _ => return Err(Decline),
+        }
+    }
+    Ok(filter)
+}
+
+/// An enum value by its GraphQL name (as a literal, or a string from variables), or null.
+fn enum_value<E: EnumType>(value: ConstValue) -> Compiled<Option<E>> {
+    let name = match &value {
+        ConstValue::Null => return Ok(None),
+        ConstValue::Enum(name) => name.as_str(),
+        ConstValue::String(name) => name.as_str(),
+        _ => return Err(Decline),
+    };
+    E::items()
+        .iter()
+        .find(|item| item.name == name)
+        .map(|item| Some(item.value))
+        .ok_or(Decline)
 }
 
 fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
@@ -811,6 +909,9 @@ fn bind_conversation(
     for (_, field) in &sel.0.list {
         sum += match field {
             ConversationField::Typename => 0,
+            ConversationField::Contact(contact) => {
+                1 + bind_contact(contact, resolve, limits, pages)?
+            }
             ConversationField::Messages(conn) => {
                 bind_connection(conn, resolve, limits, pages, false, |n, _| {
                     let typename = |f: &MessageField| matches!(f, MessageField::Typename);
@@ -827,16 +928,26 @@ fn bind_conversation(
 // Loading, level by level
 // ---------------------------------------------------------------------------------------
 
-/// The rows of one request: each root's contact page, then the children of every level,
-/// keyed like the batch loaders' keys (`(parent, limit + 1)`).
+/// A root connection's rows and what it says besides them.
+struct RootPage<R> {
+    rows: Vec<R>,
+    window: Window,
+}
+
+/// The rows of one request: each root's page, then the children of every level, keyed
+/// like the batch loaders' keys (`(parent, limit + 1)`).
+#[derive(Default)]
 struct Loaded {
-    contacts: Vec<(Vec<ContactRow>, bool, bool)>,
-    /// Each root's `totalCount` (0 where not asked for).
-    contact_totals: Vec<i64>,
+    /// The pages of the `contacts` roots, in order.
+    contacts: Vec<RootPage<ContactRow>>,
+    /// The pages of the `conversations` roots, in order.
+    root_conversations: Vec<RootPage<ConversationRow>>,
     /// Conversations per contact, for `totalCount` of nested connections.
     conversation_totals: HashMap<Uuid, i64>,
     conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
+    /// The contacts of the conversations shown, for `Conversation.contact`.
+    contacts_by_id: HashMap<Uuid, ContactRow>,
 }
 
 /// The loader key of a nested first page.
@@ -850,58 +961,111 @@ fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [T], bool) {
     (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
 }
 
+type LoadError = (AppError, Vec<String>);
+
 impl Plan {
-    async fn load(
-        &self,
-        bound: &Bound,
-        tx: &Arc<TenantTx>,
-    ) -> Result<Loaded, (AppError, Vec<String>)> {
-        let mut loaded = Loaded {
-            contacts: Vec::new(),
-            contact_totals: Vec::new(),
-            conversation_totals: HashMap::new(),
-            conversations: HashMap::new(),
-            messages: HashMap::new(),
-        };
-        let mut filters = bound.filters.iter();
+    async fn load(&self, bound: &Bound, tx: &Arc<TenantTx>) -> Result<Loaded, LoadError> {
+        let mut loaded = Loaded::default();
+        let mut contact_filters = bound.contact_filters.iter();
+        let mut conversation_filters = bound.conversation_filters.iter();
+        let unplaced = |e: AppError| (e, Vec::new());
+
+        // Level 1: every root's page (and count), as its resolver loads it.
         let mut conversation_fields = Vec::new();
         for (key, root) in &self.roots.list {
-            let Root::Contacts { conn, .. } = root else {
-                continue;
-            };
-            let filter = filters.next().cloned().unwrap_or_default();
-            let page = bound.pages[conn.slot].clone();
             let at = |e: AppError| (e, vec![response_name(key)]);
-            // Like the resolver: no list query for `{ totalCount }` alone.
-            let rows = if conn.wants_rows() {
-                let (p, f) = (page.clone(), filter.clone());
-                tx.run(move |c| {
-                    async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed()
-                })
-                .await
-                .map_err(at)?
-            } else {
-                Vec::new()
-            };
-            let total = if conn.counted() {
-                tx.run(move |c| {
-                    async move { contacts::count_contacts(c, &filter).await }.scope_boxed()
-                })
-                .await
-                .map_err(at)?
-            } else {
-                0
-            };
-            loaded.contact_totals.push(total);
-            let (rows, has_previous, has_next) = page.finish(rows);
-            for node in conn.nodes() {
-                for (_, field) in &node.0.list {
-                    if let ContactField::Conversations(c) = field {
-                        conversation_fields.push((loaded.contacts.len(), c));
+            match root {
+                Root::Typename => {}
+                Root::Contacts { conn, .. } => {
+                    let filter = contact_filters.next().cloned().unwrap_or_default();
+                    let page = bound.pages[conn.slot].clone();
+                    // Like the resolver: no list query for `{ totalCount }` alone.
+                    let rows = if conn.wants_rows() {
+                        let (p, f) = (page.clone(), filter.clone());
+                        tx.run(move |c| {
+                            async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?
+                    } else {
+                        Vec::new()
+                    };
+                    let total = if conn.counted() {
+                        tx.run(move |c| {
+                            async move { contacts::count_contacts(c, &filter).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?
+                    } else {
+                        0
+                    };
+                    let (rows, has_previous, has_next) = page.finish(rows);
+                    for node in conn.nodes() {
+                        for (_, field) in &node.0.list {
+                            if let ContactField::Conversations(c) = field {
+                                conversation_fields.push((loaded.contacts.len(), c));
+                            }
+                        }
                     }
+                    let window = Window {
+                        has_previous,
+                        has_next,
+                        total,
+                    };
+                    loaded.contacts.push(RootPage { rows, window });
+                }
+                Root::Conversations { conn, .. } => {
+                    let filter = conversation_filters.next().cloned().unwrap_or_default();
+                    let page = bound.pages[conn.slot].clone();
+                    let only_contact = filter.only_contact();
+                    // Like `conversation_page`: one contact's first page comes from the
+                    // batch loader, anything else from the list query.
+                    let rows = match only_contact {
+                        _ if !conn.wants_rows() => Vec::new(),
+                        Some(contact) if page.is_first_page() => {
+                            let key = child_key(contact, &page);
+                            ConversationsByContact(Arc::clone(tx))
+                                .load(&[key])
+                                .await
+                                .map_err(at)?
+                                .remove(&key)
+                                .unwrap_or_default()
+                        }
+                        _ => {
+                            let (p, f) = (page.clone(), filter.clone());
+                            tx.run(move |c| {
+                                async move { conversations::list_conversations(c, &f, &p).await }
+                                    .scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?
+                        }
+                    };
+                    let total = match only_contact {
+                        _ if !conn.counted() => 0,
+                        Some(contact) => ConversationCountByContact(Arc::clone(tx))
+                            .load(&[contact])
+                            .await
+                            .map_err(at)?
+                            .get(&contact)
+                            .copied()
+                            .unwrap_or(0),
+                        None => tx
+                            .run(move |c| {
+                                async move { conversations::count(c, &filter).await }.scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?,
+                    };
+                    let (rows, has_previous, has_next) = page.finish(rows);
+                    let window = Window {
+                        has_previous,
+                        has_next,
+                        total,
+                    };
+                    loaded.root_conversations.push(RootPage { rows, window });
                 }
             }
-            loaded.contacts.push((rows, has_previous, has_next));
         }
 
         // Level 2: the conversations of every contact, for every `conversations` field, and
@@ -909,58 +1073,87 @@ impl Plan {
         let mut counted = Vec::new();
         for (root, conn) in &conversation_fields {
             if conn.counted() {
-                counted.extend(loaded.contacts[*root].0.iter().map(|r| r.id));
+                counted.extend(loaded.contacts[*root].rows.iter().map(|r| r.id));
             }
         }
         if !counted.is_empty() {
-            let mut seen = std::collections::HashSet::with_capacity(counted.len());
-            counted.retain(|id| seen.insert(*id));
+            dedup(&mut counted);
             loaded.conversation_totals = ConversationCountByContact(Arc::clone(tx))
                 .load(&counted)
                 .await
-                .map_err(|e| (e, Vec::new()))?;
+                .map_err(unplaced)?;
         }
         let mut keys = Vec::new();
         for (root, conn) in conversation_fields.iter().filter(|(_, c)| c.wants_rows()) {
             let page = &bound.pages[conn.slot];
-            keys.extend(
-                loaded.contacts[*root]
-                    .0
-                    .iter()
-                    .map(|r| child_key(r.id, page)),
-            );
+            let contacts = &loaded.contacts[*root].rows;
+            keys.extend(contacts.iter().map(|r| child_key(r.id, page)));
         }
         if !keys.is_empty() {
             dedup(&mut keys);
             loaded.conversations = ConversationsByContact(Arc::clone(tx))
                 .load(&keys)
                 .await
-                .map_err(|e| (e, Vec::new()))?;
+                .map_err(unplaced)?;
         }
 
-        // Level 3: the messages of every conversation shown, for every `messages` field.
-        let mut keys = Vec::new();
-        for (root, conn) in &conversation_fields {
-            let page = &bound.pages[conn.slot];
-            for contact in &loaded.contacts[*root].0 {
-                let found = loaded.conversations.get(&child_key(contact.id, page));
-                let (conversations, _) = first_page(found, page);
+        // Level 3: for every conversation shown (by a root or by a contact), its messages
+        // and its contact, where asked for.
+        let mut message_keys = Vec::new();
+        let mut contact_ids = Vec::new();
+        {
+            let mut shown: Vec<(&[ConversationRow], &Conn<ConversationSel>)> = Vec::new();
+            let mut roots = loaded.root_conversations.iter();
+            for (_, root) in &self.roots.list {
+                if let (Root::Conversations { conn, .. }, Some(page)) = (root, roots.next()) {
+                    shown.push((&page.rows, conn));
+                }
+            }
+            for (root, conn) in &conversation_fields {
+                let page = &bound.pages[conn.slot];
+                for contact in &loaded.contacts[*root].rows {
+                    let found = loaded.conversations.get(&child_key(contact.id, page));
+                    shown.push((first_page(found, page).0, conn));
+                }
+            }
+            for (rows, conn) in shown {
                 for node in conn.nodes() {
                     for (_, field) in &node.0.list {
-                        if let ConversationField::Messages(m) = field {
-                            let page = &bound.pages[m.slot];
-                            keys.extend(conversations.iter().map(|r| child_key(r.id, page)));
+                        match field {
+                            ConversationField::Messages(m) => {
+                                let page = &bound.pages[m.slot];
+                                message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
+                            }
+                            ConversationField::Contact(_) => {
+                                contact_ids.extend(rows.iter().map(|r| r.contact_id));
+                            }
+                            _ => {}
                         }
                     }
                 }
             }
         }
-        if !keys.is_empty() {
-            dedup(&mut keys);
+        if !message_keys.is_empty() {
+            dedup(&mut message_keys);
             loaded.messages = MessagesByConversation(Arc::clone(tx))
-                .load(&keys)
+                .load(&message_keys)
                 .await
-                .map_err(|e| (e, Vec::new()))?;
+                .map_err(unplaced)?;
+        }
+        if !contact_ids.is_empty() {
+            dedup(&mut contact_ids);
+            loaded.contacts_by_id = ContactById(Arc::clone(tx))
+                .load(&contact_ids)
+                .await
+                .map_err(unplaced)?;
+            // A conversation's contact is always of its tenant (composite foreign key);
+            // should one be missing, the answer is the resolver's NOT_FOUND.
+            if contact_ids
+                .iter()
+                .any(|id| !loaded.contacts_by_id.contains_key(id))
+            {
+                return Err(unplaced(AppError::not_found("contact")));
+            }
         }
         Ok(loaded)
     }
@@ -1005,11 +1198,6 @@ impl<N> Conn<N> {
     }
 }
 
-fn dedup(keys: &mut Vec<(Uuid, i64)>) {
-    let mut seen = std::collections::HashSet::with_capacity(keys.len());
-    keys.retain(|k| seen.insert(*k));
-}
-
 /// `key` of a pre-rendered `"key":`.
 fn response_name(key: &str) -> String {
     key.trim_end_matches(':').trim_matches('"').to_string()
@@ -1029,18 +1217,19 @@ impl Plan {
     fn write(&self, bound: &Bound, loaded: &Loaded) -> Vec<u8> {
         let ctx = Ctx { bound, loaded };
         let mut out = Vec::with_capacity(64 * 1024);
-        let mut contacts = loaded.contacts.iter().zip(&loaded.contact_totals);
+        let mut contacts = loaded.contacts.iter();
+        let mut conversations = loaded.root_conversations.iter();
         out.extend_from_slice(b"{\"data\":");
         object(&mut out, &self.roots.list, |out, root| match root {
             Root::Typename => string(out, "Query"),
             Root::Contacts { conn, .. } => {
-                if let Some(((rows, has_previous, has_next), total)) = contacts.next() {
-                    let page = Window {
-                        has_previous: *has_previous,
-                        has_next: *has_next,
-                        total: *total,
-                    };
-                    write_connection(out, conn, rows, page, &ctx);
+                if let Some(page) = contacts.next() {
+                    write_connection(out, conn, &page.rows, page.window, &ctx);
+                }
+            }
+            Root::Conversations { conn, .. } => {
+                if let Some(page) = conversations.next() {
+                    write_connection(out, conn, &page.rows, page.window, &ctx);
                 }
             }
         });
@@ -1057,6 +1246,7 @@ trait WriteNode: NodeKind {
 }
 
 /// What a connection says besides its rows.
+#[derive(Clone, Copy, Default)]
 struct Window {
     has_previous: bool,
     has_next: bool,
@@ -1173,6 +1363,12 @@ impl WriteNode for ConversationSel {
             },
             ConversationField::CreatedAt => timestamp(out, &row.created_at),
             ConversationField::UpdatedAt => timestamp(out, &row.updated_at),
+            ConversationField::Contact(contact) => {
+                match ctx.loaded.contacts_by_id.get(&row.contact_id) {
+                    Some(found) => contact.write(out, found, ctx),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
             ConversationField::Messages(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.messages.get(&child_key(row.id, page));
