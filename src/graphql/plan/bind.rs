@@ -1,0 +1,275 @@
+//! Binding a plan to one request: variables checked against their declared types, pages
+//! and filters validated as the resolvers validate them, the complexity recomputed.
+
+use super::*;
+
+impl Plan {
+    pub(super) fn bind(&self, variables: &Variables, limits: &Limits) -> Compiled<Bound> {
+        let mut values: HashMap<&Name, ConstValue> = HashMap::new();
+        for def in &self.variables {
+            let value = variables
+                .get(&def.name)
+                .or(def.default.as_ref())
+                .cloned()
+                .unwrap_or(ConstValue::Null);
+            if !value_fits(&value, def.ty, def.nullable) {
+                return Err(Decline);
+            }
+            values.insert(&def.name, value);
+        }
+        let resolve = |v: &Option<Value>| -> Compiled<ConstValue> {
+            match v {
+                None => Ok(ConstValue::Null),
+                Some(v) => v
+                    .clone()
+                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline)),
+            }
+        };
+        let mut bound = Bound {
+            pages: Vec::with_capacity(self.slots),
+            contact_filters: Vec::new(),
+            conversation_filters: Vec::new(),
+        };
+        let mut complexity = self.roots.repeats;
+        for (_, root) in &self.roots.list {
+            complexity += match root {
+                Root::Typename => 0,
+                Root::Contacts { filter, conn } => {
+                    let filter = resolve(filter)?;
+                    let filter = root_filter(filter, contact_filter, ContactFilterInput::validate)?;
+                    bound.contact_filters.push(filter);
+                    bind_connection(
+                        conn,
+                        &resolve,
+                        limits,
+                        &mut bound.pages,
+                        true,
+                        |n, pages| bind_contact(n, &resolve, limits, pages),
+                    )?
+                }
+                Root::Conversations { filter, conn } => {
+                    let filter = resolve(filter)?;
+                    let validate = ConversationFilterInput::validate;
+                    let filter = root_filter(filter, conversation_filter, validate)?;
+                    bound.conversation_filters.push(filter);
+                    bind_connection(
+                        conn,
+                        &resolve,
+                        limits,
+                        &mut bound.pages,
+                        true,
+                        |n, pages| bind_conversation(n, &resolve, limits, pages),
+                    )?
+                }
+            };
+        }
+        if complexity > limits.max_complexity {
+            return Err(Decline);
+        }
+        Ok(bound)
+    }
+}
+
+/// Whether `value` is a valid value of a variable of type `ty`.
+fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
+    match (value, ty) {
+        (ConstValue::Null, _) => nullable,
+        (ConstValue::Number(n), VarType::Int) => {
+            n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
+        }
+        (ConstValue::String(_), VarType::String | VarType::Id) => true,
+        (ConstValue::Boolean(_), VarType::Boolean) => true,
+        (ConstValue::Object(_), VarType::ContactFilter) => contact_filter(value.clone()).is_ok(),
+        (ConstValue::Object(_), VarType::ConversationFilter) => {
+            conversation_filter(value.clone()).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// A root's `filter` argument: null or absent is the empty filter; anything else is read
+/// by `parse`; either is validated like the resolver validates it.
+fn root_filter<I: Default, F>(
+    value: ConstValue,
+    parse: impl Fn(ConstValue) -> Compiled<I>,
+    validate: impl Fn(I) -> Result<F, AppError>,
+) -> Compiled<F> {
+    let input = match value {
+        ConstValue::Null => I::default(),
+        value => parse(value)?,
+    };
+    validate(input).map_err(|_| Decline)
+}
+
+/// A `ContactFilterInput` from a value: only its own fields, each a string or null.
+fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
+    let ConstValue::Object(fields) = value else {
+        return Err(Decline);
+    };
+    let mut filter = ContactFilterInput::default();
+    for (name, value) in fields {
+        let text = match value {
+            ConstValue::Null => None,
+            ConstValue::String(s) => Some(s),
+            _ => return Err(Decline),
+        };
+        match name.as_str() {
+            "search" => filter.search = text,
+            "tag" => filter.tag = text,
+            _ => return Err(Decline),
+        }
+    }
+    Ok(filter)
+}
+
+/// A `ConversationFilterInput` from a value: only its own fields; enums by name (literal or
+/// string), ids as strings, or nulls.
+fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
+    let ConstValue::Object(fields) = value else {
+        return Err(Decline);
+    };
+    let mut filter = ConversationFilterInput::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "status" => filter.status = enum_value(value)?,
+            "channel" => filter.channel = enum_value(value)?,
+            "assignee" => filter.assignee = optional_string(value)?.map(ID),
+            "contact" => filter.contact = optional_string(value)?.map(ID),
+            _ => return Err(Decline),
+        }
+    }
+    Ok(filter)
+}
+
+/// An enum value by its GraphQL name (as a literal, or a string from variables), or null.
+fn enum_value<E: EnumType>(value: ConstValue) -> Compiled<Option<E>> {
+    let name = match &value {
+        ConstValue::Null => return Ok(None),
+        ConstValue::Enum(name) => name.as_str(),
+        ConstValue::String(name) => name.as_str(),
+        _ => return Err(Decline),
+    };
+    E::items()
+        .iter()
+        .find(|item| item.name == name)
+        .map(|item| Some(item.value))
+        .ok_or(Decline)
+}
+
+fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
+    match value {
+        ConstValue::Null => Ok(None),
+        ConstValue::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or(Decline),
+        _ => Err(Decline),
+    }
+}
+
+fn optional_string(value: ConstValue) -> Compiled<Option<String>> {
+    match value {
+        ConstValue::Null => Ok(None),
+        ConstValue::String(s) => Ok(Some(s)),
+        _ => Err(Decline),
+    }
+}
+
+/// Binds a connection's page into `pages` (at its slot) and returns its complexity.
+/// Nested connections (`root == false`) must be first pages: only those are batched.
+fn bind_connection<N>(
+    conn: &Conn<N>,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+    root: bool,
+    node: impl Fn(&N, &mut Vec<Page>) -> Compiled<usize>,
+) -> Compiled<usize> {
+    let first = optional_int(resolve(&conn.args.first)?)?;
+    let last = optional_int(resolve(&conn.args.last)?)?;
+    let after = optional_string(resolve(&conn.args.after)?)?;
+    let before = optional_string(resolve(&conn.args.before)?)?;
+    let page =
+        Page::from_args(first, after, last, before, limits.max_page_size).map_err(|_| Decline)?;
+    if !root && !page.is_first_page() {
+        return Err(Decline);
+    }
+    // Slots are numbered in the order compiling met the connections; binding walks them
+    // in the same order, and must never give a connection another one's page.
+    if pages.len() != conn.slot {
+        return Err(Decline);
+    }
+    pages.push(page);
+    // Each field costs 1 plus its children, `__typename` nothing (async-graphql's rule).
+    let mut child = conn.fields.repeats;
+    for (_, field) in &conn.fields.list {
+        child += match field {
+            ConnField::Typename => 0,
+            ConnField::TotalCount => 1,
+            ConnField::Nodes(n) => 1 + node(n, pages)?,
+            ConnField::PageInfo(info) => {
+                let typename = |p: &PageInfoField| matches!(p, PageInfoField::Typename);
+                1 + info.repeats + info.list.iter().filter(|(_, p)| !typename(p)).count()
+            }
+            ConnField::Edges(edge) => {
+                let mut sum = 1 + edge.repeats;
+                for (_, e) in &edge.list {
+                    sum += match e {
+                        EdgeField::Typename => 0,
+                        EdgeField::Cursor => 1,
+                        EdgeField::Node(n) => 1 + node(n, pages)?,
+                    };
+                }
+                sum
+            }
+        };
+    }
+    Ok(page_complexity(first, last, child))
+}
+
+fn bind_contact(
+    sel: &ContactSel,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    let mut sum = sel.0.repeats;
+    for (_, field) in &sel.0.list {
+        sum += match field {
+            ContactField::Typename => 0,
+            ContactField::Conversations(conn) => {
+                bind_connection(conn, resolve, limits, pages, false, |n, pages| {
+                    bind_conversation(n, resolve, limits, pages)
+                })?
+            }
+            _ => 1,
+        };
+    }
+    Ok(sum)
+}
+
+fn bind_conversation(
+    sel: &ConversationSel,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    let mut sum = sel.0.repeats;
+    for (_, field) in &sel.0.list {
+        sum += match field {
+            ConversationField::Typename => 0,
+            ConversationField::Contact(contact) => {
+                1 + bind_contact(contact, resolve, limits, pages)?
+            }
+            ConversationField::Messages(conn) => {
+                bind_connection(conn, resolve, limits, pages, false, |n, _| {
+                    let typename = |f: &MessageField| matches!(f, MessageField::Typename);
+                    Ok(n.0.repeats + n.0.list.iter().filter(|(_, f)| !typename(f)).count())
+                })?
+            }
+            _ => 1,
+        };
+    }
+    Ok(sum)
+}
