@@ -73,7 +73,6 @@ for k in $(seq 1 "$TOKEN_TENANTS"); do
                  WHERE x.contact_id = c.id ORDER BY created_at DESC, id DESC LIMIT 11) x)
     SELECT (SELECT string_agg(id::text, ',') FROM c), (SELECT string_agg(id::text, ',') FROM v)" | tail -1 | tr '|' ' ')
   cat > "$WORK/server-$k.sql" <<SQL
-SELECT 1;
 BEGIN READ ONLY;
 $(echo "$setup" | tr ';' '\n' | sed '/^ *$/d; s/$/;/')
 SELECT "contacts"."id", "contacts"."name", "contacts"."email", "contacts"."phone", "contacts"."company", "contacts"."tags", "contacts"."created_at", "contacts"."updated_at" FROM "contacts" ORDER BY "contacts"."created_at" ASC, "contacts"."id" ASC LIMIT 51;

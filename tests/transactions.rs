@@ -198,3 +198,41 @@ async fn a_dropped_transaction_is_rolled_back() {
     assert_eq!(count(&t, "Never finished").await, 0);
     assert_eq!(count(&t, "Next request").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_survives_a_pooled_connection_the_database_dropped() {
+    // One pooled connection, checked out without a test query: kill its backend between
+    // requests, with a cached membership (the first statement is the BEGIN batch) and
+    // without (the first statement is the membership lookup).
+    for ttl_ms in [60_000, 0] {
+        let t = TestApp::with_config(|c| {
+            c.pool_size = Some(1);
+            c.tenant_cache_ttl_ms = ttl_ms;
+        })
+        .await;
+        let a = t.tenant("alpha").await;
+        t.contact(&a.token, "Ada").await;
+        let query = "{ contacts { totalCount } }";
+        assert_eq!(
+            t.gql(&a.token, query).await["data"]["contacts"]["totalCount"],
+            1
+        );
+        let admin = common::client(&t.db.url).await;
+        let killed: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    AND backend_type = 'client backend'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed >= 1, "no pooled connection to kill");
+        let body = t.gql(&a.token, query).await;
+        assert_eq!(
+            body["data"]["contacts"]["totalCount"], 1,
+            "ttl {ttl_ms}: {body}"
+        );
+    }
+}

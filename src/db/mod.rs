@@ -42,7 +42,10 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
 /// Builds a pool of at most `size` connections to `url`.
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
     let mut manager_config = ManagerConfig::default();
-    manager_config.recycling_method = RecyclingMethod::Verified;
+    // No test query per checkout: a connection whose socket closed is dropped by the pool
+    // (`is_broken`), and the request transaction retries its first batch once on a fresh
+    // connection if a pooled one died unnoticed (see `TenantTx`).
+    manager_config.recycling_method = RecyclingMethod::Fast;
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)

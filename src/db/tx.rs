@@ -271,15 +271,8 @@ impl TenantTx {
         }
     }
 
-    async fn begin(&self) -> AppResult<Open> {
-        let principal = self
-            .principal
-            .as_ref()
-            .ok_or_else(AppError::unauthenticated)?;
-        let cached = self.resolver.cached(principal).await;
-        if let Some(Err(e)) = cached {
-            return Err(e);
-        }
+    /// A pooled connection whose statements this request counts.
+    async fn checkout(&self) -> AppResult<Object<AsyncPgConnection>> {
         let mut conn = self.pool.get().await.map_err(|e| {
             tracing::error!(error = %e, "no database connection");
             AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
@@ -290,9 +283,51 @@ impl TenantTx {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         });
+        Ok(conn)
+    }
+
+    async fn begin(&self) -> AppResult<Open> {
+        let principal = self
+            .principal
+            .as_ref()
+            .ok_or_else(AppError::unauthenticated)?;
+        let cached = self.resolver.cached(principal).await;
+        if let Some(Err(e)) = cached {
+            return Err(e);
+        }
+        // The pool hands out connections without a test query (one round trip less per
+        // request). One that died unnoticed since its last use (PostgreSQL restarted, the
+        // backend was terminated) fails its first statement with nothing done: it is
+        // closed, and the start made once more on a fresh connection. (The first statement
+        // is the membership lookup or the BEGIN batch: both may simply be sent again.)
+        match self.start(principal, cached.clone()).await {
+            Err(Attempt::Dead(e)) => {
+                tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
+                self.start(principal, cached).await
+            }
+            other => other,
+        }
+        .map_err(Attempt::into_error)
+    }
+
+    /// Admits the caller on a pooled connection and begins the transaction on it.
+    async fn start(
+        &self,
+        principal: &Principal,
+        cached: Option<AppResult<Member>>,
+    ) -> Result<Open, Attempt> {
+        let mut conn = self.checkout().await.map_err(Attempt::Refused)?;
         let mut member = match cached {
             Some(Ok(member)) => member,
-            _ => self.resolver.resolve(&mut conn, principal).await?,
+            _ => match self.resolver.resolve(&mut conn, principal).await {
+                Ok(member) => member,
+                // A refusal is an answer; a database failure may be the dead connection.
+                Err(e) if matches!(e.code, ErrorCode::ServiceUnavailable | ErrorCode::Internal) => {
+                    drop(Object::take(conn));
+                    return Err(Attempt::Dead(e));
+                }
+                Err(e) => return Err(Attempt::Refused(e)),
+            },
         };
         if let Some(cap) = principal.role_cap {
             // An API key: only while its tenant's plan has the feature, never above its role.
@@ -300,17 +335,17 @@ impl TenantTx {
                 .features
                 .contains(crate::tenancy::plans::Feature::ApiKeys)
             {
-                return Err(AppError::new(
+                return Err(Attempt::Refused(AppError::new(
                     ErrorCode::FeatureNotEnabled,
                     "the api_keys feature is not enabled for this tenant",
-                ));
+                )));
             }
             member.role = member.role.min(cap);
             // The key's role is its whole scope: its creator's custom-role permissions do
             // not ride along (they could exceed the cap).
             member.custom_permissions = Default::default();
         }
-        self.resolver.admit(&member)?;
+        self.resolver.admit(&member).map_err(Attempt::Refused)?;
         tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
         let begin = match self.mode {
             TxMode::ReadOnly => "BEGIN READ ONLY",
@@ -334,18 +369,32 @@ impl TenantTx {
         // If the request is cancelled while this batch is in flight, the connection may be
         // inside a transaction nobody will end: close it rather than pool it.
         let mut pending = Unsettled(Some(conn));
-        let sent = pending.batch_execute(&sql).await;
-        let conn = pending.settle();
-        if let Err(e) = sent {
-            rollback_or_discard(conn).await;
-            return Err(e.into());
+        match pending.batch_execute(&sql).await {
+            Ok(()) => Ok(Open {
+                conn: pending.settle(),
+                member,
+                aborted: false,
+                field_savepoint: field.then_some(true),
+            }),
+            // Whatever the cause, the connection is closed (dropping `pending`), not pooled.
+            Err(e) => Err(Attempt::Dead(e.into())),
         }
-        Ok(Open {
-            conn,
-            member,
-            aborted: false,
-            field_savepoint: field.then_some(true),
-        })
+    }
+}
+
+/// How starting the transaction on one connection failed.
+enum Attempt {
+    /// The first statement failed, nothing ran: worth one more try on another connection.
+    Dead(AppError),
+    /// Anything else: the request's answer.
+    Refused(AppError),
+}
+
+impl Attempt {
+    fn into_error(self) -> AppError {
+        match self {
+            Attempt::Dead(e) | Attempt::Refused(e) => e,
+        }
     }
 }
 
