@@ -10,7 +10,7 @@
 //! SET LOCAL app.tenant_id = '<uuid>'; SET LOCAL app.user_id = '<uuid>'; SET LOCAL app.role = '<ROLE>';
 //! ```
 //!
-//! Every value is rendered from a typed value (`Uuid`, [`Role`], `u64`), never from request
+//! Every value is rendered from a typed value (`Uuid`, [`Role`](crate::auth::Role), `u64`), never from request
 //! text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
 //! [`TenantTx::end_field`]), so a failed field is rolled back alone. [`TenantTx::finish`]
 //! commits before the response is sent; a transaction that is never finished (a panic, a

@@ -1,7 +1,7 @@
 //! HTTP: GraphQL over HTTP at `/graphql` (POST JSON, GET for queries only), GraphiQL at
 //! `/graphiql`, `/healthz` and `/readyz`.
 //!
-//! Each GraphQL request gets one [`TenantTx`]; the response is sent only after it commits,
+//! Each GraphQL request gets one [`TenantTx`](crate::db::TenantTx); the response is sent only after it commits,
 //! and becomes an error if the commit fails.
 
 use crate::app::App;

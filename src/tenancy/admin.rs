@@ -1,6 +1,6 @@
 //! Tenant lifecycle for platform administrators, over GraphQL.
 //!
-//! The platform path is reachable from a resolver only through [`platform_admin`], which
+//! The platform path is reachable from a resolver only through `platform_admin`, which
 //! first checks that the caller is a platform administrator (a flag on the user, not a
 //! tenant role). The door is a private-field wrapper in the schema data, so no other
 //! resolver can take the pool by accident.
@@ -12,7 +12,7 @@ use crate::graphql::request_tx;
 use crate::tenancy::plans::Plan;
 use async_graphql::{Context, Object, Result, ID};
 
-/// The platform path, as schema data; opened only by [`platform_admin`].
+/// The platform path, as schema data; opened only by `platform_admin`.
 pub struct PlatformDoor(Platform);
 
 impl PlatformDoor {
