@@ -234,5 +234,15 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
             body["data"]["contacts"]["totalCount"], 1,
             "ttl {ttl_ms}: {body}"
         );
+
+        // The auth path and the platform path check their connections too.
+        let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND backend_type = 'client backend'";
+        admin.batch_execute(kill).await.unwrap();
+        let body = t.gql(&a.token, "{ myTenants { slug } }").await;
+        assert_eq!(body["data"]["myTenants"][0]["slug"], "alpha", "{body}");
+        admin.batch_execute(kill).await.unwrap();
+        assert!(t.app.platform().find_tenant("alpha").await.is_ok());
     }
 }

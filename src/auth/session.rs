@@ -153,10 +153,7 @@ impl Sessions {
             + Send
             + 'a,
     {
-        let mut conn = self.pool.get().await.map_err(|e| {
-            tracing::error!(error = %e, "no database connection");
-            AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
-        })?;
+        let mut conn = crate::db::live_connection(&self.pool).await?;
         let conn: &mut AsyncPgConnection = &mut conn;
         conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
             c.batch_execute("SET LOCAL ROLE tenantry_auth").await?;
@@ -245,7 +242,7 @@ impl Sessions {
             tenant: Some(selector),
             role_cap: None,
         };
-        let mut conn = self.pool.get().await.map_err(AppError::internal)?;
+        let mut conn = crate::db::live_connection(&self.pool).await?;
         Ok(self
             .resolver
             .resolve(&mut conn, &principal)

@@ -43,8 +43,9 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
     let mut manager_config = ManagerConfig::default();
     // No test query per checkout: a connection whose socket closed is dropped by the pool
-    // (`is_broken`), and the request transaction retries its first batch once on a fresh
-    // connection if a pooled one died unnoticed (see `TenantTx`).
+    // (`is_broken`); the request transaction starts once more on a fresh connection if a
+    // pooled one died unnoticed (see `TenantTx`), and the other paths check theirs
+    // ([`live_connection`]).
     manager_config.recycling_method = RecyclingMethod::Fast;
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
@@ -52,6 +53,36 @@ pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
         .max_size(size)
         .build()
         .context("building the connection pool")
+}
+
+/// A pooled connection known to be alive, for the paths off the request hot path (login,
+/// the platform): the pool itself sends no test query (see [`build_pool`]), so this one
+/// does, and replaces a dead connection once. Errors are logged, and reported without
+/// detail as SERVICE_UNAVAILABLE.
+pub async fn live_connection(
+    pool: &PgPool,
+) -> crate::error::AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+    use diesel_async::SimpleAsyncConnection;
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "no database connection");
+        crate::error::AppError::new(
+            crate::error::ErrorCode::ServiceUnavailable,
+            "the database is unavailable",
+        )
+    };
+    for _ in 0..2 {
+        let mut conn = pool.get().await.map_err(|e| unavailable(&e))?;
+        match conn.batch_execute("SELECT 1").await {
+            Ok(()) => return Ok(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "a pooled connection was dead; replacing it");
+                drop(diesel_async::pooled_connection::deadpool::Object::take(
+                    conn,
+                ));
+            }
+        }
+    }
+    Err(unavailable(&"two pooled connections in a row were dead"))
 }
 
 /// Runs every pending migration; returns how many ran.

@@ -75,11 +75,8 @@ impl Platform {
     async fn conn(
         &self,
     ) -> AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
-        self.pool.get().await.map_err(|e| {
-            // The pool's error can name the host or the login role: log it, never send it.
-            tracing::error!(error = %e, "no database connection for the platform path");
-            AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
-        })
+        // (The pool's errors can name the host or the login role: logged, never sent.)
+        super::live_connection(&self.pool).await
     }
 
     /// Creates an active tenant; returns its id.
