@@ -261,6 +261,15 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
     let literal = "{ conversations(filter: {status: OPEN, channel: EMAIL}, first: 3) {
         nodes { subject contact { name } } } }";
     same_both_ways(&t, &a.token, literal, json!({})).await;
+    // Other root fields before and between the conversation lists.
+    let mixed = "{ __typename contacts(first: 1) { totalCount nodes { name } }
+        open: conversations(first: 2) { nodes { id contact { name } messages(first: 1) { nodes { body } } } }
+        sms: conversations(filter: {channel: SMS}, last: 2) { nodes { subject contact { id } } } }";
+    let body = same_both_ways(&t, &a.token, mixed, json!({})).await;
+    assert!(
+        body["data"]["open"]["nodes"][0]["contact"]["name"].is_string(),
+        "{body}"
+    );
     // A conversation's contact under a contact's conversations (the same contact).
     let round = "{ contacts(first: 3) { nodes { id conversations(first: 2) {
         nodes { contact { id name } } } } } }";

@@ -147,11 +147,12 @@ impl Plan {
         let mut contact_ids = Vec::new();
         {
             let mut shown: Vec<(&[ConversationRow], &Conn<ConversationSel>)> = Vec::new();
-            let mut roots = loaded.root_conversations.iter();
-            for (_, root) in &self.roots.list {
-                if let (Root::Conversations { conn, .. }, Some(page)) = (root, roots.next()) {
-                    shown.push((&page.rows, conn));
-                }
+            let conversation_roots = self.roots.list.iter().filter_map(|(_, root)| match root {
+                Root::Conversations { conn, .. } => Some(conn),
+                _ => None,
+            });
+            for (conn, page) in conversation_roots.zip(&loaded.root_conversations) {
+                shown.push((&page.rows, conn));
             }
             for (root, conn) in &conversation_fields {
                 let page = &bound.pages[conn.slot];
