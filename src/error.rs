@@ -166,6 +166,11 @@ impl From<DieselError> for AppError {
                     tracing::error!(error = %e, "database connection lost");
                     AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
                 }
+                // FATAL errors of a server ending the session (restart, terminated backend).
+                _ if info.message().starts_with("terminating connection") => {
+                    tracing::error!(error = %e, "database connection terminated");
+                    AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+                }
                 _ if info.message().contains("statement timeout") => {
                     tracing::warn!("statement timeout");
                     AppError::new(ErrorCode::ServiceUnavailable, "the request took too long")

@@ -417,6 +417,16 @@ async fn members_are_managed_only_downwards() {
         )
         .await;
     assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    // Nor can the last owner demote themselves by "adding" themselves again.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            add_existing,
+            json!({ "e": "owner@alpha.test", "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "CONFLICT", "{body}");
     let body = t.gql(&a.token, "{ members { email role } }").await;
     let owner = body["data"]["members"]
         .as_array()

@@ -171,6 +171,10 @@ impl Sessions {
         tenant: Option<&str>,
     ) -> AppResult<TokenPair> {
         let email = email.trim().to_string();
+        // No address is longer; refusing here keeps long keys out of the limiter.
+        if email.len() > 254 {
+            return Err(refused());
+        }
         // Unknown addresses each leave an entry: forget the idle ones now and then.
         if self.logins.len() > 100_000 {
             self.logins.retain_recent();

@@ -300,10 +300,11 @@ impl TenantTx {
         // backend was terminated) fails its first statement with nothing done: it is
         // closed, and the start made once more on a fresh connection. (The first statement
         // is the membership lookup or the BEGIN batch: both may simply be sent again.)
-        match self.start(principal, cached.clone()).await {
+        let mut admitted = false;
+        match self.start(principal, cached.clone(), &mut admitted).await {
             Err(Attempt::Dead(e)) => {
                 tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
-                self.start(principal, cached).await
+                self.start(principal, cached, &mut admitted).await
             }
             other => other,
         }
@@ -311,18 +312,21 @@ impl TenantTx {
     }
 
     /// Admits the caller on a pooled connection and begins the transaction on it.
+    /// `admitted` says whether an earlier attempt already counted the request against the
+    /// tenant's rate.
     async fn start(
         &self,
         principal: &Principal,
         cached: Option<AppResult<Member>>,
+        admitted: &mut bool,
     ) -> Result<Open, Attempt> {
         let mut conn = self.checkout().await.map_err(Attempt::Refused)?;
         let mut member = match cached {
             Some(Ok(member)) => member,
             _ => match self.resolver.resolve(&mut conn, principal).await {
                 Ok(member) => member,
-                // A refusal is an answer; a database failure may be the dead connection.
-                Err(e) if matches!(e.code, ErrorCode::ServiceUnavailable | ErrorCode::Internal) => {
+                // A refusal is an answer; a lost connection is worth another one.
+                Err(e) if e.code == ErrorCode::ServiceUnavailable => {
                     drop(Object::take(conn));
                     return Err(Attempt::Dead(e));
                 }
@@ -345,7 +349,10 @@ impl TenantTx {
             // not ride along (they could exceed the cap).
             member.custom_permissions = Default::default();
         }
-        self.resolver.admit(&member).map_err(Attempt::Refused)?;
+        if !*admitted {
+            self.resolver.admit(&member).map_err(Attempt::Refused)?;
+            *admitted = true;
+        }
         tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
         let begin = match self.mode {
             TxMode::ReadOnly => "BEGIN READ ONLY",
@@ -376,15 +383,24 @@ impl TenantTx {
                 aborted: false,
                 field_savepoint: field.then_some(true),
             }),
-            // Whatever the cause, the connection is closed (dropping `pending`), not pooled.
-            Err(e) => Err(Attempt::Dead(e.into())),
+            Err(e) => {
+                let e = AppError::from(e);
+                if e.code == ErrorCode::ServiceUnavailable {
+                    // The connection is lost: closed (dropping `pending`), not pooled.
+                    Err(Attempt::Dead(e))
+                } else {
+                    // Anything else (a misconfigured role, say) would fail again: no retry.
+                    rollback_or_discard(pending.settle()).await;
+                    Err(Attempt::Refused(e))
+                }
+            }
         }
     }
 }
 
 /// How starting the transaction on one connection failed.
 enum Attempt {
-    /// The first statement failed, nothing ran: worth one more try on another connection.
+    /// The connection was lost before anything ran: worth one more try on another one.
     Dead(AppError),
     /// Anything else: the request's answer.
     Refused(AppError),

@@ -143,6 +143,14 @@ fn outranks(caller: Role, granted: Option<Role>, current: Option<Role>) -> Resul
     Ok(())
 }
 
+/// The refusal to leave a tenant without an OWNER.
+fn last_owner() -> AppError {
+    AppError::new(
+        ErrorCode::Conflict,
+        "the last OWNER cannot be removed or demoted",
+    )
+}
+
 /// Adds `email` (creating the user when `invite`) with `role`, within the members quota.
 async fn add_member(
     ctx: &Context<'_>,
@@ -169,13 +177,17 @@ async fn add_member(
                     }));
                 };
                 let existing = model::get_member(c, user).await?;
-                // Adding someone already in the tenant changes their role: the same rule.
-                if let Err(e) = outranks(
-                    caller_role,
-                    None,
-                    existing.as_ref().map(|m| Role::from_db(&m.role)),
-                ) {
+                // Adding someone already in the tenant changes their role: the same rules.
+                let current = existing.as_ref().map(|m| Role::from_db(&m.role));
+                if let Err(e) = outranks(caller_role, None, current) {
                     return Ok(Err(e));
+                }
+                if current == Some(Role::Owner) && role != Role::Owner {
+                    // Counted with the OWNER rows locked, as in `change_member`.
+                    let (_, owners) = model::role_and_owners(c, user).await?;
+                    if owners <= 1 {
+                        return Ok(Err(last_owner()));
+                    }
                 }
                 let already = existing.is_some();
                 let full = match limit {
@@ -225,10 +237,7 @@ async fn change_member(
                     return Ok(Err(e));
                 }
                 if current == "OWNER" && owners <= 1 && role != Some(Role::Owner) {
-                    return Ok(Err(AppError::new(
-                        ErrorCode::Conflict,
-                        "the last OWNER cannot be removed or demoted",
-                    )));
+                    return Ok(Err(last_owner()));
                 }
                 match role {
                     Some(role) => {
