@@ -118,6 +118,13 @@ impl AppError {
         )
     }
 
+    /// SERVICE_UNAVAILABLE for a database that cannot be reached; the cause (which may
+    /// name the host or the login role) goes to the log, never to the client.
+    pub fn db_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "database unavailable");
+        Self::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+    }
+
     /// INTERNAL_SERVER_ERROR; the detail goes to the log, never to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -162,14 +169,13 @@ impl From<DieselError> for AppError {
                     ErrorCode::ServiceUnavailable,
                     "a concurrent change conflicted; retry the request",
                 ),
+                // A lost connection, or the FATAL error of a server ending the session
+                // (restart, terminated backend).
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
-                    tracing::error!(error = %e, "database connection lost");
-                    AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+                    AppError::db_unavailable(&e)
                 }
-                // FATAL errors of a server ending the session (restart, terminated backend).
                 _ if info.message().starts_with("terminating connection") => {
-                    tracing::error!(error = %e, "database connection terminated");
-                    AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
+                    AppError::db_unavailable(&e)
                 }
                 _ if info.message().contains("statement timeout") => {
                     tracing::warn!("statement timeout");

@@ -159,14 +159,9 @@ impl TenantResolver {
             e => Err(AppError::from(e)),
         })?;
         let resolution = decide(principal.user_id, row);
-        // A change announced while the lookup ran may already be missing from its answer.
-        if self.generation() == seen {
-            let key = (principal.user_id, selector);
-            self.cache.insert(key.clone(), resolution).await;
-            if self.generation() != seen {
-                self.cache.invalidate(&key).await;
-            }
-        }
+        let key = (principal.user_id, selector);
+        self.insert_if_current(&self.cache, seen, key, resolution)
+            .await;
         resolution.map_err(refusal)
     }
 
@@ -190,12 +185,21 @@ impl TenantResolver {
         grant: ApiKeyGrant,
         expires_at: Option<DateTime<Utc>>,
     ) {
+        self.insert_if_current(&self.api_keys, seen, hash, (grant, expires_at))
+            .await;
+    }
+
+    /// Caches `value` read at generation `seen`, unless an invalidation came since: a
+    /// change announced while the lookup ran may already be missing from its answer.
+    async fn insert_if_current<K, V>(&self, cache: &Cache<K, V>, seen: u64, key: K, value: V)
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
         if self.generation() == seen {
-            self.api_keys
-                .insert(hash.clone(), (grant, expires_at))
-                .await;
+            cache.insert(key.clone(), value).await;
             if self.generation() != seen {
-                self.api_keys.invalidate(&hash).await;
+                cache.invalidate(&key).await;
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod tx;
 pub use tx::{TenantTx, TxMode};
 
 use crate::config::Config;
+use crate::error::{AppError, AppResult};
 use anyhow::Context;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
@@ -23,6 +24,9 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The connection pool. Only [`TenantTx`] and the platform path hold it.
 pub type PgPool = Pool<AsyncPgConnection>;
+
+/// A connection checked out of [`PgPool`].
+pub type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 
 /// The migrations of `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -59,30 +63,26 @@ pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
 /// the platform): the pool itself sends no test query (see [`build_pool`]), so this one
 /// does, and replaces a dead connection once. Errors are logged, and reported without
 /// detail as SERVICE_UNAVAILABLE.
-pub async fn live_connection(
-    pool: &PgPool,
-) -> crate::error::AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+pub async fn live_connection(pool: &PgPool) -> AppResult<PooledConnection> {
     use diesel_async::SimpleAsyncConnection;
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "no database connection");
-        crate::error::AppError::new(
-            crate::error::ErrorCode::ServiceUnavailable,
-            "the database is unavailable",
-        )
-    };
     for _ in 0..2 {
-        let mut conn = pool.get().await.map_err(|e| unavailable(&e))?;
+        let mut conn = checkout(pool).await?;
         match conn.batch_execute("SELECT 1").await {
             Ok(()) => return Ok(conn),
             Err(e) => {
                 tracing::warn!(error = %e, "a pooled connection was dead; replacing it");
-                drop(diesel_async::pooled_connection::deadpool::Object::take(
-                    conn,
-                ));
+                drop(PooledConnection::take(conn));
             }
         }
     }
-    Err(unavailable(&"two pooled connections in a row were dead"))
+    Err(AppError::db_unavailable(
+        "two pooled connections in a row were dead",
+    ))
+}
+
+/// A pooled connection as the pool hands it out (no test query).
+pub async fn checkout(pool: &PgPool) -> AppResult<PooledConnection> {
+    pool.get().await.map_err(AppError::db_unavailable)
 }
 
 /// Runs every pending migration; returns how many ran.

@@ -273,10 +273,7 @@ impl TenantTx {
 
     /// A pooled connection whose statements this request counts.
     async fn checkout(&self) -> AppResult<Object<AsyncPgConnection>> {
-        let mut conn = self.pool.get().await.map_err(|e| {
-            tracing::error!(error = %e, "no database connection");
-            AppError::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
-        })?;
+        let mut conn = super::checkout(&self.pool).await?;
         let counter = Arc::clone(&self.statements);
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::StartQuery { .. } = event {

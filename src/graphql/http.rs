@@ -135,7 +135,8 @@ async fn handle(
     // The operation type decides READ ONLY; a parse error is reported by execute().
     let operation_name = request.operation_name.clone();
     // A query with a compiled plan is read-only without parsing it again.
-    let mode = if app.graphql.has_plan(&request) {
+    let lookup = app.graphql.lookup(&request);
+    let mode = if lookup.has_plan_for(&request) {
         TxMode::ReadOnly
     } else {
         match request.parsed_query() {
@@ -169,7 +170,7 @@ async fn handle(
     );
     async move {
         let tx = Arc::new(app.tenant_tx(principal, mode));
-        let executed = app.graphql.execute(request, &tx).await;
+        let executed = app.graphql.execute_looked_up(request, lookup, &tx).await;
         let finished = tx.finish().await;
         let response = match (executed, finished) {
             (_, Err(e)) => {

@@ -149,6 +149,16 @@ impl Executed {
     }
 }
 
+/// What the plan cache knows of a request's query text.
+pub struct PlanLookup(Option<Option<Arc<plan::Plan>>>);
+
+impl PlanLookup {
+    /// Whether a compiled plan serves the request (then it is a query: read-only).
+    pub fn has_plan_for(&self, request: &Request) -> bool {
+        matches!(&self.0, Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
+    }
+}
+
 /// Bytes of query texts whose compiled plan (or lack of one) is remembered.
 const PLAN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -165,11 +175,10 @@ impl Executor {
         }
     }
 
-    /// Whether `request` is a query with a compiled plan (then it needs no parsing to
-    /// know that it is read-only).
-    pub fn has_plan(&self, request: &Request) -> bool {
-        matches!(self.plans.get(&request.query),
-            Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
+    /// What the plan cache knows of `request`'s query text (a request with a compiled plan
+    /// needs no parsing to know that it is read-only).
+    pub fn lookup(&self, request: &Request) -> PlanLookup {
+        PlanLookup(self.plans.get(&request.query))
     }
 
     /// How many requests compiled plans have answered since the start.
@@ -179,12 +188,23 @@ impl Executor {
 
     /// Executes `request` in `tx` (whose mode says whether it is a mutation). The caller
     /// finishes the transaction.
-    pub async fn execute(&self, mut request: Request, tx: &Arc<TenantTx>) -> Executed {
+    pub async fn execute(&self, request: Request, tx: &Arc<TenantTx>) -> Executed {
+        let lookup = self.lookup(&request);
+        self.execute_looked_up(request, lookup, tx).await
+    }
+
+    /// [`Executor::execute`] with the plan cache already consulted (the HTTP handler does
+    /// so once, to learn the transaction's mode).
+    pub async fn execute_looked_up(
+        &self,
+        mut request: Request,
+        PlanLookup(cached): PlanLookup,
+        tx: &Arc<TenantTx>,
+    ) -> Executed {
         if tx.mode() == TxMode::ReadWrite {
             let response = self.mutations.execute(loaders::attach(request, tx)).await;
             return Executed::Response(response);
         }
-        let cached = self.plans.get(&request.query);
         if let Some(Some(plan)) = &cached {
             if plan.serves(request.operation_name.as_deref()) {
                 match self.plans.run(plan, &request.variables, tx).await {

@@ -27,17 +27,19 @@ impl Plan {
         };
         let mut bound = Bound {
             pages: Vec::with_capacity(self.slots),
-            contact_filters: Vec::new(),
-            conversation_filters: Vec::new(),
+            filters: Vec::with_capacity(self.roots.list.len()),
         };
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename => 0,
+                Root::Typename => {
+                    bound.filters.push(RootFilter::None);
+                    0
+                }
                 Root::Contacts { filter, conn } => {
                     let filter = resolve(filter)?;
                     let filter = root_filter(filter, contact_filter, ContactFilterInput::validate)?;
-                    bound.contact_filters.push(filter);
+                    bound.filters.push(RootFilter::Contacts(filter));
                     bind_connection(
                         conn,
                         &resolve,
@@ -51,7 +53,7 @@ impl Plan {
                     let filter = resolve(filter)?;
                     let validate = ConversationFilterInput::validate;
                     let filter = root_filter(filter, conversation_filter, validate)?;
-                    bound.conversation_filters.push(filter);
+                    bound.filters.push(RootFilter::Conversations(filter));
                     bind_connection(
                         conn,
                         &resolve,

@@ -10,18 +10,16 @@ impl Plan {
         tx: &Arc<TenantTx>,
     ) -> Result<Loaded, LoadError> {
         let mut loaded = Loaded::default();
-        let mut contact_filters = bound.contact_filters.iter();
-        let mut conversation_filters = bound.conversation_filters.iter();
         let unplaced = |e: AppError| (e, Vec::new());
 
         // Level 1: every root's page (and count), as its resolver loads it.
         let mut conversation_fields = Vec::new();
-        for (key, root) in &self.roots.list {
+        for (index, ((key, root), filter)) in self.roots.list.iter().zip(&bound.filters).enumerate()
+        {
             let at = |e: AppError| (e, vec![response_name(key)]);
-            match root {
-                Root::Typename => {}
-                Root::Contacts { conn, .. } => {
-                    let filter = contact_filters.next().cloned().unwrap_or_default();
+            let rows = match (root, filter) {
+                (Root::Contacts { conn, .. }, RootFilter::Contacts(filter)) => {
+                    let filter = filter.clone();
                     let page = bound.pages[conn.slot].clone();
                     // Like the resolver: no list query for `{ totalCount }` alone.
                     let rows = if conn.wants_rows() {
@@ -47,7 +45,7 @@ impl Plan {
                     for node in conn.nodes() {
                         for (_, field) in &node.0.list {
                             if let ContactField::Conversations(c) = field {
-                                conversation_fields.push((loaded.contacts.len(), c));
+                                conversation_fields.push((index, c));
                             }
                         }
                     }
@@ -56,10 +54,10 @@ impl Plan {
                         has_next,
                         total,
                     };
-                    loaded.contacts.push(RootPage { rows, window });
+                    RootRows::Contacts(RootPage { rows, window })
                 }
-                Root::Conversations { conn, .. } => {
-                    let filter = conversation_filters.next().cloned().unwrap_or_default();
+                (Root::Conversations { conn, .. }, RootFilter::Conversations(filter)) => {
+                    let filter = filter.clone();
                     let page = bound.pages[conn.slot].clone();
                     let only_contact = filter.only_contact();
                     // Like `conversation_page`: one contact's first page comes from the
@@ -107,9 +105,11 @@ impl Plan {
                         has_next,
                         total,
                     };
-                    loaded.root_conversations.push(RootPage { rows, window });
+                    RootRows::Conversations(RootPage { rows, window })
                 }
-            }
+                _ => RootRows::None,
+            };
+            loaded.roots.push(rows);
         }
 
         // Level 2: the conversations of every contact, for every `conversations` field, and
@@ -117,7 +117,7 @@ impl Plan {
         let mut counted = Vec::new();
         for (root, conn) in &conversation_fields {
             if conn.counted() {
-                counted.extend(loaded.contacts[*root].rows.iter().map(|r| r.id));
+                counted.extend(loaded.roots[*root].contacts().iter().map(|r| r.id));
             }
         }
         if !counted.is_empty() {
@@ -130,7 +130,7 @@ impl Plan {
         let mut keys = Vec::new();
         for (root, conn) in conversation_fields.iter().filter(|(_, c)| c.wants_rows()) {
             let page = &bound.pages[conn.slot];
-            let contacts = &loaded.contacts[*root].rows;
+            let contacts = loaded.roots[*root].contacts();
             keys.extend(contacts.iter().map(|r| child_key(r.id, page)));
         }
         if !keys.is_empty() {
@@ -147,16 +147,16 @@ impl Plan {
         let mut contact_ids = Vec::new();
         {
             let mut shown: Vec<(&[ConversationRow], &Conn<ConversationSel>)> = Vec::new();
-            let conversation_roots = self.roots.list.iter().filter_map(|(_, root)| match root {
-                Root::Conversations { conn, .. } => Some(conn),
-                _ => None,
-            });
-            for (conn, page) in conversation_roots.zip(&loaded.root_conversations) {
-                shown.push((&page.rows, conn));
+            for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+                if let (Root::Conversations { conn, .. }, RootRows::Conversations(page)) =
+                    (root, rows)
+                {
+                    shown.push((&page.rows, conn));
+                }
             }
             for (root, conn) in &conversation_fields {
                 let page = &bound.pages[conn.slot];
-                for contact in &loaded.contacts[*root].rows {
+                for contact in loaded.roots[*root].contacts() {
                     let found = loaded.conversations.get(&child_key(contact.id, page));
                     shown.push((first_page(found, page).0, conn));
                 }

@@ -294,10 +294,32 @@ trait NodeKind: Sized {
 /// A plan bound to one request: the page of every connection and the root filters.
 struct Bound {
     pages: Vec<Page>,
-    /// The filters of the `contacts` roots, in order.
-    contact_filters: Vec<ContactFilter>,
-    /// The filters of the `conversations` roots, in order.
-    conversation_filters: Vec<ConversationFilter>,
+    /// One per root field, in the order of [`Plan::roots`].
+    filters: Vec<RootFilter>,
+}
+
+/// A root field's validated filter.
+enum RootFilter {
+    None,
+    Contacts(ContactFilter),
+    Conversations(ConversationFilter),
+}
+
+/// A root field's loaded page.
+enum RootRows {
+    None,
+    Contacts(RootPage<ContactRow>),
+    Conversations(RootPage<ConversationRow>),
+}
+
+impl RootRows {
+    /// The contacts of a `contacts` root (none for other roots).
+    fn contacts(&self) -> &[ContactRow] {
+        match self {
+            RootRows::Contacts(page) => &page.rows,
+            _ => &[],
+        }
+    }
 }
 
 /// A root connection's rows and what it says besides them.
@@ -310,10 +332,8 @@ struct RootPage<R> {
 /// like the batch loaders' keys (`(parent, limit + 1)`).
 #[derive(Default)]
 struct Loaded {
-    /// The pages of the `contacts` roots, in order.
-    contacts: Vec<RootPage<ContactRow>>,
-    /// The pages of the `conversations` roots, in order.
-    root_conversations: Vec<RootPage<ConversationRow>>,
+    /// One per root field, in the order of [`Plan::roots`].
+    roots: Vec<RootRows>,
     /// Conversations per contact, for `totalCount` of nested connections.
     conversation_totals: HashMap<Uuid, i64>,
     conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,

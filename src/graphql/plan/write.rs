@@ -12,20 +12,19 @@ impl Plan {
     pub(super) fn write(&self, bound: &Bound, loaded: &Loaded) -> Vec<u8> {
         let ctx = Ctx { bound, loaded };
         let mut out = Vec::with_capacity(64 * 1024);
-        let mut contacts = loaded.contacts.iter();
-        let mut conversations = loaded.root_conversations.iter();
+        // One loaded entry per root field, taken in step with the fields.
+        let mut loaded_roots = loaded.roots.iter();
         out.extend_from_slice(b"{\"data\":");
-        object(&mut out, &self.roots.list, |out, root| match root {
-            Root::Typename => string(out, "Query"),
-            Root::Contacts { conn, .. } => {
-                if let Some(page) = contacts.next() {
-                    write_connection(out, conn, &page.rows, page.window, &ctx);
+        object(&mut out, &self.roots.list, |out, root| {
+            match (root, loaded_roots.next()) {
+                (Root::Contacts { conn, .. }, Some(RootRows::Contacts(page))) => {
+                    write_connection(out, conn, &page.rows, page.window, &ctx)
                 }
-            }
-            Root::Conversations { conn, .. } => {
-                if let Some(page) = conversations.next() {
-                    write_connection(out, conn, &page.rows, page.window, &ctx);
+                (Root::Conversations { conn, .. }, Some(RootRows::Conversations(page))) => {
+                    write_connection(out, conn, &page.rows, page.window, &ctx)
                 }
+                (Root::Typename, _) => string(out, "Query"),
+                _ => out.extend_from_slice(b"null"),
             }
         });
         out.push(b'}');
