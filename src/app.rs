@@ -2,12 +2,15 @@
 //! Shared by `serve`, the operator commands and the integration tests, so tests run the
 //! server exactly as it is deployed.
 
+use crate::auth::admission::RequestAdmission;
 use crate::auth::tenant::TenantResolver;
 use crate::auth::token::{load_secret, TokenKeys};
 use crate::auth::Principal;
+use crate::auth::RequestTx;
 use crate::config::Config;
-use crate::db::{self, PgPool, TenantTx, TxMode};
-use crate::graphql::{Executor, Limits, Services};
+use crate::db::{self, PgPool, TxMode};
+use crate::platform::model::Platform;
+use crate::schema::{Executor, Services};
 use diesel_async::SimpleAsyncConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,7 @@ pub struct App {
     pub sessions: crate::auth::session::Sessions,
     /// The URL of the database in use.
     pub database_url: String,
-    // Private: request code reaches the database only through TenantTx.
+    // Private: request code reaches the database only through RequestTx.
     pool: PgPool,
     listener: tokio::task::JoinHandle<()>,
 }
@@ -47,19 +50,18 @@ impl App {
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
-        let sessions =
-            crate::auth::session::Sessions::new(pool.clone(), keys.clone(), resolver.clone());
-        let limits = Limits {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            max_page_size: config.max_page_size,
-        };
+        let sessions = crate::auth::session::Sessions::new(
+            pool.clone(),
+            keys.clone(),
+            resolver.clone(),
+            config.login_attempts_per_minute,
+        );
         Ok(Arc::new(App {
             graphql: Executor::new(
-                limits,
+                &config,
                 Services {
                     sessions: sessions.clone(),
-                    platform: db::platform::Platform::new(pool.clone()),
+                    platform: Platform::new(pool.clone()),
                     secrets: crate::tenancy::settings::load_secret_box(&config)?,
                 },
             ),
@@ -74,19 +76,18 @@ impl App {
     }
 
     /// A fresh request transaction for `principal` (not begun until first used).
-    pub fn tenant_tx(&self, principal: Option<Principal>, mode: TxMode) -> TenantTx {
-        TenantTx::new(
+    pub fn tenant_tx(&self, principal: Option<Principal>, mode: TxMode) -> RequestTx {
+        RequestTx::new(
             self.pool.clone(),
-            self.resolver.clone(),
-            principal,
+            RequestAdmission::new(self.resolver.clone(), principal),
             mode,
             self.config.statement_timeout(),
         )
     }
 
     /// The explicit, logged path for cross-tenant operator work.
-    pub fn platform(&self) -> db::platform::Platform {
-        db::platform::Platform::new(self.pool.clone())
+    pub fn platform(&self) -> Platform {
+        Platform::new(self.pool.clone())
     }
 
     /// Whether the database answers (for `/readyz`).

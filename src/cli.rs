@@ -2,11 +2,11 @@
 //! Each command prints one plain line a script can use (the schema prints the SDL).
 
 use crate::app::App;
+use crate::auth::plans::Plan;
 use crate::auth::Role;
 use crate::config::Config;
-use crate::db::platform::Lifecycle;
-use crate::graphql::http::router;
-use crate::tenancy::plans::Plan;
+use crate::http::router;
+use crate::platform::model::Lifecycle;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -187,7 +187,7 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.log_format == "json" {
+    if config.log_format == crate::config::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -200,7 +200,7 @@ pub async fn run() -> anyhow::Result<()> {
     init_logging(&cli.config);
     match cli.command {
         Command::Schema { check, file } => {
-            let sdl = crate::graphql::sdl();
+            let sdl = crate::schema::sdl();
             if check {
                 let committed = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;

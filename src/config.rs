@@ -131,10 +131,74 @@ pub struct Config {
     #[arg(
         long,
         env = "TENANTRY_LOG_FORMAT",
-        default_value = "pretty",
+        value_enum,
+        default_value_t = LogFormat::Pretty,
         global = true
     )]
-    pub log_format: String,
+    pub log_format: LogFormat,
+
+    /// Compiled read plans (`on`, the default) or only the generic executor (`off`).
+    #[arg(
+        long,
+        env = "TENANTRY_COMPILED_PLANS",
+        value_enum,
+        default_value_t = Switch::On,
+        global = true
+    )]
+    pub compiled_plans: Switch,
+
+    /// Bytes of query texts whose compiled plan (or lack of one) is remembered.
+    #[arg(
+        long,
+        env = "TENANTRY_PLAN_CACHE_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true
+    )]
+    pub plan_cache_bytes: u64,
+
+    /// Query texts longer than this many bytes are never planned nor remembered (they
+    /// would crowd the plan cache; real queries are far shorter).
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_PLANNED_TEXT_BYTES",
+        default_value_t = 16 * 1024,
+        global = true
+    )]
+    pub max_planned_text_bytes: usize,
+
+    /// Login attempts allowed per email address and minute (per server process).
+    #[arg(
+        long,
+        env = "TENANTRY_LOGIN_ATTEMPTS_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_attempts_per_minute: u32,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (development).
+    Pretty,
+    /// One JSON object per line (production).
+    Json,
+}
+
+/// A feature that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on.
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
 }
 
 impl Config {
@@ -152,15 +216,20 @@ impl Config {
         Duration::from_millis(self.statement_timeout_ms)
     }
 
-    /// A configuration with every default, for tests and embedding.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
+    /// Every setting from the environment, else its default (no command line).
+    pub fn defaults() -> Self {
         use clap::Parser;
         #[derive(clap::Parser)]
         struct Wrapper {
             #[command(flatten)]
             config: Config,
         }
-        let mut config = Wrapper::parse_from(["tenantry"]).config;
+        Wrapper::parse_from(["tenantry"]).config
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let mut config = Self::defaults();
         config.database_url = Some(database_url.into());
         config
     }

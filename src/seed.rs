@@ -22,7 +22,7 @@ pub struct SeedSize {
     /// Messages per conversation.
     pub messages: usize,
     /// The plan of the seeded tenants.
-    pub plan: crate::tenancy::plans::Plan,
+    pub plan: crate::auth::plans::Plan,
 }
 
 /// The slug of seeded tenant `n` (1-based).

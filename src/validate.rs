@@ -125,6 +125,24 @@ pub fn tag(field: &str, value: &str) -> AppResult<String> {
     Ok(t)
 }
 
+/// Validates a tenant slug: 1 to 63 of a-z 0-9 and inner dashes.
+pub fn validate_slug(slug: &str) -> AppResult<String> {
+    let s = slug.trim().to_ascii_lowercase();
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(AppError::bad_input(
+            "slug",
+            "must be 1 to 63 characters of a-z, 0-9 and inner dashes",
+        ));
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

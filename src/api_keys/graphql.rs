@@ -1,13 +1,13 @@
 //! GraphQL types and roots of API keys.
 
 use super::model::{self, ApiKeyRow};
+use crate::auth::plans::{Feature, Permission};
 use crate::auth::session::Sessions;
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_permission};
 use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
-use crate::tenancy::plans::{Feature, Permission};
 use crate::validate;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};

@@ -1,9 +1,14 @@
-//! Who is calling and for which tenant: bearer tokens, roles, and tenant resolution.
+//! Who is calling and for which tenant, and whether they are admitted: bearer tokens and
+//! API keys, tenant selectors, roles, plans and features, membership and rate admission.
 
-pub mod graphql;
+pub mod admission;
+pub mod plans;
+pub mod request;
 pub mod session;
 pub mod tenant;
 pub mod token;
+
+pub use admission::RequestTx;
 
 use crate::ids::{TenantId, UserId};
 
@@ -89,22 +94,22 @@ pub struct Member {
     /// The user's role in that tenant.
     pub role: Role,
     /// The tenant's plan.
-    pub plan: crate::tenancy::plans::Plan,
+    pub plan: crate::auth::plans::Plan,
     /// The features enabled for the tenant: its plan's, minus those it switched off.
-    pub features: crate::tenancy::plans::FeatureSet,
+    pub features: crate::auth::plans::FeatureSet,
     /// Extra permissions from the member's custom role (effective only while the tenant
     /// has the `custom_roles` feature).
-    pub custom_permissions: crate::tenancy::plans::PermissionSet,
+    pub custom_permissions: crate::auth::plans::PermissionSet,
 }
 
 impl Member {
     /// Whether the member holds `permission`: through the built-in role, or through a
     /// custom role while the plan feature is on.
-    pub fn has_permission(&self, permission: crate::tenancy::plans::Permission) -> bool {
+    pub fn has_permission(&self, permission: crate::auth::plans::Permission) -> bool {
         self.role.grants(permission)
             || (self
                 .features
-                .contains(crate::tenancy::plans::Feature::CustomRoles)
+                .contains(crate::auth::plans::Feature::CustomRoles)
                 && self.custom_permissions.contains(permission))
     }
 }

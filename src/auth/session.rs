@@ -125,14 +125,19 @@ pub struct Sessions {
     refresh_ttl: Duration,
     /// Login attempts per email address (online password guessing; per process).
     logins: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
+    /// How many attempts per minute `logins` allows (for the refusal's message).
+    logins_per_minute: u32,
 }
-
-/// Login attempts allowed per email address and minute.
-pub const LOGINS_PER_MINUTE: u32 = 10;
 
 impl Sessions {
     /// Sessions over `pool`, signing with `keys`.
-    pub fn new(pool: PgPool, keys: TokenKeys, resolver: TenantResolver) -> Self {
+    /// `logins_per_minute` login attempts are allowed per email address and minute.
+    pub fn new(
+        pool: PgPool,
+        keys: TokenKeys,
+        resolver: TenantResolver,
+        logins_per_minute: u32,
+    ) -> Self {
         Self {
             pool,
             keys,
@@ -140,8 +145,9 @@ impl Sessions {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             logins: std::sync::Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
-                std::num::NonZeroU32::new(LOGINS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
+                std::num::NonZeroU32::new(logins_per_minute).unwrap_or(std::num::NonZeroU32::MIN),
             ))),
+            logins_per_minute,
         }
     }
 
@@ -183,7 +189,8 @@ impl Sessions {
             return Err(AppError::new(
                 ErrorCode::RateLimited,
                 format!(
-                    "at most {LOGINS_PER_MINUTE} login attempts per minute for one account; retry shortly"
+                    "at most {} login attempts per minute for one account; retry shortly",
+                    self.logins_per_minute
                 ),
             ));
         }

@@ -7,9 +7,9 @@
 
 use super::session::ApiKeyGrant;
 use super::{Member, Principal, Role, TenantSelector};
+use crate::auth::plans::{Feature, PermissionSet, Plan};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
-use crate::tenancy::plans::{Feature, PermissionSet, Plan};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;

@@ -4,10 +4,11 @@ use super::model::{self, ContactChanges, ContactFilter, ContactRow, NewContact};
 use crate::auth::Role;
 use crate::conversations::graphql::{conversation_page, ConversationConnection};
 use crate::conversations::model::ConversationFilter;
+use crate::db::keyset::{KeysetCursor, Page};
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::requires_role;
-use crate::graphql::relay::{decode_typed_id, global_id, wants_rows, KeysetCursor, Page};
-use crate::graphql::{request_tx, Limits};
+use crate::graphql::relay::{decode_typed_id, global_id, wants_rows, PageConnection};
+use crate::graphql::{data, request_tx, Limits};
 use crate::validate;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, ID};
@@ -135,7 +136,7 @@ impl ContactQuery {
         before: Option<String>,
         filter: Option<ContactFilterInput>,
     ) -> Result<ContactConnection> {
-        let limits = ctx.data::<Limits>()?;
+        let limits = data::<Limits>(ctx)?;
         let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
         let filter = filter.unwrap_or_default().validate().gql()?;
         let rows = if wants_rows(ctx) {

@@ -1,7 +1,7 @@
 //! Per-request batch loaders of contacts, around the request's transaction.
 
 use super::model::{self, ContactRow};
-use crate::db::TenantTx;
+use crate::auth::RequestTx;
 use crate::error::AppError;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Contacts by id.
-pub struct ContactById(pub Arc<TenantTx>);
+pub struct ContactById(pub Arc<RequestTx>);
 
 impl Loader<Uuid> for ContactById {
     type Value = ContactRow;

@@ -1,8 +1,8 @@
 //! Diesel rows and queries of `contacts`. Every query runs inside the request's tenant
 //! transaction, so row-level security limits it to the current tenant; none names a tenant.
 
+use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::schema::contacts;
-use crate::graphql::relay::{KeysetCursor, Page};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;

@@ -1,17 +1,21 @@
 //! GraphQL types, inputs and roots of conversations.
 
+use super::loaders::{ConversationById, ConversationCountByContact, ConversationsByContact};
 use super::model::{self, ConversationFilter, ConversationRow, NewConversation};
 use crate::auth::Role;
 use crate::contacts::graphql::{Contact, CONTACT_KIND};
+use crate::contacts::loaders::ContactById;
+use crate::db::keyset::{KeysetCursor, Page};
 use crate::error::{AppError, GqlResultExt};
+use crate::graphql::context::loader;
 use crate::graphql::guards::requires_role;
-use crate::graphql::loaders::loaders;
 use crate::graphql::relay::{
-    decode_typed_id, global_id, page_complexity, wants_rows, KeysetCursor, Page,
+    decode_typed_id, global_id, page_complexity, wants_rows, PageConnection,
 };
-use crate::graphql::{request_tx, Limits};
+use crate::graphql::{data, request_tx, Limits};
 use crate::messages::graphql::{message_page, MessageConnection};
 use crate::tenancy::graphql::{User, USER_KIND};
+use crate::tenancy::loaders::UserById;
 use crate::validate;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
@@ -119,8 +123,7 @@ impl Conversation {
     }
     /// The contact it is with.
     async fn contact(&self, ctx: &Context<'_>) -> Result<Contact> {
-        loaders(ctx)?
-            .contact_by_id
+        loader::<Uuid, ContactById>(ctx)?
             .load_one(self.0.contact_id)
             .await
             .gql()?
@@ -132,7 +135,11 @@ impl Conversation {
         let Some(id) = self.0.assignee_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.user_by_id.load_one(id).await.gql()?.map(User))
+        Ok(loader::<Uuid, UserById>(ctx)?
+            .load_one(id)
+            .await
+            .gql()?
+            .map(User))
     }
     /// Its messages, newest first.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
@@ -159,8 +166,7 @@ impl ConversationConnectionFields {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         // A contact's own count is batched: one statement for every contact of the level.
         if let Some(contact) = self.filter.only_contact() {
-            let counted = loaders(ctx)?
-                .conversation_count_by_contact
+            let counted = loader::<Uuid, ConversationCountByContact>(ctx)?
                 .load_one(contact)
                 .await
                 .gql()?;
@@ -188,16 +194,17 @@ pub async fn conversation_page(
     last: Option<i32>,
     before: Option<String>,
 ) -> Result<ConversationConnection> {
-    let limits = ctx.data::<Limits>()?;
+    let limits = data::<Limits>(ctx)?;
     let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
     let rows = match filter.only_contact() {
         _ if !wants_rows(ctx) => Vec::new(),
-        Some(contact) if page.is_first_page() => loaders(ctx)?
-            .conversations_by_contact
-            .load_one((contact, page.limit as i64 + 1))
-            .await
-            .gql()?
-            .unwrap_or_default(),
+        Some(contact) if page.is_first_page() => {
+            loader::<(Uuid, i64), ConversationsByContact>(ctx)?
+                .load_one((contact, page.limit as i64 + 1))
+                .await
+                .gql()?
+                .unwrap_or_default()
+        }
         _ => {
             let (f, p) = (filter.clone(), page.clone());
             request_tx(ctx)?
@@ -280,8 +287,7 @@ impl ConversationQuery {
 
 /// Loads a conversation of the current tenant or fails with NOT_FOUND.
 pub async fn find_conversation(ctx: &Context<'_>, id: Uuid) -> Result<Conversation> {
-    loaders(ctx)?
-        .conversation_by_id
+    loader::<Uuid, ConversationById>(ctx)?
         .load_one(id)
         .await
         .gql()?

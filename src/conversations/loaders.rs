@@ -1,8 +1,8 @@
 //! Per-request batch loaders of conversations, around the request's transaction.
 
 use super::model::{self, ConversationRow};
+use crate::auth::RequestTx;
 use crate::db::batch::load_children;
-use crate::db::TenantTx;
 use crate::error::AppError;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// The newest `limit` conversations of each contact: key `(contact_id, limit)`.
-pub struct ConversationsByContact(pub Arc<TenantTx>);
+pub struct ConversationsByContact(pub Arc<RequestTx>);
 
 impl Loader<(Uuid, i64)> for ConversationsByContact {
     type Value = Vec<ConversationRow>;
@@ -35,7 +35,7 @@ impl Loader<(Uuid, i64)> for ConversationsByContact {
 }
 
 /// Conversations by id.
-pub struct ConversationById(pub Arc<TenantTx>);
+pub struct ConversationById(pub Arc<RequestTx>);
 
 impl Loader<Uuid> for ConversationById {
     type Value = ConversationRow;
@@ -52,7 +52,7 @@ impl Loader<Uuid> for ConversationById {
 }
 
 /// How many conversations a contact has: key `contact_id`.
-pub struct ConversationCountByContact(pub Arc<TenantTx>);
+pub struct ConversationCountByContact(pub Arc<RequestTx>);
 
 impl Loader<Uuid> for ConversationCountByContact {
     type Value = i64;

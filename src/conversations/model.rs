@@ -1,9 +1,9 @@
 //! Diesel rows and queries of `conversations`. Row-level security limits every query to the
 //! current tenant; none names a tenant.
 
+use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::conversations;
-use crate::graphql::relay::{KeysetCursor, Page};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;

@@ -1,13 +1,130 @@
-//! Keyset pagination for diesel boxed queries, shared by every list.
+//! Keyset pagination, shared by every list: a position is the `(created_at, id)` of a row,
+//! and a page continues after (or before) it, which costs the same on page 1 and page
+//! 1,000. Lists never use OFFSET. (The GraphQL side — cursors as Relay strings and
+//! connections — is [`crate::graphql::relay`].)
 
-/// Applies a [`crate::graphql::relay::Page`] to a boxed query ordered by
-/// `(created_at, id)`: the `after`/`before` bounds in the list's natural order
-/// (`newest_first` or oldest first), the order (reversed for backward pages, which
-/// `Page::finish` restores), and `LIMIT page.limit + 1` to learn whether more rows exist.
+use crate::error::{AppError, AppResult};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Default page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// A keyset position: the sort key (created_at, id) of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysetCursor {
+    /// The row's created_at.
+    pub at: DateTime<Utc>,
+    /// The row's id (breaks ties).
+    pub id: Uuid,
+}
+
+impl KeysetCursor {
+    /// The opaque text form clients see.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("k1:{}:{}", self.at.timestamp_micros(), self.id))
+    }
+
+    /// Reads the text form back.
+    pub fn decode(s: &str) -> Result<Self, &'static str> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| "invalid cursor")?;
+        let text = String::from_utf8(bytes).map_err(|_| "invalid cursor")?;
+        let rest = text.strip_prefix("k1:").ok_or("invalid cursor")?;
+        let (micros, id) = rest.split_once(':').ok_or("invalid cursor")?;
+        let micros: i64 = micros.parse().map_err(|_| "invalid cursor")?;
+        Ok(Self {
+            at: DateTime::from_timestamp_micros(micros).ok_or("invalid cursor")?,
+            id: Uuid::parse_str(id).map_err(|_| "invalid cursor")?,
+        })
+    }
+}
+
+/// Validated page arguments, ready for a keyset query.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Rows wanted (the query fetches one more to learn whether more exist).
+    pub limit: usize,
+    /// Only rows after this position.
+    pub after: Option<KeysetCursor>,
+    /// Only rows before this position.
+    pub before: Option<KeysetCursor>,
+    /// `last` was given: fetch from the end, then restore ascending order.
+    pub backward: bool,
+}
+
+impl Page {
+    /// Validates Relay arguments: not both `first` and `last`, neither negative nor above
+    /// `max`, cursors that decode. Errors are BAD_USER_INPUT naming the argument.
+    pub fn from_args(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        max: usize,
+    ) -> AppResult<Self> {
+        if first.is_some() && last.is_some() {
+            return Err(AppError::bad_input(
+                "first",
+                "use either first or last, not both",
+            ));
+        }
+        let size = |name: &str, n: i32| -> AppResult<usize> {
+            if n < 0 {
+                return Err(AppError::bad_input(name, "must not be negative"));
+            }
+            let n = n as usize;
+            if n > max {
+                return Err(AppError::bad_input(name, format!("must be at most {max}")));
+            }
+            Ok(n)
+        };
+        let cursor = |name: &str, c: Option<String>| -> AppResult<Option<KeysetCursor>> {
+            c.map(|c| KeysetCursor::decode(&c).map_err(|e| AppError::bad_input(name, e)))
+                .transpose()
+        };
+        let (limit, backward) = match (first, last) {
+            (Some(n), _) => (size("first", n)?, false),
+            (None, Some(n)) => (size("last", n)?, true),
+            (None, None) => (DEFAULT_PAGE_SIZE.min(max), false),
+        };
+        Ok(Self {
+            limit,
+            after: cursor("after", after)?,
+            before: cursor("before", before)?,
+            backward,
+        })
+    }
+
+    /// Whether this is the first page in the natural order (no cursor, not backward):
+    /// the page a batch loader can serve for many parents at once.
+    pub fn is_first_page(&self) -> bool {
+        self.after.is_none() && self.before.is_none() && !self.backward
+    }
+
+    /// Turns `limit + 1` fetched rows into a page: trims the probe row, restores ascending
+    /// order for backward pages, and says whether more rows exist on either side.
+    pub fn finish<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool, bool) {
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        if self.backward {
+            rows.reverse();
+            (rows, more, self.before.is_some())
+        } else {
+            (rows, self.after.is_some(), more)
+        }
+    }
+}
+
+/// Applies a [`Page`] to a boxed query ordered by `(created_at, id)`: the `after`/`before`
+/// bounds in the list's natural order (`newest_first` or oldest first), the order
+/// (reversed for backward pages, which `Page::finish` restores), and
+/// `LIMIT page.limit + 1` to learn whether more rows exist.
 #[macro_export]
 macro_rules! apply_keyset {
     ($query:expr, $at:expr, $id:expr, $page:expr, newest_first = $newest_first:expr) => {{
-        let page: &$crate::graphql::relay::Page = $page;
+        let page: &$crate::db::keyset::Page = $page;
         let newest_first: bool = $newest_first;
         let mut query = $query;
         // Rows that come after `c` in the natural order.

@@ -1,12 +1,11 @@
 //! Everything that talks to PostgreSQL: the pool, embedded migrations, the request-scoped
-//! tenant transaction ([`TenantTx`]), the diesel schema, the private development cluster
-//! and the explicit platform path for cross-tenant operator work.
+//! tenant transaction ([`TenantTx`]), keyset pagination, batch loading, the diesel schema
+//! and the private development cluster. Imports no GraphQL and no domain.
 
 pub mod batch;
 pub mod dev;
 pub mod keyset;
 pub mod lateral;
-pub mod platform;
 pub mod schema;
 pub mod tx;
 

@@ -2,26 +2,25 @@
 //!
 //! One [`TenantTx`] exists per GraphQL request and is shared (behind an `Arc`) by every
 //! resolver and DataLoader of that request. It takes a pooled connection lazily, so a
-//! request that needs none (introspection) takes none. On first use it resolves the
-//! caller's membership (cached), then sends in one round trip:
+//! request that needs none (introspection) takes none. On first use it asks its
+//! [`Admission`] (the auth layer's: membership, API-key cap, rate) who the caller is, then
+//! sends in one round trip:
 //!
 //! ```sql
 //! BEGIN [READ ONLY]; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = ..;
 //! SET LOCAL app.tenant_id = '<uuid>'; SET LOCAL app.user_id = '<uuid>'; SET LOCAL app.role = '<ROLE>';
 //! ```
 //!
-//! Every value is rendered from a typed value (`Uuid`, [`Role`](crate::auth::Role), `u64`), never from request
-//! text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
+//! Every value is rendered from a typed value (`Uuid`, a role name from a closed set, `u64`),
+//! never from request text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
 //! [`TenantTx::end_field`]), so a failed field is rolled back alone. [`TenantTx::finish`]
 //! commits before the response is sent; a transaction that is never finished (a panic, a
 //! dropped request) is rolled back explicitly, so a connection never goes back to the pool
 //! inside a transaction. The pool is a private field: resolvers cannot reach it.
 
-use crate::auth::tenant::TenantResolver;
-use crate::auth::{Member, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::{TenantId, UserId};
 use diesel::connection::InstrumentationEvent;
-use diesel::result::QueryResult;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use scoped_futures::ScopedBoxFuture;
@@ -31,6 +30,40 @@ use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::PgPool;
+
+/// Who a transaction runs as, rendered into its `SET LOCAL`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// `app.tenant_id`: the tenant whose rows the transaction sees.
+    pub tenant_id: TenantId,
+    /// `app.user_id`: the acting user.
+    pub user_id: UserId,
+    /// `app.role`: the caller's role name (from a closed set, never request text).
+    pub role: &'static str,
+}
+
+/// Decides who may open a request's transaction, and as whom: implemented by the auth
+/// layer, so this module only opens, runs and ends transactions.
+#[async_trait::async_trait]
+pub trait Admission: Send + Sync + 'static {
+    /// What an admitted caller is (for the auth layer: a member with role and plan).
+    type Admitted: Clone + Send + Sync + 'static;
+
+    /// The caller's answer known without a connection (a cache), if any: an error refuses
+    /// the request before a connection is taken.
+    async fn known(&self) -> Option<AppResult<Self::Admitted>>;
+
+    /// Looks the caller up on `conn`, outside any transaction. SERVICE_UNAVAILABLE means
+    /// the connection was lost (the lookup is tried once more on a fresh one).
+    async fn look_up(&self, conn: &mut AsyncPgConnection) -> AppResult<Self::Admitted>;
+
+    /// Admits the looked-up caller for this one request (caps, rate limits); called at
+    /// most once per request.
+    fn admit(&self, admitted: Self::Admitted) -> AppResult<Self::Admitted>;
+
+    /// Who the transaction runs as.
+    fn identity(admitted: &Self::Admitted) -> Identity;
+}
 
 /// Whether the request may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,73 +76,59 @@ pub enum TxMode {
 
 const SAVEPOINT: &str = "tenantry_field";
 
-enum State {
+enum State<M> {
     /// No connection taken yet.
     Idle,
     /// The caller could not be admitted; the error is repeated to every resolver.
     Refused(AppError),
     /// A transaction is open on `conn`.
-    Open(Box<Open>),
+    Open(Box<Open<M>>),
     /// Committed or rolled back; nothing more may run.
     Finished,
 }
 
-struct Open {
+struct Open<M> {
     conn: Object<AsyncPgConnection>,
-    member: Member,
+    member: M,
     /// A statement failed outside a savepoint: the transaction can only be rolled back.
     aborted: bool,
     /// Inside a root mutation field: `Some(false)` until its SAVEPOINT is sent.
     field_savepoint: Option<bool>,
 }
 
-/// The request-scoped tenant transaction (see the module documentation).
-pub struct TenantTx {
+/// The request-scoped tenant transaction (see the module documentation), admitted by `A`.
+pub struct TenantTx<A: Admission> {
     pool: PgPool,
-    resolver: TenantResolver,
-    principal: Option<Principal>,
+    admission: A,
     mode: TxMode,
     statement_timeout: Duration,
     statements: Arc<AtomicU64>,
+    /// Set by the connection when a statement fails (whatever error type the caller of
+    /// [`TenantTx::run`] maps it to): the transaction is then aborted.
+    failed: Arc<AtomicBool>,
     /// A root mutation field began before the transaction was open.
     pending_field: AtomicBool,
-    state: Mutex<State>,
+    state: Mutex<State<A::Admitted>>,
 }
 
-impl TenantTx {
-    /// A transaction for one request of `principal` (None: anonymous), not yet begun.
-    pub fn new(
-        pool: PgPool,
-        resolver: TenantResolver,
-        principal: Option<Principal>,
-        mode: TxMode,
-        statement_timeout: Duration,
-    ) -> Self {
+impl<A: Admission> TenantTx<A> {
+    /// A transaction for one request, admitted by `admission`, not yet begun.
+    pub fn new(pool: PgPool, admission: A, mode: TxMode, statement_timeout: Duration) -> Self {
         Self {
             pool,
-            resolver,
-            principal,
+            admission,
             mode,
             statement_timeout,
             statements: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(AtomicBool::new(false)),
             pending_field: AtomicBool::new(false),
             state: Mutex::new(State::Idle),
         }
     }
 
-    /// The user who signed in for this request (known without touching the database), for
-    /// the paths that act as the user beyond one tenant (their tenants, switching tenant,
-    /// platform administration). UNAUTHENTICATED without a token; FORBIDDEN for an API key,
-    /// which is bound to its tenant and role and must never become its creator's session.
-    pub fn signed_in_user(&self) -> AppResult<crate::ids::UserId> {
-        match &self.principal {
-            None => Err(AppError::unauthenticated()),
-            Some(p) if p.role_cap.is_some() => Err(AppError::new(
-                ErrorCode::Forbidden,
-                "an API key cannot do this; sign in as a user",
-            )),
-            Some(p) => Ok(p.user_id),
-        }
+    /// The admission of this request (who signed in, known without the database).
+    pub fn admission(&self) -> &A {
+        &self.admission
     }
 
     /// The mode this transaction begins in.
@@ -123,26 +142,30 @@ impl TenantTx {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// The caller as a member of the tenant, opening the transaction if needed.
-    /// Fails with UNAUTHENTICATED, TENANT_NOT_FOUND, FORBIDDEN or TENANT_SUSPENDED.
-    pub async fn member(&self) -> AppResult<Member> {
+    /// The admitted caller (a member of the tenant), opening the transaction if needed.
+    /// Fails with the admission's refusal (UNAUTHENTICATED, TENANT_NOT_FOUND, FORBIDDEN,
+    /// TENANT_SUSPENDED, RATE_LIMITED, …).
+    pub async fn member(&self) -> AppResult<A::Admitted> {
         let mut state = self.open().await?;
         match &mut *state {
-            State::Open(open) => Ok(open.member),
+            State::Open(open) => Ok(open.member.clone()),
             _ => Err(AppError::internal("transaction not open after open()")),
         }
     }
 
-    /// Runs `f` on the request's connection inside the tenant transaction.
+    /// Runs `f` on the request's connection inside the tenant transaction; `f` may fail
+    /// with any error that becomes an [`AppError`] (diesel's, or an [`AppError`] itself
+    /// for work that refuses part-way, such as a quota or a rule checked in SQL).
     ///
-    /// Calls are serialised: sibling resolvers share one connection. A database error
+    /// Calls are serialised: sibling resolvers share one connection. A failed statement
     /// marks the transaction aborted unless a field savepoint can undo it.
-    pub async fn run<'a, R, F>(&self, f: F) -> AppResult<R>
+    pub async fn run<'a, R, E, F>(&self, f: F) -> AppResult<R>
     where
-        F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, QueryResult<R>>
+        F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<R, E>>
             + Send
             + 'a,
         R: Send + 'a,
+        E: Into<AppError> + Send + 'a,
     {
         let mut state = self.open().await?;
         let State::Open(open) = &mut *state else {
@@ -165,15 +188,14 @@ impl TenantTx {
             }
             open.field_savepoint = Some(true);
         }
-        match f(&mut open.conn).await {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                if matches!(e, diesel::result::Error::DatabaseError(..)) {
-                    open.aborted = true;
-                }
-                Err(e.into())
-            }
+        self.failed.store(false, Ordering::Relaxed);
+        let result = f(&mut open.conn).await;
+        if self.failed.load(Ordering::Relaxed) {
+            // PostgreSQL aborts a transaction at its first failed statement, whatever the
+            // caller made of the error.
+            open.aborted = true;
         }
+        result.map_err(Into::into)
     }
 
     /// Marks the start of a root mutation field: its first statement is preceded by a
@@ -249,7 +271,7 @@ impl TenantTx {
     }
 
     /// Takes a connection, admits the caller and begins the transaction, once.
-    async fn open(&self) -> AppResult<MutexGuard<'_, State>> {
+    async fn open(&self) -> AppResult<MutexGuard<'_, State<A::Admitted>>> {
         let mut state = self.state.lock().await;
         match &*state {
             State::Open(_) => return Ok(state),
@@ -275,82 +297,76 @@ impl TenantTx {
     async fn checkout(&self) -> AppResult<Object<AsyncPgConnection>> {
         let mut conn = super::checkout(&self.pool).await?;
         let counter = Arc::clone(&self.statements);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { .. } = event {
+        let failed = Arc::clone(&self.failed);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
+            InstrumentationEvent::FinishQuery { error: Some(_), .. } => {
+                failed.store(true, Ordering::Relaxed);
+            }
+            _ => {}
         });
         Ok(conn)
     }
 
-    async fn begin(&self) -> AppResult<Open> {
-        let principal = self
-            .principal
-            .as_ref()
-            .ok_or_else(AppError::unauthenticated)?;
-        let cached = self.resolver.cached(principal).await;
-        if let Some(Err(e)) = cached {
-            return Err(e);
-        }
-        // The pool hands out connections without a test query (one round trip less per
-        // request). One that died unnoticed since its last use (PostgreSQL restarted, the
-        // backend was terminated) fails its first statement with nothing done: it is
-        // closed, and the start made once more on a fresh connection. (The first statement
-        // is the membership lookup or the BEGIN batch: both may simply be sent again.)
-        let mut admitted = false;
-        match self.start(principal, cached.clone(), &mut admitted).await {
-            Err(Attempt::Dead(e)) => {
-                tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
-                self.start(principal, cached, &mut admitted).await
+    /// Admits the caller and begins the transaction. The pool hands out connections
+    /// without a test query (one round trip less per request); one that died unnoticed
+    /// since its last use (PostgreSQL restarted, the backend was terminated) fails its
+    /// first statement with nothing done: it is closed, and the start made once more on a
+    /// fresh connection. (The first statement is the lookup or the BEGIN batch: both may
+    /// simply be sent again; the caller is admitted — counted against its rate — once.)
+    async fn begin(&self) -> AppResult<Open<A::Admitted>> {
+        let known = match self.admission.known().await {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(member)) => Some(member),
+            None => None,
+        };
+        let mut admitted: Option<A::Admitted> = None;
+        for attempt in 0..2 {
+            let retry = attempt == 0;
+            let mut conn = self.checkout().await?;
+            let member = match &admitted {
+                Some(member) => member.clone(),
+                None => {
+                    let looked_up = match &known {
+                        Some(member) => member.clone(),
+                        None => match self.admission.look_up(&mut conn).await {
+                            Ok(member) => member,
+                            // A refusal is an answer; a lost connection is worth another.
+                            Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
+                                tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
+                                drop(Object::take(conn));
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        },
+                    };
+                    let member = self.admission.admit(looked_up)?;
+                    admitted = Some(member.clone());
+                    member
+                }
+            };
+            match self.start(conn, member).await {
+                Err(Attempt::Dead(e)) if retry => {
+                    tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
+                }
+                other => return other.map_err(Attempt::into_error),
             }
-            other => other,
         }
-        .map_err(Attempt::into_error)
+        Err(AppError::db_unavailable(
+            "two pooled connections in a row were dead",
+        ))
     }
 
-    /// Admits the caller on a pooled connection and begins the transaction on it.
-    /// `admitted` says whether an earlier attempt already counted the request against the
-    /// tenant's rate.
+    /// Begins the transaction as `member` on `conn`.
     async fn start(
         &self,
-        principal: &Principal,
-        cached: Option<AppResult<Member>>,
-        admitted: &mut bool,
-    ) -> Result<Open, Attempt> {
-        let mut conn = self.checkout().await.map_err(Attempt::Refused)?;
-        let mut member = match cached {
-            Some(Ok(member)) => member,
-            _ => match self.resolver.resolve(&mut conn, principal).await {
-                Ok(member) => member,
-                // A refusal is an answer; a lost connection is worth another one.
-                Err(e) if e.code == ErrorCode::ServiceUnavailable => {
-                    drop(Object::take(conn));
-                    return Err(Attempt::Dead(e));
-                }
-                Err(e) => return Err(Attempt::Refused(e)),
-            },
-        };
-        if let Some(cap) = principal.role_cap {
-            // An API key: only while its tenant's plan has the feature, never above its role.
-            if !member
-                .features
-                .contains(crate::tenancy::plans::Feature::ApiKeys)
-            {
-                return Err(Attempt::Refused(AppError::new(
-                    ErrorCode::FeatureNotEnabled,
-                    "the api_keys feature is not enabled for this tenant",
-                )));
-            }
-            member.role = member.role.min(cap);
-            // The key's role is its whole scope: its creator's custom-role permissions do
-            // not ride along (they could exceed the cap).
-            member.custom_permissions = Default::default();
-        }
-        if !*admitted {
-            self.resolver.admit(&member).map_err(Attempt::Refused)?;
-            *admitted = true;
-        }
-        tracing::Span::current().record("tenant.id", tracing::field::display(member.tenant_id));
+        conn: Object<AsyncPgConnection>,
+        member: A::Admitted,
+    ) -> Result<Open<A::Admitted>, Attempt> {
+        let identity = A::identity(&member);
+        tracing::Span::current().record("tenant.id", tracing::field::display(identity.tenant_id));
         let begin = match self.mode {
             TxMode::ReadOnly => "BEGIN READ ONLY",
             TxMode::ReadWrite => "BEGIN",
@@ -361,9 +377,9 @@ impl TenantTx {
              SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
              SET LOCAL app.role = '{role}';{savepoint}",
             timeout = self.statement_timeout.as_millis(),
-            tenant = member.tenant_id.0,
-            user = member.user_id.0,
-            role = member.role.as_str(),
+            tenant = identity.tenant_id.0,
+            user = identity.user_id.0,
+            role = identity.role,
             savepoint = if field {
                 format!(" SAVEPOINT {SAVEPOINT};")
             } else {
@@ -411,7 +427,7 @@ impl Attempt {
     }
 }
 
-impl Drop for TenantTx {
+impl<A: Admission> Drop for TenantTx<A> {
     /// A transaction still open here was never finished (a panic, a cancelled request):
     /// roll it back before the connection may be reused.
     fn drop(&mut self) {

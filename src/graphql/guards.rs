@@ -14,14 +14,13 @@
 //!   (fields, inline fragments, fragment spreads, at every depth) and the whole operation
 //!   is refused if any selected field's requirement is not met. Queries then run on a
 //!   schema without extensions, so the many fields of a large read pay nothing per field.
-//! - **Mutations**: [`GuardExtension`] checks each field as it resolves, and also wraps
-//!   each root mutation field in a savepoint of the request transaction, so a refused or
-//!   failed field is rolled back alone while the others commit.
+//! - **Mutations**: [`GuardExtension`] checks each field as it resolves (the savepoint
+//!   around each root mutation field is [`super::savepoints`]'s).
 
+use crate::auth::plans::{Feature, Permission};
+use crate::auth::RequestTx;
 use crate::auth::{Member, Role};
-use crate::db::TenantTx;
 use crate::error::{AppError, ErrorCode};
-use crate::tenancy::plans::{Feature, Permission};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
@@ -139,6 +138,11 @@ impl Rules {
             types,
             ..Self::default()
         }
+    }
+
+    /// The name of the mutation root type.
+    pub fn mutation_type(&self) -> &str {
+        &self.mutation_type
     }
 
     fn field(&self, type_name: &str, field: &str) -> Option<&FieldRule> {
@@ -267,7 +271,7 @@ pub fn unmet(member: &Member, requirement: Requirement) -> Option<AppError> {
 }
 
 /// Checks `required` against the caller of `tx` (opening the transaction if needed).
-pub async fn check_requirements(tx: &TenantTx, required: &[Requirement]) -> Result<(), AppError> {
+pub async fn check_requirements(tx: &RequestTx, required: &[Requirement]) -> Result<(), AppError> {
     let member = tx.member().await?;
     match required.iter().find_map(|r| unmet(&member, *r)) {
         Some(e) => Err(e),
@@ -278,7 +282,7 @@ pub async fn check_requirements(tx: &TenantTx, required: &[Requirement]) -> Resu
 /// Checks an operation's requirements before it runs; the error points at the first
 /// field whose requirement is not met.
 pub async fn check_operation(
-    tx: &TenantTx,
+    tx: &RequestTx,
     required: &[Required],
 ) -> Result<(), (AppError, Vec<String>)> {
     let Some(first) = required.first() else {
@@ -294,8 +298,8 @@ pub async fn check_operation(
     }
 }
 
-/// Enforces the requirement directives field by field and runs root mutation fields in
-/// savepoints (used for mutation operations; see the module documentation).
+/// Enforces the requirement directives field by field (used for mutation operations; see
+/// the module documentation).
 #[derive(Clone)]
 pub struct GuardExtension {
     rules: Arc<Rules>,
@@ -315,13 +319,14 @@ impl ExtensionFactory for GuardExtension {
 }
 
 /// Where an error of the field being resolved points: its position and response path.
-struct ErrorSite {
+pub(crate) struct ErrorSite {
     pos: async_graphql::Pos,
     path: Vec<PathSegment>,
 }
 
 impl ErrorSite {
-    fn of(info: &ResolveInfo<'_>) -> Self {
+    /// The site of the field `info` resolves.
+    pub(crate) fn of(info: &ResolveInfo<'_>) -> Self {
         let path = info
             .path_node
             .to_string_vec()
@@ -337,7 +342,8 @@ impl ErrorSite {
         }
     }
 
-    fn error(&self, e: AppError) -> ServerError {
+    /// `e` as the error of this field.
+    pub(crate) fn error(&self, e: AppError) -> ServerError {
         let mut err = e.into_graphql().into_server_error(self.pos);
         err.path = self.path.clone();
         err
@@ -355,43 +361,29 @@ impl Extension for GuardExtension {
         if info.is_for_introspection {
             return next.run(ctx, info).await;
         }
-        let required = self
+        let Some(required) = self
             .rules
             .field(info.parent_type, info.name)
             .map(|r| r.requires.as_slice())
-            .filter(|r| !r.is_empty());
-        let root_mutation =
-            info.path_node.parent.is_none() && info.parent_type == self.rules.mutation_type;
-        if required.is_none() && !root_mutation {
+            .filter(|r| !r.is_empty())
+        else {
             return next.run(ctx, info).await;
-        }
+        };
         let site = ErrorSite::of(&info);
-        let Some(tx) = ctx.data_opt::<Arc<TenantTx>>() else {
+        let Some(tx) = ctx.data_opt::<Arc<RequestTx>>() else {
             return Err(site.error(AppError::internal("request transaction missing")));
         };
-        if root_mutation {
-            tx.begin_field().await;
+        match check_requirements(tx, required).await {
+            Ok(()) => next.run(ctx, info).await,
+            Err(e) => Err(site.error(e)),
         }
-        let result = match required {
-            Some(required) => match check_requirements(tx, required).await {
-                Ok(()) => next.run(ctx, info).await,
-                Err(e) => Err(site.error(e)),
-            },
-            None => next.run(ctx, info).await,
-        };
-        if root_mutation {
-            if let Err(e) = tx.end_field(result.is_ok()).await {
-                return Err(site.error(e));
-            }
-        }
-        result
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::{Mutation, Query};
+    use crate::schema::{Mutation, Query};
 
     #[test]
     fn rules_come_from_the_directives() {

@@ -1,18 +1,15 @@
-//! Relay building blocks: opaque global ids, opaque keyset cursors and validated page
-//! arguments. Lists never use OFFSET: a page continues after the (created_at, id) of the
-//! last row seen, which costs the same on page 1 and page 1,000.
+//! Relay building blocks: opaque global ids, keyset cursors as Relay cursors, and pages
+//! as connections. The keyset itself (positions, validated page arguments) is the db
+//! layer's ([`crate::db::keyset`]).
 
+use crate::db::keyset::{KeysetCursor, Page, DEFAULT_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::ID;
 use async_graphql::{ObjectType, OutputType};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
-
-/// Default page size when neither `first` nor `last` is given.
-pub const DEFAULT_PAGE_SIZE: usize = 20;
 
 /// Encodes a global id: opaque to clients, carrying the type and the row id.
 pub fn global_id(kind: &str, id: Uuid) -> ID {
@@ -39,100 +36,35 @@ pub fn decode_typed_id(id: &ID, kind: &str, field: &str) -> AppResult<Uuid> {
     Ok(uuid)
 }
 
-/// A keyset position: the sort key (created_at, id) of a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeysetCursor {
-    /// The row's created_at.
-    pub at: DateTime<Utc>,
-    /// The row's id (breaks ties).
-    pub id: Uuid,
-}
-
 impl CursorType for KeysetCursor {
     type Error = &'static str;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| "invalid cursor")?;
-        let text = String::from_utf8(bytes).map_err(|_| "invalid cursor")?;
-        let rest = text.strip_prefix("k1:").ok_or("invalid cursor")?;
-        let (micros, id) = rest.split_once(':').ok_or("invalid cursor")?;
-        let micros: i64 = micros.parse().map_err(|_| "invalid cursor")?;
-        Ok(Self {
-            at: DateTime::from_timestamp_micros(micros).ok_or("invalid cursor")?,
-            id: Uuid::parse_str(id).map_err(|_| "invalid cursor")?,
-        })
+        KeysetCursor::decode(s)
     }
 
     fn encode_cursor(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("k1:{}:{}", self.at.timestamp_micros(), self.id))
+        self.encode()
     }
 }
 
-/// Validated page arguments, ready for a keyset query.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// Rows wanted (the query fetches one more to learn whether more exist).
-    pub limit: usize,
-    /// Only rows after this position.
-    pub after: Option<KeysetCursor>,
-    /// Only rows before this position.
-    pub before: Option<KeysetCursor>,
-    /// `last` was given: fetch from the end, then restore ascending order.
-    pub backward: bool,
-}
-
-impl Page {
-    /// Validates Relay arguments: not both `first` and `last`, neither negative nor above
-    /// `max`, cursors that decode. Errors are BAD_USER_INPUT naming the argument.
-    pub fn from_args(
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-        max: usize,
-    ) -> AppResult<Self> {
-        if first.is_some() && last.is_some() {
-            return Err(AppError::bad_input(
-                "first",
-                "use either first or last, not both",
-            ));
-        }
-        let size = |name: &str, n: i32| -> AppResult<usize> {
-            if n < 0 {
-                return Err(AppError::bad_input(name, "must not be negative"));
-            }
-            let n = n as usize;
-            if n > max {
-                return Err(AppError::bad_input(name, format!("must be at most {max}")));
-            }
-            Ok(n)
-        };
-        let cursor = |name: &str, c: Option<String>| -> AppResult<Option<KeysetCursor>> {
-            c.map(|c| KeysetCursor::decode_cursor(&c).map_err(|e| AppError::bad_input(name, e)))
-                .transpose()
-        };
-        let (limit, backward) = match (first, last) {
-            (Some(n), _) => (size("first", n)?, false),
-            (None, Some(n)) => (size("last", n)?, true),
-            (None, None) => (DEFAULT_PAGE_SIZE.min(max), false),
-        };
-        Ok(Self {
-            limit,
-            after: cursor("after", after)?,
-            before: cursor("before", before)?,
-            backward,
-        })
-    }
-
-    /// Whether this is the first page in the natural order (no cursor, not backward):
-    /// the page a batch loader can serve for many parents at once.
-    pub fn is_first_page(&self) -> bool {
-        self.after.is_none() && self.before.is_none() && !self.backward
-    }
-
+/// A [`Page`] of rows as a Relay connection.
+pub trait PageConnection {
     /// The Relay connection of `rows` (fetched with [`Page::finish`]'s probe row), with
     /// `fields` as its extra fields and `edge` giving each row's cursor and node.
-    pub fn connection<R, N, F>(
+    fn connection<R, N, F>(
+        &self,
+        rows: Vec<R>,
+        fields: F,
+        edge: impl Fn(R) -> (KeysetCursor, N),
+    ) -> Connection<KeysetCursor, N, F>
+    where
+        N: OutputType,
+        F: ObjectType;
+}
+
+impl PageConnection for Page {
+    fn connection<R, N, F>(
         &self,
         rows: Vec<R>,
         fields: F,
@@ -149,19 +81,6 @@ impl Page {
             Edge::new(cursor, node)
         }));
         connection
-    }
-
-    /// Turns `limit + 1` fetched rows into a page: trims the probe row, restores ascending
-    /// order for backward pages, and says whether more rows exist on either side.
-    pub fn finish<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool, bool) {
-        let more = rows.len() > self.limit;
-        rows.truncate(self.limit);
-        if self.backward {
-            rows.reverse();
-            (rows, more, self.before.is_some())
-        } else {
-            (rows, self.after.is_some(), more)
-        }
     }
 }
 

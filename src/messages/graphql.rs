@@ -1,15 +1,18 @@
 //! GraphQL types, inputs and roots of messages, and full-text search.
 
+use super::loaders::MessagesByConversation;
 use super::model::{self, MessageRow};
+use crate::auth::plans::Feature;
 use crate::auth::Role;
 use crate::conversations::graphql::{find_conversation, Conversation, CONVERSATION_KIND};
+use crate::db::keyset::{KeysetCursor, Page};
 use crate::error::{AppError, GqlResultExt};
+use crate::graphql::context::loader;
 use crate::graphql::guards::{requires_feature, requires_role};
-use crate::graphql::loaders::loaders;
-use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, KeysetCursor, Page};
-use crate::graphql::{request_tx, Limits};
+use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, PageConnection};
+use crate::graphql::{data, request_tx, Limits};
 use crate::tenancy::graphql::User;
-use crate::tenancy::plans::Feature;
+use crate::tenancy::loaders::UserById;
 use crate::validate;
 use async_graphql::connection::{
     Connection, ConnectionNameType, CursorType, Edge, EdgeNameType, EmptyFields,
@@ -78,7 +81,11 @@ impl Message {
         let Some(id) = self.0.author_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.user_by_id.load_one(id).await.gql()?.map(User))
+        Ok(loader::<Uuid, UserById>(ctx)?
+            .load_one(id)
+            .await
+            .gql()?
+            .map(User))
     }
     /// The conversation it belongs to.
     async fn conversation(&self, ctx: &Context<'_>) -> Result<Conversation> {
@@ -99,11 +106,10 @@ pub async fn message_page(
     last: Option<i32>,
     before: Option<String>,
 ) -> Result<MessageConnection> {
-    let limits = ctx.data::<Limits>()?;
+    let limits = data::<Limits>(ctx)?;
     let page = Page::from_args(first, after, last, before, limits.max_page_size).gql()?;
     let rows = if page.is_first_page() {
-        loaders(ctx)?
-            .messages_by_conversation
+        loader::<(Uuid, i64), MessagesByConversation>(ctx)?
             .load_one((conversation_id, page.limit as i64 + 1))
             .await
             .gql()?
@@ -190,7 +196,7 @@ impl MessageQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<MessageSearchConnection> {
-        let limits = ctx.data::<Limits>()?;
+        let limits = data::<Limits>(ctx)?;
         let query = validate::required_text("query", &query, 200).gql()?;
         let page = Page::from_args(first, None, None, None, limits.max_page_size).gql()?;
         let after = after

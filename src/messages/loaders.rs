@@ -1,8 +1,8 @@
 //! Per-request batch loaders of messages, around the request's transaction.
 
 use super::model::{self, MessageRow};
+use crate::auth::RequestTx;
 use crate::db::batch::load_children;
-use crate::db::TenantTx;
 use crate::error::AppError;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// The newest `limit` messages of each conversation: key `(conversation_id, limit)`.
-pub struct MessagesByConversation(pub Arc<TenantTx>);
+pub struct MessagesByConversation(pub Arc<RequestTx>);
 
 impl Loader<(Uuid, i64)> for MessagesByConversation {
     type Value = Vec<MessageRow>;

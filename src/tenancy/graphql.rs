@@ -1,12 +1,12 @@
 //! GraphQL types and roots for the current tenant and the current user.
 
 use super::model::{self, TenantRow, UserRow};
+use crate::auth::plans::{Feature, Permission, Plan, Quotas, FEATURES};
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_permission, requires_role};
 use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
-use crate::tenancy::plans::{Feature, Permission, Plan, Quotas, FEATURES};
 use crate::tenancy::settings::{SecretBox, TenantSettings, UpdateTenantSettingsInput};
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
@@ -166,27 +166,25 @@ async fn add_member(
     outranks(member.role, Some(role), None).gql()?;
     let caller_role = member.role;
     let limit = member.plan.quotas().members;
-    let outcome = tx
+    let row = tx
         .run(move |c| {
             async move {
                 let Some(user) = model::user_by_email(c, &email, invite).await? else {
-                    return Ok(Err(AppError {
+                    return Err(AppError {
                         code: ErrorCode::NotFound,
                         message: "no user with that email: use inviteMember".into(),
                         field: Some("email".into()),
-                    }));
+                    });
                 };
                 let existing = model::get_member(c, user).await?;
                 // Adding someone already in the tenant changes their role: the same rules.
                 let current = existing.as_ref().map(|m| Role::from_db(&m.role));
-                if let Err(e) = outranks(caller_role, None, current) {
-                    return Ok(Err(e));
-                }
+                outranks(caller_role, None, current)?;
                 if current == Some(Role::Owner) && role != Role::Owner {
                     // Counted with the OWNER rows locked, as in `change_member`.
                     let (_, owners) = model::role_and_owners(c, user).await?;
                     if owners <= 1 {
-                        return Ok(Err(last_owner()));
+                        return Err(last_owner());
                     }
                 }
                 let already = existing.is_some();
@@ -196,22 +194,22 @@ async fn add_member(
                 };
                 if full {
                     let limit = limit.unwrap_or_default();
-                    return Ok(Err(AppError::new(
+                    return Err(AppError::new(
                         ErrorCode::QuotaExceeded,
                         format!("the members quota of {limit} is reached for this plan"),
-                    )));
+                    ));
                 }
                 model::upsert_member(c, user, role.as_str()).await?;
                 let row = model::get_member(c, user)
                     .await?
                     .ok_or(diesel::result::Error::NotFound)?;
-                Ok(Ok(row))
+                Ok::<_, AppError>(row)
             }
             .scope_boxed()
         })
         .await
         .gql()?;
-    outcome.map(TenantMember::from).gql()
+    Ok(TenantMember::from(row))
 }
 
 /// Changes a member's role (`Some`) or removes them (`None`), never leaving the tenant
@@ -226,27 +224,25 @@ async fn change_member(
     let caller = tx.member().await.gql()?;
     outranks(caller.role, role, None).gql()?;
     let caller_role = caller.role;
-    let outcome = tx
+    let row = tx
         .run(move |c| {
             async move {
                 let (current, owners) = model::role_and_owners(c, user).await?;
                 let Some(current) = current else {
-                    return Ok(Err(AppError::not_found("member")));
+                    return Err(AppError::not_found("member"));
                 };
-                if let Err(e) = outranks(caller_role, None, Some(Role::from_db(&current))) {
-                    return Ok(Err(e));
-                }
+                outranks(caller_role, None, Some(Role::from_db(&current)))?;
                 if current == "OWNER" && owners <= 1 && role != Some(Role::Owner) {
-                    return Ok(Err(last_owner()));
+                    return Err(last_owner());
                 }
                 match role {
                     Some(role) => {
                         model::upsert_member(c, user, role.as_str()).await?;
-                        Ok(Ok(model::get_member(c, user).await?))
+                        Ok(model::get_member(c, user).await?)
                     }
                     None => {
                         model::remove_member(c, user).await?;
-                        Ok(Ok(None))
+                        Ok::<_, AppError>(None)
                     }
                 }
             }
@@ -254,7 +250,7 @@ async fn change_member(
         })
         .await
         .gql()?;
-    outcome.map(|row| row.map(TenantMember::from)).gql()
+    Ok(row.map(TenantMember::from))
 }
 
 /// Mutations of the current tenant's own settings and members.
@@ -273,9 +269,7 @@ impl TenancyMutation {
     ) -> Result<TenantSettings> {
         let tx = request_tx(ctx)?;
         let member = tx.member().await.gql()?;
-        let secrets = ctx
-            .data::<SecretBox>()
-            .map_err(|_| AppError::internal("secret box missing").into_graphql())?;
+        let secrets = crate::graphql::data::<SecretBox>(ctx)?;
         let patch = input.into_patch(member.tenant_id, secrets).gql()?;
         let row = tx
             .run(move |c| async move { model::patch_settings(c, &patch).await }.scope_boxed())

@@ -1,7 +1,7 @@
 //! Per-request batch loaders of users, around the request's transaction.
 
 use super::model::{self, UserRow};
-use crate::db::TenantTx;
+use crate::auth::RequestTx;
 use crate::error::AppError;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Users by id (visible ones: members of the current tenant and the caller).
-pub struct UserById(pub Arc<TenantTx>);
+pub struct UserById(pub Arc<RequestTx>);
 
 impl Loader<Uuid> for UserById {
     type Value = UserRow;

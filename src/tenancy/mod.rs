@@ -1,10 +1,9 @@
 //! Tenants, users and memberships as the request path sees them (the current tenant and
-//! the current user). Cross-tenant operator work lives in [`crate::db::platform`].
+//! the current user). Cross-tenant operator work lives in [`crate::platform::model`].
 
-pub mod admin;
 pub mod graphql;
 pub mod loaders;
 pub mod model;
-pub mod plans;
 pub mod roles;
+pub mod sessions;
 pub mod settings;

@@ -3,12 +3,12 @@
 
 use super::graphql::TenantMember;
 use super::model;
+use crate::auth::plans::{Feature, Permission};
 use crate::error::{AppError, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_permission};
 use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
 use crate::tenancy::graphql::USER_KIND;
-use crate::tenancy::plans::{Feature, Permission};
 use crate::validate;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};

@@ -6,9 +6,9 @@
 //! another tenant does not open), and are never returned in clear: the API says only
 //! whether one is set.
 
+use crate::auth::plans::Plan;
 use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
-use crate::tenancy::plans::Plan;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};

@@ -1,0 +1,98 @@
+//! Admission: who may open a request's transaction, and as whom. The request's tenant
+//! transaction ([`crate::db::TenantTx`]) asks this on first use:
+//!
+//! 1. the caller's membership in the named tenant (cached per process, else looked up
+//!    through `app.resolve_member`): not a member → FORBIDDEN, suspended → TENANT_SUSPENDED;
+//! 2. for an API key: only while the plan has the `api_keys` feature, and never above the
+//!    key's role (its creator's custom-role permissions do not ride along);
+//! 3. the tenant's plan rate (RATE_LIMITED), counted once per request.
+
+use super::plans::Feature;
+use super::tenant::TenantResolver;
+use super::{Member, Principal};
+use crate::db::tx::{Admission, Identity, TenantTx};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::UserId;
+use diesel_async::AsyncPgConnection;
+
+/// The request's tenant transaction, admitted by [`RequestAdmission`].
+pub type RequestTx = TenantTx<RequestAdmission>;
+
+/// The admission of one request of `principal` (None: anonymous).
+pub struct RequestAdmission {
+    resolver: TenantResolver,
+    principal: Option<Principal>,
+}
+
+impl RequestAdmission {
+    /// Admits `principal` through `resolver`'s cache and rate limits.
+    pub fn new(resolver: TenantResolver, principal: Option<Principal>) -> Self {
+        Self {
+            resolver,
+            principal,
+        }
+    }
+
+    /// The user who signed in for this request (known without touching the database), for
+    /// the paths that act as the user beyond one tenant (their tenants, switching tenant,
+    /// platform administration). UNAUTHENTICATED without a token; FORBIDDEN for an API key,
+    /// which is bound to its tenant and role and must never become its creator's session.
+    pub fn signed_in_user(&self) -> AppResult<UserId> {
+        match &self.principal {
+            None => Err(AppError::unauthenticated()),
+            Some(p) if p.role_cap.is_some() => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "an API key cannot do this; sign in as a user",
+            )),
+            Some(p) => Ok(p.user_id),
+        }
+    }
+
+    fn principal(&self) -> AppResult<&Principal> {
+        self.principal
+            .as_ref()
+            .ok_or_else(AppError::unauthenticated)
+    }
+}
+
+#[async_trait::async_trait]
+impl Admission for RequestAdmission {
+    type Admitted = Member;
+
+    async fn known(&self) -> Option<AppResult<Member>> {
+        match self.principal() {
+            Ok(principal) => self.resolver.cached(principal).await,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    async fn look_up(&self, conn: &mut AsyncPgConnection) -> AppResult<Member> {
+        self.resolver.resolve(conn, self.principal()?).await
+    }
+
+    fn admit(&self, mut member: Member) -> AppResult<Member> {
+        if let Some(cap) = self.principal()?.role_cap {
+            // An API key: only while its tenant's plan has the feature, never above its role.
+            if !member.features.contains(Feature::ApiKeys) {
+                return Err(AppError::new(
+                    ErrorCode::FeatureNotEnabled,
+                    "the api_keys feature is not enabled for this tenant",
+                ));
+            }
+            member.role = member.role.min(cap);
+            // The key's role is its whole scope: its creator's custom-role permissions do
+            // not ride along (they could exceed the cap).
+            member.custom_permissions = Default::default();
+        }
+        self.resolver.admit(&member)?;
+        Ok(member)
+    }
+
+    fn identity(member: &Member) -> Identity {
+        Identity {
+            tenant_id: member.tenant_id,
+            user_id: member.user_id,
+            role: member.role.as_str(),
+        }
+    }
+}

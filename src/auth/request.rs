@@ -1,0 +1,159 @@
+//! Who calls and for which tenant, read from a request's headers (and its path): the
+//! bearer token or API key, and the tenant selectors in DESIGN.md's order. Membership is
+//! checked later, on first use of the request's transaction ([`super::admission`]).
+
+use super::session::{Sessions, API_KEY_PREFIX};
+use super::token::TokenKeys;
+use super::{Principal, TenantSelector};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::TenantId;
+use crate::validate::validate_slug;
+use axum::http::{header, HeaderMap};
+
+/// Authenticates requests: verifies tokens and API keys and reads the tenant selectors.
+pub struct Authenticator<'a> {
+    /// Access-token verification keys.
+    pub keys: &'a TokenKeys,
+    /// The auth path (API keys are looked up there).
+    pub sessions: &'a Sessions,
+    /// The base domain whose subdomains name tenants.
+    pub base_domain: Option<&'a str>,
+}
+
+impl Authenticator<'_> {
+    /// Reads the bearer token and what names the tenant. A present but invalid token fails
+    /// the whole request (UNAUTHENTICATED); no token means anonymous (introspection still
+    /// works); a token bound to another tenant than a header names is FORBIDDEN.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        path_slug: Option<String>,
+    ) -> AppResult<Option<Principal>> {
+        let named = tenant_from_request(headers, self.base_domain, path_slug)?;
+        let Some(auth) = headers.get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = auth
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(AppError::unauthenticated)?;
+        if token.starts_with(API_KEY_PREFIX) {
+            // An API key names its own tenant; a header naming another one is refused.
+            let grant = self.sessions.api_key(token).await?;
+            if matches!(named, Some(TenantSelector::Id(other)) if other != grant.tenant) {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "the API key is bound to another tenant",
+                ));
+            }
+            return Ok(Some(Principal {
+                user_id: grant.user,
+                tenant: Some(TenantSelector::Id(grant.tenant)),
+                role_cap: Some(grant.role),
+            }));
+        }
+        let verified = self.keys.verify(token)?;
+        let tenant = match (verified.tenant_id, named) {
+            (Some(tid), Some(TenantSelector::Id(other))) if other != tid => {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "the token is bound to another tenant",
+                ))
+            }
+            (Some(tid), _) => Some(TenantSelector::Id(tid)),
+            (None, selector) => selector,
+        };
+        Ok(Some(Principal {
+            user_id: verified.user_id,
+            tenant,
+            role_cap: None,
+        }))
+    }
+}
+
+/// The tenant a request names, in DESIGN.md's order after the token: `X-Tenant-ID`, else
+/// `X-Tenant-Slug`, else the subdomain of the configured base domain, else the
+/// `/t/{slug}/graphql` path.
+pub fn tenant_from_request(
+    headers: &HeaderMap,
+    base_domain: Option<&str>,
+    path_slug: Option<String>,
+) -> AppResult<Option<TenantSelector>> {
+    if let Some(selector) = tenant_from_headers(headers)? {
+        return Ok(Some(selector));
+    }
+    if let Some(slug) = base_domain.and_then(|base| subdomain(headers, base)) {
+        return Ok(Some(TenantSelector::Slug(slug)));
+    }
+    let path_slug = match path_slug {
+        Some(slug) => Some(
+            validate_slug(&slug)
+                .map_err(|_| AppError::new(ErrorCode::TenantNotFound, "tenant not found"))?,
+        ),
+        None => None,
+    };
+    if let Some(domain) = custom_domain(headers, base_domain) {
+        return Ok(Some(TenantSelector::Domain(domain, path_slug)));
+    }
+    Ok(path_slug.map(TenantSelector::Slug))
+}
+
+/// The `Host` without its port, lower-cased.
+fn host(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    Some(
+        host.rsplit_once(':')
+            .map_or(host, |(h, _)| h)
+            .to_ascii_lowercase(),
+    )
+}
+
+/// The `Host` as a candidate custom domain: a dotted name that is not an address, not
+/// `localhost` and not the base domain or one of its subdomains.
+fn custom_domain(headers: &HeaderMap, base_domain: Option<&str>) -> Option<String> {
+    let host = host(headers)?;
+    let is_address = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    let under_base = base_domain.is_some_and(|b| {
+        let b = b.trim_matches('.').to_ascii_lowercase();
+        host == b || host.ends_with(&format!(".{b}"))
+    });
+    let valid = host.contains('.')
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    (valid && !is_address && !under_base && host != "localhost").then_some(host)
+}
+
+/// `acme` for `Host: acme.example.com` (any port) when the base domain is `example.com`.
+fn subdomain(headers: &HeaderMap, base: &str) -> Option<String> {
+    let host = host(headers)?;
+    let label = host.strip_suffix(&format!(".{}", base.trim_matches('.').to_ascii_lowercase()))?;
+    validate_slug(label).ok()
+}
+
+fn tenant_from_headers(headers: &HeaderMap) -> AppResult<Option<TenantSelector>> {
+    if let Some(id) = headers.get("x-tenant-id") {
+        let id = id
+            .to_str()
+            .ok()
+            .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+            .ok_or_else(|| AppError::bad_input("X-Tenant-ID", "must be a tenant id (uuid)"))?;
+        return Ok(Some(TenantSelector::Id(TenantId(id))));
+    }
+    if let Some(slug) = headers.get("x-tenant-slug") {
+        let slug = slug
+            .to_str()
+            .ok()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty() && s.len() <= 63)
+            .ok_or_else(|| AppError::bad_input("X-Tenant-Slug", "must be a tenant slug"))?;
+        return Ok(Some(TenantSelector::Slug(slug)));
+    }
+    Ok(None)
+}

@@ -1,0 +1,42 @@
+//! Transport: the router of the whole HTTP API — GraphQL over HTTP at `/graphql` and
+//! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql`, `/healthz` and `/readyz`.
+
+pub mod graphql;
+
+use crate::app::App;
+use async_graphql::http::GraphiQLSource;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// The router of the whole HTTP API.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(graphql::graphql).post(graphql::graphql))
+        .route(
+            "/t/{slug}/graphql",
+            get(graphql::graphql_for_slug).post(graphql::graphql_for_slug),
+        )
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .with_state(app)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    if app.database_ready().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}

@@ -1,0 +1,6 @@
+//! The platform path: the only code that works across tenants (tenant lifecycle, users,
+//! passwords, purge), through one explicit, logged door — for operators on the command
+//! line ([`model::Platform`]) and for platform administrators over GraphQL ([`graphql`]).
+
+pub mod graphql;
+pub mod model;

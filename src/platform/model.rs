@@ -1,0 +1,571 @@
+//! The platform path: the only code that may work across tenants (create a tenant, a user,
+//! a membership; look tenants and users up for the operator CLI).
+//!
+//! It runs as the login role, never as `tenantry_app`, and is reachable only through
+//! [`crate::app::App::platform`] from operator commands, never from a resolver. Every
+//! operation is logged with the `platform` target. Where it touches a FORCE RLS table it
+//! sets `app.tenant_id` to the one tenant it works on, so it obeys the same policies.
+
+use crate::auth::plans::Plan;
+use crate::auth::Role;
+use crate::db::PgPool;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::{TenantId, UserId};
+use crate::validate::validate_slug;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use uuid::Uuid;
+
+/// A tenant as the platform sees it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TenantSummary {
+    /// Tenant id.
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// Slug.
+    #[diesel(sql_type = Text)]
+    pub slug: String,
+    /// Status.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    /// Display name.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// Plan.
+    #[diesel(sql_type = Text)]
+    pub plan: String,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Cross-tenant operations for operators.
+#[derive(Clone)]
+pub struct Platform {
+    pool: PgPool,
+}
+
+impl Platform {
+    /// The platform path over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn conn(
+        &self,
+    ) -> AppResult<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+        // (The pool's errors can name the host or the login role: logged, never sent.)
+        crate::db::live_connection(&self.pool).await
+    }
+
+    /// Creates an active tenant; returns its id.
+    pub async fn create_tenant(&self, slug: &str, name: &str) -> AppResult<TenantId> {
+        let slug = validate_slug(slug)?;
+        let name = crate::validate::required_text("name", name, 200)?;
+        let id = Uuid::now_v7();
+        let mut conn = self.conn().await?;
+        diesel::sql_query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(&slug)
+            .bind::<Text, _>(&name)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => {
+                    AppError::new(ErrorCode::Conflict, format!("slug {slug:?} is taken"))
+                }
+                e => e,
+            })?;
+        tracing::info!(target: "platform", tenant_id = %id, %slug, "tenant created");
+        Ok(TenantId(id))
+    }
+
+    /// Provisions a tenant atomically: the tenant on `plan`, its owner (an existing user by
+    /// email, or a new password-less one) and the owner's membership — all or nothing.
+    pub async fn provision_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        plan: Plan,
+        owner_email: &str,
+    ) -> AppResult<(TenantSummary, UserId)> {
+        let slug = validate_slug(slug)?;
+        let name = crate::validate::required_text("name", name, 200)?;
+        let email = crate::validate::optional_email("ownerEmail", Some(owner_email))?
+            .ok_or_else(|| AppError::bad_input("ownerEmail", "must not be empty"))?;
+        let id = TenantId::new();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let (slug2, name2) = (slug.clone(), name.clone());
+        let owner = conn
+            .transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
+                diesel::sql_query(
+                    "INSERT INTO tenants (id, slug, name, plan, settings)
+                     VALUES ($1, $2, $3, $4, '{\"disabled_features\": []}')",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<Text, _>(&slug2)
+                .bind::<Text, _>(&name2)
+                .bind::<Text, _>(plan.as_str())
+                .execute(c)
+                .await
+                .map_err(|e| match AppError::from(e) {
+                    e if e.code == ErrorCode::Conflict => AppError {
+                        code: ErrorCode::Conflict,
+                        message: format!("slug {slug2:?} is taken"),
+                        field: Some("slug".into()),
+                    },
+                    e => e,
+                })?;
+                let user: IdRow = diesel::sql_query(
+                    "INSERT INTO users (id, email) VALUES ($1, $2)
+                     ON CONFLICT (lower(email)) DO UPDATE SET updated_at = users.updated_at
+                     RETURNING id",
+                )
+                .bind::<SqlUuid, _>(Uuid::now_v7())
+                .bind::<Text, _>(&email)
+                .get_result(c)
+                .await?;
+                set_tenant(&mut *c, id).await?;
+                diesel::sql_query(
+                    "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'OWNER')",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<SqlUuid, _>(user.id)
+                .execute(c)
+                .await?;
+                Ok(UserId(user.id))
+            })
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %id, %slug, plan = plan.as_str(), "tenant provisioned");
+        Ok((
+            TenantSummary {
+                id: id.0,
+                slug,
+                status: "active".into(),
+                name,
+                plan: plan.as_str().into(),
+            },
+            owner,
+        ))
+    }
+
+    /// Registers (or, with None, removes) the tenant's custom domain.
+    pub async fn set_custom_domain(
+        &self,
+        slug_or_id: &str,
+        domain: Option<&str>,
+    ) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let domain = domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "UPDATE tenants SET custom_domain = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(tenant.id)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(domain.as_deref())
+        .execute(&mut conn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            e if e.code == ErrorCode::Conflict => AppError {
+                code: ErrorCode::Conflict,
+                message: "that domain is registered to another tenant".into(),
+                field: Some("domain".into()),
+            },
+            e if e.code == ErrorCode::BadUserInput => {
+                AppError::bad_input("domain", "must be a domain name such as api.example.com")
+            }
+            e => e,
+        })?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, domain = ?domain, "custom domain set");
+        Ok(tenant)
+    }
+
+    /// Renames a tenant.
+    pub async fn rename_tenant(&self, slug_or_id: &str, name: &str) -> AppResult<TenantSummary> {
+        let name = crate::validate::required_text("name", name, 200)?;
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(tenant.id)
+            .bind::<Text, _>(&name)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, "tenant renamed");
+        Ok(TenantSummary { name, ..tenant })
+    }
+
+    /// Every tenant, by slug (platform administrators only).
+    pub async fn list_tenants(&self) -> AppResult<Vec<TenantSummary>> {
+        let mut conn = self.conn().await?;
+        Ok(
+            diesel::sql_query("SELECT id, slug, status, name, plan FROM tenants ORDER BY slug")
+                .load(&mut conn)
+                .await?,
+        )
+    }
+
+    /// Whether `user` is a platform administrator.
+    pub async fn is_platform_admin(&self, user: UserId) -> AppResult<bool> {
+        #[derive(QueryableByName)]
+        struct Flag {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            admin: bool,
+        }
+        let mut conn = self.conn().await?;
+        Ok(
+            diesel::sql_query("SELECT is_platform_admin AS admin FROM users WHERE id = $1")
+                .bind::<SqlUuid, _>(user.0)
+                .load::<Flag>(&mut conn)
+                .await?
+                .into_iter()
+                .any(|f| f.admin),
+        )
+    }
+
+    /// Makes `user` a platform administrator (or not).
+    pub async fn set_platform_admin(&self, user: UserId, admin: bool) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "UPDATE users SET is_platform_admin = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(user.0)
+        .bind::<diesel::sql_types::Bool, _>(admin)
+        .execute(&mut conn)
+        .await?;
+        tracing::info!(target: "platform", user_id = %user, admin, "platform admin flag set");
+        Ok(())
+    }
+
+    /// Finds a tenant by id or slug.
+    pub async fn find_tenant(&self, slug_or_id: &str) -> AppResult<TenantSummary> {
+        let mut conn = self.conn().await?;
+        let by_id = Uuid::parse_str(slug_or_id).ok();
+        diesel::sql_query(
+            "SELECT id, slug, status, name, plan FROM tenants WHERE id = $1 OR ($1 IS NULL AND slug = $2)",
+        )
+        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
+        .bind::<Text, _>(slug_or_id.trim().to_ascii_lowercase())
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => AppError::new(
+                ErrorCode::TenantNotFound,
+                format!("no tenant {slug_or_id:?}"),
+            ),
+            e => e.into(),
+        })
+    }
+
+    /// Creates a user; returns its id.
+    pub async fn create_user(&self, email: &str) -> AppResult<UserId> {
+        let email = crate::validate::optional_email("email", Some(email))?
+            .ok_or_else(|| AppError::bad_input("email", "must not be empty"))?;
+        let id = Uuid::now_v7();
+        let mut conn = self.conn().await?;
+        diesel::sql_query("INSERT INTO users (id, email) VALUES ($1, $2)")
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(&email)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => AppError::new(
+                    ErrorCode::Conflict,
+                    format!("a user with email {email} exists"),
+                ),
+                e => e,
+            })?;
+        tracing::info!(target: "platform", user_id = %id, "user created");
+        Ok(UserId(id))
+    }
+
+    /// Sets a user's password (hashed with argon2id).
+    pub async fn set_password(&self, user: UserId, password: &str) -> AppResult<()> {
+        if password.chars().count() < 10 {
+            return Err(AppError::bad_input(
+                "password",
+                "must be at least 10 characters",
+            ));
+        }
+        let password = password.to_string();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::auth::session::hash_password(&password))
+                .await
+                .map_err(AppError::internal)??;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(user.0)
+            .bind::<Text, _>(hash)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", user_id = %user, "password set");
+        Ok(())
+    }
+
+    /// Finds a user by id or email.
+    pub async fn find_user(&self, email_or_id: &str) -> AppResult<UserId> {
+        let mut conn = self.conn().await?;
+        let by_id = Uuid::parse_str(email_or_id).ok();
+        diesel::sql_query(
+            "SELECT id FROM users WHERE id = $1 OR ($1 IS NULL AND lower(email) = lower($2))",
+        )
+        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
+        .bind::<Text, _>(email_or_id.trim())
+        .get_result::<IdRow>(&mut conn)
+        .await
+        .map(|r| UserId(r.id))
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => {
+                AppError::new(ErrorCode::NotFound, format!("no user {email_or_id:?}"))
+            }
+            e => e.into(),
+        })
+    }
+
+    /// Gives `user` the `role` in `tenant` (creating or changing the membership).
+    pub async fn set_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            diesel::sql_query(
+                "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+            )
+            .bind::<SqlUuid, _>(tenant.0)
+            .bind::<SqlUuid, _>(user.0)
+            .bind::<Text, _>(role.as_str())
+            .execute(c)
+            .await
+            .map(|_| ())
+        })
+        .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant, user_id = %user, role = role.as_str(), "membership set");
+        Ok(())
+    }
+
+    /// Whether `user` is a member of `tenant`.
+    pub async fn is_member(&self, tenant: TenantId, user: UserId) -> AppResult<bool> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let found = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, tenant).await?;
+                diesel::sql_query(
+                    "SELECT user_id AS id FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind::<SqlUuid, _>(tenant.0)
+                .bind::<SqlUuid, _>(user.0)
+                .load::<IdRow>(c)
+                .await
+            })
+            .await?;
+        Ok(!found.is_empty())
+    }
+
+    /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
+    pub async fn execute_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let sql = sql.to_string();
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            c.batch_execute(&sql).await
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// A change of a tenant's lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// active -> suspended: its requests get TENANT_SUSPENDED.
+    Suspend,
+    /// suspended -> active.
+    Reactivate,
+    /// active or suspended -> deleted (soft: rows are kept until purged).
+    Delete,
+}
+
+impl Lifecycle {
+    fn transition(self) -> (&'static [&'static str], &'static str) {
+        match self {
+            Lifecycle::Suspend => (&["active"], "suspended"),
+            Lifecycle::Reactivate => (&["suspended"], "active"),
+            Lifecycle::Delete => (&["active", "suspended"], "deleted"),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Usage {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    contacts: i64,
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+impl Platform {
+    /// Moves a tenant through its lifecycle; refuses a transition from the wrong status
+    /// with CONFLICT. Returns the new status.
+    pub async fn set_lifecycle(
+        &self,
+        slug_or_id: &str,
+        change: Lifecycle,
+    ) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let (from, to) = change.transition();
+        if !from.contains(&tenant.status.as_str()) {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {} is {}; cannot make it {to}",
+                    tenant.slug, tenant.status
+                ),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        diesel::sql_query("UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1")
+            .bind::<SqlUuid, _>(tenant.id)
+            .bind::<Text, _>(to)
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, status = to, "tenant lifecycle");
+        Ok(TenantSummary {
+            status: to.to_string(),
+            ..tenant
+        })
+    }
+
+    /// Moves a tenant to another plan. A plan whose quotas the tenant already exceeds is
+    /// refused with QUOTA_EXCEEDED naming the quota.
+    pub async fn change_plan(&self, slug_or_id: &str, plan: Plan) -> AppResult<TenantSummary> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let id = TenantId(tenant.id);
+        let quotas = plan.quotas();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let refused = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Lock the tenant row so no member or contact slips in meanwhile.
+                diesel::sql_query("SELECT 1 AS n FROM tenants WHERE id = $1 FOR UPDATE")
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await?;
+                let usage: Usage = diesel::sql_query(
+                    "SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1) AS members,
+                            (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .get_result(c)
+                .await?;
+                for (name, used, limit) in [
+                    ("members", usage.members, quotas.members),
+                    ("contacts", usage.contacts, quotas.contacts),
+                ] {
+                    if let Some(limit) = limit.filter(|l| used > *l) {
+                        return Ok(Some(format!(
+                            "the {} plan allows {limit} {name}; the tenant has {used}",
+                            plan.as_str()
+                        )));
+                    }
+                }
+                diesel::sql_query("UPDATE tenants SET plan = $2, updated_at = now() WHERE id = $1")
+                    .bind::<SqlUuid, _>(id.0)
+                    .bind::<Text, _>(plan.as_str())
+                    .execute(c)
+                    .await?;
+                Ok(None)
+            })
+            .await?;
+        if let Some(message) = refused {
+            return Err(AppError::new(ErrorCode::QuotaExceeded, message));
+        }
+        tracing::info!(target: "platform", tenant_id = %id, plan = plan.as_str(), "plan changed");
+        Ok(tenant)
+    }
+
+    /// Removes every row of a soft-deleted tenant from every table that has a `tenant_id`
+    /// (found in the catalog, so new tables are covered), then the tenant itself, in one
+    /// transaction. Users stay: they are global identities. Returns the rows removed.
+    pub async fn purge(&self, slug_or_id: &str) -> AppResult<u64> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        if tenant.status != "deleted" {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {} is {}: delete it before purging",
+                    tenant.slug, tenant.status
+                ),
+            ));
+        }
+        let id = TenantId(tenant.id);
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let removed = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Referencing tables first: order by how many tenant tables each depends on
+                // through foreign keys, deepest first.
+                let tables: Vec<TableName> = diesel::sql_query(
+                    "WITH RECURSIVE tenant_tables AS (
+                       SELECT c.oid, c.relname::text AS name FROM pg_class c
+                         JOIN pg_namespace n ON n.oid = c.relnamespace
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+                        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped),
+                     depth(oid, d) AS (
+                       SELECT oid, 0 FROM tenant_tables
+                       UNION ALL
+                       SELECT f.conrelid, depth.d + 1 FROM depth
+                         JOIN pg_constraint f ON f.contype = 'f' AND f.confrelid = depth.oid
+                                             AND f.conrelid <> depth.oid
+                        WHERE depth.d < 20)
+                     SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
+                      GROUP BY t.name ORDER BY max(depth.d) DESC, t.name",
+                )
+                .load(c)
+                .await?;
+                let mut removed = 0u64;
+                for table in tables {
+                    removed += diesel::sql_query(format!(
+                        "DELETE FROM \"{}\" WHERE tenant_id = $1",
+                        table.name.replace('"', "")
+                    ))
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await? as u64;
+                }
+                removed += diesel::sql_query("DELETE FROM tenants WHERE id = $1")
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await? as u64;
+                Ok(removed)
+            })
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %id, rows = removed, "tenant purged");
+        Ok(removed)
+    }
+}
+
+/// `SET LOCAL app.tenant_id`, rendered from a typed id.
+async fn set_tenant(conn: &mut AsyncPgConnection, tenant: TenantId) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!("SET LOCAL app.tenant_id = '{}'", tenant.0))
+        .await
+}

@@ -1,0 +1,205 @@
+//! Loading a bound plan level by level, with the resolvers' model queries and batch
+//! loaders, in the request's transaction.
+
+use super::*;
+
+impl Plan {
+    pub(super) async fn load(
+        &self,
+        bound: &Bound,
+        tx: &Arc<RequestTx>,
+    ) -> Result<Loaded, LoadError> {
+        let mut loaded = Loaded::default();
+        let unplaced = |e: AppError| (e, Vec::new());
+
+        // Level 1: every root's page (and count), as its resolver loads it.
+        let mut conversation_fields = Vec::new();
+        for (index, ((key, root), filter)) in self.roots.list.iter().zip(&bound.filters).enumerate()
+        {
+            let at = |e: AppError| (e, vec![response_name(key)]);
+            let rows = match (root, filter) {
+                (Root::Contacts { conn, .. }, RootFilter::Contacts(filter)) => {
+                    let filter = filter.clone();
+                    let page = bound.pages[conn.slot].clone();
+                    // Like the resolver: no list query for `{ totalCount }` alone.
+                    let rows = if conn.wants_rows() {
+                        let (p, f) = (page.clone(), filter.clone());
+                        tx.run(move |c| {
+                            async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?
+                    } else {
+                        Vec::new()
+                    };
+                    let total = if conn.counted() {
+                        tx.run(move |c| {
+                            async move { contacts::count_contacts(c, &filter).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?
+                    } else {
+                        0
+                    };
+                    let (rows, has_previous, has_next) = page.finish(rows);
+                    for node in conn.nodes() {
+                        for (_, field) in &node.0.list {
+                            if let ContactField::Conversations(c) = field {
+                                conversation_fields.push((index, c));
+                            }
+                        }
+                    }
+                    let window = Window {
+                        has_previous,
+                        has_next,
+                        total,
+                    };
+                    RootRows::Contacts(RootPage { rows, window })
+                }
+                (Root::Conversations { conn, .. }, RootFilter::Conversations(filter)) => {
+                    let filter = filter.clone();
+                    let page = bound.pages[conn.slot].clone();
+                    let only_contact = filter.only_contact();
+                    // Like `conversation_page`: one contact's first page comes from the
+                    // batch loader, anything else from the list query.
+                    let rows = match only_contact {
+                        _ if !conn.wants_rows() => Vec::new(),
+                        Some(contact) if page.is_first_page() => {
+                            let key = child_key(contact, &page);
+                            ConversationsByContact(Arc::clone(tx))
+                                .load(&[key])
+                                .await
+                                .map_err(at)?
+                                .remove(&key)
+                                .unwrap_or_default()
+                        }
+                        _ => {
+                            let (p, f) = (page.clone(), filter.clone());
+                            tx.run(move |c| {
+                                async move { conversations::list_conversations(c, &f, &p).await }
+                                    .scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?
+                        }
+                    };
+                    let total = match only_contact {
+                        _ if !conn.counted() => 0,
+                        Some(contact) => ConversationCountByContact(Arc::clone(tx))
+                            .load(&[contact])
+                            .await
+                            .map_err(at)?
+                            .get(&contact)
+                            .copied()
+                            .unwrap_or(0),
+                        None => tx
+                            .run(move |c| {
+                                async move { conversations::count(c, &filter).await }.scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?,
+                    };
+                    let (rows, has_previous, has_next) = page.finish(rows);
+                    let window = Window {
+                        has_previous,
+                        has_next,
+                        total,
+                    };
+                    RootRows::Conversations(RootPage { rows, window })
+                }
+                _ => RootRows::None,
+            };
+            loaded.roots.push(rows);
+        }
+
+        // Level 2: the conversations of every contact, for every `conversations` field, and
+        // their counts where asked for.
+        let mut counted = Vec::new();
+        for (root, conn) in &conversation_fields {
+            if conn.counted() {
+                counted.extend(loaded.roots[*root].contacts().iter().map(|r| r.id));
+            }
+        }
+        if !counted.is_empty() {
+            dedup(&mut counted);
+            loaded.conversation_totals = ConversationCountByContact(Arc::clone(tx))
+                .load(&counted)
+                .await
+                .map_err(unplaced)?;
+        }
+        let mut keys = Vec::new();
+        for (root, conn) in conversation_fields.iter().filter(|(_, c)| c.wants_rows()) {
+            let page = &bound.pages[conn.slot];
+            let contacts = loaded.roots[*root].contacts();
+            keys.extend(contacts.iter().map(|r| child_key(r.id, page)));
+        }
+        if !keys.is_empty() {
+            dedup(&mut keys);
+            loaded.conversations = ConversationsByContact(Arc::clone(tx))
+                .load(&keys)
+                .await
+                .map_err(unplaced)?;
+        }
+
+        // Level 3: for every conversation shown (by a root or by a contact), its messages
+        // and its contact, where asked for.
+        let mut message_keys = Vec::new();
+        let mut contact_ids = Vec::new();
+        {
+            let mut shown: Vec<(&[ConversationRow], &Conn<ConversationSel>)> = Vec::new();
+            for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+                if let (Root::Conversations { conn, .. }, RootRows::Conversations(page)) =
+                    (root, rows)
+                {
+                    shown.push((&page.rows, conn));
+                }
+            }
+            for (root, conn) in &conversation_fields {
+                let page = &bound.pages[conn.slot];
+                for contact in loaded.roots[*root].contacts() {
+                    let found = loaded.conversations.get(&child_key(contact.id, page));
+                    shown.push((first_page(found, page).0, conn));
+                }
+            }
+            for (rows, conn) in shown {
+                for node in conn.nodes() {
+                    for (_, field) in &node.0.list {
+                        match field {
+                            ConversationField::Messages(m) => {
+                                let page = &bound.pages[m.slot];
+                                message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
+                            }
+                            ConversationField::Contact(_) => {
+                                contact_ids.extend(rows.iter().map(|r| r.contact_id));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        if !message_keys.is_empty() {
+            dedup(&mut message_keys);
+            loaded.messages = MessagesByConversation(Arc::clone(tx))
+                .load(&message_keys)
+                .await
+                .map_err(unplaced)?;
+        }
+        if !contact_ids.is_empty() {
+            dedup(&mut contact_ids);
+            loaded.contacts_by_id = ContactById(Arc::clone(tx))
+                .load(&contact_ids)
+                .await
+                .map_err(unplaced)?;
+            // A conversation's contact is always of its tenant (composite foreign key);
+            // should one be missing, the answer is the resolver's NOT_FOUND.
+            if contact_ids
+                .iter()
+                .any(|id| !loaded.contacts_by_id.contains_key(id))
+            {
+                return Err(unplaced(AppError::not_found("contact")));
+            }
+        }
+        Ok(loaded)
+    }
+}

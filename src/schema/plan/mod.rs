@@ -1,0 +1,409 @@
+//! Compiled read plans: the CRM's hot read path without the generic executor.
+//!
+//! async-graphql resolves every field of every object as its own boxed future and builds a
+//! `Value` tree before serialising it; for the feed query (≈5,000 fields, 150 KB) that
+//! costs four times the SQL it runs (see bench/README.md). A query whose every field is
+//! one this module knows (the contact list and the conversation list, a contact's
+//! conversations, a conversation's messages and contact, their scalars, edges, cursors,
+//! page info, counts and `__typename`) is compiled once into a [`Plan`]
+//! that loads each level with the same batch loaders and model queries as the resolvers,
+//! in the same request transaction, and writes the JSON response straight into a buffer.
+//!
+//! The plan never decides anything the generic executor would decide differently:
+//!
+//! - a query text gets a plan only after the generic executor has run it once without an
+//!   error, so parsing, validation and the depth limit are the generic executor's;
+//! - per request, every variable is checked against its declared type, the complexity is
+//!   recomputed with the request's values (the same formula as the schema's), and page
+//!   arguments and filters are validated by the same functions; anything unusual
+//!   (a cursor on a nested page, a variable of an unexpected shape, an invalid argument, a
+//!   complexity over the limit) makes the plan step aside and the generic executor runs
+//!   the request and reports the error;
+//! - guards are checked for the whole operation first, exactly as for generic queries;
+//! - documents with several operations are not planned (async-graphql scores them all);
+//! - a database error while loading is reported with the code of the generic path, but
+//!   at the root field's path (the generic path names the nested field that failed);
+//! - a test (`tests/compiled.rs`) compares both paths' answers for many queries.
+
+mod bind;
+mod compile;
+mod load;
+mod write;
+
+use crate::auth::RequestTx;
+use crate::contacts::graphql::{ContactFilterInput, CONTACT_KIND};
+use crate::contacts::loaders::ContactById;
+use crate::contacts::model::{self as contacts, ContactFilter, ContactRow};
+use crate::conversations::graphql::{
+    Channel, ConversationFilterInput, ConversationStatus, CONVERSATION_KIND,
+};
+use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
+use crate::conversations::model::ConversationRow;
+use crate::conversations::model::{self as conversations, ConversationFilter};
+use crate::db::batch::dedup;
+use crate::db::keyset::{KeysetCursor, Page};
+use crate::error::AppError;
+use crate::graphql::guards::{self, Required, Rules};
+use crate::graphql::relay::{global_id, page_complexity};
+use crate::graphql::Limits;
+use crate::messages::graphql::{MessageDirection, MESSAGE_KIND};
+use crate::messages::loaders::MessagesByConversation;
+use crate::messages::model::MessageRow;
+use async_graphql::connection::CursorType;
+use async_graphql::dataloader::Loader;
+use async_graphql::parser::types::{
+    BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{Name, Variables, ID};
+use async_graphql_value::{ConstValue, Value};
+use chrono::{DateTime, Utc};
+use compile::Compiler;
+use scoped_futures::ScopedFutureExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Why a request is not served by its plan: the generic executor serves it instead.
+#[derive(Debug)]
+pub struct Decline;
+
+type Compiled<T> = Result<T, Decline>;
+
+/// Query texts longer than this are never planned nor remembered (they would crowd the
+/// cache; real queries are far shorter).
+pub const MAX_PLANNED_TEXT: usize = 16 * 1024;
+
+/// The plans of the query texts seen so far (`None`: the text has no plan).
+pub struct Plans {
+    cache: moka::sync::Cache<String, Option<Arc<Plan>>>,
+    rules: Arc<Rules>,
+    limits: Limits,
+}
+
+impl Plans {
+    /// An empty cache of at most about `capacity_bytes` (query texts, plus a flat
+    /// allowance per plan).
+    pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .weigher(|query: &String, _| u32::try_from(query.len() + 1024).unwrap_or(u32::MAX))
+                .max_capacity(capacity_bytes)
+                .build(),
+            rules,
+            limits,
+        }
+    }
+
+    /// The plan of `query`, if one is cached; `Some(None)` if the text is known to have none.
+    pub fn get(&self, query: &str) -> Option<Option<Arc<Plan>>> {
+        self.cache.get(query)
+    }
+
+    /// Compiles the operation `operation_name` of `doc` (the parsed `query`). Call
+    /// [`Plans::remember`] with the result once the generic executor has run it cleanly.
+    pub fn compile(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Option<Arc<Plan>> {
+        let required = self.rules.operation_requirements(doc, operation_name);
+        Compiler::new(doc)
+            .operation(operation_name, required)
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// Remembers the outcome of [`Plans::compile`] for `query`.
+    pub fn remember(&self, query: String, plan: Option<Arc<Plan>>) {
+        self.cache.insert(query, plan);
+    }
+
+    /// Runs `plan` for `variables` in `tx`: `Ok(Some(json))` is the whole response body,
+    /// `Ok(None)` a decline (nothing was sent to the database), `Err` a failure while loading.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        variables: &Variables,
+        tx: &Arc<RequestTx>,
+    ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)> {
+        let Ok(bound) = plan.bind(variables, &self.limits) else {
+            return Ok(None);
+        };
+        if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
+            return Err((e, path));
+        }
+        let loaded = plan.load(&bound, tx).await?;
+        Ok(Some(plan.write(&bound, &loaded)))
+    }
+}
+
+impl Plan {
+    /// Whether a request naming `operation_name` (as the plan's first request did) is this
+    /// plan's operation; requests naming another one, or none, run generically.
+    pub fn serves(&self, operation_name: Option<&str>) -> bool {
+        operation_name == self.operation_name.as_deref()
+    }
+}
+
+// The compiled form, and what binding, loading and writing share.
+
+/// A compiled query operation (see the module documentation).
+pub struct Plan {
+    operation_name: Option<String>,
+    variables: Vec<VariableDef>,
+    required: Vec<Required>,
+    roots: Fields<Root>,
+    /// How many connection fields the operation has (each gets a page when bound).
+    slots: usize,
+}
+
+/// A response key, pre-rendered as `"key":`.
+type Key = Box<str>;
+
+/// A compiled selection set: its distinct fields by response key, in order, and how many
+/// repeated leaf fields were merged into them (the complexity limit counts every
+/// occurrence, as async-graphql's visitor does).
+struct Fields<F> {
+    list: Vec<(Key, F)>,
+    repeats: usize,
+}
+
+struct VariableDef {
+    name: Name,
+    ty: VarType,
+    nullable: bool,
+    default: Option<ConstValue>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VarType {
+    Int,
+    String,
+    Id,
+    Boolean,
+    ContactFilter,
+    ConversationFilter,
+}
+
+enum Root {
+    Typename,
+    Contacts {
+        filter: Option<Value>,
+        conn: Box<Conn<ContactSel>>,
+    },
+    Conversations {
+        filter: Option<Value>,
+        conn: Box<Conn<ConversationSel>>,
+    },
+}
+
+/// Relay page arguments as written (literals or variables).
+#[derive(Default)]
+struct PageArgs {
+    first: Option<Value>,
+    after: Option<Value>,
+    last: Option<Value>,
+    before: Option<Value>,
+}
+
+/// A connection field: its page slot, arguments and selection.
+struct Conn<N> {
+    slot: usize,
+    args: PageArgs,
+    fields: Fields<ConnField<N>>,
+}
+
+enum ConnField<N> {
+    Typename,
+    TotalCount,
+    Edges(Fields<EdgeField<N>>),
+    Nodes(N),
+    PageInfo(Fields<PageInfoField>),
+}
+
+enum EdgeField<N> {
+    Typename,
+    Cursor,
+    Node(N),
+}
+
+#[derive(Clone, Copy)]
+enum PageInfoField {
+    Typename,
+    HasPreviousPage,
+    HasNextPage,
+    StartCursor,
+    EndCursor,
+}
+
+struct ContactSel(Fields<ContactField>);
+
+enum ContactField {
+    Typename,
+    Id,
+    Name,
+    Email,
+    Phone,
+    Company,
+    Tags,
+    CreatedAt,
+    UpdatedAt,
+    Conversations(Box<Conn<ConversationSel>>),
+}
+
+struct ConversationSel(Fields<ConversationField>);
+
+enum ConversationField {
+    Typename,
+    Id,
+    Subject,
+    Status,
+    Channel,
+    LastMessageAt,
+    CreatedAt,
+    UpdatedAt,
+    Messages(Box<Conn<MessageSel>>),
+    /// The conversation's contact (its scalars only: no nested connection).
+    Contact(ContactSel),
+}
+
+struct MessageSel(Fields<MessageField>);
+
+enum MessageField {
+    Typename,
+    Id,
+    Direction,
+    Body,
+    CreatedAt,
+}
+
+/// A node type of a connection: its GraphQL names and how a selection of it compiles.
+trait NodeKind: Sized {
+    /// The node's type name.
+    const TYPE: &'static str;
+    /// Its connection's type name.
+    const CONNECTION: &'static str;
+    /// Its edge's type name.
+    const EDGE: &'static str;
+    /// Whether its connection has `totalCount`.
+    const COUNTED: bool;
+    /// Compiles a selection of this type.
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self>;
+}
+
+/// A plan bound to one request: the page of every connection and the root filters.
+struct Bound {
+    pages: Vec<Page>,
+    /// One per root field, in the order of [`Plan::roots`].
+    filters: Vec<RootFilter>,
+}
+
+/// A root field's validated filter.
+enum RootFilter {
+    None,
+    Contacts(ContactFilter),
+    Conversations(ConversationFilter),
+}
+
+/// A root field's loaded page.
+enum RootRows {
+    None,
+    Contacts(RootPage<ContactRow>),
+    Conversations(RootPage<ConversationRow>),
+}
+
+impl RootRows {
+    /// The contacts of a `contacts` root (none for other roots).
+    fn contacts(&self) -> &[ContactRow] {
+        match self {
+            RootRows::Contacts(page) => &page.rows,
+            _ => &[],
+        }
+    }
+}
+
+/// A root connection's rows and what it says besides them.
+struct RootPage<R> {
+    rows: Vec<R>,
+    window: Window,
+}
+
+/// The rows of one request: each root's page, then the children of every level, keyed
+/// like the batch loaders' keys (`(parent, limit + 1)`).
+#[derive(Default)]
+struct Loaded {
+    /// One per root field, in the order of [`Plan::roots`].
+    roots: Vec<RootRows>,
+    /// Conversations per contact, for `totalCount` of nested connections.
+    conversation_totals: HashMap<Uuid, i64>,
+    conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
+    messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
+    /// The contacts of the conversations shown, for `Conversation.contact`.
+    contacts_by_id: HashMap<Uuid, ContactRow>,
+}
+
+/// The loader key of a nested first page.
+fn child_key(parent: Uuid, page: &Page) -> (Uuid, i64) {
+    (parent, page.limit as i64 + 1)
+}
+
+/// The rows of a nested first page and whether more exist (see [`Page::finish`]).
+fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [T], bool) {
+    let rows = rows.map(Vec::as_slice).unwrap_or_default();
+    (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
+}
+
+type LoadError = (AppError, Vec<String>);
+
+impl<N> Conn<N> {
+    /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
+    fn wants_rows(&self) -> bool {
+        self.fields.list.iter().any(|(_, f)| {
+            matches!(
+                f,
+                ConnField::Edges(_) | ConnField::Nodes(_) | ConnField::PageInfo(_)
+            )
+        })
+    }
+
+    /// Whether `totalCount` is selected.
+    fn counted(&self) -> bool {
+        self.fields
+            .list
+            .iter()
+            .any(|(_, f)| matches!(f, ConnField::TotalCount))
+    }
+
+    /// The node selections of this connection (under `edges.node` and `nodes`).
+    fn nodes(&self) -> impl Iterator<Item = &N> {
+        self.fields.list.iter().flat_map(|(_, f)| {
+            let (edges, nodes) = match f {
+                ConnField::Edges(edge) => (Some(&edge.list), None),
+                ConnField::Nodes(n) => (None, Some(n)),
+                _ => (None, None),
+            };
+            edges
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, e)| match e {
+                    EdgeField::Node(n) => Some(n),
+                    _ => None,
+                })
+                .chain(nodes)
+        })
+    }
+}
+
+/// `key` of a pre-rendered `"key":`.
+fn response_name(key: &str) -> String {
+    key.trim_end_matches(':').trim_matches('"').to_string()
+}
+
+/// What a connection says besides its rows.
+#[derive(Clone, Copy, Default)]
+struct Window {
+    has_previous: bool,
+    has_next: bool,
+    total: i64,
+}

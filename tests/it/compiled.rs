@@ -1,0 +1,503 @@
+//! Compiled read plans answer exactly what the generic executor answers: the same data for
+//! every query they serve (with the fields in selection order, as the GraphQL spec asks;
+//! async-graphql 7.2 orders sibling fields by when they finished), the same errors for
+//! what they decline, and only the caller's tenant's rows.
+
+use crate::common::{first_code, TestApp, TestTenant};
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tenantry::auth::Role;
+
+const FEED: &str = include_str!("../../bench/queries/feed.graphql");
+
+/// Makes a query text unique, so that it misses the plan cache (a comment changes the text,
+/// not the query).
+/// A response body as JSON, without the request ids of its errors (each request has its
+/// own; everything else must be equal between the two paths).
+fn answer(body: &[u8]) -> Value {
+    let mut value: Value = serde_json::from_slice(body).unwrap();
+    if let Some(errors) = value.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            let id = error["extensions"]
+                .as_object_mut()
+                .and_then(|e| e.remove("requestId"));
+            assert!(
+                id.is_some_and(|id| id.is_string()),
+                "an error without requestId"
+            );
+        }
+    }
+    value
+}
+
+fn uncached(query: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{query}\n# generic {}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `query` through its plan (after a first run that compiles it) and through the
+/// generic executor; asserts the plan answered and both bodies hold the same JSON.
+async fn same_both_ways(t: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let (warm_status, warm) = t.post_raw(Some(token), &[], query, variables.clone()).await;
+    let before = t.app.graphql.compiled_count();
+    let (status, planned) = t.post_raw(Some(token), &[], query, variables.clone()).await;
+    assert_eq!(
+        t.app.graphql.compiled_count(),
+        before + 1,
+        "no plan answered {query}"
+    );
+    let (generic_status, generic) = t
+        .post_raw(Some(token), &[], &uncached(query), variables)
+        .await;
+    let json = answer;
+    let body = json(&planned);
+    assert_eq!(body, json(&generic), "{query}");
+    assert_eq!(json(&warm), json(&generic), "{query}");
+    assert_eq!((status, warm_status), (generic_status, generic_status));
+    assert!(body.get("errors").is_none(), "{body}");
+    body
+}
+
+/// Runs `query` after its plan is cached and asserts the plan stepped aside: the answer is
+/// the generic executor's, byte for byte.
+async fn declined(t: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let before = t.app.graphql.compiled_count();
+    let (status, body) = t.post_raw(token, &[], query, variables.clone()).await;
+    assert_eq!(t.app.graphql.compiled_count(), before, "a plan answered");
+    let (generic_status, generic) = t.post_raw(token, &[], &uncached(query), variables).await;
+    let body = answer(&body);
+    assert_eq!(body, answer(&generic));
+    assert_eq!(status, generic_status);
+    body
+}
+
+/// Two seeded tenants (20 contacts x 3 conversations x 5 messages each), plus contacts with
+/// awkward text and one without conversations in the first.
+async fn setup() -> (TestApp, TestTenant, TestTenant) {
+    let t = TestApp::new().await;
+    let size = tenantry::seed::SeedSize {
+        tenants: 2,
+        contacts: 20,
+        conversations: 3,
+        messages: 5,
+        plan: tenantry::auth::plans::Plan::Enterprise,
+    };
+    tenantry::seed::seed(&t.app, "plan", size).await.unwrap();
+    let platform = t.app.platform();
+    let mut tenants = Vec::new();
+    for slug in ["plan-0001", "plan-0002"] {
+        let tenant = platform.find_tenant(slug).await.unwrap();
+        let owner = platform
+            .find_user(&format!("owner@{slug}.test"))
+            .await
+            .unwrap();
+        let id = tenantry::ids::TenantId(tenant.id);
+        tenants.push(TestTenant {
+            id,
+            slug: slug.to_string(),
+            owner,
+            token: t.token(owner, Some(id)),
+        });
+    }
+    let b = tenants.pop().unwrap();
+    let a = tenants.pop().unwrap();
+    let awkward = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }",
+            json!({ "input": {
+                "name": "Zoë \"Quote\" O'Brien \\ back/slash ✓ \u{1F600}",
+                "company": "<b>&amp;</b>",
+                "tags": ["vip", "eu-west"]
+            }}),
+        )
+        .await
+        .1;
+    let contact = awkward["data"]["createContact"]["id"].as_str().unwrap();
+    let started = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($c: ID!) { startConversation(input: {contact: $c, subject: \"Back\\\\slash \\\"quoted\\\"\", channel: SMS}) { id } }",
+            json!({ "c": contact }),
+        )
+        .await
+        .1;
+    let conversation = started["data"]["startConversation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"));
+    let posted = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($c: ID!) { postMessage(input: {conversation: $c, body: \"line 1\\nline 2 \\\"quoted\\\"\\ttab \\u00e9\", direction: OUTBOUND}) { id } }",
+            json!({ "c": conversation }),
+        )
+        .await
+        .1;
+    assert!(posted["data"]["postMessage"]["id"].is_string(), "{posted}");
+    t.contact(&a.token, "Nobody Talks").await;
+    (t, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_answer_the_same_data_as_the_generic_executor() {
+    let (t, a, _) = setup().await;
+
+    // The reference feed query, with the seeded data.
+    let feed = same_both_ways(&t, &a.token, FEED, json!({})).await;
+    assert_eq!(
+        feed["data"]["contacts"]["edges"].as_array().unwrap().len(),
+        22
+    );
+
+    // Variables, page info and cursors, forwards then from the returned cursor.
+    let paged = "query Paged($n: Int, $after: String, $f: ContactFilterInput) {
+        contacts(first: $n, after: $after, filter: $f) {
+          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+          edges { cursor node { id name email phone company tags createdAt updatedAt } }
+        } }";
+    let first = same_both_ways(&t, &a.token, paged, json!({ "n": 5 })).await;
+    let end = first["data"]["contacts"]["pageInfo"]["endCursor"].clone();
+    let second = same_both_ways(&t, &a.token, paged, json!({ "n": 5, "after": end })).await;
+    assert_eq!(
+        second["data"]["contacts"]["pageInfo"]["hasPreviousPage"],
+        json!(true)
+    );
+    same_both_ways(&t, &a.token, paged, json!({ "f": { "search": "zoë" } })).await;
+    same_both_ways(
+        &t,
+        &a.token,
+        paged,
+        json!({ "f": { "tag": "vip", "search": null } }),
+    )
+    .await;
+    same_both_ways(&t, &a.token, paged, json!({ "n": 0 })).await;
+
+    // Backwards from the end: the awkward contact, its conversation and message, and a
+    // contact without conversations.
+    let tail = "query Tail($before: String) {
+        contacts(last: 3, before: $before) {
+          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+          nodes { id name company tags
+            conversations(first: 2) {
+              pageInfo { hasNextPage endCursor }
+              nodes { id subject status channel lastMessageAt createdAt updatedAt
+                messages { edges { cursor node { id direction body createdAt } } } } } } } }";
+    let tail_body = same_both_ways(&t, &a.token, tail, json!({})).await;
+    let nodes = tail_body["data"]["contacts"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes[2]["name"], "Nobody Talks");
+    assert_eq!(nodes[2]["conversations"]["nodes"], json!([]));
+    assert!(nodes[1]["name"].as_str().unwrap().starts_with("Zoë"));
+    let start = tail_body["data"]["contacts"]["pageInfo"]["startCursor"].clone();
+    same_both_ways(&t, &a.token, tail, json!({ "before": start })).await;
+
+    // Aliases, named and inline fragments, repeated fields, __typename everywhere, a
+    // connection selected twice, two root fields.
+    let shaped = "query Shaped {
+        __typename
+        firstTwo: contacts(first: 2) {
+          __typename
+          nodes { ...C }
+          edges { __typename cursor node { id ...C } }
+          pageInfo { __typename hasNextPage }
+        }
+        more: contacts(first: 3, filter: {search: \"a\"}) {
+          edges { node { ... on Contact { name other: name } ... { id } } }
+        }
+      }
+      fragment C on Contact {
+        __typename id name tags
+        conversations(first: 1) {
+          __typename
+          edges { __typename node { __typename id status channel
+            messages(first: 2) {
+              __typename
+              pageInfo { hasNextPage endCursor }
+              nodes { __typename id direction body createdAt }
+              edges { __typename cursor }
+            } } }
+        }
+      }";
+    same_both_ways(&t, &a.token, shaped, json!({})).await;
+
+    // Counts, at the root (with and without rows) and per contact (with and without rows).
+    let counted = "query Counted($f: ContactFilterInput, $n: Int) {
+        all: contacts { totalCount }
+        some: contacts(filter: $f, last: $n) {
+          totalCount
+          nodes { name conversations { totalCount } }
+          edges { node { conversations(first: 1) { totalCount nodes { subject } } } }
+        } }";
+    let body = same_both_ways(&t, &a.token, counted, json!({ "n": 3 })).await;
+    assert_eq!(body["data"]["all"]["totalCount"], 22);
+    let nodes = &body["data"]["some"]["nodes"];
+    assert_eq!(nodes[0]["conversations"]["totalCount"], 3, "{body}");
+    assert_eq!(nodes[1]["conversations"]["totalCount"], 1, "{body}");
+    assert_eq!(nodes[2]["conversations"]["totalCount"], 0, "{body}");
+    same_both_ways(&t, &a.token, counted, json!({ "f": { "search": "o" } })).await;
+
+    // The inbox: conversations by filter, each with its contact and newest messages.
+    let inbox = "query Inbox($f: ConversationFilterInput, $n: Int, $after: String, $last: Int) {
+        conversations(filter: $f, first: $n, after: $after, last: $last) {
+          totalCount
+          pageInfo { hasNextPage hasPreviousPage endCursor }
+          edges { cursor node { id subject status channel lastMessageAt
+            contact { id name email tags __typename }
+            messages(first: 2) { totalCount: __typename nodes { body direction } } } } } }";
+    let body = same_both_ways(&t, &a.token, inbox, json!({ "n": 5 })).await;
+    let end = body["data"]["conversations"]["pageInfo"]["endCursor"].clone();
+    same_both_ways(&t, &a.token, inbox, json!({ "n": 5, "after": end })).await;
+    same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "status": "OPEN" }, "n": 4 }),
+    )
+    .await;
+    same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "channel": "SMS" }, "last": 3 }),
+    )
+    .await;
+    let first_contact = tail_body["data"]["contacts"]["nodes"][1]["id"].clone();
+    let one = same_both_ways(
+        &t,
+        &a.token,
+        inbox,
+        json!({ "f": { "contact": first_contact } }),
+    )
+    .await;
+    assert_eq!(one["data"]["conversations"]["totalCount"], 1, "{one}");
+    let literal = "{ conversations(filter: {status: OPEN, channel: EMAIL}, first: 3) {
+        nodes { subject contact { name } } } }";
+    same_both_ways(&t, &a.token, literal, json!({})).await;
+    // Other root fields before and between the conversation lists.
+    let mixed = "{ __typename contacts(first: 1) { totalCount nodes { name } }
+        open: conversations(first: 2) { nodes { id contact { name } messages(first: 1) { nodes { body } } } }
+        sms: conversations(filter: {channel: SMS}, last: 2) { nodes { subject contact { id } } } }";
+    let body = same_both_ways(&t, &a.token, mixed, json!({})).await;
+    assert!(
+        body["data"]["open"]["nodes"][0]["contact"]["name"].is_string(),
+        "{body}"
+    );
+    // A conversation's contact under a contact's conversations (the same contact).
+    let round = "{ contacts(first: 3) { nodes { id conversations(first: 2) {
+        nodes { contact { id name } } } } } }";
+    let body = same_both_ways(&t, &a.token, round, json!({})).await;
+    let contact = &body["data"]["contacts"]["nodes"][0];
+    assert_eq!(
+        contact["conversations"]["nodes"][0]["contact"]["id"], contact["id"],
+        "{body}"
+    );
+
+    // The plan writes fields in selection order.
+    let (_, raw) = t.post_raw(Some(&a.token), &[], shaped, json!({})).await;
+    let raw = String::from_utf8(raw).unwrap();
+    let at = |key: &str| raw.find(&format!("\"{key}\":")).unwrap();
+    assert!(
+        at("__typename") < at("firstTwo") && at("firstTwo") < at("more"),
+        "{raw}"
+    );
+    assert!(
+        at("nodes") < at("edges") && at("edges") < at("pageInfo"),
+        "{raw}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
+    let (t, a, _) = setup().await;
+    let q = "query Q($n: Int, $c: String, $m: Int, $k: Int) {
+        contacts(first: $n) { edges { node { id
+          conversations(first: $m, after: $c) { edges { node { id
+            messages(first: $k) { edges { node { id body } } } } } } } } } }";
+    same_both_ways(&t, &a.token, q, json!({ "n": 2, "m": 2, "k": 2 })).await;
+
+    // A nested page after a cursor is not batched: the generic executor serves it.
+    let page = same_both_ways(&t, &a.token, FEED, json!({})).await;
+    let cursor = t
+        .gql(
+            &a.token,
+            "{ contacts(first: 1) { edges { node { conversations(first: 1) { edges { cursor } } } } } }",
+        )
+        .await["data"]["contacts"]["edges"][0]["node"]["conversations"]["edges"][0]["cursor"]
+        .clone();
+    assert!(page["data"].is_object());
+    let body = declined(&t, Some(&a.token), q, json!({ "n": 1, "c": cursor })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // A conversation's contact with its own conversations nests too deep for a plan.
+    let deep = "{ conversations(first: 2) { nodes { contact { conversations { totalCount } } } } }";
+    t.gql(&a.token, deep).await;
+    let body = declined(&t, Some(&a.token), deep, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // Invalid values are the generic executor's errors.
+    let body = declined(&t, Some(&a.token), q, json!({ "n": 1000 })).await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    let body = declined(&t, Some(&a.token), q, json!({ "n": "two" })).await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    let body = declined(
+        &t,
+        Some(&a.token),
+        q,
+        json!({ "n": 1, "c": "not-a-cursor" }),
+    )
+    .await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+
+    // The complexity limit is computed with the request's values: 100 x 100 x 100 rows.
+    let body = declined(
+        &t,
+        Some(&a.token),
+        q,
+        json!({ "n": 100, "m": 100, "k": 100 }),
+    )
+    .await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("complex"));
+
+    // Repeated fields count towards the complexity limit like any other (async-graphql
+    // counts every occurrence): 10 x 10 x 7 messages of 30 `id`s is over the limit.
+    let ids = vec!["id"; 30].join(" ");
+    let repeated = format!(
+        "query R($n: Int, $m: Int, $k: Int) {{ contacts(first: $n) {{ edges {{ node {{
+           conversations(first: $m) {{ edges {{ node {{
+             messages(first: $k) {{ edges {{ node {{ {ids} }} }} }} }} }} }} }} }} }} }}"
+    );
+    same_both_ways(&t, &a.token, &repeated, json!({ "n": 10, "m": 10, "k": 5 })).await;
+    let body = declined(
+        &t,
+        Some(&a.token),
+        &repeated,
+        json!({ "n": 10, "m": 10, "k": 7 }),
+    )
+    .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{body}"
+    );
+
+    // A document of several operations is never planned: async-graphql scores (and parses
+    // the variables of) all of them, whichever runs.
+    let two = "query A { contacts(first: 1) { edges { node { id } } } }
+               query B($m: Int) { contacts(first: $m) { totalCount } }";
+    let named = |variables: Value| {
+        let body = json!({ "query": two, "operationName": "A", "variables": variables });
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", a.token))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let before = t.app.graphql.compiled_count();
+    let (_, first) = t.send(named(json!({}))).await;
+    assert!(first["data"]["contacts"].is_object(), "{first}");
+    let (_, bad_other) = t.send(named(json!({ "m": "x" }))).await;
+    assert_eq!(first_code(&bad_other), "BAD_USER_INPUT", "{bad_other}");
+    assert_eq!(t.app.graphql.compiled_count(), before);
+    let (_, none_named) = t.post(Some(&a.token), &[], two, json!({})).await;
+    assert!(none_named["errors"].is_array(), "{none_named}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_keep_tenants_apart_and_check_guards() {
+    let (t, a, b) = setup().await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let a_feed = same_both_ways(&t, &a.token, FEED, json!({})).await;
+    // Tenant B runs the text tenant A's request compiled: only B's rows.
+    let before = t.app.graphql.compiled_count();
+    let b_feed = t.post(Some(&b.token), &[], FEED, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let (a_ids, b_ids) = (ids(&a_feed), ids(&b_feed));
+    assert_eq!(b_ids.len(), 20);
+    assert!(a_ids.iter().all(|id| !b_ids.contains(id)), "rows of A in B");
+    let b_generic = t
+        .post(Some(&b.token), &[], &uncached(FEED), json!({}))
+        .await
+        .1;
+    assert_eq!(b_feed, b_generic);
+    let a_messages = a_feed.to_string();
+    for conversation in b_feed["data"]["contacts"]["edges"][0]["node"]["conversations"]["edges"]
+        .as_array()
+        .unwrap()
+    {
+        let id = conversation["node"]["id"].as_str().unwrap();
+        assert!(!a_messages.contains(id), "a conversation of B in A's feed");
+    }
+
+    // Counts too: B's plan counts B's rows only.
+    let counts = "{ contacts(first: 2) { totalCount nodes { conversations { totalCount } } } }";
+    let a_counts = same_both_ways(&t, &a.token, counts, json!({})).await;
+    assert_eq!(a_counts["data"]["contacts"]["totalCount"], 22);
+    let before = t.app.graphql.compiled_count();
+    let b_counts = t.post(Some(&b.token), &[], counts, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(b_counts["data"]["contacts"]["totalCount"], 20, "{b_counts}");
+    assert_eq!(
+        b_counts["data"]["contacts"]["nodes"][0]["conversations"]["totalCount"],
+        3
+    );
+
+    // The inbox too: B's plan shows B's conversations and contacts only.
+    let inbox = "{ conversations(first: 100) { totalCount nodes { id contact { id } } } }";
+    let a_inbox = same_both_ways(&t, &a.token, inbox, json!({})).await;
+    let before = t.app.graphql.compiled_count();
+    let b_inbox = t.post(Some(&b.token), &[], inbox, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(
+        b_inbox["data"]["conversations"]["totalCount"], 60,
+        "{b_inbox}"
+    );
+    let a_text = format!("{a_inbox}{a_feed}");
+    for node in b_inbox["data"]["conversations"]["nodes"]
+        .as_array()
+        .unwrap()
+    {
+        for id in [&node["id"], &node["contact"]["id"]] {
+            assert!(
+                !a_text.contains(id.as_str().unwrap()),
+                "{id} of B seen by A"
+            );
+        }
+    }
+
+    // The plan checks guards like the generic executor: no token, a member of another
+    // tenant naming this one, a viewer (allowed to read).
+    let anonymous = declined(&t, None, FEED, json!({})).await;
+    assert_eq!(first_code(&anonymous), "UNAUTHENTICATED");
+    let outsider = t.token(b.owner, None);
+    let (_, refused) = t
+        .post(
+            Some(&outsider),
+            &[("x-tenant-id", &a.id.0.to_string())],
+            FEED,
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&refused), "FORBIDDEN", "{refused}");
+    let (_, viewer) = t.member(&a, "viewer@plan.test", Role::Viewer).await;
+    let before = t.app.graphql.compiled_count();
+    let seen = t.post(Some(&viewer), &[], FEED, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(ids(&seen), a_ids);
+}

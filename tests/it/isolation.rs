@@ -1,0 +1,408 @@
+//! Tenant isolation, proved at both levels: through the GraphQL API, and in raw SQL as the
+//! runtime role with the application bypassed.
+
+use crate::common::{client, first_code, TestApp};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn names(body: &Value) -> BTreeSet<String> {
+    body["data"]["contacts"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no contacts in {body}"))
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    t.contact(&a.token, "Alice Alpha").await;
+    let b_id = t.contact(&b.token, "Bob Secret-Bravo").await;
+
+    // List (also with a search that would match B's row) and count.
+    let body = t
+        .gql(
+            &a.token,
+            "{ contacts { totalCount edges { node { name } } } }",
+        )
+        .await;
+    assert_eq!(names(&body), BTreeSet::from(["Alice Alpha".to_string()]));
+    assert_eq!(body["data"]["contacts"]["totalCount"], 1);
+    let body = t
+        .gql(
+            &a.token,
+            r#"{ contacts(filter: {search: "Bravo"}) { totalCount edges { node { name } } } }"#,
+        )
+        .await;
+    assert!(names(&body).is_empty(), "{body}");
+    assert_eq!(body["data"]["contacts"]["totalCount"], 0);
+
+    // Fetch by contact(id) and by node(id): NOT_FOUND, and nothing of B in the answer.
+    for query in [
+        "query($id: ID!) { contact(id: $id) { name } }",
+        "query($id: ID!) { node(id: $id) { id ... on Contact { name } } }",
+        "mutation($id: ID!) { updateContact(id: $id, input: {name: \"Hijacked\"}) { name } }",
+        "mutation($id: ID!) { deleteContact(id: $id) }",
+    ] {
+        let (_, body) = t
+            .post(Some(&a.token), &[], query, json!({ "id": b_id }))
+            .await;
+        assert_eq!(first_code(&body), "NOT_FOUND", "{query}: {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("Bravo") && !text.contains(&b.slug),
+            "{query} leaked: {text}"
+        );
+        assert!(body["data"].is_null(), "{body}");
+    }
+
+    // B's contact is untouched.
+    let (_, body) = t
+        .post(
+            Some(&b.token),
+            &[],
+            "query($id: ID!) { contact(id: $id) { name } }",
+            json!({ "id": b_id }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["contact"]["name"], "Bob Secret-Bravo",
+        "{body}"
+    );
+    // And A's own writes work, so the NOT_FOUND above is isolation, not a broken mutation.
+    let a_id = t.contact(&a.token, "Second Alpha").await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($id: ID!) { deleteContact(id: $id) }",
+            json!({ "id": a_id }),
+        )
+        .await;
+    assert_eq!(body["data"]["deleteContact"], a_id.as_str(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_header_cannot_reach_a_tenant_the_user_is_not_in() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    t.contact(&b.token, "Bob Bravo").await;
+    // A's owner, with a token that names no tenant, asks for B by header.
+    let unbound = t.token(a.owner, None);
+    let b_id = b.id.to_string();
+    for headers in [
+        [("x-tenant-id", b_id.as_str())],
+        [("x-tenant-slug", "bravo")],
+    ] {
+        let (_, body) = t
+            .post(
+                Some(&unbound),
+                &headers,
+                "{ contacts { edges { node { name } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+        assert!(!body.to_string().contains("Bob"), "{body}");
+    }
+    // With a tenant-bound token, a header naming another tenant is refused outright.
+    let (status, body) = t
+        .post(
+            Some(&a.token),
+            &[("x-tenant-id", b_id.as_str())],
+            "{ contacts { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    // The header works for the user's own tenant.
+    let (_, body) = t
+        .post(
+            Some(&unbound),
+            &[("x-tenant-slug", "alpha")],
+            "{ tenant { slug } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+}
+
+fn db_message(err: &tokio_postgres::Error) -> String {
+    err.as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default()
+}
+
+/// Tables of the public schema, except diesel's bookkeeping.
+async fn public_tables(c: &tokio_postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
+           AND c.relname <> '__diesel_schema_migrations' ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_sql_as_runtime_role_fails_closed_and_stays_in_its_tenant() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    t.contact(&a.token, "Alice Alpha").await;
+    t.contact(&b.token, "Bob Bravo").await;
+    let c = client(&t.db.url).await;
+    let tables = public_tables(&c).await;
+    assert!(tables.contains(&"contacts".to_string()), "{tables:?}");
+
+    // No tenant set: zero rows in every table (or no access to it at all).
+    for table in &tables {
+        c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+            .await
+            .unwrap();
+        match c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+        {
+            Ok(row) => assert_eq!(
+                row.get::<_, i64>(0),
+                0,
+                "{table} shows rows without a tenant"
+            ),
+            Err(e) => assert_eq!(
+                e.code(),
+                Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{table}: {e:?}"
+            ),
+        }
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
+    // The setting used earlier in the session reads '' later: still zero rows, no error.
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL app.tenant_id = '{}'; COMMIT",
+        a.id
+    ))
+    .await
+    .unwrap();
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+        .await
+        .unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM contacts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let n = c
+        .execute("UPDATE contacts SET name = 'x'", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    c.batch_execute("ROLLBACK").await.unwrap();
+
+    // Tenant A set: only A's rows; B's rows can be neither changed nor created.
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+        a.id
+    ))
+    .await
+    .unwrap();
+    let rows = c
+        .query("SELECT name, tenant_id FROM contacts", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "Alice Alpha");
+    let n = c
+        .execute(
+            "UPDATE contacts SET name = 'x' WHERE tenant_id = $1",
+            &[&b.id.0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let n = c
+        .execute("DELETE FROM contacts WHERE tenant_id = $1", &[&b.id.0])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tenants", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "the runtime role sees only its own tenant row");
+    let err = c
+        .execute(
+            "INSERT INTO contacts (tenant_id, id, name) VALUES ($1, gen_random_uuid(), 'planted')",
+            &[&b.id.0],
+        )
+        .await
+        .unwrap_err();
+    assert!(db_message(&err).contains("row-level security"), "{err:?}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+
+    // Moving a row to another tenant is refused by WITH CHECK.
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+        a.id
+    ))
+    .await
+    .unwrap();
+    let err = c
+        .execute("UPDATE contacts SET tenant_id = $1", &[&b.id.0])
+        .await
+        .unwrap_err();
+    assert!(db_message(&err).contains("row-level security"), "{err:?}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+
+    // The runtime role cannot read password hashes, nor who administers the platform, nor
+    // ask the membership lookup about other tenants, nor switch RLS off.
+    for sql in [
+        "SELECT password_hash FROM users",
+        "SELECT is_platform_admin FROM users",
+        "SELECT * FROM app.resolve_member(gen_random_uuid(), NULL, 'bravo', NULL)",
+    ] {
+        c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app")
+            .await
+            .unwrap();
+        let err = c.query(sql, &[]).await.unwrap_err();
+        assert!(
+            db_message(&err).contains("permission denied"),
+            "{sql}: {err:?}"
+        );
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
+    c.batch_execute("BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL row_security = off")
+        .await
+        .unwrap();
+    let err = c.query("SELECT 1 FROM contacts", &[]).await.unwrap_err();
+    assert!(db_message(&err).contains("row-level security"), "{err:?}");
+    c.batch_execute("ROLLBACK").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_with_tenant_id_has_forced_rls_and_the_policy() {
+    let t = TestApp::new().await;
+    let c = client(&t.db.url).await;
+    let rows = c
+        .query(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                    (SELECT count(*) FROM pg_policy p
+                      WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation'
+                        AND pg_get_expr(p.polqual, p.polrelid) LIKE '%tenant_id = app.current_tenant_id()%'
+                        AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%tenant_id = app.current_tenant_id()%'
+                        AND p.polcmd = '*' AND p.polpermissive)
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'p')
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        rows.len() >= 2,
+        "expected tenant tables, found {}",
+        rows.len()
+    );
+    let mut failures = Vec::new();
+    for row in &rows {
+        let (name, enabled, forced, policies): (String, bool, bool, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if !enabled || !forced || policies != 1 {
+            failures.push(format!(
+                "{name}: rls={enabled} forced={forced} tenant_isolation={policies}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "tables without enforced isolation: {failures:?}"
+    );
+
+    // Primary keys of tenant tables lead with tenant_id.
+    let bad_keys = c
+        .query(
+            "SELECT c.relname FROM pg_index i
+               JOIN pg_class c ON c.oid = i.indrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+              WHERE n.nspname = 'public' AND i.indisprimary AND a.attname <> 'tenant_id'
+                AND EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = c.oid AND t.attname = 'tenant_id')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        bad_keys.is_empty(),
+        "primary keys not led by tenant_id: {:?}",
+        bad_keys
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    );
+
+    // The runtime role is not privileged and cannot log in.
+    let row = c
+        .query_one("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'tenantry_app'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2)
+        ),
+        (false, false, false)
+    );
+    // And the helper is STABLE and guards the '' case.
+    let row = c
+        .query_one(
+            "SELECT provolatile::text, prosrc FROM pg_proc WHERE proname = 'current_tenant_id'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "s");
+    assert!(row.get::<_, String>(1).contains("NULLIF"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_bleed_through_a_pool_of_one_connection() {
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    for i in 0..3 {
+        t.contact(&a.token, &format!("Alpha {i}")).await;
+        t.contact(&b.token, &format!("Bravo {i}")).await;
+    }
+    let expect_a: BTreeSet<String> = (0..3).map(|i| format!("Alpha {i}")).collect();
+    let expect_b: BTreeSet<String> = (0..3).map(|i| format!("Bravo {i}")).collect();
+    let query = "{ me { tenant { slug } } contacts { totalCount edges { node { name } } } }";
+    let requests = (0..120).map(|i| {
+        let (token, expect, slug) = if i % 2 == 0 {
+            (a.token.clone(), expect_a.clone(), "alpha")
+        } else {
+            (b.token.clone(), expect_b.clone(), "bravo")
+        };
+        let t = &t;
+        async move {
+            let body = t.gql(&token, query).await;
+            assert_eq!(names(&body), expect, "request {i}: {body}");
+            assert_eq!(body["data"]["me"]["tenant"]["slug"], slug, "request {i}");
+            assert_eq!(body["data"]["contacts"]["totalCount"], 3, "request {i}");
+        }
+    });
+    futures_util::future::join_all(requests).await;
+}

@@ -1,0 +1,142 @@
+//! The layers point one way: `http → app → schema → domains → graphql → auth → db`, with the
+//! shared basics (`error`, `ids`, `config`, `validate`) usable by all. This reads every
+//! `crate::…` path in `src/` (outside comments) and fails on one that points upwards.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The domains: folders of model, GraphQL types and loaders.
+const DOMAINS: &[&str] = &[
+    "api_keys",
+    "contacts",
+    "conversations",
+    "messages",
+    "platform",
+    "tenancy",
+];
+
+/// The rank of a top-level module: it may import modules of its rank or below.
+fn rank(module: &str) -> Option<u8> {
+    Some(match module {
+        "error" | "ids" | "config" | "validate" => 0,
+        "db" | "apply_keyset" => 1,
+        "auth" => 2,
+        "graphql" => 3,
+        m if DOMAINS.contains(&m) => 4,
+        "schema" => 5,
+        "app" => 6,
+        "http" => 7,
+        "cli" | "demo" | "seed" | "lib" | "main" => 8,
+        _ => return None,
+    })
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src/ readable") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules `text` names as `crate::<module>`, outside comments.
+fn imports(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        let code = code.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            let after = &rest[i + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `$crate::` in macros and `tenantry::` are not this crate's layering.
+            let before = &rest[..i];
+            if !before.ends_with('$') && !name.is_empty() {
+                found.insert(name);
+            }
+            rest = after;
+        }
+    }
+    found
+}
+
+/// Every (file, module) import that points upwards.
+fn upward_imports(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let mut wrong = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src).expect("under src");
+        let own = relative
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .map(|s| s.trim_end_matches(".rs").to_string())
+            .expect("a module");
+        let Some(own_rank) = rank(&own) else {
+            wrong.push(format!("{}: module {own} has no layer", relative.display()));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).expect("readable");
+        // Unit tests inside a module may reach the assembly to test against it.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for module in imports(text) {
+            match rank(&module) {
+                Some(r) if r <= own_rank => {}
+                Some(_) => wrong.push(format!("{}: imports crate::{module}", relative.display())),
+                None => wrong.push(format!(
+                    "{}: crate::{module} has no layer",
+                    relative.display()
+                )),
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn layers_point_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let wrong = upward_imports(&src);
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_an_upward_import() {
+    let dir = std::env::temp_dir().join(format!("tenantry-layers-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    std::fs::create_dir_all(dir.join("graphql")).unwrap();
+    std::fs::write(
+        dir.join("db/keyset.rs"),
+        "use crate::graphql::relay::Page;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("graphql/guards.rs"),
+        "// crate::contacts in a comment is fine\nfn f() { crate::contacts::model::x(); }\n",
+    )
+    .unwrap();
+    let wrong = upward_imports(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        wrong,
+        vec![
+            "db/keyset.rs: imports crate::graphql".to_string(),
+            "graphql/guards.rs: imports crate::contacts".to_string(),
+        ]
+    );
+}

@@ -1,0 +1,23 @@
+//! The integration tests: one binary (one link), a module per domain or concern, over one
+//! harness ([`common`]): a migrated template database per run, a fresh database per test,
+//! and the real application and router on top, so tests take the server's own path.
+
+mod common;
+
+mod api;
+mod api_keys;
+mod auth;
+mod cli;
+mod compiled;
+mod crm;
+mod demo;
+mod isolation;
+mod layers;
+mod lifecycle;
+mod members;
+mod plans;
+mod platform;
+mod resolution;
+mod schema;
+mod settings;
+mod transactions;

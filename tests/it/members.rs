@@ -1,0 +1,465 @@
+//! Members and login: password login, rotating refresh tokens with family revocation,
+//! logout, myTenants, switchTenant, and member management with the last-OWNER rule —
+//! each tried from another tenant and from a role below the one required.
+
+use crate::common::{first_code, TestApp};
+use serde_json::{json, Value};
+use tenantry::auth::Role;
+
+const LOGIN: &str = "mutation($e: String!, $p: String!, $t: String) {
+    login(email: $e, password: $p, tenant: $t) { accessToken refreshToken expiresIn tenantId } }";
+const REFRESH: &str =
+    "mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }";
+
+async fn login(t: &TestApp, email: &str, password: &str, tenant: Option<&str>) -> Value {
+    t.post(
+        None,
+        &[],
+        LOGIN,
+        json!({ "e": email, "p": password, "t": tenant }),
+    )
+    .await
+    .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_refresh_rotation_logout_and_switching() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+    platform
+        .set_password(a.owner, "correct horse battery")
+        .await
+        .unwrap();
+    assert_eq!(
+        platform
+            .set_password(a.owner, "short")
+            .await
+            .unwrap_err()
+            .code
+            .as_str(),
+        "BAD_USER_INPUT"
+    );
+
+    // Wrong password and unknown email look the same.
+    let wrong = login(&t, "owner@alpha.test", "wrong password!", None).await;
+    let unknown = login(&t, "nobody@alpha.test", "correct horse battery", None).await;
+    assert_eq!(first_code(&wrong), "UNAUTHENTICATED", "{wrong}");
+    assert_eq!(
+        wrong["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+
+    let body = login(&t, "OWNER@alpha.test", "correct horse battery", None).await;
+    let pair = &body["data"]["login"];
+    let access = pair["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let r1 = pair["refreshToken"].as_str().unwrap().to_string();
+    let body = t.gql(&access, "{ me { role tenant { slug } } }").await;
+    assert_eq!(body["data"]["me"]["tenant"]["slug"], "alpha", "{body}");
+    // Logging in for a tenant the user is not in is refused.
+    let body = login(
+        &t,
+        "owner@alpha.test",
+        "correct horse battery",
+        Some("bravo"),
+    )
+    .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+
+    // Rotation: r1 -> r2; presenting r1 again revokes the whole family, r2 included.
+    let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r1 })).await;
+    let r2 = body["data"]["refreshToken"]["refreshToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    assert_ne!(r1, r2);
+    let new_access = body["data"]["refreshToken"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(t.gql(&new_access, "{ me { role } }").await["errors"].is_null());
+    let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r1 })).await;
+    assert_eq!(
+        first_code(&body),
+        "UNAUTHENTICATED",
+        "reuse must fail: {body}"
+    );
+    let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r2 })).await;
+    assert_eq!(
+        first_code(&body),
+        "UNAUTHENTICATED",
+        "the family is revoked: {body}"
+    );
+    // Garbage refresh tokens are refused the same way.
+    let (_, body) = t.post(None, &[], REFRESH, json!({ "r": "garbage" })).await;
+    assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+
+    // Logout revokes.
+    let body = login(
+        &t,
+        "owner@alpha.test",
+        "correct horse battery",
+        Some("alpha"),
+    )
+    .await;
+    let r3 = body["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = t
+        .post(
+            None,
+            &[],
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({ "r": r3 }),
+        )
+        .await;
+    assert_eq!(body["data"]["logout"], true, "{body}");
+    let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r3 })).await;
+    assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+
+    // myTenants and switchTenant: only tenants the user belongs to.
+    platform
+        .set_membership(b.id, a.owner, Role::Viewer)
+        .await
+        .unwrap();
+    let body = t.gql(&a.token, "{ myTenants { slug role } }").await;
+    assert_eq!(
+        body["data"]["myTenants"],
+        json!([{ "slug": "alpha", "role": "OWNER" }, { "slug": "bravo", "role": "VIEWER" }])
+    );
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { switchTenant(tenant: \"bravo\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let bravo = body["data"]["switchTenant"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let body = t.gql(&bravo, "{ me { role tenant { slug } } }").await;
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "role": "VIEWER", "tenant": { "slug": "bravo" } })
+    );
+    let c = t.tenant("charlie").await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { switchTenant(tenant: \"charlie\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let _ = c;
+    let (_, body) = t.post(None, &[], "{ myTenants { slug } }", json!({})).await;
+    assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
+    let (_, member) = t.member(&a, "member@alpha.test", Role::Member).await;
+    let add =
+        "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { id email role } }";
+    let invite =
+        "mutation($e: String!, $r: Role!) { inviteMember(email: $e, role: $r) { id email role } }";
+
+    // A MEMBER lacks members:manage; the error names it.
+    let (_, body) = t
+        .post(
+            Some(&member),
+            &[],
+            invite,
+            json!({ "e": "new@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("members:manage"));
+    // An ADMIN invites (creating the user), adds existing users, but cannot make OWNERs.
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            invite,
+            json!({ "e": "new@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(body["data"]["inviteMember"]["role"], "VIEWER", "{body}");
+    let new_id = body["data"]["inviteMember"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            add,
+            json!({ "e": "nobody@nowhere.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            add,
+            json!({ "e": "owner@bravo.test", "r": "OWNER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    // Adding B's owner to A is allowed (users are global), and shows nothing else of B.
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            add,
+            json!({ "e": "owner@bravo.test", "r": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["addMember"]["email"], "owner@bravo.test",
+        "{body}"
+    );
+    let body = t.gql(&a.token, "{ members { email role } }").await;
+    assert_eq!(
+        body["data"]["members"].as_array().unwrap().len(),
+        5,
+        "{body}"
+    );
+
+    // The basic plan allows 5 members.
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            invite,
+            json!({ "e": "sixth@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "QUOTA_EXCEEDED", "{body}");
+
+    // From another tenant, A's members are NOT_FOUND.
+    let change = "mutation($id: ID!, $r: Role!) { changeMemberRole(id: $id, role: $r) { role } }";
+    let remove = "mutation($id: ID!) { removeMember(id: $id) }";
+    let (_, body) = t
+        .post(
+            Some(&b.token),
+            &[],
+            change,
+            json!({ "id": new_id, "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+    let (_, body) = t
+        .post(Some(&b.token), &[], remove, json!({ "id": new_id }))
+        .await;
+    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+
+    // The last OWNER can be neither demoted nor removed, even by itself.
+    let owner_id = tenantry::graphql::relay::global_id("User", a.owner.0);
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            change,
+            json!({ "id": owner_id, "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "CONFLICT", "{body}");
+    let (_, body) = t
+        .post(Some(&a.token), &[], remove, json!({ "id": owner_id }))
+        .await;
+    assert_eq!(first_code(&body), "CONFLICT", "{body}");
+    // An ADMIN cannot touch an OWNER at all.
+    let (_, body) = t
+        .post(Some(&admin), &[], remove, json!({ "id": owner_id }))
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+
+    // Role changes and removal take effect on the member's next request.
+    let member_id = tenantry::graphql::relay::global_id(
+        "User",
+        t.app
+            .platform()
+            .find_user("member@alpha.test")
+            .await
+            .unwrap()
+            .0,
+    );
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            change,
+            json!({ "id": member_id, "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(body["data"]["changeMemberRole"]["role"], "VIEWER", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&member),
+            &[],
+            "mutation { createContact(input: {name: \"x\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "demoted: {body}");
+    let (_, body) = t
+        .post(Some(&admin), &[], remove, json!({ "id": member_id }))
+        .await;
+    assert_eq!(body["data"]["removeMember"], member_id.as_str(), "{body}");
+    let body = t.gql(&member, "{ me { role } }").await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "removed: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_managed_only_downwards() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    t.app
+        .platform()
+        .change_plan("alpha", tenantry::auth::plans::Plan::Enterprise)
+        .await
+        .unwrap();
+    let (viewer_id, viewer) = t.member(&a, "viewer@alpha.test", Role::Viewer).await;
+    let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
+    let viewer_gid = tenantry::graphql::relay::global_id("User", viewer_id.0);
+    let owner_gid = tenantry::graphql::relay::global_id("User", a.owner.0);
+
+    // A viewer given `members:manage` by a custom role manages members, but not upwards.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createCustomRole(name: \"Door\", permissions: [MEMBERS_MANAGE]) { id } }",
+            json!({}),
+        )
+        .await;
+    let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($m: ID!, $r: ID) { assignCustomRole(member: $m, role: $r) { email } }",
+            json!({ "m": viewer_gid, "r": role_id }),
+        )
+        .await;
+    assert!(body["data"]["assignCustomRole"].is_object(), "{body}");
+    let change = "mutation($id: ID!, $r: Role!) { changeMemberRole(id: $id, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            change,
+            json!({ "id": viewer_gid, "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "self-promotion: {body}");
+    let add = "mutation($e: String!, $r: Role!) { inviteMember(email: $e, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            add,
+            json!({ "e": "new@alpha.test", "r": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(
+        first_code(&body),
+        "FORBIDDEN",
+        "granting above own role: {body}"
+    );
+    let (_, body) = t
+        .post(
+            Some(&viewer),
+            &[],
+            add,
+            json!({ "e": "new@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(body["data"]["inviteMember"]["role"], "VIEWER", "{body}");
+
+    // An admin cannot demote the owner by "adding" them again, nor change them.
+    let add_existing =
+        "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { role } }";
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            add_existing,
+            json!({ "e": "owner@alpha.test", "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            change,
+            json!({ "id": owner_gid, "r": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    // Nor can the last owner demote themselves by "adding" themselves again.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            add_existing,
+            json!({ "e": "owner@alpha.test", "r": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(first_code(&body), "CONFLICT", "{body}");
+    let body = t.gql(&a.token, "{ members { email role } }").await;
+    let owner = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "owner@alpha.test")
+        .cloned()
+        .unwrap();
+    assert_eq!(owner["role"], "OWNER", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_limited_per_account() {
+    // Few attempts a minute, so the limit cannot refill while the test runs.
+    let t = TestApp::with_config(|c| c.login_attempts_per_minute = 3).await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+    platform
+        .set_password(a.owner, "correct horse battery")
+        .await
+        .unwrap();
+    platform
+        .set_password(b.owner, "correct horse battery")
+        .await
+        .unwrap();
+    let limit = t.app.config.login_attempts_per_minute as usize;
+    for _ in 0..limit {
+        let body = login(&t, "owner@alpha.test", "a wrong guess", None).await;
+        assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+    }
+    // The account's next attempt is refused even with the right password (case ignored)...
+    let body = login(&t, "Owner@Alpha.test", "correct horse battery", None).await;
+    assert_eq!(first_code(&body), "RATE_LIMITED", "{body}");
+    // ...while other accounts log in as usual.
+    let body = login(&t, "owner@bravo.test", "correct horse battery", None).await;
+    assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+}

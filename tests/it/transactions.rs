@@ -1,0 +1,246 @@
+//! The request transaction: savepoints per root mutation field, COMMIT before the response
+//! (and an error response when it fails), READ ONLY queries, and no connection taken by
+//! introspection.
+
+use crate::common::{exec, first_code, TestApp};
+use async_graphql::Request;
+use serde_json::json;
+use std::sync::Arc;
+use tenantry::auth::{Principal, TenantSelector};
+use tenantry::db::TxMode;
+
+async fn count(t: &TestApp, name: &str) -> i64 {
+    let c = crate::common::client(&t.db.url).await;
+    c.query_one("SELECT count(*) FROM contacts WHERE name = $1", &[&name])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mutation_field_is_rolled_back_alone() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    // A trigger that fails *after* the row was written, with a message that must not leak.
+    exec(
+        &t.db.url,
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.name = 'Boom' THEN RAISE EXCEPTION 'secret internal detail'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER boom AFTER INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION boom();",
+    )
+    .await
+    .unwrap();
+    let (status, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            r#"mutation {
+                 first: createContact(input: {name: "Kept"}) { name }
+                 second: createContact(input: {name: "Boom"}) { name }
+                 third: createContact(input: {name: "Also kept"}) { name }
+               }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["first"]["name"], "Kept", "{body}");
+    assert_eq!(body["data"]["third"]["name"], "Also kept", "{body}");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["errors"][0]["path"][0], "second");
+    assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR");
+    assert!(
+        !body.to_string().contains("secret internal detail"),
+        "database text leaked: {body}"
+    );
+    assert_eq!(count(&t, "Kept").await, 1);
+    assert_eq!(
+        count(&t, "Boom").await,
+        0,
+        "the failed field left a row behind"
+    );
+    assert_eq!(count(&t, "Also kept").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_is_an_error_response_and_saves_nothing() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    // A deferred constraint trigger only fires at COMMIT.
+    exec(
+        &t.db.url,
+        "CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.name = 'Fails at commit' THEN RAISE EXCEPTION 'deferred check failed'; END IF; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON contacts
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit();",
+    )
+    .await
+    .unwrap();
+    let (status, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            r#"mutation { ok: createContact(input: {name: "Same request"}) { name }
+                          bad: createContact(input: {name: "Fails at commit"}) { name } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["data"].is_null(),
+        "the response must not claim what was not committed: {body}"
+    );
+    assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    assert!(
+        !body.to_string().contains("deferred check failed"),
+        "{body}"
+    );
+    assert_eq!(count(&t, "Same request").await, 0);
+    assert_eq!(count(&t, "Fails at commit").await, 0);
+    // The connection went back clean: the next request works.
+    t.contact(&a.token, "Afterwards").await;
+    assert_eq!(count(&t, "Afterwards").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_takes_no_connection_and_queries_are_read_only() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let principal = Some(Principal {
+        user_id: a.owner,
+        tenant: Some(TenantSelector::Id(a.id)),
+        role_cap: None,
+    });
+
+    let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
+    let response = t
+        .app
+        .graphql
+        .execute(
+            Request::new("{ __schema { types { name } } __typename }"),
+            &tx,
+        )
+        .await
+        .into_json();
+    assert!(response.get("errors").is_none(), "{response}");
+    tx.finish().await.unwrap();
+    assert_eq!(tx.statement_count(), 0, "introspection sent SQL");
+
+    let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
+    let response = t
+        .app
+        .graphql
+        .execute(Request::new("{ contacts { totalCount } }"), &tx)
+        .await
+        .into_json();
+    assert!(response.get("errors").is_none(), "{response}");
+    tx.finish().await.unwrap();
+    // membership lookup, the set-up batch, the count, COMMIT
+    assert_eq!(tx.statement_count(), 4);
+
+    // A write inside a query's transaction is refused by PostgreSQL itself.
+    let tx = t.app.tenant_tx(principal, TxMode::ReadOnly);
+    let err = tx
+        .run(|c| {
+            use diesel_async::SimpleAsyncConnection;
+            use scoped_futures::ScopedFutureExt;
+            async move {
+                c.batch_execute("INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'x')")
+                    .await
+            }
+            .scope_boxed()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "INTERNAL_SERVER_ERROR");
+    tx.finish().await.unwrap();
+
+    // A mutation sent with GET is refused.
+    let request = axum::http::Request::get(
+        "/graphql?query=mutation%20%7B%20deleteContact(id%3A%20%22x%22)%20%7D",
+    )
+    .header("authorization", format!("Bearer {}", a.token))
+    .body(axum::body::Body::empty())
+    .unwrap();
+    let (status, body) = t.send(request).await;
+    assert_eq!(status, 405, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_is_rolled_back() {
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
+    let a = t.tenant("alpha").await;
+    let principal = Some(Principal {
+        user_id: a.owner,
+        tenant: Some(TenantSelector::Id(a.id)),
+        role_cap: None,
+    });
+    {
+        let tx = t.app.tenant_tx(principal, TxMode::ReadWrite);
+        tx.run(|c| {
+            use diesel_async::SimpleAsyncConnection;
+            use scoped_futures::ScopedFutureExt;
+            async move {
+                c.batch_execute(
+                    "INSERT INTO contacts (id, name) VALUES (gen_random_uuid(), 'Never finished')",
+                )
+                .await
+            }
+            .scope_boxed()
+        })
+        .await
+        .unwrap();
+        // Dropped without finish(), as when a request future is cancelled.
+    }
+    // The only pooled connection must come back clean and usable.
+    t.contact(&a.token, "Next request").await;
+    assert_eq!(count(&t, "Never finished").await, 0);
+    assert_eq!(count(&t, "Next request").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_survives_a_pooled_connection_the_database_dropped() {
+    // One pooled connection, checked out without a test query: kill its backend between
+    // requests, with a cached membership (the first statement is the BEGIN batch) and
+    // without (the first statement is the membership lookup).
+    for ttl_ms in [60_000, 0] {
+        let t = TestApp::with_config(|c| {
+            c.pool_size = Some(1);
+            c.tenant_cache_ttl_ms = ttl_ms;
+        })
+        .await;
+        let a = t.tenant("alpha").await;
+        t.contact(&a.token, "Ada").await;
+        let query = "{ contacts { totalCount } }";
+        assert_eq!(
+            t.gql(&a.token, query).await["data"]["contacts"]["totalCount"],
+            1
+        );
+        let admin = crate::common::client(&t.db.url).await;
+        let killed: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    AND backend_type = 'client backend'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed >= 1, "no pooled connection to kill");
+        let body = t.gql(&a.token, query).await;
+        assert_eq!(
+            body["data"]["contacts"]["totalCount"], 1,
+            "ttl {ttl_ms}: {body}"
+        );
+
+        // The auth path and the platform path check their connections too.
+        let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND backend_type = 'client backend'";
+        admin.batch_execute(kill).await.unwrap();
+        let body = t.gql(&a.token, "{ myTenants { slug } }").await;
+        assert_eq!(body["data"]["myTenants"][0]["slug"], "alpha", "{body}");
+        admin.batch_execute(kill).await.unwrap();
+        assert!(t.app.platform().find_tenant("alpha").await.is_ok());
+    }
+}
