@@ -151,19 +151,32 @@ impl From<DieselError> for AppError {
         match &e {
             DieselError::NotFound => AppError::not_found("record"),
             DieselError::DatabaseError(kind, info) => match kind {
-                DatabaseErrorKind::UniqueViolation => AppError::new(
-                    ErrorCode::Conflict,
-                    "a record with these values already exists",
-                ),
+                DatabaseErrorKind::UniqueViolation => {
+                    let field = constraint_field(info.table_name(), info.constraint_name());
+                    let message = match &field {
+                        Some(field) => format!("{field}: this value is already taken"),
+                        None => "a record with these values already exists".to_string(),
+                    };
+                    AppError {
+                        code: ErrorCode::Conflict,
+                        message,
+                        field,
+                    }
+                }
                 DatabaseErrorKind::ForeignKeyViolation => {
                     AppError::new(ErrorCode::NotFound, "a referenced record was not found")
                 }
                 DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                     tracing::warn!(constraint = ?info.constraint_name(), "constraint rejected input");
-                    AppError::new(
-                        ErrorCode::BadUserInput,
-                        "the input was rejected by a constraint",
-                    )
+                    let field = constraint_field(info.table_name(), info.constraint_name())
+                        .or_else(|| info.column_name().map(camel_case));
+                    match field {
+                        Some(field) => AppError::bad_input(&field, "this value is not allowed"),
+                        None => AppError::new(
+                            ErrorCode::BadUserInput,
+                            "the input was rejected by a constraint",
+                        ),
+                    }
                 }
                 DatabaseErrorKind::SerializationFailure => AppError::new(
                     ErrorCode::ServiceUnavailable,
@@ -188,6 +201,36 @@ impl From<DieselError> for AppError {
     }
 }
 
+/// The input field a named constraint guards, from PostgreSQL's naming of constraints
+/// (`<table>_<columns>_key` for UNIQUE, `<table>_<column>_check` for CHECK; migrations
+/// name their unique indexes the same way): the last column, as its GraphQL field name.
+/// `tenant_id`, which leads every key, is never the field at fault.
+fn constraint_field(table: Option<&str>, constraint: Option<&str>) -> Option<String> {
+    let rest = constraint?.strip_prefix(table?)?.strip_prefix('_')?;
+    let columns = rest
+        .strip_suffix("_key")
+        .or_else(|| rest.strip_suffix("_check"))?;
+    let column = columns.strip_prefix("tenant_id_").unwrap_or(columns);
+    (!column.is_empty() && column != "tenant_id").then(|| camel_case(column))
+}
+
+/// `display_name` → `displayName`.
+fn camel_case(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut upper = false;
+    for c in column.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Extension trait so resolvers can write `.gql()?` on any [`AppResult`].
 pub trait GqlResultExt<T> {
     /// Converts the error side into a GraphQL error with its code.
@@ -197,5 +240,34 @@ pub trait GqlResultExt<T> {
 impl<T, E: Into<AppError>> GqlResultExt<T> for Result<T, E> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(|e| e.into().into_graphql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_constraints_name_their_field() {
+        let field = |t, c| constraint_field(Some(t), Some(c));
+        assert_eq!(field("tenants", "tenants_slug_key"), Some("slug".into()));
+        assert_eq!(field("users", "users_email_key"), Some("email".into()));
+        assert_eq!(
+            field("custom_roles", "custom_roles_tenant_id_name_key"),
+            Some("name".into())
+        );
+        assert_eq!(
+            field("users", "users_display_name_check"),
+            Some("displayName".into())
+        );
+        assert_eq!(
+            field("api_keys", "api_keys_name_check"),
+            Some("name".into())
+        );
+        // Not a name this convention made, or a key of the tenant alone: no field.
+        assert_eq!(field("contacts", "contacts_pkey"), None);
+        assert_eq!(field("contacts", "some_other_key"), None);
+        assert_eq!(field("memberships", "memberships_tenant_id_key"), None);
+        assert_eq!(constraint_field(None, Some("contacts_name_check")), None);
     }
 }

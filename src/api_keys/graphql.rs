@@ -31,7 +31,7 @@ impl ApiKey {
     }
     /// The highest role it acts with.
     async fn role(&self) -> Role {
-        Role::from_db(&self.0.role)
+        self.0.role
     }
     /// When it stops working, if ever.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
@@ -116,8 +116,7 @@ impl ApiKeyMutation {
         let (secret, hash) = Sessions::new_api_key(member.tenant_id);
         let row = tx
             .run(move |c| {
-                async move { model::insert(c, &name, role.as_str(), &hash, expires_at).await }
-                    .scope_boxed()
+                async move { model::insert(c, &name, role, &hash, expires_at).await }.scope_boxed()
             })
             .await
             .gql()?;

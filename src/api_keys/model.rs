@@ -1,5 +1,6 @@
 //! Rows and queries of `api_keys` (row-level security keeps them to the current tenant).
 
+use crate::auth::Role;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryResult, QueryableByName};
@@ -14,7 +15,7 @@ pub struct ApiKeyRow {
     #[diesel(sql_type = Text)]
     pub name: String,
     #[diesel(sql_type = Text)]
-    pub role: String,
+    pub role: Role,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub expires_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -29,7 +30,7 @@ const COLUMNS: &str = "id, name, role, expires_at, revoked_at, created_at";
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     name: &str,
-    role: &str,
+    role: Role,
     hash: &str,
     expires_at: Option<DateTime<Utc>>,
 ) -> QueryResult<ApiKeyRow> {

@@ -14,8 +14,21 @@ use crate::ids::{TenantId, UserId};
 
 /// Built-in tenant roles, strongest first. The role of a request always comes from the
 /// database membership, never from the token.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Role {
     /// Reads everything of the tenant.
     Viewer,
@@ -27,39 +40,45 @@ pub enum Role {
     Owner,
 }
 
+crate::text_enum!(Role {
+    Viewer = "VIEWER",
+    Member = "MEMBER",
+    Admin = "ADMIN",
+    Owner = "OWNER",
+});
+
 impl Role {
-    /// The form stored in `memberships.role` and in `app.role`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Member => "MEMBER",
-            Role::Admin => "ADMIN",
-            Role::Owner => "OWNER",
-        }
-    }
-
-    /// Parses the stored form (case-insensitive, for the CLI).
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.to_ascii_uppercase().as_str() {
-            "VIEWER" => Some(Role::Viewer),
-            "MEMBER" => Some(Role::Member),
-            "ADMIN" => Some(Role::Admin),
-            "OWNER" => Some(Role::Owner),
-            _ => None,
-        }
-    }
-
-    /// The stored form read back; an unknown value (never written: a CHECK constraint
-    /// guards the column) reads as the weakest role.
-    pub fn from_db(s: &str) -> Role {
-        Role::parse(s).unwrap_or(Role::Viewer)
-    }
-
     /// Whether this role is at least `required` (OWNER > ADMIN > MEMBER > VIEWER).
     pub fn at_least(self, required: Role) -> bool {
         self >= required
     }
 }
+
+/// Where a tenant is in its lifecycle (`tenants.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum TenantStatus {
+    /// Serves requests.
+    Active,
+    /// Refuses every request with TENANT_SUSPENDED.
+    Suspended,
+    /// Soft-deleted: not found, rows kept until purged.
+    Deleted,
+}
+
+crate::text_enum!(TenantStatus {
+    Active = "active",
+    Suspended = "suspended",
+    Deleted = "deleted",
+});
 
 /// How a request named its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

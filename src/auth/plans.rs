@@ -5,7 +5,17 @@
 use crate::auth::Role;
 
 /// A plan a tenant can be on.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Plan {
     /// The entry plan.
     Basic,
@@ -18,8 +28,19 @@ pub enum Plan {
 }
 
 /// A feature (module) a plan may grant.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Feature {
     /// `searchMessages`.
     FullTextSearch,
@@ -33,33 +54,15 @@ pub enum Feature {
     DataExport,
 }
 
-/// Every feature, in a stable order.
-pub const FEATURES: [Feature; 5] = [
-    Feature::FullTextSearch,
-    Feature::CustomRoles,
-    Feature::ApiKeys,
-    Feature::AuditLog,
-    Feature::DataExport,
-];
+crate::text_enum!(Feature {
+    FullTextSearch = "full_text_search",
+    CustomRoles = "custom_roles",
+    ApiKeys = "api_keys",
+    AuditLog = "audit_log",
+    DataExport = "data_export",
+});
 
 impl Feature {
-    /// The stored (and error message) form, e.g. `full_text_search`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Feature::FullTextSearch => "full_text_search",
-            Feature::CustomRoles => "custom_roles",
-            Feature::ApiKeys => "api_keys",
-            Feature::AuditLog => "audit_log",
-            Feature::DataExport => "data_export",
-        }
-    }
-
-    /// Parses the stored form or the GraphQL name (`FULL_TEXT_SEARCH`).
-    pub fn parse(s: &str) -> Option<Feature> {
-        let s = s.to_ascii_lowercase();
-        FEATURES.into_iter().find(|f| f.as_str() == s)
-    }
-
     fn bit(self) -> u32 {
         1 << (self as u32)
     }
@@ -97,34 +100,14 @@ pub struct Quotas {
     pub requests_per_minute: Option<i64>,
 }
 
+crate::text_enum!(Plan {
+    Basic = "basic",
+    Premium = "premium",
+    Enterprise = "enterprise",
+    Custom = "custom",
+});
+
 impl Plan {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Basic => "basic",
-            Plan::Premium => "premium",
-            Plan::Enterprise => "enterprise",
-            Plan::Custom => "custom",
-        }
-    }
-
-    /// Parses the stored form (case-insensitive).
-    pub fn parse(s: &str) -> Option<Plan> {
-        match s.to_ascii_lowercase().as_str() {
-            "basic" => Some(Plan::Basic),
-            "premium" => Some(Plan::Premium),
-            "enterprise" => Some(Plan::Enterprise),
-            "custom" => Some(Plan::Custom),
-            _ => None,
-        }
-    }
-
-    /// The stored form read back; an unknown value (a CHECK constraint guards the column)
-    /// reads as the smallest plan.
-    pub fn from_db(s: &str) -> Plan {
-        Plan::parse(s).unwrap_or(Plan::Basic)
-    }
-
     /// The features the plan grants.
     pub fn features(self) -> FeatureSet {
         match self {
@@ -134,7 +117,7 @@ impl Plan {
                 Feature::ApiKeys,
                 Feature::DataExport,
             ]),
-            Plan::Enterprise | Plan::Custom => FeatureSet::of(&FEATURES),
+            Plan::Enterprise | Plan::Custom => FeatureSet::of(Feature::ALL),
         }
     }
 
@@ -161,8 +144,19 @@ impl Plan {
 }
 
 /// A named permission; built-in roles map to sets of them.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Permission {
     /// Read contacts, conversations and messages.
     ContactsRead,
@@ -174,31 +168,12 @@ pub enum Permission {
     TenantManage,
 }
 
-impl Permission {
-    /// The wire form used in messages, e.g. `contacts:write`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::ContactsRead => "contacts:read",
-            Permission::ContactsWrite => "contacts:write",
-            Permission::MembersManage => "members:manage",
-            Permission::TenantManage => "tenant:manage",
-        }
-    }
-
-    /// Parses the GraphQL name (`CONTACTS_WRITE`) or the wire form (`contacts:write`).
-    pub fn parse(s: &str) -> Option<Permission> {
-        let s = s.to_ascii_lowercase().replace('_', ":");
-        PERMISSIONS.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-/// Every permission, in a stable order.
-pub const PERMISSIONS: [Permission; 4] = [
-    Permission::ContactsRead,
-    Permission::ContactsWrite,
-    Permission::MembersManage,
-    Permission::TenantManage,
-];
+crate::text_enum!(Permission {
+    ContactsRead = "contacts:read",
+    ContactsWrite = "contacts:write",
+    MembersManage = "members:manage",
+    TenantManage = "tenant:manage",
+});
 
 /// A set of permissions (a custom role's), small enough to copy around with the member.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

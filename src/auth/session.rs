@@ -451,7 +451,7 @@ impl Sessions {
             #[diesel(sql_type = SqlUuid)]
             created_by: Uuid,
             #[diesel(sql_type = Text)]
-            role: String,
+            role: Role,
             #[diesel(sql_type = Nullable<Timestamptz>)]
             expires_at: Option<DateTime<Utc>>,
         }
@@ -478,7 +478,7 @@ impl Sessions {
         let grant = ApiKeyGrant {
             tenant,
             user: UserId(row.created_by),
-            role: Role::from_db(&row.role),
+            role: row.role,
         };
         // Revocation reaches every process through the tenancy channel (see migrations).
         self.resolver

@@ -6,7 +6,7 @@
 //! from the database, never from the token.
 
 use super::session::ApiKeyGrant;
-use super::{Member, Principal, Role, TenantSelector};
+use super::{Member, Principal, Role, TenantSelector, TenantStatus};
 use crate::auth::plans::{Feature, PermissionSet, Plan};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -24,11 +24,11 @@ struct ResolvedRow {
     #[diesel(sql_type = SqlUuid)]
     tenant_id: uuid::Uuid,
     #[diesel(sql_type = Text)]
-    tenant_status: String,
+    tenant_status: TenantStatus,
     #[diesel(sql_type = Nullable<Text>)]
-    member_role: Option<String>,
+    member_role: Option<Role>,
     #[diesel(sql_type = Text)]
-    tenant_plan: String,
+    tenant_plan: Plan,
     #[diesel(sql_type = diesel::sql_types::Array<Text>)]
     disabled_features: Vec<String>,
     #[diesel(sql_type = diesel::sql_types::Array<Text>)]
@@ -267,15 +267,11 @@ impl TenantResolver {
 fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {
     let row = row.ok_or(ErrorCode::TenantNotFound)?;
     // Membership first: a non-member learns nothing about the tenant's status.
-    let role = row
-        .member_role
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or(ErrorCode::Forbidden)?;
-    if row.tenant_status != "active" {
+    let role = row.member_role.ok_or(ErrorCode::Forbidden)?;
+    if row.tenant_status != TenantStatus::Active {
         return Err(ErrorCode::TenantSuspended);
     }
-    let plan = Plan::from_db(&row.tenant_plan);
+    let plan = row.tenant_plan;
     let disabled: Vec<Feature> = row
         .disabled_features
         .iter()

@@ -2,6 +2,7 @@
 
 use super::loaders::{ConversationById, ConversationCountByContact, ConversationsByContact};
 use super::model::{self, ConversationFilter, ConversationRow, NewConversation};
+pub use super::model::{Channel, ConversationStatus};
 use crate::auth::Role;
 use crate::contacts::graphql::{Contact, CONTACT_KIND};
 use crate::contacts::loaders::ContactById;
@@ -18,75 +19,13 @@ use crate::tenancy::graphql::{User, USER_KIND};
 use crate::tenancy::loaders::UserById;
 use crate::validate;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
+use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 /// The global-id type name of conversations.
 pub const CONVERSATION_KIND: &str = "Conversation";
-
-/// Where a conversation stands.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConversationStatus {
-    /// Waiting for the team.
-    Open,
-    /// Waiting for the contact.
-    Pending,
-    /// Done.
-    Closed,
-}
-
-impl ConversationStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Pending => "pending",
-            Self::Closed => "closed",
-        }
-    }
-
-    /// The value of its stored form.
-    pub(crate) fn from_db(s: &str) -> Self {
-        match s {
-            "pending" => Self::Pending,
-            "closed" => Self::Closed,
-            _ => Self::Open,
-        }
-    }
-}
-
-/// How the conversation happens.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// Email.
-    Email,
-    /// Live chat.
-    Chat,
-    /// Text messages.
-    Sms,
-}
-
-impl Channel {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Chat => "chat",
-            Self::Sms => "sms",
-        }
-    }
-
-    /// The value of its stored form.
-    pub(crate) fn from_db(s: &str) -> Self {
-        match s {
-            "chat" => Self::Chat,
-            "sms" => Self::Sms,
-            _ => Self::Email,
-        }
-    }
-}
 
 /// An exchange with a contact.
 pub struct Conversation(pub ConversationRow);
@@ -103,11 +42,11 @@ impl Conversation {
     }
     /// Open, pending or closed.
     async fn status(&self) -> ConversationStatus {
-        ConversationStatus::from_db(&self.0.status)
+        self.0.status
     }
     /// Email, chat or sms.
     async fn channel(&self) -> Channel {
-        Channel::from_db(&self.0.channel)
+        self.0.channel
     }
     /// When the newest message was posted.
     async fn last_message_at(&self) -> Option<DateTime<Utc>> {
@@ -239,7 +178,7 @@ impl ConversationFilterInput {
     /// The filter, validated (BAD_USER_INPUT naming the field).
     pub(crate) fn validate(self) -> Result<ConversationFilter, AppError> {
         Ok(ConversationFilter {
-            status: self.status.map(|s| s.as_str().to_string()),
+            status: self.status,
             assignee_id: self
                 .assignee
                 .map(|id| decode_typed_id(&id, USER_KIND, "filter.assignee"))
@@ -248,7 +187,7 @@ impl ConversationFilterInput {
                 .contact
                 .map(|id| decode_typed_id(&id, CONTACT_KIND, "filter.contact"))
                 .transpose()?,
-            channel: self.channel.map(|c| c.as_str().to_string()),
+            channel: self.channel,
         })
     }
 }
@@ -325,7 +264,7 @@ impl ConversationMutation {
             id: Uuid::now_v7(),
             contact_id: decode_typed_id(&input.contact, CONTACT_KIND, "contact").gql()?,
             subject: validate::required_text("subject", &input.subject, 300).gql()?,
-            channel: input.channel.as_str().to_string(),
+            channel: input.channel,
         };
         let first = match input.message.as_deref() {
             Some(body) => Some(validate::required_text("message", body, 20_000).gql()?),
@@ -336,8 +275,14 @@ impl ConversationMutation {
                 async move {
                     let row = model::insert(c, &new).await?;
                     if let Some(body) = first {
-                        crate::messages::model::post(c, Uuid::now_v7(), row.id, "outbound", &body)
-                            .await?;
+                        crate::messages::model::post(
+                            c,
+                            Uuid::now_v7(),
+                            row.id,
+                            crate::messages::model::MessageDirection::Outbound,
+                            &body,
+                        )
+                        .await?;
                         return model::by_ids(c, &[row.id])
                             .await?
                             .pop()
@@ -391,7 +336,7 @@ impl ConversationMutation {
 async fn set_status(ctx: &Context<'_>, id: ID, status: ConversationStatus) -> Result<Conversation> {
     let id = decode_typed_id(&id, CONVERSATION_KIND, "id").gql()?;
     request_tx(ctx)?
-        .run(move |c| async move { model::set_status(c, id, status.as_str()).await }.scope_boxed())
+        .run(move |c| async move { model::set_status(c, id, status).await }.scope_boxed())
         .await
         .gql()?
         .map(Conversation)

@@ -11,6 +11,60 @@ use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+/// Where a conversation stands.
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum ConversationStatus {
+    /// Waiting for the team.
+    Open,
+    /// Waiting for the contact.
+    Pending,
+    /// Done.
+    Closed,
+}
+
+crate::text_enum!(ConversationStatus {
+    Open = "open",
+    Pending = "pending",
+    Closed = "closed",
+});
+
+/// How the conversation happens.
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Channel {
+    /// Email.
+    Email,
+    /// Live chat.
+    Chat,
+    /// Text messages.
+    Sms,
+}
+
+crate::text_enum!(Channel {
+    Email = "email",
+    Chat = "chat",
+    Sms = "sms",
+});
+
 /// A row of `conversations`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversations, check_for_backend(Pg))]
@@ -18,8 +72,8 @@ pub struct ConversationRow {
     pub id: Uuid,
     pub contact_id: Uuid,
     pub subject: String,
-    pub status: String,
-    pub channel: String,
+    pub status: ConversationStatus,
+    pub channel: Channel,
     pub assignee_id: Option<Uuid>,
     pub last_message_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -43,16 +97,16 @@ pub struct NewConversation {
     pub id: Uuid,
     pub contact_id: Uuid,
     pub subject: String,
-    pub channel: String,
+    pub channel: Channel,
 }
 
 /// Filters of the conversation list.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
-    pub status: Option<String>,
+    pub status: Option<ConversationStatus>,
     pub assignee_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
 }
 
 impl ConversationFilter {
@@ -68,7 +122,7 @@ impl ConversationFilter {
 fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Pg> {
     let mut query = conversations::table.into_boxed();
     if let Some(status) = &filter.status {
-        query = query.filter(conversations::status.eq(status.clone()));
+        query = query.filter(conversations::status.eq(*status));
     }
     if let Some(assignee) = filter.assignee_id {
         query = query.filter(conversations::assignee_id.eq(assignee));
@@ -77,7 +131,7 @@ fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, P
         query = query.filter(conversations::contact_id.eq(contact));
     }
     if let Some(channel) = &filter.channel {
-        query = query.filter(conversations::channel.eq(channel.clone()));
+        query = query.filter(conversations::channel.eq(*channel));
     }
     query
 }
@@ -200,7 +254,7 @@ pub async fn set_assignee(
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    status: &str,
+    status: ConversationStatus,
 ) -> QueryResult<Option<ConversationRow>> {
     diesel::update(conversations::table.filter(conversations::id.eq(id)))
         .set((

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod keyset;
 pub mod lateral;
 pub mod schema;
+pub mod text_enum;
 pub mod tx;
 
 pub use tx::{TenantTx, TxMode};

@@ -254,10 +254,10 @@ impl Reply {
                     || error.message.starts_with("Invalid value")
                     || error.message.starts_with("Expected input type");
                 let code = if user_error {
-                    tracing::info!(message = %error.message, "an uncoded request error coded BAD_USER_INPUT");
+                    tracing::info!(error = %error.message, "an uncoded request error coded BAD_USER_INPUT");
                     ErrorCode::BadUserInput
                 } else {
-                    tracing::warn!(message = %error.message, path = ?error.path, "an uncoded resolver error coded INTERNAL_SERVER_ERROR");
+                    tracing::warn!(error = %error.message, path = ?error.path, "an uncoded resolver error coded INTERNAL_SERVER_ERROR");
                     ErrorCode::Internal
                 };
                 extensions.set("code", code.as_str());

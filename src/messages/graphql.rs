@@ -1,6 +1,7 @@
 //! GraphQL types, inputs and roots of messages, and full-text search.
 
 use super::loaders::MessagesByConversation;
+pub use super::model::MessageDirection;
 use super::model::{self, MessageRow};
 use crate::auth::plans::Feature;
 use crate::auth::Role;
@@ -17,7 +18,7 @@ use crate::validate;
 use async_graphql::connection::{
     Connection, ConnectionNameType, CursorType, Edge, EdgeNameType, EmptyFields,
 };
-use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
+use async_graphql::{Context, InputObject, Object, Result, ID};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -26,34 +27,6 @@ use uuid::Uuid;
 
 /// The global-id type name of messages.
 pub const MESSAGE_KIND: &str = "Message";
-
-/// Who sent a message.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageDirection {
-    /// From the contact.
-    Inbound,
-    /// From the team.
-    Outbound,
-}
-
-impl MessageDirection {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inbound => "inbound",
-            Self::Outbound => "outbound",
-        }
-    }
-
-    /// The value of its stored form.
-    pub(crate) fn from_db(s: &str) -> Self {
-        if s == "inbound" {
-            Self::Inbound
-        } else {
-            Self::Outbound
-        }
-    }
-}
 
 /// A message of a conversation.
 pub struct Message(pub MessageRow);
@@ -66,7 +39,7 @@ impl Message {
     }
     /// Inbound (from the contact) or outbound (from the team).
     async fn direction(&self) -> MessageDirection {
-        MessageDirection::from_db(&self.0.direction)
+        self.0.direction
     }
     /// The text.
     async fn body(&self) -> &str {
@@ -249,7 +222,7 @@ impl MessageMutation {
         let conversation =
             decode_typed_id(&input.conversation, CONVERSATION_KIND, "conversation").gql()?;
         let body = validate::required_lines("body", &input.body, 20_000).gql()?;
-        let direction = input.direction.as_str();
+        let direction = input.direction;
         request_tx(ctx)?
             .run(move |c| {
                 async move { model::post(c, Uuid::now_v7(), conversation, direction, &body).await }

@@ -11,13 +11,37 @@ use diesel::sql_types::{BigInt, Float4, Nullable, Text, Timestamptz, Uuid as Sql
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+/// Who sent a message.
+#[derive(
+    async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum MessageDirection {
+    /// From the contact.
+    Inbound,
+    /// From the team.
+    Outbound,
+}
+
+crate::text_enum!(MessageDirection {
+    Inbound = "inbound",
+    Outbound = "outbound",
+});
+
 /// A row of `messages`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = messages, check_for_backend(Pg))]
 pub struct MessageRow {
     pub id: Uuid,
     pub conversation_id: Uuid,
-    pub direction: String,
+    pub direction: MessageDirection,
     pub author_id: Option<Uuid>,
     pub body: String,
     pub created_at: DateTime<Utc>,
@@ -108,7 +132,7 @@ pub async fn post(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     conversation_id: Uuid,
-    direction: &str,
+    direction: MessageDirection,
     body: &str,
 ) -> QueryResult<MessageRow> {
     diesel::sql_query(format!(

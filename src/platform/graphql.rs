@@ -54,11 +54,11 @@ impl PlatformTenant {
     }
     /// `active`, `suspended` or `deleted`.
     async fn status(&self) -> &str {
-        &self.0.status
+        self.0.status.as_str()
     }
     /// The plan.
     async fn plan(&self) -> Plan {
-        Plan::from_db(&self.0.plan)
+        self.0.plan
     }
 }
 

@@ -7,7 +7,7 @@
 //! sets `app.tenant_id` to the one tenant it works on, so it obeys the same policies.
 
 use crate::auth::plans::Plan;
-use crate::auth::Role;
+use crate::auth::{Role, TenantStatus};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -28,13 +28,13 @@ pub struct TenantSummary {
     pub slug: String,
     /// Status.
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: TenantStatus,
     /// Display name.
     #[diesel(sql_type = Text)]
     pub name: String,
     /// Plan.
     #[diesel(sql_type = Text)]
-    pub plan: String,
+    pub plan: Plan,
 }
 
 #[derive(QueryableByName)]
@@ -146,9 +146,9 @@ impl Platform {
             TenantSummary {
                 id: id.0,
                 slug,
-                status: "active".into(),
+                status: TenantStatus::Active,
                 name,
-                plan: plan.as_str().into(),
+                plan,
             },
             owner,
         ))
@@ -398,11 +398,30 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
-    fn transition(self) -> (&'static [&'static str], &'static str) {
+    /// The statuses it may start from and the status it leads to.
+    pub fn transition(self) -> (&'static [TenantStatus], TenantStatus) {
+        use TenantStatus::*;
         match self {
-            Lifecycle::Suspend => (&["active"], "suspended"),
-            Lifecycle::Reactivate => (&["suspended"], "active"),
-            Lifecycle::Delete => (&["active", "suspended"], "deleted"),
+            Lifecycle::Suspend => (&[Active], Suspended),
+            Lifecycle::Reactivate => (&[Suspended], Active),
+            Lifecycle::Delete => (&[Active, Suspended], Deleted),
+        }
+    }
+
+    /// The status a tenant in `status` moves to, or why it cannot (CONFLICT).
+    pub fn apply(self, slug: &str, status: TenantStatus) -> AppResult<TenantStatus> {
+        let (from, to) = self.transition();
+        if from.contains(&status) {
+            Ok(to)
+        } else {
+            Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {slug} is {}; cannot make it {}",
+                    status.as_str(),
+                    to.as_str()
+                ),
+            ))
         }
     }
 }
@@ -430,25 +449,16 @@ impl Platform {
         change: Lifecycle,
     ) -> AppResult<TenantSummary> {
         let tenant = self.find_tenant(slug_or_id).await?;
-        let (from, to) = change.transition();
-        if !from.contains(&tenant.status.as_str()) {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "tenant {} is {}; cannot make it {to}",
-                    tenant.slug, tenant.status
-                ),
-            ));
-        }
+        let to = change.apply(&tenant.slug, tenant.status)?;
         let mut conn = self.conn().await?;
         diesel::sql_query("UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1")
             .bind::<SqlUuid, _>(tenant.id)
             .bind::<Text, _>(to)
             .execute(&mut conn)
             .await?;
-        tracing::info!(target: "platform", tenant_id = %tenant.id, status = to, "tenant lifecycle");
+        tracing::info!(target: "platform", tenant_id = %tenant.id, status = to.as_str(), "tenant lifecycle");
         Ok(TenantSummary {
-            status: to.to_string(),
+            status: to,
             ..tenant
         })
     }
@@ -507,12 +517,13 @@ impl Platform {
     /// transaction. Users stay: they are global identities. Returns the rows removed.
     pub async fn purge(&self, slug_or_id: &str) -> AppResult<u64> {
         let tenant = self.find_tenant(slug_or_id).await?;
-        if tenant.status != "deleted" {
+        if tenant.status != TenantStatus::Deleted {
             return Err(AppError::new(
                 ErrorCode::Conflict,
                 format!(
                     "tenant {} is {}: delete it before purging",
-                    tenant.slug, tenant.status
+                    tenant.slug,
+                    tenant.status.as_str()
                 ),
             ));
         }

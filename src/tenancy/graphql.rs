@@ -1,7 +1,7 @@
 //! GraphQL types and roots for the current tenant and the current user.
 
 use super::model::{self, TenantRow, UserRow};
-use crate::auth::plans::{Feature, Permission, Plan, Quotas, FEATURES};
+use crate::auth::plans::{Feature, Permission, Plan, Quotas};
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_permission, requires_role};
@@ -36,26 +36,27 @@ impl Tenant {
     }
     /// `active`, `suspended` or `deleted`.
     async fn status(&self) -> &str {
-        &self.0.status
+        self.0.status.as_str()
     }
     /// The plan.
     async fn plan(&self) -> Plan {
-        Plan::from_db(&self.0.plan)
+        self.0.plan
     }
     /// The plan's limits.
     async fn quotas(&self) -> Quotas {
-        Plan::from_db(&self.0.plan).quotas()
+        self.0.plan.quotas()
     }
     /// The tenant's settings: its plan's defaults with its own overrides.
     async fn settings(&self) -> TenantSettings {
-        TenantSettings::resolve(Plan::from_db(&self.0.plan), &self.0.settings)
+        TenantSettings::resolve(self.0.plan, &self.0.settings)
     }
     /// Every feature: whether the plan includes it and whether it is enabled.
     async fn features(&self) -> Vec<TenantFeature> {
-        let plan = Plan::from_db(&self.0.plan);
+        let plan = self.0.plan;
         let disabled = disabled_features(&self.0.settings);
-        FEATURES
-            .into_iter()
+        Feature::ALL
+            .iter()
+            .copied()
             .map(|feature| TenantFeature {
                 feature,
                 included: plan.features().contains(feature),
@@ -117,7 +118,7 @@ impl From<model::MemberRow> for TenantMember {
         Self {
             id: global_id(USER_KIND, row.user_id),
             email: row.email,
-            role: Role::from_db(&row.role),
+            role: row.role,
             joined_at: row.created_at,
         }
     }
@@ -178,7 +179,7 @@ async fn add_member(
                 };
                 let existing = model::get_member(c, user).await?;
                 // Adding someone already in the tenant changes their role: the same rules.
-                let current = existing.as_ref().map(|m| Role::from_db(&m.role));
+                let current = existing.as_ref().map(|m| m.role);
                 outranks(caller_role, None, current)?;
                 if current == Some(Role::Owner) && role != Role::Owner {
                     // Counted with the OWNER rows locked, as in `change_member`.
@@ -199,7 +200,7 @@ async fn add_member(
                         format!("the members quota of {limit} is reached for this plan"),
                     ));
                 }
-                model::upsert_member(c, user, role.as_str()).await?;
+                model::upsert_member(c, user, role).await?;
                 let row = model::get_member(c, user)
                     .await?
                     .ok_or(diesel::result::Error::NotFound)?;
@@ -231,13 +232,13 @@ async fn change_member(
                 let Some(current) = current else {
                     return Err(AppError::not_found("member"));
                 };
-                outranks(caller_role, None, Some(Role::from_db(&current)))?;
-                if current == "OWNER" && owners <= 1 && role != Some(Role::Owner) {
+                outranks(caller_role, None, Some(current))?;
+                if current == Role::Owner && owners <= 1 && role != Some(Role::Owner) {
                     return Err(last_owner());
                 }
                 match role {
                     Some(role) => {
-                        model::upsert_member(c, user, role.as_str()).await?;
+                        model::upsert_member(c, user, role).await?;
                         Ok(model::get_member(c, user).await?)
                     }
                     None => {
@@ -463,10 +464,7 @@ impl TenancyQuery {
     #[graphql(directive = requires_role::apply(Role::Viewer))]
     async fn tenant_settings(&self, ctx: &Context<'_>) -> Result<TenantSettings> {
         let tenant = load_tenant(ctx).await?;
-        Ok(TenantSettings::resolve(
-            Plan::from_db(&tenant.0.plan),
-            &tenant.0.settings,
-        ))
+        Ok(TenantSettings::resolve(tenant.0.plan, &tenant.0.settings))
     }
 
     /// The current tenant's members.

@@ -1,6 +1,8 @@
 //! Diesel rows and queries of tenants, users and memberships, as seen from inside a tenant
 //! transaction (row-level security shows the current tenant, its members and the caller).
 
+use crate::auth::plans::Plan;
+use crate::auth::{Role, TenantStatus};
 use crate::db::schema::{memberships, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -16,8 +18,8 @@ pub struct TenantRow {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
-    pub status: String,
-    pub plan: String,
+    pub status: TenantStatus,
+    pub plan: Plan,
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
@@ -134,7 +136,7 @@ pub struct MemberRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub email: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub role: String,
+    pub role: Role,
     #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
@@ -191,7 +193,7 @@ pub async fn user_by_email(
 pub async fn upsert_member(
     conn: &mut AsyncPgConnection,
     user: Uuid,
-    role: &str,
+    role: Role,
 ) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO memberships (user_id, role) VALUES ($1, $2)
@@ -209,11 +211,11 @@ pub async fn upsert_member(
 pub async fn role_and_owners(
     conn: &mut AsyncPgConnection,
     user: Uuid,
-) -> QueryResult<(Option<String>, i64)> {
+) -> QueryResult<(Option<Role>, i64)> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        role: Option<String>,
+        role: Option<Role>,
         #[diesel(sql_type = BigInt)]
         owners: i64,
     }

@@ -19,7 +19,7 @@ const DOMAINS: &[&str] = &[
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "ids" | "config" | "validate" => 0,
-        "db" | "apply_keyset" => 1,
+        "db" | "apply_keyset" | "text_enum" => 1,
         "auth" => 2,
         "graphql" => 3,
         m if DOMAINS.contains(&m) => 4,

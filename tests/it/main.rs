@@ -11,6 +11,7 @@ mod cli;
 mod compiled;
 mod crm;
 mod demo;
+mod errors;
 mod isolation;
 mod layers;
 mod lifecycle;

@@ -264,6 +264,8 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
         .to_string();
     let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
     assert_eq!(first_code(&body), "CONFLICT", "duplicate name: {body}");
+    // The named constraint (custom_roles_tenant_id_name_key) names the field at fault.
+    assert_eq!(body["errors"][0]["extensions"]["field"], "name", "{body}");
 
     // Before the custom role the member may not change settings; after, it may.
     let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;

@@ -34,9 +34,7 @@ use crate::auth::RequestTx;
 use crate::contacts::graphql::{ContactFilterInput, CONTACT_KIND};
 use crate::contacts::loaders::ContactById;
 use crate::contacts::model::{self as contacts, ContactFilter, ContactRow};
-use crate::conversations::graphql::{
-    Channel, ConversationFilterInput, ConversationStatus, CONVERSATION_KIND,
-};
+use crate::conversations::graphql::{ConversationFilterInput, CONVERSATION_KIND};
 use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
 use crate::conversations::model::ConversationRow;
 use crate::conversations::model::{self as conversations, ConversationFilter};
@@ -46,7 +44,7 @@ use crate::error::AppError;
 use crate::graphql::guards::{self, Required, Rules};
 use crate::graphql::relay::{global_id, page_complexity};
 use crate::graphql::Limits;
-use crate::messages::graphql::{MessageDirection, MESSAGE_KIND};
+use crate::messages::graphql::MESSAGE_KIND;
 use crate::messages::loaders::MessagesByConversation;
 use crate::messages::model::MessageRow;
 use async_graphql::connection::CursorType;

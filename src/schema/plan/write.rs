@@ -139,10 +139,8 @@ impl WriteNode for ConversationSel {
             ConversationField::Typename => string(out, Self::TYPE),
             ConversationField::Id => string(out, &global_id(CONVERSATION_KIND, row.id)),
             ConversationField::Subject => string(out, &row.subject),
-            ConversationField::Status => {
-                string(out, enum_name(ConversationStatus::from_db(&row.status)))
-            }
-            ConversationField::Channel => string(out, enum_name(Channel::from_db(&row.channel))),
+            ConversationField::Status => string(out, enum_name(row.status)),
+            ConversationField::Channel => string(out, enum_name(row.channel)),
             ConversationField::LastMessageAt => match &row.last_message_at {
                 Some(at) => timestamp(out, at),
                 None => out.extend_from_slice(b"null"),
@@ -181,9 +179,7 @@ impl WriteNode for MessageSel {
         object(out, &self.0.list, |out, field| match field {
             MessageField::Typename => string(out, Self::TYPE),
             MessageField::Id => string(out, &global_id(MESSAGE_KIND, row.id)),
-            MessageField::Direction => {
-                string(out, enum_name(MessageDirection::from_db(&row.direction)))
-            }
+            MessageField::Direction => string(out, enum_name(row.direction)),
             MessageField::Body => string(out, &row.body),
             MessageField::CreatedAt => timestamp(out, &row.created_at),
         });

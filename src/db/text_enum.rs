@@ -1,0 +1,68 @@
+//! One mechanism for the `text` columns that hold an enum (role, plan, status, channel,
+//! direction, feature, permission): [`text_enum!`](crate::text_enum) gives the enum its
+//! stored forms and diesel's `ToSql`/`FromSql` for `Text`, so rows read typed values and
+//! no module writes its own `as_str`/`from_db` pair. The column's CHECK constraint and the
+//! enum's stored forms must agree; a stored form the enum does not know is a
+//! deserialisation error, never a guess.
+
+/// Implements the stored forms of `$name`: `ALL`, `as_str` (and `Display`), `parse` (case-insensitive,
+/// and accepting the GraphQL spelling `CONTACTS_WRITE` of `contacts:write`), and diesel's
+/// `ToSql`/`FromSql` for `Text`. The enum itself derives `diesel::expression::AsExpression` and
+/// `diesel::deserialize::FromSqlRow` with `#[diesel(sql_type = diesel::sql_types::Text)]`.
+#[macro_export]
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value of a stored form, case-insensitive; `_` may stand for `:`.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| {
+                    let text = v.as_str();
+                    text.len() == s.len()
+                        && text.bytes().zip(s.bytes()).all(|(t, c)| {
+                            t.eq_ignore_ascii_case(&c) || (t == b':' && c == b'_')
+                        })
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    diesel::pg::Pg,
+                >>::from_sql(bytes)?;
+                Self::parse(&text).ok_or_else(|| {
+                    format!("{:?} is not a stored {}", text, stringify!($name)).into()
+                })
+            }
+        }
+    };
+}
