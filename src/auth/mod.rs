@@ -12,40 +12,22 @@ pub use admission::RequestTx;
 
 use crate::ids::{TenantId, UserId};
 
-/// Built-in tenant roles, strongest first. The role of a request always comes from the
-/// database membership, never from the token.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Role {
-    /// Reads everything of the tenant.
-    Viewer,
-    /// Reads and writes the tenant's records.
-    Member,
-    /// Also manages members and settings.
-    Admin,
-    /// Owns the tenant.
-    Owner,
+crate::text_enum! {
+    /// Built-in tenant roles, strongest first. The role of a request always comes from the
+    /// database membership, never from the token.
+    #[derive(async_graphql::Enum, PartialOrd, Ord)]
+    #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+    pub enum Role {
+        /// Reads everything of the tenant.
+        Viewer = "VIEWER",
+        /// Reads and writes the tenant's records.
+        Member = "MEMBER",
+        /// Also manages members and settings.
+        Admin = "ADMIN",
+        /// Owns the tenant.
+        Owner = "OWNER",
+    }
 }
-
-crate::text_enum!(Role {
-    Viewer = "VIEWER",
-    Member = "MEMBER",
-    Admin = "ADMIN",
-    Owner = "OWNER",
-});
 
 impl Role {
     /// Whether this role is at least `required` (OWNER > ADMIN > MEMBER > VIEWER).
@@ -54,31 +36,17 @@ impl Role {
     }
 }
 
-/// Where a tenant is in its lifecycle (`tenants.status`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum TenantStatus {
-    /// Serves requests.
-    Active,
-    /// Refuses every request with TENANT_SUSPENDED.
-    Suspended,
-    /// Soft-deleted: not found, rows kept until purged.
-    Deleted,
+crate::text_enum! {
+    /// Where a tenant is in its lifecycle (`tenants.status`).
+    pub enum TenantStatus {
+        /// Serves requests.
+        Active = "active",
+        /// Refuses every request with TENANT_SUSPENDED.
+        Suspended = "suspended",
+        /// Soft-deleted: not found, rows kept until purged.
+        Deleted = "deleted",
+    }
 }
-
-crate::text_enum!(TenantStatus {
-    Active = "active",
-    Suspended = "suspended",
-    Deleted = "deleted",
-});
 
 /// How a request named its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -4,63 +4,38 @@
 
 use crate::auth::Role;
 
-/// A plan a tenant can be on.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Plan {
-    /// The entry plan.
-    Basic,
-    /// More features and room.
-    Premium,
-    /// Everything, without limits.
-    Enterprise,
-    /// Negotiated: everything, limits as enterprise.
-    Custom,
+crate::text_enum! {
+    /// A plan a tenant can be on.
+    #[derive(async_graphql::Enum)]
+    pub enum Plan {
+        /// The entry plan.
+        Basic = "basic",
+        /// More features and room.
+        Premium = "premium",
+        /// Everything, without limits.
+        Enterprise = "enterprise",
+        /// Negotiated: everything, limits as enterprise.
+        Custom = "custom",
+    }
 }
 
-/// A feature (module) a plan may grant.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Feature {
-    /// `searchMessages`.
-    FullTextSearch,
-    /// Roles with a custom permission set.
-    CustomRoles,
-    /// API keys for partners.
-    ApiKeys,
-    /// The audit log.
-    AuditLog,
-    /// Exports of the tenant's data.
-    DataExport,
+crate::text_enum! {
+    /// A feature (module) a plan may grant.
+    #[derive(async_graphql::Enum)]
+    #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+    pub enum Feature {
+        /// `searchMessages`.
+        FullTextSearch = "full_text_search",
+        /// Roles with a custom permission set.
+        CustomRoles = "custom_roles",
+        /// API keys for partners.
+        ApiKeys = "api_keys",
+        /// The audit log.
+        AuditLog = "audit_log",
+        /// Exports of the tenant's data.
+        DataExport = "data_export",
+    }
 }
-
-crate::text_enum!(Feature {
-    FullTextSearch = "full_text_search",
-    CustomRoles = "custom_roles",
-    ApiKeys = "api_keys",
-    AuditLog = "audit_log",
-    DataExport = "data_export",
-});
 
 impl Feature {
     fn bit(self) -> u32 {
@@ -100,13 +75,6 @@ pub struct Quotas {
     pub requests_per_minute: Option<i64>,
 }
 
-crate::text_enum!(Plan {
-    Basic = "basic",
-    Premium = "premium",
-    Enterprise = "enterprise",
-    Custom = "custom",
-});
-
 impl Plan {
     /// The features the plan grants.
     pub fn features(self) -> FeatureSet {
@@ -143,37 +111,21 @@ impl Plan {
     }
 }
 
-/// A named permission; built-in roles map to sets of them.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Permission {
-    /// Read contacts, conversations and messages.
-    ContactsRead,
-    /// Create and change contacts, conversations and messages.
-    ContactsWrite,
-    /// Invite, remove and change the role of members.
-    MembersManage,
-    /// Change the tenant's settings and modules.
-    TenantManage,
+crate::text_enum! {
+    /// A named permission; built-in roles map to sets of them.
+    #[derive(async_graphql::Enum)]
+    #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+    pub enum Permission {
+        /// Read contacts, conversations and messages.
+        ContactsRead = "contacts:read",
+        /// Create and change contacts, conversations and messages.
+        ContactsWrite = "contacts:write",
+        /// Invite, remove and change the role of members.
+        MembersManage = "members:manage",
+        /// Change the tenant's settings and modules.
+        TenantManage = "tenant:manage",
+    }
 }
-
-crate::text_enum!(Permission {
-    ContactsRead = "contacts:read",
-    ContactsWrite = "contacts:write",
-    MembersManage = "members:manage",
-    TenantManage = "tenant:manage",
-});
 
 /// A set of permissions (a custom role's), small enough to copy around with the member.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -11,59 +11,31 @@ use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-/// Where a conversation stands.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum ConversationStatus {
-    /// Waiting for the team.
-    Open,
-    /// Waiting for the contact.
-    Pending,
-    /// Done.
-    Closed,
+crate::text_enum! {
+    /// Where a conversation stands.
+    #[derive(async_graphql::Enum)]
+    pub enum ConversationStatus {
+        /// Waiting for the team.
+        Open = "open",
+        /// Waiting for the contact.
+        Pending = "pending",
+        /// Done.
+        Closed = "closed",
+    }
 }
 
-crate::text_enum!(ConversationStatus {
-    Open = "open",
-    Pending = "pending",
-    Closed = "closed",
-});
-
-/// How the conversation happens.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Channel {
-    /// Email.
-    Email,
-    /// Live chat.
-    Chat,
-    /// Text messages.
-    Sms,
+crate::text_enum! {
+    /// How the conversation happens.
+    #[derive(async_graphql::Enum)]
+    pub enum Channel {
+        /// Email.
+        Email = "email",
+        /// Live chat.
+        Chat = "chat",
+        /// Text messages.
+        Sms = "sms",
+    }
 }
-
-crate::text_enum!(Channel {
-    Email = "email",
-    Chat = "chat",
-    Sms = "sms",
-});
 
 /// A row of `conversations`.
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -1,44 +1,29 @@
-//! Diesel table definitions, kept by hand in step with `migrations/`.
+// @generated automatically by Diesel CLI.
+//! The diesel table definitions, generated from the migrated database by
+//! `diesel print-schema` (diesel.toml; `schema.patch` holds what the catalog cannot say)
+//! and checked by a test: never edit by hand.
 
-diesel::table! {
-    /// Organisations sharing the deployment.
-    tenants (id) {
-        id -> Uuid,
-        slug -> Text,
-        name -> Text,
-        status -> Text,
-        plan -> Text,
-        settings -> Jsonb,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
+pub mod sql_types {
+    #[derive(diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "tsvector", schema = "pg_catalog"))]
+    pub struct Tsvector;
 }
 
 diesel::table! {
-    /// Global user identities; a user may belong to several tenants.
-    users (id) {
-        id -> Uuid,
-        email -> Text,
-        display_name -> Nullable<Text>,
-        password_hash -> Nullable<Text>,
-        is_platform_admin -> Bool,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    /// Who belongs to which tenant, with which role.
-    memberships (tenant_id, user_id) {
+    api_keys (tenant_id, id) {
         tenant_id -> Uuid,
-        user_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
         role -> Text,
+        token_hash -> Text,
+        created_by -> Uuid,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
     }
 }
 
 diesel::table! {
-    /// The CRM's people.
     contacts (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -53,7 +38,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Conversations of the CRM with a contact, over a channel.
     conversations (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -69,7 +53,29 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Messages of a conversation (`body_tsv` is generated and never written).
+    custom_roles (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        permissions -> Array<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (tenant_id, user_id) {
+        tenant_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+        custom_role_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Tsvector;
+
     messages (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -78,11 +84,11 @@ diesel::table! {
         author_id -> Nullable<Uuid>,
         body -> Text,
         created_at -> Timestamptz,
+        body_tsv -> Nullable<Tsvector>,
     }
 }
 
 diesel::table! {
-    /// Refresh tokens (hashed); a family is one login's chain of rotations.
     refresh_tokens (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -96,13 +102,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenants (id) {
+        id -> Uuid,
+        slug -> Text,
+        name -> Text,
+        status -> Text,
+        plan -> Text,
+        settings -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        custom_domain -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        display_name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        is_platform_admin -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(api_keys -> users (created_by));
+diesel::joinable!(contacts -> tenants (tenant_id));
+diesel::joinable!(conversations -> tenants (tenant_id));
+diesel::joinable!(custom_roles -> tenants (tenant_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(messages -> tenants (tenant_id));
+diesel::joinable!(refresh_tokens -> tenants (tenant_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
-    tenants,
-    users,
-    memberships,
+    api_keys,
     contacts,
     conversations,
+    custom_roles,
+    memberships,
     messages,
-    refresh_tokens
+    refresh_tokens,
+    tenants,
+    users,
 );

@@ -5,13 +5,49 @@
 //! enum's stored forms must agree; a stored form the enum does not know is a
 //! deserialisation error, never a guess.
 
-/// Implements the stored forms of `$name`: `ALL`, `as_str` (and `Display`), `parse` (case-insensitive,
-/// and accepting the GraphQL spelling `CONTACTS_WRITE` of `contacts:write`), and diesel's
-/// `ToSql`/`FromSql` for `Text`. The enum itself derives `diesel::expression::AsExpression` and
-/// `diesel::deserialize::FromSqlRow` with `#[diesel(sql_type = diesel::sql_types::Text)]`.
+/// Declares an enum held in a `text` column, each variant with its stored form:
+///
+/// ```ignore
+/// crate::text_enum! {
+///     /// Where a conversation stands.
+///     #[derive(async_graphql::Enum)]
+///     pub enum ConversationStatus {
+///         /// Waiting for the team.
+///         Open = "open",
+///         /// Done.
+///         Closed = "closed",
+///     }
+/// }
+/// ```
+///
+/// The enum derives `Debug, Clone, Copy, PartialEq, Eq, Hash` and diesel's
+/// `AsExpression`/`FromSqlRow` for `Text`, and gets `ALL`, `as_str` (and `Display`),
+/// `parse` (case-insensitive, accepting the GraphQL spelling `CONTACTS_WRITE` of
+/// `contacts:write`) and diesel's `ToSql`/`FromSql`.
 #[macro_export]
 macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            diesel::expression::AsExpression,
+            diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -65,4 +101,29 @@ macro_rules! text_enum {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::text_enum! {
+        /// A test enum.
+        enum Sample {
+            /// One.
+            Plain = "plain",
+            /// Two.
+            Scoped = "things:write",
+        }
+    }
+
+    #[test]
+    fn stored_forms_round_trip_and_parse_leniently() {
+        for v in Sample::ALL {
+            assert_eq!(Sample::parse(v.as_str()), Some(*v));
+        }
+        assert_eq!(Sample::parse("PLAIN"), Some(Sample::Plain));
+        assert_eq!(Sample::parse("THINGS_WRITE"), Some(Sample::Scoped));
+        assert_eq!(Sample::parse("plain "), None);
+        assert_eq!(Sample::parse("things"), None);
+        assert_eq!(Sample::Scoped.to_string(), "things:write");
+    }
 }

@@ -11,29 +11,16 @@ use diesel::sql_types::{BigInt, Float4, Nullable, Text, Timestamptz, Uuid as Sql
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-/// Who sent a message.
-#[derive(
-    async_graphql::Enum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum MessageDirection {
-    /// From the contact.
-    Inbound,
-    /// From the team.
-    Outbound,
+crate::text_enum! {
+    /// Who sent a message.
+    #[derive(async_graphql::Enum)]
+    pub enum MessageDirection {
+        /// From the contact.
+        Inbound = "inbound",
+        /// From the team.
+        Outbound = "outbound",
+    }
 }
-
-crate::text_enum!(MessageDirection {
-    Inbound = "inbound",
-    Outbound = "outbound",
-});
 
 /// A row of `messages`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod compiled;
 mod crm;
+mod db;
 mod demo;
 mod errors;
 mod isolation;

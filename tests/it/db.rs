@@ -1,0 +1,124 @@
+//! The diesel schema is generated, not kept by hand: `src/db/schema.rs` must equal what
+//! `diesel print-schema` (with `diesel.toml` and its patch file) prints for the migrated
+//! database, so a migration that adds or changes a table fails here until the file is
+//! regenerated (`diesel print-schema > src/db/schema.rs` against a migrated database).
+
+use crate::common::TestDb;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The diesel CLI version the schema is generated with.
+const DIESEL_CLI: &str = "2.3.6";
+
+/// The diesel CLI: `TENANTRY_DIESEL`, else one installed under `~/.cache/tenantry-tools`
+/// (installed there on first use: libpq is bundled, so a fresh machine needs nothing else;
+/// it takes some minutes once).
+fn diesel_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("TENANTRY_DIESEL") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let root = home.join(".cache/tenantry-tools");
+    let binary = root.join("bin/diesel");
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(DIESEL_CLI));
+    if !installed {
+        eprintln!(
+            "installing diesel_cli {DIESEL_CLI} into {} (once)",
+            root.display()
+        );
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["install", "diesel_cli", "--version", DIESEL_CLI, "--locked"])
+            .args(["--no-default-features", "--features", "postgres-bundled"])
+            .arg("--root")
+            .arg(&root)
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .expect("cargo install diesel_cli");
+        assert!(status.success(), "installing diesel_cli failed");
+    }
+    binary
+}
+
+/// A `postgres://` URL for `conninfo` (diesel needs the URL form to pick its backend).
+fn postgres_url(conninfo: &str) -> String {
+    if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
+        return conninfo.to_string();
+    }
+    let mut host = String::new();
+    let mut user = String::from("postgres");
+    let mut dbname = String::new();
+    for pair in conninfo.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("host", v)) => host = v.to_string(),
+            Some(("user", v)) => user = v.to_string(),
+            Some(("dbname", v)) => dbname = v.to_string(),
+            _ => {}
+        }
+    }
+    let host: String = host
+        .chars()
+        .map(|c| match c {
+            '/' => "%2F".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("postgres://{user}@{host}/{dbname}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_rs_is_what_diesel_prints_for_the_migrations() {
+    let db = TestDb::new().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let diesel = tokio::task::spawn_blocking(diesel_cli).await.unwrap();
+    let out = Command::new(&diesel)
+        .current_dir(root)
+        .args([
+            "print-schema",
+            "--config-file",
+            "diesel.toml",
+            "--database-url",
+        ])
+        .arg(postgres_url(&db.url))
+        .output()
+        .expect("diesel print-schema");
+    assert!(
+        out.status.success(),
+        "diesel print-schema failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    let committed = std::fs::read_to_string(root.join("src/db/schema.rs")).expect("schema.rs");
+    assert!(
+        printed == committed,
+        "src/db/schema.rs differs from `diesel print-schema`; regenerate it:\n{}",
+        first_difference(&committed, &printed)
+    );
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    let line = a
+        .lines()
+        .zip(b.lines())
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.lines().count().min(b.lines().count()));
+    format!(
+        "line {}: committed {:?}, printed {:?}",
+        line + 1,
+        a.lines().nth(line),
+        b.lines().nth(line)
+    )
+}
+
+#[test]
+fn conninfo_becomes_a_url() {
+    assert_eq!(
+        postgres_url("host=/work/x/.tenantry/sock user=postgres dbname=t1"),
+        "postgres://postgres@%2Fwork%2Fx%2F.tenantry%2Fsock/t1"
+    );
+    assert_eq!(postgres_url("postgres://u@h/db"), "postgres://u@h/db");
+}
