@@ -149,6 +149,13 @@ impl Rules {
         self.types.get(type_name).and_then(|f| f.get(field))
     }
 
+    /// What the field `field` of `type_name` requires (nothing for an unknown field).
+    pub fn requirements(&self, type_name: &str, field: &str) -> &[Requirement] {
+        self.field(type_name, field)
+            .map(|r| r.requires.as_slice())
+            .unwrap_or_default()
+    }
+
     /// Every requirement of the fields `operation_name` (or the only operation) of `doc`
     /// selects, each with the path of the first field needing it. Fields skipped by
     /// `@skip`/`@include` count too: refusing too much is the safe side.

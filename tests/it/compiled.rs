@@ -501,3 +501,21 @@ async fn plans_keep_tenants_apart_and_check_guards() {
     assert_eq!(t.app.graphql.compiled_count(), before + 1);
     assert_eq!(ids(&seen), a_ids);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_plans_can_be_switched_off() {
+    let t = TestApp::with_config(|c| c.compiled_plans = tenantry::config::Switch::Off).await;
+    let a = t.tenant("alpha").await;
+    t.contact(&a.token, "Ada Lovelace").await;
+    let (status, first) = t.post_raw(Some(&a.token), &[], FEED, json!({})).await;
+    // A second run is where a plan would answer (the first run compiles it).
+    let (_, again) = t.post_raw(Some(&a.token), &[], FEED, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(t.app.graphql.compiled_count(), 0, "a plan answered");
+    assert_eq!(first, again);
+    let body = answer(&again);
+    assert_eq!(
+        body["data"]["contacts"]["edges"][0]["node"]["name"], "Ada Lovelace",
+        "{body}"
+    );
+}

@@ -1,7 +1,21 @@
 //! Binding a plan to one request: variables checked against their declared types, pages
 //! and filters validated as the resolvers validate them, the complexity recomputed.
 
-use super::*;
+use super::{
+    Bound, Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
+    ConversationSel, Decline, EdgeField, NodeField, PageInfoField, Plan, Root, RootFilter, Sel,
+    VarType,
+};
+use crate::contacts::graphql::ContactFilterInput;
+use crate::conversations::graphql::ConversationFilterInput;
+use crate::db::keyset::Page;
+use crate::error::AppError;
+use crate::graphql::relay::page_complexity;
+use crate::graphql::Limits;
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{Name, Variables, ID};
+use async_graphql_value::{ConstValue, Value};
+use std::collections::HashMap;
 
 impl Plan {
     pub(super) fn bind(&self, variables: &Variables, limits: &Limits) -> Compiled<Bound> {
@@ -230,25 +244,41 @@ fn bind_connection<N>(
     Ok(page_complexity(first, last, child))
 }
 
+/// The complexity of a node selection: its repeated leaves, one per field (`__typename`
+/// aside), and what its nested fields bind to.
+fn bind_node<R, X>(
+    sel: &Sel<R, X>,
+    mut nested: impl FnMut(&X, &mut Vec<Page>) -> Compiled<usize>,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    let mut sum = sel.0.repeats;
+    for (_, field) in &sel.0.list {
+        sum += match field {
+            NodeField::Typename => 0,
+            NodeField::Scalar(_) => 1,
+            NodeField::Nested(x) => nested(x, pages)?,
+        };
+    }
+    Ok(sum)
+}
+
 fn bind_contact(
     sel: &ContactSel,
     resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
     limits: &Limits,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
-    let mut sum = sel.0.repeats;
-    for (_, field) in &sel.0.list {
-        sum += match field {
-            ContactField::Typename => 0,
-            ContactField::Conversations(conn) => {
+    bind_node(
+        sel,
+        |nested, pages| match nested {
+            ContactNested::Conversations(conn) => {
                 bind_connection(conn, resolve, limits, pages, false, |n, pages| {
                     bind_conversation(n, resolve, limits, pages)
-                })?
+                })
             }
-            _ => 1,
-        };
-    }
-    Ok(sum)
+        },
+        pages,
+    )
 }
 
 fn bind_conversation(
@@ -257,21 +287,18 @@ fn bind_conversation(
     limits: &Limits,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
-    let mut sum = sel.0.repeats;
-    for (_, field) in &sel.0.list {
-        sum += match field {
-            ConversationField::Typename => 0,
-            ConversationField::Contact(contact) => {
-                1 + bind_contact(contact, resolve, limits, pages)?
+    bind_node(
+        sel,
+        |nested, pages| match nested {
+            ConversationNested::Contact(contact) => {
+                Ok(1 + bind_contact(contact, resolve, limits, pages)?)
             }
-            ConversationField::Messages(conn) => {
-                bind_connection(conn, resolve, limits, pages, false, |n, _| {
-                    let typename = |f: &MessageField| matches!(f, MessageField::Typename);
-                    Ok(n.0.repeats + n.0.list.iter().filter(|(_, f)| !typename(f)).count())
-                })?
+            ConversationNested::Messages(conn) => {
+                bind_connection(conn, resolve, limits, pages, false, |n, pages| {
+                    bind_node(n, |never, _| match *never {}, pages)
+                })
             }
-            _ => 1,
-        };
-    }
-    Ok(sum)
+        },
+        pages,
+    )
 }

@@ -1,99 +1,67 @@
 //! Compiling a validated document into a [`Plan`]: its variables, its fields by response
 //! key (fragments inlined, repeated leaves merged and counted), its connections' slots.
 
-use super::*;
+use super::{
+    Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
+    Decline, EdgeField, Fields, Key, MessageSel, NodeField, NodeKind, PageArgs, PageInfoField,
+    Plan, Root, Sel, VarType, VariableDef,
+};
+use crate::graphql::guards::{self, Required};
+use crate::graphql::plannable::Planned;
+use async_graphql::parser::types::{
+    BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
+use async_graphql_value::Value;
+use std::collections::HashMap;
 
 impl NodeKind for ContactSel {
-    const TYPE: &'static str = "Contact";
     const CONNECTION: &'static str = "ContactConnection";
     const EDGE: &'static str = "ContactEdge";
     const COUNTED: bool = true;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
-        let leaf = |name: &str| {
-            Some(match name {
-                "__typename" => ContactField::Typename,
-                "id" => ContactField::Id,
-                "name" => ContactField::Name,
-                "email" => ContactField::Email,
-                "phone" => ContactField::Phone,
-                "company" => ContactField::Company,
-                "tags" => ContactField::Tags,
-                "createdAt" => ContactField::CreatedAt,
-                "updatedAt" => ContactField::UpdatedAt,
-                _ => return None,
-            })
-        };
-        let fields = c.selection(set, Self::TYPE, leaf, |c, f| {
+        c.node(set, |c, f| {
             Ok(match f.name.node.as_str() {
-                "conversations" => Some(ContactField::Conversations(Box::new(
+                "conversations" => Some(ContactNested::Conversations(Box::new(
                     c.connection(f, &[])?.0,
                 ))),
                 _ => None,
             })
-        })?;
-        Ok(Self(fields))
+        })
     }
 }
 
 impl NodeKind for ConversationSel {
-    const TYPE: &'static str = "Conversation";
     const CONNECTION: &'static str = "ConversationConnection";
     const EDGE: &'static str = "ConversationEdge";
     const COUNTED: bool = true;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
-        let leaf = |name: &str| {
-            Some(match name {
-                "__typename" => ConversationField::Typename,
-                "id" => ConversationField::Id,
-                "subject" => ConversationField::Subject,
-                "status" => ConversationField::Status,
-                "channel" => ConversationField::Channel,
-                "lastMessageAt" => ConversationField::LastMessageAt,
-                "createdAt" => ConversationField::CreatedAt,
-                "updatedAt" => ConversationField::UpdatedAt,
-                _ => return None,
-            })
-        };
-        let fields = c.selection(set, Self::TYPE, leaf, |c, f| {
+        c.node(set, |c, f| {
             Ok(match f.name.node.as_str() {
-                "messages" => Some(ConversationField::Messages(Box::new(
+                "messages" => Some(ConversationNested::Messages(Box::new(
                     c.connection(f, &[])?.0,
                 ))),
                 "contact" if f.arguments.is_empty() => {
                     let contact = ContactSel::compile(c, &f.selection_set.node)?;
-                    let nested = |f: &ContactField| matches!(f, ContactField::Conversations(_));
-                    if contact.0.list.iter().any(|(_, f)| nested(f)) {
+                    if contact.nested().next().is_some() {
                         return Err(Decline);
                     }
-                    Some(ConversationField::Contact(contact))
+                    Some(ConversationNested::Contact(contact))
                 }
                 _ => None,
             })
-        })?;
-        Ok(Self(fields))
+        })
     }
 }
 
 impl NodeKind for MessageSel {
-    const TYPE: &'static str = "Message";
     const CONNECTION: &'static str = "MessageConnection";
     const EDGE: &'static str = "MessageEdge";
     const COUNTED: bool = false;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
-        let leaf = |name: &str| {
-            Some(match name {
-                "__typename" => MessageField::Typename,
-                "id" => MessageField::Id,
-                "direction" => MessageField::Direction,
-                "body" => MessageField::Body,
-                "createdAt" => MessageField::CreatedAt,
-                _ => return None,
-            })
-        };
-        Ok(Self(c.selection(set, Self::TYPE, leaf, |_, _| Ok(None))?))
+        c.node(set, |_, _| Ok(None))
     }
 }
 
@@ -283,6 +251,27 @@ impl<'d> Compiler<'d> {
             out.push((key, compiled));
         }
         Ok(Fields { list: out, repeats })
+    }
+
+    /// A selection of the planned type `R`: `__typename`, the scalars its domain declares
+    /// (written by the domain's writers), and the nested fields it declares that `nested`
+    /// compiles; anything else declines.
+    fn node<R: Planned, X>(
+        &mut self,
+        set: &'d SelectionSet,
+        mut nested: impl FnMut(&mut Self, &'d Field) -> Compiled<Option<X>>,
+    ) -> Compiled<Sel<R, X>> {
+        let leaf = |name: &str| match name {
+            "__typename" => Some(NodeField::Typename),
+            _ => R::scalar(name).map(NodeField::Scalar),
+        };
+        let fields = self.selection(set, R::TYPE, leaf, |c, f| {
+            if !R::nested(f.name.node.as_str()) {
+                return Ok(None);
+            }
+            Ok(nested(c, f)?.map(NodeField::Nested))
+        })?;
+        Ok(Sel(fields))
     }
 
     /// A connection field with the Relay arguments and the `extra` ones (returned in order).

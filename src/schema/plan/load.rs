@@ -1,7 +1,21 @@
 //! Loading a bound plan level by level, with the resolvers' model queries and batch
 //! loaders, in the request's transaction.
 
-use super::*;
+use super::{
+    child_key, first_page, response_name, Bound, Conn, ContactNested, ConversationNested,
+    ConversationSel, LoadError, Loaded, Plan, Root, RootFilter, RootPage, RootRows, Window,
+};
+use crate::auth::RequestTx;
+use crate::contacts::loaders::ContactById;
+use crate::contacts::model as contacts;
+use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
+use crate::conversations::model::{self as conversations, ConversationRow};
+use crate::db::batch::dedup;
+use crate::error::AppError;
+use crate::messages::loaders::MessagesByConversation;
+use async_graphql::dataloader::Loader;
+use scoped_futures::ScopedFutureExt;
+use std::sync::Arc;
 
 impl Plan {
     pub(super) async fn load(
@@ -43,10 +57,8 @@ impl Plan {
                     };
                     let (rows, has_previous, has_next) = page.finish(rows);
                     for node in conn.nodes() {
-                        for (_, field) in &node.0.list {
-                            if let ContactField::Conversations(c) = field {
-                                conversation_fields.push((index, c));
-                            }
+                        for ContactNested::Conversations(c) in node.nested() {
+                            conversation_fields.push((index, c));
                         }
                     }
                     let window = Window {
@@ -163,16 +175,15 @@ impl Plan {
             }
             for (rows, conn) in shown {
                 for node in conn.nodes() {
-                    for (_, field) in &node.0.list {
-                        match field {
-                            ConversationField::Messages(m) => {
+                    for nested in node.nested() {
+                        match nested {
+                            ConversationNested::Messages(m) => {
                                 let page = &bound.pages[m.slot];
                                 message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
                             }
-                            ConversationField::Contact(_) => {
+                            ConversationNested::Contact(_) => {
                                 contact_ids.extend(rows.iter().map(|r| r.contact_id));
                             }
-                            _ => {}
                         }
                     }
                 }

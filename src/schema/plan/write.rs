@@ -1,6 +1,16 @@
 //! Writing the loaded rows as the JSON response body, fields in selection order.
 
-use super::*;
+use super::{
+    child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
+    Key, Loaded, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root, RootRows, Sel,
+    Window,
+};
+use crate::contacts::model::ContactRow;
+use crate::conversations::model::ConversationRow;
+use crate::db::keyset::KeysetCursor;
+use crate::graphql::plannable::{JsonOut, Planned};
+use crate::messages::model::MessageRow;
+use async_graphql::connection::CursorType;
 
 /// What a writer needs besides the rows: the pages and the loaded children.
 struct Ctx<'a> {
@@ -93,25 +103,57 @@ fn array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &
     out.push(b']');
 }
 
-impl WriteNode for ContactSel {
-    type Row = ContactRow;
+/// Rows with a keyset position.
+trait Positioned {
+    fn cursor(&self) -> KeysetCursor;
+}
 
-    fn cursor(row: &ContactRow) -> KeysetCursor {
+impl Positioned for ContactRow {
+    fn cursor(&self) -> KeysetCursor {
+        ContactRow::cursor(self)
+    }
+}
+
+impl Positioned for ConversationRow {
+    fn cursor(&self) -> KeysetCursor {
+        ConversationRow::cursor(self)
+    }
+}
+
+impl Positioned for MessageRow {
+    fn cursor(&self) -> KeysetCursor {
+        MessageRow::cursor(self)
+    }
+}
+
+/// How the nested fields `Self` of a row `R` are written.
+trait WriteNested<R> {
+    fn write(&self, out: &mut Vec<u8>, row: &R, ctx: &Ctx<'_>);
+}
+
+impl<R: Planned + Positioned, X: WriteNested<R>> WriteNode for Sel<R, X>
+where
+    Sel<R, X>: NodeKind,
+{
+    type Row = R;
+
+    fn cursor(row: &R) -> KeysetCursor {
         row.cursor()
     }
 
-    fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
+    fn write(&self, out: &mut Vec<u8>, row: &R, ctx: &Ctx<'_>) {
         object(out, &self.0.list, |out, field| match field {
-            ContactField::Typename => string(out, Self::TYPE),
-            ContactField::Id => string(out, &global_id(CONTACT_KIND, row.id)),
-            ContactField::Name => string(out, &row.name),
-            ContactField::Email => optional(out, row.email.as_deref()),
-            ContactField::Phone => optional(out, row.phone.as_deref()),
-            ContactField::Company => optional(out, row.company.as_deref()),
-            ContactField::Tags => array(out, &row.tags, |out, tag| string(out, tag)),
-            ContactField::CreatedAt => timestamp(out, &row.created_at),
-            ContactField::UpdatedAt => timestamp(out, &row.updated_at),
-            ContactField::Conversations(conn) => {
+            NodeField::Typename => string(out, R::TYPE),
+            NodeField::Scalar(write) => write(row, &mut JsonOut(out)),
+            NodeField::Nested(nested) => nested.write(out, row, ctx),
+        });
+    }
+}
+
+impl WriteNested<ContactRow> for ContactNested {
+    fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
+        match self {
+            ContactNested::Conversations(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.conversations.get(&child_key(row.id, page));
                 let (rows, has_next) = first_page(found, page);
@@ -123,37 +165,20 @@ impl WriteNode for ContactSel {
                 };
                 write_connection(out, conn, rows, window, ctx);
             }
-        });
+        }
     }
 }
 
-impl WriteNode for ConversationSel {
-    type Row = ConversationRow;
-
-    fn cursor(row: &ConversationRow) -> KeysetCursor {
-        row.cursor()
-    }
-
+impl WriteNested<ConversationRow> for ConversationNested {
     fn write(&self, out: &mut Vec<u8>, row: &ConversationRow, ctx: &Ctx<'_>) {
-        object(out, &self.0.list, |out, field| match field {
-            ConversationField::Typename => string(out, Self::TYPE),
-            ConversationField::Id => string(out, &global_id(CONVERSATION_KIND, row.id)),
-            ConversationField::Subject => string(out, &row.subject),
-            ConversationField::Status => string(out, enum_name(row.status)),
-            ConversationField::Channel => string(out, enum_name(row.channel)),
-            ConversationField::LastMessageAt => match &row.last_message_at {
-                Some(at) => timestamp(out, at),
-                None => out.extend_from_slice(b"null"),
-            },
-            ConversationField::CreatedAt => timestamp(out, &row.created_at),
-            ConversationField::UpdatedAt => timestamp(out, &row.updated_at),
-            ConversationField::Contact(contact) => {
+        match self {
+            ConversationNested::Contact(contact) => {
                 match ctx.loaded.contacts_by_id.get(&row.contact_id) {
                     Some(found) => contact.write(out, found, ctx),
                     None => out.extend_from_slice(b"null"),
                 }
             }
-            ConversationField::Messages(conn) => {
+            ConversationNested::Messages(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.messages.get(&child_key(row.id, page));
                 let (rows, has_next) = first_page(found, page);
@@ -164,54 +189,24 @@ impl WriteNode for ConversationSel {
                 };
                 write_connection(out, conn, rows, window, ctx);
             }
-        });
+        }
     }
 }
 
-impl WriteNode for MessageSel {
-    type Row = MessageRow;
-
-    fn cursor(row: &MessageRow) -> KeysetCursor {
-        row.cursor()
-    }
-
-    fn write(&self, out: &mut Vec<u8>, row: &MessageRow, _: &Ctx<'_>) {
-        object(out, &self.0.list, |out, field| match field {
-            MessageField::Typename => string(out, Self::TYPE),
-            MessageField::Id => string(out, &global_id(MESSAGE_KIND, row.id)),
-            MessageField::Direction => string(out, enum_name(row.direction)),
-            MessageField::Body => string(out, &row.body),
-            MessageField::CreatedAt => timestamp(out, &row.created_at),
-        });
+impl WriteNested<MessageRow> for MessageNested {
+    fn write(&self, _: &mut Vec<u8>, _: &MessageRow, _: &Ctx<'_>) {
+        match *self {}
     }
 }
 
-/// A JSON string, escaped exactly as the generic path's serde_json escapes it.
 fn string(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    JsonOut(out).string(s);
 }
 
 fn optional(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => string(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
+    JsonOut(out).optional(s);
 }
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
-    out.extend_from_slice(if b { b"true" } else { b"false" });
-}
-
-/// A timestamp as the `DateTime` scalar renders it (RFC 3339).
-fn timestamp(out: &mut Vec<u8>, at: &DateTime<Utc>) {
-    string(out, &at.to_rfc3339());
-}
-
-/// The GraphQL name of an enum value, from the enum's own declaration.
-fn enum_name<E: EnumType>(value: E) -> &'static str {
-    E::items()
-        .iter()
-        .find(|item| item.value == value)
-        .map_or("", |item| item.name)
+    JsonOut(out).boolean(b);
 }

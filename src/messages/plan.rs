@@ -1,0 +1,37 @@
+//! What compiled read plans serve of `Message` (see [`crate::graphql::plannable`]): its
+//! scalars, written here as the resolvers in [`super::graphql`] render them. Its author
+//! and conversation are left to the generic executor.
+
+use super::graphql::MESSAGE_KIND;
+use super::model::MessageRow;
+use crate::graphql::plannable::{FieldPlan, Planned};
+
+impl Planned for MessageRow {
+    const TYPE: &'static str = "Message";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "id",
+            ty: "ID!",
+            write: |row, out| out.global_id(MESSAGE_KIND, row.id),
+        },
+        FieldPlan::Scalar {
+            name: "direction",
+            ty: "MessageDirection!",
+            write: |row, out| out.enum_value(row.direction),
+        },
+        FieldPlan::Scalar {
+            name: "body",
+            ty: "String!",
+            write: |row, out| out.string(&row.body),
+        },
+        FieldPlan::Scalar {
+            name: "createdAt",
+            ty: "DateTime!",
+            write: |row, out| out.timestamp(&row.created_at),
+        },
+        FieldPlan::Declined { name: "author" },
+        FieldPlan::Declined {
+            name: "conversation",
+        },
+    ];
+}
