@@ -2,6 +2,7 @@
 //! Shared by `serve`, the operator commands and the integration tests, so tests run the
 //! server exactly as it is deployed.
 
+use crate::api_keys::verify::ApiKeys;
 use crate::auth::admission::RequestAdmission;
 use crate::auth::tenant::TenantResolver;
 use crate::auth::token::{load_secret, TokenKeys};
@@ -25,8 +26,10 @@ pub struct App {
     pub keys: TokenKeys,
     /// Cached tenant memberships.
     pub resolver: TenantResolver,
-    /// The auth path (logins, refresh tokens, API keys).
+    /// The auth path (logins, refresh tokens).
     pub sessions: crate::auth::session::Sessions,
+    /// Verifies presented API keys (authentication sees it as an `ApiKeyVerifier`).
+    pub api_keys: ApiKeys,
     /// The URL of the database in use.
     pub database_url: String,
     // Private: request code reaches the database only through RequestTx.
@@ -66,6 +69,7 @@ impl App {
                 },
             ),
             keys,
+            api_keys: ApiKeys::new(pool.clone(), resolver.clone()),
             listener: resolver.listen(database_url.clone()),
             sessions,
             resolver,

@@ -1,8 +1,8 @@
 //! GraphQL types and roots of API keys.
 
 use super::model::{self, ApiKeyRow};
+use super::verify::new_api_key;
 use crate::auth::plans::{Feature, Permission};
-use crate::auth::session::Sessions;
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_permission};
@@ -113,7 +113,7 @@ impl ApiKeyMutation {
             )
             .into_graphql());
         }
-        let (secret, hash) = Sessions::new_api_key(member.tenant_id);
+        let (secret, hash) = new_api_key(member.tenant_id);
         let row = tx
             .run(move |c| {
                 async move { model::insert(c, &name, role, &hash, expires_at).await }.scope_boxed()

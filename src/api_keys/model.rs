@@ -1,32 +1,57 @@
-//! Rows and queries of `api_keys` (row-level security keeps them to the current tenant).
+//! Rows and queries of `api_keys`. Those of the request path run in the tenant
+//! transaction, so row-level security keeps them to the current tenant; [`find_live`] runs
+//! on the auth path (as `tenantry_auth`, before any tenant is set) and names its tenant.
 
 use crate::auth::Role;
+use crate::db::schema::api_keys;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel::{OptionalExtension, QueryResult, QueryableByName};
+use diesel::dsl::now;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+define_sql_function! {
+    /// `app.current_user_id()`: the creator is the transaction's user, as the database
+    /// knows it, not a value the caller passes in.
+    #[sql_name = "app.current_user_id"]
+    fn current_user_id() -> Nullable<SqlUuid>;
+}
+
+define_sql_function! {
+    /// SQL `coalesce` for a timestamp that may already be set: revoking twice keeps the
+    /// first revocation's time.
+    fn coalesce(first: Nullable<Timestamptz>, otherwise: Timestamptz) -> Timestamptz;
+}
+
 /// An API key as listed (never its secret).
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(Pg))]
 pub struct ApiKeyRow {
-    #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Text)]
     pub role: Role,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub revoked_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, role, expires_at, revoked_at, created_at";
+/// What a presented key grants, as [`find_live`] reads it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(Pg))]
+pub struct LiveKeyRow {
+    /// The member who created the key (requests act as them).
+    pub created_by: Uuid,
+    /// The key's role cap.
+    pub role: Role,
+    /// When it stops working, if ever (bounds how long it may be cached).
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
-/// Stores a new key (its hash) created by the calling user.
+/// Stores a new key (its hash) created by the calling user; `tenant_id` is filled by the
+/// column default from the transaction.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     name: &str,
@@ -34,35 +59,59 @@ pub async fn insert(
     hash: &str,
     expires_at: Option<DateTime<Utc>>,
 ) -> QueryResult<ApiKeyRow> {
-    diesel::sql_query(format!(
-        "INSERT INTO api_keys (id, name, role, token_hash, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, app.current_user_id(), $5) RETURNING {COLUMNS}"
-    ))
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Text, _>(name)
-    .bind::<Text, _>(role)
-    .bind::<Text, _>(hash)
-    .bind::<Nullable<Timestamptz>, _>(expires_at)
-    .get_result(conn)
-    .await
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(Uuid::now_v7()),
+            api_keys::name.eq(name),
+            api_keys::role.eq(role),
+            api_keys::token_hash.eq(hash),
+            // NULL without a user: the NOT NULL column refuses it, as it should.
+            api_keys::created_by.eq(current_user_id().assume_not_null()),
+            api_keys::expires_at.eq(expires_at),
+        ))
+        .returning(ApiKeyRow::as_returning())
+        .get_result(conn)
+        .await
 }
 
 /// The tenant's keys, newest first.
 pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ApiKeyRow>> {
-    diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC"
-    ))
-    .load(conn)
-    .await
+    api_keys::table
+        .select(ApiKeyRow::as_select())
+        .order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .load(conn)
+        .await
 }
 
 /// Revokes a key; None if the tenant has no such key.
 pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ApiKeyRow>> {
-    diesel::sql_query(format!(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .get_result(conn)
-    .await
-    .optional()
+    diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+        .set(api_keys::revoked_at.eq(coalesce(api_keys::revoked_at, now).nullable()))
+        .returning(ApiKeyRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// The unrevoked, unexpired key of `tenant` whose secret hashes to `hash`, if any. Runs as
+/// `tenantry_auth`, whose policy lets it read every tenant's keys: hence the explicit tenant.
+pub async fn find_live(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    hash: &str,
+) -> QueryResult<Option<LiveKeyRow>> {
+    api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.0))
+        .filter(api_keys::token_hash.eq(hash))
+        .filter(api_keys::revoked_at.is_null())
+        .filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(now)),
+        )
+        .select(LiveKeyRow::as_select())
+        // At most one row: api_keys_hash_idx is unique.
+        .first(conn)
+        .await
+        .optional()
 }

@@ -71,6 +71,19 @@ pub struct Principal {
     pub role_cap: Option<Role>,
 }
 
+/// What a verified API key grants: whose it is, where, and up to which role. The
+/// api_keys domain produces it (see [`request::ApiKeyVerifier`]); authentication turns it
+/// into a [`Principal`].
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyGrant {
+    /// The key's tenant.
+    pub tenant: TenantId,
+    /// The member who created it (the request acts as them).
+    pub user: UserId,
+    /// The key's role cap.
+    pub role: Role,
+}
+
 /// A caller checked against the database: a member of an active tenant, with a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {

@@ -2,20 +2,33 @@
 //! bearer token or API key, and the tenant selectors in DESIGN.md's order. Membership is
 //! checked later, on first use of the request's transaction ([`super::admission`]).
 
-use super::session::{Sessions, API_KEY_PREFIX};
 use super::token::TokenKeys;
-use super::{Principal, TenantSelector};
+use super::{ApiKeyGrant, Principal, TenantSelector};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::TenantId;
 use crate::validate::validate_slug;
 use axum::http::{header, HeaderMap};
 
+/// Verifies presented API keys. The api_keys domain implements it (the key format, its
+/// hash and lookup are that domain's); it is a trait here because authentication sits
+/// below the domains and may not import one.
+#[async_trait::async_trait]
+pub trait ApiKeyVerifier: Send + Sync {
+    /// Whether a bearer `token` is meant as an API key (rather than an access token), by
+    /// its shape alone.
+    fn is_api_key(&self, token: &str) -> bool;
+
+    /// What the presented key grants; an unknown, revoked or expired key is
+    /// UNAUTHENTICATED.
+    async fn verify(&self, presented: &str) -> AppResult<ApiKeyGrant>;
+}
+
 /// Authenticates requests: verifies tokens and API keys and reads the tenant selectors.
 pub struct Authenticator<'a> {
     /// Access-token verification keys.
     pub keys: &'a TokenKeys,
-    /// The auth path (API keys are looked up there).
-    pub sessions: &'a Sessions,
+    /// Verifies API keys.
+    pub api_keys: &'a dyn ApiKeyVerifier,
     /// The base domain whose subdomains name tenants.
     pub base_domain: Option<&'a str>,
 }
@@ -42,9 +55,9 @@ impl Authenticator<'_> {
             })
             .map(str::trim)
             .ok_or_else(AppError::unauthenticated)?;
-        if token.starts_with(API_KEY_PREFIX) {
+        if self.api_keys.is_api_key(token) {
             // An API key names its own tenant; a header naming another one is refused.
-            let grant = self.sessions.api_key(token).await?;
+            let grant = self.api_keys.verify(token).await?;
             if matches!(named, Some(TenantSelector::Id(other)) if other != grant.tenant) {
                 return Err(AppError::new(
                     ErrorCode::Forbidden,

@@ -3,14 +3,16 @@
 //!
 //! These run before any tenant is chosen, so they cannot use the request's tenant
 //! transaction. They run in their own short transactions as `tenantry_auth`, a NOLOGIN
-//! role whose policies let it read memberships across tenants and manage refresh tokens;
-//! nothing else on the request path runs as it. Refresh tokens are stored hashed
+//! role whose policies let it read memberships across tenants and manage refresh tokens.
+//! Nothing else on the request path runs as it, except the api_keys domain's lookup of a
+//! presented key, through the same [`auth_tx`]. Refresh tokens are stored hashed
 //! (SHA-256); a token that was already rotated and is presented again revokes its whole
 //! family (someone replayed a stolen token).
 
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
-use super::{Principal, Role, TenantSelector};
+use super::{Principal, TenantSelector, TenantStatus};
+use crate::db::schema::{memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -19,13 +21,26 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel::QueryableByName;
+use diesel::dsl::now;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
+
+define_sql_function! {
+    /// SQL `lower(text)`: emails are unique and matched case-insensitively.
+    fn lower(text: Text) -> Text;
+}
+
+define_sql_function! {
+    /// SQL `coalesce` for a timestamp that may already be set: revoking keeps the first
+    /// revocation's time.
+    fn coalesce(first: Nullable<Timestamptz>, otherwise: Timestamptz) -> Timestamptz;
+}
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
@@ -40,43 +55,68 @@ pub struct TokenPair {
     pub tenant_id: String,
 }
 
+// Read by position: (tenants.id, slug, name, memberships.role).
 /// A tenant the caller belongs to.
-#[derive(Debug, Clone, QueryableByName, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, Queryable, async_graphql::SimpleObject)]
 pub struct MyTenant {
     /// The tenant's id.
-    #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
     /// Its slug.
-    #[diesel(sql_type = Text)]
     pub slug: String,
     /// Its name.
-    #[diesel(sql_type = Text)]
     pub name: String,
     /// The caller's role there.
-    #[diesel(sql_type = Text)]
     pub role: String,
 }
 
-#[derive(QueryableByName)]
+/// What a login checks, and nothing more of `users`.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
 struct Credentials {
-    #[diesel(sql_type = SqlUuid)]
     id: Uuid,
-    #[diesel(sql_type = Nullable<Text>)]
     password_hash: Option<String>,
 }
 
-#[derive(QueryableByName)]
+/// A refresh token as `refresh` reads it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(Pg))]
 struct StoredToken {
-    #[diesel(sql_type = SqlUuid)]
     family_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
     user_id: Uuid,
-    #[diesel(sql_type = Timestamptz)]
     expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     used_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A refresh token to store (only its hash).
+#[derive(Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct NewRefreshToken<'a> {
+    tenant_id: Uuid,
+    id: Uuid,
+    family_id: Uuid,
+    user_id: Uuid,
+    token_hash: &'a str,
+    expires_at: DateTime<Utc>,
+}
+
+/// Runs `f` in a transaction as `tenantry_auth` (see the module documentation): the auth
+/// path's only door to the database, for work done before a tenant is chosen (logins,
+/// refresh tokens, and looking up a presented API key).
+pub async fn auth_tx<'a, R, F>(pool: &PgPool, f: F) -> AppResult<R>
+where
+    R: Send + 'a,
+    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
+        + Send
+        + 'a,
+{
+    let mut conn = crate::db::live_connection(pool).await?;
+    let conn: &mut AsyncPgConnection = &mut conn;
+    conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
+        c.batch_execute("SET LOCAL ROLE tenantry_auth").await?;
+        f(c).await
+    })
+    .await
 }
 
 /// Hashes a password with argon2id (a random salt, the crate's default parameters).
@@ -151,7 +191,7 @@ impl Sessions {
         }
     }
 
-    /// Runs `sql` work in a transaction as `tenantry_auth`.
+    /// Runs `f` in a transaction as `tenantry_auth` ([`auth_tx`]).
     async fn auth_tx<'a, R, F>(&self, f: F) -> AppResult<R>
     where
         R: Send + 'a,
@@ -159,13 +199,7 @@ impl Sessions {
             + Send
             + 'a,
     {
-        let mut conn = crate::db::live_connection(&self.pool).await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-            c.batch_execute("SET LOCAL ROLE tenantry_auth").await?;
-            f(c).await
-        })
-        .await
+        auth_tx(&self.pool, f).await
     }
 
     /// Logs in with email and password; the access token is for `tenant` (slug or id) or,
@@ -197,13 +231,13 @@ impl Sessions {
         let found: Option<Credentials> = self
             .auth_tx(move |c| {
                 async move {
-                    Ok(diesel::sql_query(
-                        "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)",
-                    )
-                    .bind::<Text, _>(&email)
-                    .load::<Credentials>(c)
-                    .await?
-                    .pop())
+                    // At most one row: users_email_key is unique on lower(email).
+                    Ok(users::table
+                        .filter(lower(users::email).eq(lower(&email)))
+                        .select(Credentials::as_select())
+                        .first(c)
+                        .await
+                        .optional()?)
                 }
                 .scope_boxed()
             })
@@ -268,21 +302,23 @@ impl Sessions {
         let hash = sha256(&refresh_token);
         let expires = Utc::now()
             + chrono::Duration::from_std(self.refresh_ttl).map_err(AppError::internal)?;
-        self.auth_tx(move |c| async move {
-            diesel::sql_query(
-                "INSERT INTO refresh_tokens (tenant_id, id, family_id, user_id, token_hash, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind::<SqlUuid, _>(tenant.0)
-            .bind::<SqlUuid, _>(Uuid::now_v7())
-            .bind::<SqlUuid, _>(family)
-            .bind::<SqlUuid, _>(user.0)
-            .bind::<Text, _>(&hash)
-            .bind::<Timestamptz, _>(expires)
-            .execute(c)
-            .await?;
-            Ok(())
-        }.scope_boxed())
+        self.auth_tx(move |c| {
+            async move {
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshToken {
+                        tenant_id: tenant.0,
+                        id: Uuid::now_v7(),
+                        family_id: family,
+                        user_id: user.0,
+                        token_hash: &hash,
+                        expires_at: expires,
+                    })
+                    .execute(c)
+                    .await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
         .await?;
         Ok(TokenPair {
             access_token: self
@@ -309,42 +345,53 @@ impl Sessions {
             Invalid,
         }
         let outcome = self
-            .auth_tx(move |c| async move {
-                let stored = diesel::sql_query(
-                    "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
-                      WHERE tenant_id = $1 AND token_hash = $2 FOR UPDATE",
-                )
-                .bind::<SqlUuid, _>(tenant.0)
-                .bind::<Text, _>(&hash)
-                .load::<StoredToken>(c)
-                .await?
-                .pop();
-                let Some(stored) = stored else {
-                    return Ok(Outcome::Invalid);
-                };
-                if stored.used_at.is_some() || stored.revoked_at.is_some() {
-                    diesel::sql_query(
-                        "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now())
-                          WHERE tenant_id = $1 AND family_id = $2",
-                    )
-                    .bind::<SqlUuid, _>(tenant.0)
-                    .bind::<SqlUuid, _>(stored.family_id)
-                    .execute(c)
-                    .await?;
-                    return Ok(if stored.used_at.is_some() { Outcome::Replayed } else { Outcome::Invalid });
+            .auth_tx(move |c| {
+                async move {
+                    let this_token = refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant.0))
+                        .filter(refresh_tokens::token_hash.eq(&hash));
+                    // At most one row: refresh_tokens_hash_idx is unique.
+                    let stored = this_token
+                        .select(StoredToken::as_select())
+                        .for_update()
+                        .first(c)
+                        .await
+                        .optional()?;
+                    let Some(stored) = stored else {
+                        return Ok(Outcome::Invalid);
+                    };
+                    if stored.used_at.is_some() || stored.revoked_at.is_some() {
+                        diesel::update(
+                            refresh_tokens::table
+                                .filter(refresh_tokens::tenant_id.eq(tenant.0))
+                                .filter(refresh_tokens::family_id.eq(stored.family_id)),
+                        )
+                        .set(
+                            refresh_tokens::revoked_at.eq(coalesce(
+                                refresh_tokens::revoked_at,
+                                now,
+                            )
+                            .nullable()),
+                        )
+                        .execute(c)
+                        .await?;
+                        return Ok(if stored.used_at.is_some() {
+                            Outcome::Replayed
+                        } else {
+                            Outcome::Invalid
+                        });
+                    }
+                    if stored.expires_at <= Utc::now() {
+                        return Ok(Outcome::Invalid);
+                    }
+                    diesel::update(this_token)
+                        .set(refresh_tokens::used_at.eq(now))
+                        .execute(c)
+                        .await?;
+                    Ok(Outcome::Rotate(UserId(stored.user_id), stored.family_id))
                 }
-                if stored.expires_at <= Utc::now() {
-                    return Ok(Outcome::Invalid);
-                }
-                diesel::sql_query(
-                    "UPDATE refresh_tokens SET used_at = now() WHERE tenant_id = $1 AND token_hash = $2",
-                )
-                .bind::<SqlUuid, _>(tenant.0)
-                .bind::<Text, _>(&hash)
-                .execute(c)
-                .await?;
-                Ok(Outcome::Rotate(UserId(stored.user_id), stored.family_id))
-            }.scope_boxed())
+                .scope_boxed()
+            })
             .await?;
         match outcome {
             Outcome::Rotate(user, family) => {
@@ -371,32 +418,48 @@ impl Sessions {
             return Ok(());
         };
         let hash = sha256(token);
-        self.auth_tx(move |c| async move {
-            diesel::sql_query(
-                "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now())
-                  WHERE tenant_id = $1 AND family_id IN
-                        (SELECT family_id FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2)",
-            )
-            .bind::<SqlUuid, _>(tenant)
-            .bind::<Text, _>(&hash)
-            .execute(c)
-            .await?;
-            Ok(())
-        }.scope_boxed())
+        self.auth_tx(move |c| {
+            async move {
+                // The token's family, as a subquery: one statement, as the outer table
+                // under another name.
+                let presented = diesel::alias!(refresh_tokens as presented);
+                let family = presented
+                    .filter(presented.field(refresh_tokens::tenant_id).eq(tenant))
+                    .filter(presented.field(refresh_tokens::token_hash).eq(&hash))
+                    .select(presented.field(refresh_tokens::family_id));
+                diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant))
+                        .filter(refresh_tokens::family_id.eq_any(family)),
+                )
+                .set(
+                    refresh_tokens::revoked_at
+                        .eq(coalesce(refresh_tokens::revoked_at, now).nullable()),
+                )
+                .execute(c)
+                .await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
         .await
     }
 
     /// The live tenants `user` belongs to, oldest membership first.
     pub async fn my_tenants(&self, user: UserId) -> AppResult<Vec<MyTenant>> {
-        self.auth_tx(move |c| async move {
-            Ok(diesel::sql_query(
-                "SELECT t.id, t.slug, t.name, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id
-                  WHERE m.user_id = $1 AND t.status <> 'deleted' ORDER BY m.created_at, t.slug",
-            )
-            .bind::<SqlUuid, _>(user.0)
-            .load(c)
-            .await?)
-        }.scope_boxed())
+        self.auth_tx(move |c| {
+            async move {
+                Ok(memberships::table
+                    .inner_join(tenants::table)
+                    .filter(memberships::user_id.eq(user.0))
+                    .filter(tenants::status.ne(TenantStatus::Deleted))
+                    .order((memberships::created_at, tenants::slug))
+                    .select((tenants::id, tenants::slug, tenants::name, memberships::role))
+                    .load(c)
+                    .await?)
+            }
+            .scope_boxed()
+        })
         .await
     }
 
@@ -404,86 +467,5 @@ impl Sessions {
     pub async fn switch_tenant(&self, user: UserId, tenant: &str) -> AppResult<TokenPair> {
         let tenant = self.pick_tenant(user, Some(tenant)).await?;
         self.issue(user, tenant, Uuid::now_v7()).await
-    }
-}
-
-/// What an API key grants: whose it is, where, and up to which role.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiKeyGrant {
-    /// The key's tenant.
-    pub tenant: TenantId,
-    /// The member who created it (the request acts as them).
-    pub user: UserId,
-    /// The key's role cap.
-    pub role: Role,
-}
-
-/// The prefix of API keys: `tk_<tenant>_<secret>`.
-pub const API_KEY_PREFIX: &str = "tk_";
-
-impl Sessions {
-    /// A new API key secret for `tenant`, and the hash stored for it.
-    pub fn new_api_key(tenant: TenantId) -> (String, String) {
-        let secret = format!(
-            "{API_KEY_PREFIX}{}_{}{}",
-            tenant.0.simple(),
-            Uuid::new_v4().simple(),
-            Uuid::new_v4().simple()
-        );
-        let hash = sha256(&secret);
-        (secret, hash)
-    }
-
-    /// Looks up a presented API key: unknown, revoked or expired keys are UNAUTHENTICATED.
-    pub async fn api_key(&self, presented: &str) -> AppResult<ApiKeyGrant> {
-        let tenant = presented
-            .strip_prefix(API_KEY_PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .and_then(|(t, _)| Uuid::parse_str(t).ok())
-            .map(TenantId)
-            .ok_or_else(AppError::unauthenticated)?;
-        let hash = sha256(presented);
-        if let Some(grant) = self.resolver.cached_api_key(&hash).await {
-            return Ok(grant);
-        }
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = SqlUuid)]
-            created_by: Uuid,
-            #[diesel(sql_type = Text)]
-            role: Role,
-            #[diesel(sql_type = Nullable<Timestamptz>)]
-            expires_at: Option<DateTime<Utc>>,
-        }
-        let lookup = hash.clone();
-        let seen = self.resolver.generation();
-        let row: Option<Row> = self
-            .auth_tx(move |c| {
-                async move {
-                    Ok(diesel::sql_query(
-                        "SELECT created_by, role, expires_at FROM api_keys
-                          WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL
-                            AND (expires_at IS NULL OR expires_at > now())",
-                    )
-                    .bind::<SqlUuid, _>(tenant.0)
-                    .bind::<Text, _>(&lookup)
-                    .load::<Row>(c)
-                    .await?
-                    .pop())
-                }
-                .scope_boxed()
-            })
-            .await?;
-        let row = row.ok_or_else(AppError::unauthenticated)?;
-        let grant = ApiKeyGrant {
-            tenant,
-            user: UserId(row.created_by),
-            role: row.role,
-        };
-        // Revocation reaches every process through the tenancy channel (see migrations).
-        self.resolver
-            .remember_api_key(seen, hash, grant, row.expires_at)
-            .await;
-        Ok(grant)
     }
 }

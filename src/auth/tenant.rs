@@ -5,8 +5,7 @@
 //! short time so the request path does not pay a lookup per request. The role always comes
 //! from the database, never from the token.
 
-use super::session::ApiKeyGrant;
-use super::{Member, Principal, Role, TenantSelector, TenantStatus};
+use super::{ApiKeyGrant, Member, Principal, Role, TenantSelector, TenantStatus};
 use crate::auth::plans::{Feature, PermissionSet, Plan};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -143,6 +142,7 @@ impl TenantResolver {
             TenantSelector::Domain(domain, slug) => (None, slug.clone(), Some(domain.clone())),
         };
         let seen = self.generation();
+        // sql_query: diesel's DSL cannot select from a set-returning (SECURITY DEFINER) function.
         let row: Option<ResolvedRow> = diesel::sql_query(
             "SELECT tenant_id, tenant_status, member_role, tenant_plan, disabled_features, custom_permissions \
              FROM app.resolve_member($1, $2, $3, $4)",

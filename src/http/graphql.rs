@@ -119,7 +119,7 @@ async fn handle_in_span(
     };
     let authenticator = Authenticator {
         keys: &app.keys,
-        sessions: &app.sessions,
+        api_keys: &app.api_keys,
         base_domain: app.config.base_domain.as_deref(),
     };
     let principal = match authenticator.authenticate(&headers, path_slug).await {
