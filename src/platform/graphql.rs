@@ -9,7 +9,8 @@ use crate::auth::plans::Plan;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::relay::global_id;
 use crate::graphql::request_tx;
-use crate::platform::model::{Lifecycle, Platform, TenantSummary};
+use crate::platform::model::{Lifecycle, Platform};
+use crate::tenancy::model::TenantRow;
 use async_graphql::{Context, Object, Result, ID};
 
 /// The platform path, as schema data; opened only by `platform_admin`.
@@ -36,7 +37,7 @@ async fn platform_admin<'a>(ctx: &Context<'a>) -> Result<&'a Platform> {
 }
 
 /// A tenant as platform administrators see it.
-pub struct PlatformTenant(pub TenantSummary);
+pub struct PlatformTenant(pub TenantRow);
 
 #[Object]
 impl PlatformTenant {

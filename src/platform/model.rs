@@ -8,39 +8,29 @@
 
 use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
+use crate::db::schema::{contacts, memberships, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
+use crate::tenancy::model::TenantRow;
 use crate::validate::validate_slug;
+use diesel::dsl::{exists, now};
+use diesel::prelude::*;
 use diesel::sql_types::{Text, Uuid as SqlUuid};
-use diesel::QueryableByName;
+use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
 
-/// A tenant as the platform sees it.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct TenantSummary {
-    /// Tenant id.
-    #[diesel(sql_type = SqlUuid)]
-    pub id: Uuid,
-    /// Slug.
-    #[diesel(sql_type = Text)]
-    pub slug: String,
-    /// Status.
-    #[diesel(sql_type = Text)]
-    pub status: TenantStatus,
-    /// Display name.
-    #[diesel(sql_type = Text)]
-    pub name: String,
-    /// Plan.
-    #[diesel(sql_type = Text)]
-    pub plan: Plan,
-}
+/// SQL functions the platform's queries call.
+mod sql {
+    use diesel::sql_types::Text;
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
+    #[diesel::declare_sql_function]
+    extern "SQL" {
+        /// `lower(text)`: emails are unique and looked up case-insensitively through the
+        /// index on `lower(email)`. (`diesel::dsl::lower` is the range function.)
+        fn lower(x: Text) -> Text;
+    }
 }
 
 /// Cross-tenant operations for operators.
@@ -68,10 +58,12 @@ impl Platform {
         let name = crate::validate::required_text("name", name, 200)?;
         let id = Uuid::now_v7();
         let mut conn = self.conn().await?;
-        diesel::sql_query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(&slug)
-            .bind::<Text, _>(&name)
+        diesel::insert_into(tenants::table)
+            .values((
+                tenants::id.eq(id),
+                tenants::slug.eq(&slug),
+                tenants::name.eq(&name),
+            ))
             .execute(&mut conn)
             .await
             .map_err(|e| match AppError::from(e) {
@@ -92,7 +84,7 @@ impl Platform {
         name: &str,
         plan: Plan,
         owner_email: &str,
-    ) -> AppResult<(TenantSummary, UserId)> {
+    ) -> AppResult<(TenantRow, UserId)> {
         let slug = validate_slug(slug)?;
         let name = crate::validate::required_text("name", name, 200)?;
         let email = crate::validate::optional_email("ownerEmail", Some(owner_email))?
@@ -100,58 +92,53 @@ impl Platform {
         let id = TenantId::new();
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
-        let (slug2, name2) = (slug.clone(), name.clone());
-        let owner = conn
+        let slug2 = slug.clone();
+        let (tenant, owner) = conn
             .transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-                diesel::sql_query(
-                    "INSERT INTO tenants (id, slug, name, plan, settings)
-                     VALUES ($1, $2, $3, $4, '{\"disabled_features\": []}')",
-                )
-                .bind::<SqlUuid, _>(id.0)
-                .bind::<Text, _>(&slug2)
-                .bind::<Text, _>(&name2)
-                .bind::<Text, _>(plan.as_str())
-                .execute(c)
-                .await
-                .map_err(|e| match AppError::from(e) {
-                    e if e.code == ErrorCode::Conflict => AppError {
-                        code: ErrorCode::Conflict,
-                        message: format!("slug {slug2:?} is taken"),
-                        field: Some("slug".into()),
-                    },
-                    e => e,
-                })?;
-                let user: IdRow = diesel::sql_query(
-                    "INSERT INTO users (id, email) VALUES ($1, $2)
-                     ON CONFLICT (lower(email)) DO UPDATE SET updated_at = users.updated_at
-                     RETURNING id",
-                )
-                .bind::<SqlUuid, _>(Uuid::now_v7())
-                .bind::<Text, _>(&email)
-                .get_result(c)
-                .await?;
+                let tenant = diesel::insert_into(tenants::table)
+                    .values((
+                        tenants::id.eq(id.0),
+                        tenants::slug.eq(&slug2),
+                        tenants::name.eq(&name),
+                        tenants::plan.eq(plan),
+                        tenants::settings.eq(serde_json::json!({ "disabled_features": [] })),
+                    ))
+                    .returning(TenantRow::as_returning())
+                    .get_result(c)
+                    .await
+                    .map_err(|e| match AppError::from(e) {
+                        e if e.code == ErrorCode::Conflict => AppError {
+                            code: ErrorCode::Conflict,
+                            message: format!("slug {slug2:?} is taken"),
+                            field: Some("slug".into()),
+                        },
+                        e => e,
+                    })?;
+                // An existing user (emails are unique case-insensitively) becomes the owner;
+                // the no-op update makes RETURNING yield its id. Diesel's conflict targets are
+                // columns or constraints; the expression index it takes as an SQL fragment.
+                let user: Uuid = diesel::insert_into(users::table)
+                    .values((users::id.eq(Uuid::now_v7()), users::email.eq(&email)))
+                    .on_conflict(diesel::dsl::sql::<Text>("(lower(email))"))
+                    .do_update()
+                    .set(users::updated_at.eq(users::updated_at))
+                    .returning(users::id)
+                    .get_result(c)
+                    .await?;
                 set_tenant(&mut *c, id).await?;
-                diesel::sql_query(
-                    "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'OWNER')",
-                )
-                .bind::<SqlUuid, _>(id.0)
-                .bind::<SqlUuid, _>(user.id)
-                .execute(c)
-                .await?;
-                Ok(UserId(user.id))
+                diesel::insert_into(memberships::table)
+                    .values((
+                        memberships::tenant_id.eq(id.0),
+                        memberships::user_id.eq(user),
+                        memberships::role.eq(Role::Owner),
+                    ))
+                    .execute(c)
+                    .await?;
+                Ok((tenant, UserId(user)))
             })
             .await?;
         tracing::info!(target: "platform", tenant_id = %id, %slug, plan = plan.as_str(), "tenant provisioned");
-        Ok((
-            TenantSummary {
-                id: id.0,
-                slug,
-                status: TenantStatus::Active,
-                name,
-                plan,
-            },
-            owner,
-        ))
+        Ok((tenant, owner))
     }
 
     /// Registers (or, with None, removes) the tenant's custom domain.
@@ -159,106 +146,102 @@ impl Platform {
         &self,
         slug_or_id: &str,
         domain: Option<&str>,
-    ) -> AppResult<TenantSummary> {
+    ) -> AppResult<TenantRow> {
         let tenant = self.find_tenant(slug_or_id).await?;
         let domain = domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
         let mut conn = self.conn().await?;
-        diesel::sql_query(
-            "UPDATE tenants SET custom_domain = $2, updated_at = now() WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(tenant.id)
-        .bind::<diesel::sql_types::Nullable<Text>, _>(domain.as_deref())
-        .execute(&mut conn)
-        .await
-        .map_err(|e| match AppError::from(e) {
-            e if e.code == ErrorCode::Conflict => AppError {
-                code: ErrorCode::Conflict,
-                message: "that domain is registered to another tenant".into(),
-                field: Some("domain".into()),
-            },
-            e if e.code == ErrorCode::BadUserInput => {
-                AppError::bad_input("domain", "must be a domain name such as api.example.com")
-            }
-            e => e,
-        })?;
+        diesel::update(tenants::table.find(tenant.id))
+            .set((
+                tenants::custom_domain.eq(domain.as_deref()),
+                tenants::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => AppError {
+                    code: ErrorCode::Conflict,
+                    message: "that domain is registered to another tenant".into(),
+                    field: Some("domain".into()),
+                },
+                e if e.code == ErrorCode::BadUserInput => {
+                    AppError::bad_input("domain", "must be a domain name such as api.example.com")
+                }
+                e => e,
+            })?;
         tracing::info!(target: "platform", tenant_id = %tenant.id, domain = ?domain, "custom domain set");
         Ok(tenant)
     }
 
     /// Renames a tenant.
-    pub async fn rename_tenant(&self, slug_or_id: &str, name: &str) -> AppResult<TenantSummary> {
+    pub async fn rename_tenant(&self, slug_or_id: &str, name: &str) -> AppResult<TenantRow> {
         let name = crate::validate::required_text("name", name, 200)?;
         let tenant = self.find_tenant(slug_or_id).await?;
         let mut conn = self.conn().await?;
-        diesel::sql_query("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(tenant.id)
-            .bind::<Text, _>(&name)
+        diesel::update(tenants::table.find(tenant.id))
+            .set((tenants::name.eq(&name), tenants::updated_at.eq(now)))
             .execute(&mut conn)
             .await?;
         tracing::info!(target: "platform", tenant_id = %tenant.id, "tenant renamed");
-        Ok(TenantSummary { name, ..tenant })
+        Ok(TenantRow { name, ..tenant })
     }
 
     /// Every tenant, by slug (platform administrators only).
-    pub async fn list_tenants(&self) -> AppResult<Vec<TenantSummary>> {
+    pub async fn list_tenants(&self) -> AppResult<Vec<TenantRow>> {
         let mut conn = self.conn().await?;
-        Ok(
-            diesel::sql_query("SELECT id, slug, status, name, plan FROM tenants ORDER BY slug")
-                .load(&mut conn)
-                .await?,
-        )
+        Ok(tenants::table
+            .order(tenants::slug)
+            .select(TenantRow::as_select())
+            .load(&mut conn)
+            .await?)
     }
 
     /// Whether `user` is a platform administrator.
     pub async fn is_platform_admin(&self, user: UserId) -> AppResult<bool> {
-        #[derive(QueryableByName)]
-        struct Flag {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            admin: bool,
-        }
         let mut conn = self.conn().await?;
-        Ok(
-            diesel::sql_query("SELECT is_platform_admin AS admin FROM users WHERE id = $1")
-                .bind::<SqlUuid, _>(user.0)
-                .load::<Flag>(&mut conn)
-                .await?
-                .into_iter()
-                .any(|f| f.admin),
-        )
+        Ok(users::table
+            .find(user.0)
+            .select(users::is_platform_admin)
+            .load::<bool>(&mut conn)
+            .await?
+            .into_iter()
+            .any(|admin| admin))
     }
 
     /// Makes `user` a platform administrator (or not).
     pub async fn set_platform_admin(&self, user: UserId, admin: bool) -> AppResult<()> {
         let mut conn = self.conn().await?;
-        diesel::sql_query(
-            "UPDATE users SET is_platform_admin = $2, updated_at = now() WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(user.0)
-        .bind::<diesel::sql_types::Bool, _>(admin)
-        .execute(&mut conn)
-        .await?;
+        diesel::update(users::table.find(user.0))
+            .set((
+                users::is_platform_admin.eq(admin),
+                users::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .await?;
         tracing::info!(target: "platform", user_id = %user, admin, "platform admin flag set");
         Ok(())
     }
 
     /// Finds a tenant by id or slug.
-    pub async fn find_tenant(&self, slug_or_id: &str) -> AppResult<TenantSummary> {
+    pub async fn find_tenant(&self, slug_or_id: &str) -> AppResult<TenantRow> {
         let mut conn = self.conn().await?;
-        let by_id = Uuid::parse_str(slug_or_id).ok();
-        diesel::sql_query(
-            "SELECT id, slug, status, name, plan FROM tenants WHERE id = $1 OR ($1 IS NULL AND slug = $2)",
-        )
-        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
-        .bind::<Text, _>(slug_or_id.trim().to_ascii_lowercase())
-        .get_result(&mut conn)
-        .await
-        .map_err(|e| match e {
-            diesel::result::Error::NotFound => AppError::new(
-                ErrorCode::TenantNotFound,
-                format!("no tenant {slug_or_id:?}"),
-            ),
-            e => e.into(),
-        })
+        // Something that parses as a UUID is an id, never a slug.
+        let query = match Uuid::parse_str(slug_or_id) {
+            Ok(id) => tenants::table.filter(tenants::id.eq(id)).into_boxed(),
+            Err(_) => tenants::table
+                .filter(tenants::slug.eq(slug_or_id.trim().to_ascii_lowercase()))
+                .into_boxed(),
+        };
+        query
+            .select(TenantRow::as_select())
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => AppError::new(
+                    ErrorCode::TenantNotFound,
+                    format!("no tenant {slug_or_id:?}"),
+                ),
+                e => e.into(),
+            })
     }
 
     /// Creates a user; returns its id.
@@ -267,9 +250,8 @@ impl Platform {
             .ok_or_else(|| AppError::bad_input("email", "must not be empty"))?;
         let id = Uuid::now_v7();
         let mut conn = self.conn().await?;
-        diesel::sql_query("INSERT INTO users (id, email) VALUES ($1, $2)")
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(&email)
+        diesel::insert_into(users::table)
+            .values((users::id.eq(id), users::email.eq(&email)))
             .execute(&mut conn)
             .await
             .map_err(|e| match AppError::from(e) {
@@ -297,9 +279,8 @@ impl Platform {
                 .await
                 .map_err(AppError::internal)??;
         let mut conn = self.conn().await?;
-        diesel::sql_query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(user.0)
-            .bind::<Text, _>(hash)
+        diesel::update(users::table.find(user.0))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
             .execute(&mut conn)
             .await?;
         tracing::info!(target: "platform", user_id = %user, "password set");
@@ -309,21 +290,24 @@ impl Platform {
     /// Finds a user by id or email.
     pub async fn find_user(&self, email_or_id: &str) -> AppResult<UserId> {
         let mut conn = self.conn().await?;
-        let by_id = Uuid::parse_str(email_or_id).ok();
-        diesel::sql_query(
-            "SELECT id FROM users WHERE id = $1 OR ($1 IS NULL AND lower(email) = lower($2))",
-        )
-        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(by_id)
-        .bind::<Text, _>(email_or_id.trim())
-        .get_result::<IdRow>(&mut conn)
-        .await
-        .map(|r| UserId(r.id))
-        .map_err(|e| match e {
-            diesel::result::Error::NotFound => {
-                AppError::new(ErrorCode::NotFound, format!("no user {email_or_id:?}"))
-            }
-            e => e.into(),
-        })
+        // Something that parses as a UUID is an id, never an email.
+        let query = match Uuid::parse_str(email_or_id) {
+            Ok(id) => users::table.filter(users::id.eq(id)).into_boxed(),
+            Err(_) => users::table
+                .filter(sql::lower(users::email).eq(sql::lower(email_or_id.trim())))
+                .into_boxed(),
+        };
+        query
+            .select(users::id)
+            .get_result::<Uuid>(&mut conn)
+            .await
+            .map(UserId)
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => {
+                    AppError::new(ErrorCode::NotFound, format!("no user {email_or_id:?}"))
+                }
+                e => e.into(),
+            })
     }
 
     /// Gives `user` the `role` in `tenant` (creating or changing the membership).
@@ -337,16 +321,18 @@ impl Platform {
         let conn: &mut AsyncPgConnection = &mut conn;
         conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
             set_tenant(&mut *c, tenant).await?;
-            diesel::sql_query(
-                "INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
-                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-            )
-            .bind::<SqlUuid, _>(tenant.0)
-            .bind::<SqlUuid, _>(user.0)
-            .bind::<Text, _>(role.as_str())
-            .execute(c)
-            .await
-            .map(|_| ())
+            diesel::insert_into(memberships::table)
+                .values((
+                    memberships::tenant_id.eq(tenant.0),
+                    memberships::user_id.eq(user.0),
+                    memberships::role.eq(role),
+                ))
+                .on_conflict((memberships::tenant_id, memberships::user_id))
+                .do_update()
+                .set(memberships::role.eq(excluded(memberships::role)))
+                .execute(c)
+                .await
+                .map(|_| ())
         })
         .await?;
         tracing::info!(target: "platform", tenant_id = %tenant, user_id = %user, role = role.as_str(), "membership set");
@@ -357,19 +343,14 @@ impl Platform {
     pub async fn is_member(&self, tenant: TenantId, user: UserId) -> AppResult<bool> {
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
-        let found = conn
+        Ok(conn
             .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
                 set_tenant(&mut *c, tenant).await?;
-                diesel::sql_query(
-                    "SELECT user_id AS id FROM memberships WHERE tenant_id = $1 AND user_id = $2",
-                )
-                .bind::<SqlUuid, _>(tenant.0)
-                .bind::<SqlUuid, _>(user.0)
-                .load::<IdRow>(c)
-                .await
+                diesel::select(exists(memberships::table.find((tenant.0, user.0))))
+                    .get_result::<bool>(c)
+                    .await
             })
-            .await?;
-        Ok(!found.is_empty())
+            .await?)
     }
 
     /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
@@ -427,14 +408,6 @@ impl Lifecycle {
 }
 
 #[derive(QueryableByName)]
-struct Usage {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    members: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    contacts: i64,
-}
-
-#[derive(QueryableByName)]
 struct TableName {
     #[diesel(sql_type = Text)]
     name: String,
@@ -443,21 +416,16 @@ struct TableName {
 impl Platform {
     /// Moves a tenant through its lifecycle; refuses a transition from the wrong status
     /// with CONFLICT. Returns the new status.
-    pub async fn set_lifecycle(
-        &self,
-        slug_or_id: &str,
-        change: Lifecycle,
-    ) -> AppResult<TenantSummary> {
+    pub async fn set_lifecycle(&self, slug_or_id: &str, change: Lifecycle) -> AppResult<TenantRow> {
         let tenant = self.find_tenant(slug_or_id).await?;
         let to = change.apply(&tenant.slug, tenant.status)?;
         let mut conn = self.conn().await?;
-        diesel::sql_query("UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(tenant.id)
-            .bind::<Text, _>(to)
+        diesel::update(tenants::table.find(tenant.id))
+            .set((tenants::status.eq(to), tenants::updated_at.eq(now)))
             .execute(&mut conn)
             .await?;
         tracing::info!(target: "platform", tenant_id = %tenant.id, status = to.as_str(), "tenant lifecycle");
-        Ok(TenantSummary {
+        Ok(TenantRow {
             status: to,
             ..tenant
         })
@@ -465,7 +433,7 @@ impl Platform {
 
     /// Moves a tenant to another plan. A plan whose quotas the tenant already exceeds is
     /// refused with QUOTA_EXCEEDED naming the quota.
-    pub async fn change_plan(&self, slug_or_id: &str, plan: Plan) -> AppResult<TenantSummary> {
+    pub async fn change_plan(&self, slug_or_id: &str, plan: Plan) -> AppResult<TenantRow> {
         let tenant = self.find_tenant(slug_or_id).await?;
         let id = TenantId(tenant.id);
         let quotas = plan.quotas();
@@ -475,20 +443,29 @@ impl Platform {
             .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
                 set_tenant(&mut *c, id).await?;
                 // Lock the tenant row so no member or contact slips in meanwhile.
-                diesel::sql_query("SELECT 1 AS n FROM tenants WHERE id = $1 FOR UPDATE")
-                    .bind::<SqlUuid, _>(id.0)
+                tenants::table
+                    .find(id.0)
+                    .select(tenants::id)
+                    .for_update()
                     .execute(c)
                     .await?;
-                let usage: Usage = diesel::sql_query(
-                    "SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1) AS members,
-                            (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts",
-                )
-                .bind::<SqlUuid, _>(id.0)
-                .get_result(c)
+                // Both counts in one statement. Diesel types a scalar subquery as nullable;
+                // count(*) never is NULL.
+                let (members, contacts) = diesel::select((
+                    memberships::table
+                        .filter(memberships::tenant_id.eq(id.0))
+                        .count()
+                        .single_value(),
+                    contacts::table
+                        .filter(contacts::tenant_id.eq(id.0))
+                        .count()
+                        .single_value(),
+                ))
+                .get_result::<(Option<i64>, Option<i64>)>(c)
                 .await?;
                 for (name, used, limit) in [
-                    ("members", usage.members, quotas.members),
-                    ("contacts", usage.contacts, quotas.contacts),
+                    ("members", members.unwrap_or(0), quotas.members),
+                    ("contacts", contacts.unwrap_or(0), quotas.contacts),
                 ] {
                     if let Some(limit) = limit.filter(|l| used > *l) {
                         return Ok(Some(format!(
@@ -497,9 +474,8 @@ impl Platform {
                         )));
                     }
                 }
-                diesel::sql_query("UPDATE tenants SET plan = $2, updated_at = now() WHERE id = $1")
-                    .bind::<SqlUuid, _>(id.0)
-                    .bind::<Text, _>(plan.as_str())
+                diesel::update(tenants::table.find(id.0))
+                    .set((tenants::plan.eq(plan), tenants::updated_at.eq(now)))
                     .execute(c)
                     .await?;
                 Ok(None)
@@ -535,6 +511,7 @@ impl Platform {
                 set_tenant(&mut *c, id).await?;
                 // Referencing tables first: order by how many tenant tables each depends on
                 // through foreign keys, deepest first.
+                // sql_query: a recursive CTE over pg_catalog, neither of which diesel's DSL has.
                 let tables: Vec<TableName> = diesel::sql_query(
                     "WITH RECURSIVE tenant_tables AS (
                        SELECT c.oid, c.relname::text AS name FROM pg_class c
@@ -555,6 +532,7 @@ impl Platform {
                 .await?;
                 let mut removed = 0u64;
                 for table in tables {
+                    // sql_query: the table's name is found in the catalog at run time.
                     removed += diesel::sql_query(format!(
                         "DELETE FROM \"{}\" WHERE tenant_id = $1",
                         table.name.replace('"', "")
@@ -563,8 +541,7 @@ impl Platform {
                     .execute(c)
                     .await? as u64;
                 }
-                removed += diesel::sql_query("DELETE FROM tenants WHERE id = $1")
-                    .bind::<SqlUuid, _>(id.0)
+                removed += diesel::delete(tenants::table.find(id.0))
                     .execute(c)
                     .await? as u64;
                 Ok(removed)

@@ -156,4 +156,29 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
         first_code(&t.gql(&a.token, "{ tenant { name } }").await),
         "TENANT_NOT_FOUND"
     );
+
+    // An existing user, named in another case, becomes the owner: no second user.
+    let (_, body) = t
+        .post(
+            Some(&admin),
+            &[],
+            create,
+            json!({ "s": "third", "n": "Third", "o": "Boss@NEW.test" }),
+        )
+        .await;
+    assert_eq!(body["data"]["createTenant"]["status"], "active", "{body}");
+    assert_eq!(platform.find_user("BOSS@new.TEST").await.unwrap(), boss);
+    let third = platform.find_tenant("third").await.unwrap();
+    // A UUID names the tenant by id.
+    assert_eq!(
+        platform
+            .find_tenant(&third.id.to_string())
+            .await
+            .unwrap()
+            .slug,
+        "third"
+    );
+    let third_id = tenantry::ids::TenantId(third.id);
+    assert!(platform.is_member(third_id, boss).await.unwrap());
+    assert!(!platform.is_member(third_id, admin_user).await.unwrap());
 }
