@@ -44,7 +44,3 @@ id_type!(
     /// Identifies a user (a global identity).
     UserId
 );
-id_type!(
-    /// Identifies a contact of the CRM.
-    ContactId
-);

@@ -113,3 +113,26 @@ impl Member {
                 && self.custom_permissions.contains(permission))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plans::Permission;
+
+    #[test]
+    fn roles_rank_owner_admin_member_viewer() {
+        let ranked = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
+        for (i, low) in ranked.iter().enumerate() {
+            for (j, high) in ranked.iter().enumerate() {
+                assert_eq!(high.at_least(*low), j >= i, "{high:?} at least {low:?}");
+            }
+        }
+        // What each role grants only grows with its rank.
+        for permission in Permission::ALL {
+            let granted: Vec<bool> = ranked.iter().map(|r| r.grants(*permission)).collect();
+            assert!(granted.windows(2).all(|w| w[0] <= w[1]), "{permission:?}");
+        }
+        assert_eq!(Role::parse("admin"), Some(Role::Admin));
+        assert_eq!(Role::Owner.to_string(), "OWNER");
+    }
+}

@@ -75,6 +75,24 @@ pub struct Quotas {
     pub requests_per_minute: Option<i64>,
 }
 
+/// A quota's limit (`None`: unlimited) as the checks read it.
+pub trait QuotaLimit {
+    /// Whether one more fits beside the `used` ones (adding a member or a contact).
+    fn has_room_for_one(self, used: i64) -> bool;
+    /// Whether `used` ones fit (moving a tenant onto a plan).
+    fn fits(self, used: i64) -> bool;
+}
+
+impl QuotaLimit for Option<i64> {
+    fn has_room_for_one(self, used: i64) -> bool {
+        self.is_none_or(|limit| used < limit)
+    }
+
+    fn fits(self, used: i64) -> bool {
+        self.is_none_or(|limit| used <= limit)
+    }
+}
+
 impl Plan {
     /// The features the plan grants.
     pub fn features(self) -> FeatureSet {
@@ -181,5 +199,31 @@ mod tests {
         assert!(Role::Admin.grants(Permission::MembersManage));
         assert!(!Role::Member.grants(Permission::TenantManage));
         assert!(!Role::Viewer.grants(Permission::ContactsWrite));
+    }
+
+    #[test]
+    fn quotas_admit_up_to_their_limit() {
+        let basic = Plan::Basic.quotas();
+        assert_eq!(basic.members, Some(5));
+        assert!(basic.members.has_room_for_one(4));
+        assert!(!basic.members.has_room_for_one(5));
+        assert!(basic.members.fits(5));
+        assert!(!basic.members.fits(6));
+        let unlimited = Plan::Enterprise.quotas();
+        assert!(unlimited.contacts.has_room_for_one(i64::MAX - 1));
+        assert!(unlimited.contacts.fits(i64::MAX));
+        assert!(unlimited.requests_per_minute.is_none());
+        // Larger plans never have smaller quotas.
+        let order = [Plan::Basic, Plan::Premium, Plan::Enterprise];
+        for pair in order.windows(2) {
+            let (small, large) = (pair[0].quotas(), pair[1].quotas());
+            for (s, l) in [
+                (small.members, large.members),
+                (small.contacts, large.contacts),
+                (small.requests_per_minute, large.requests_per_minute),
+            ] {
+                assert!(l.is_none() || s.is_some_and(|s| Some(s) <= l), "{pair:?}");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! GraphQL types, inputs and roots of contacts.
 
 use super::model::{self, ContactChanges, ContactFilter, ContactRow, NewContact};
+use crate::auth::plans::QuotaLimit;
 use crate::auth::Role;
 use crate::conversations::graphql::{conversation_page, ConversationConnection};
 use crate::conversations::model::ConversationFilter;
@@ -277,8 +278,9 @@ impl ContactMutation {
             .run(move |c| {
                 async move {
                     // The plan's quota, counted inside the same transaction as the insert.
-                    if let Some(limit) = limit {
-                        if model::count_contacts(c, &ContactFilter::default()).await? >= limit {
+                    if limit.is_some() {
+                        let used = model::count_contacts(c, &ContactFilter::default()).await?;
+                        if !limit.has_room_for_one(used) {
                             return Ok(None);
                         }
                     }

@@ -122,6 +122,7 @@ pub async fn post(
     direction: MessageDirection,
     body: &str,
 ) -> QueryResult<MessageRow> {
+    // sql_query: diesel has no data-modifying CTE (insert and update in one statement).
     diesel::sql_query(format!(
         "WITH m AS (
            INSERT INTO messages (id, conversation_id, direction, author_id, body)
@@ -148,6 +149,7 @@ pub async fn search(
     after: Option<(f32, Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<RankedMessage>> {
+    // sql_query: diesel has no tsvector/tsquery operators nor row-value comparison.
     diesel::sql_query(format!(
         "SELECT {COLUMNS}, ts_rank(m.body_tsv, q) AS rank
            FROM messages m, websearch_to_tsquery('simple', $1) q

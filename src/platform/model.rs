@@ -6,7 +6,7 @@
 //! operation is logged with the `platform` target. Where it touches a FORCE RLS table it
 //! sets `app.tenant_id` to the one tenant it works on, so it obeys the same policies.
 
-use crate::auth::plans::Plan;
+use crate::auth::plans::{Plan, QuotaLimit};
 use crate::auth::{Role, TenantStatus};
 use crate::db::schema::{contacts, memberships, tenants, users};
 use crate::db::PgPool;
@@ -467,7 +467,7 @@ impl Platform {
                     ("members", members.unwrap_or(0), quotas.members),
                     ("contacts", contacts.unwrap_or(0), quotas.contacts),
                 ] {
-                    if let Some(limit) = limit.filter(|l| used > *l) {
+                    if let Some(limit) = limit.filter(|_| !limit.fits(used)) {
                         return Ok(Some(format!(
                             "the {} plan allows {limit} {name}; the tenant has {used}",
                             plan.as_str()
@@ -556,4 +556,35 @@ impl Platform {
 async fn set_tenant(conn: &mut AsyncPgConnection, tenant: TenantId) -> diesel::QueryResult<()> {
     conn.batch_execute(&format!("SET LOCAL app.tenant_id = '{}'", tenant.0))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_transitions() {
+        use TenantStatus::*;
+        let cases = [
+            (Lifecycle::Suspend, Active, Some(Suspended)),
+            (Lifecycle::Suspend, Suspended, None),
+            (Lifecycle::Suspend, Deleted, None),
+            (Lifecycle::Reactivate, Suspended, Some(Active)),
+            (Lifecycle::Reactivate, Active, None),
+            (Lifecycle::Reactivate, Deleted, None),
+            (Lifecycle::Delete, Active, Some(Deleted)),
+            (Lifecycle::Delete, Suspended, Some(Deleted)),
+            (Lifecycle::Delete, Deleted, None),
+        ];
+        for (change, from, to) in cases {
+            match (change.apply("acme", from), to) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{change:?} from {from}"),
+                (Err(e), None) => {
+                    assert_eq!(e.code, ErrorCode::Conflict);
+                    assert!(e.message.contains(from.as_str()), "{}", e.message);
+                }
+                (got, want) => panic!("{change:?} from {from}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
 }
