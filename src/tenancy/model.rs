@@ -3,13 +3,30 @@
 
 use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
-use crate::db::schema::{memberships, tenants, users};
+use crate::conversations::model::ConversationStatus;
+use crate::db::schema::{contacts, conversations, memberships, messages, tenants, users};
 use chrono::{DateTime, Utc};
+use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
+
+// Security-definer functions: row-level security hides users outside the tenant from the
+// runtime role, and it may not insert users, so finding or inviting one by email is theirs.
+diesel::define_sql_function! {
+    /// `app.user_id_by_email(email)`: the id of the user with that email, if any.
+    #[sql_name = "app.user_id_by_email"]
+    fn user_id_by_email(email: Text) -> Nullable<diesel::sql_types::Uuid>;
+}
+diesel::define_sql_function! {
+    /// `app.invite_user(email)`: the id of the user with that email, created password-less
+    /// if there is none.
+    #[sql_name = "app.invite_user"]
+    fn invite_user(email: Text) -> Nullable<diesel::sql_types::Uuid>;
+}
 
 /// A row of `tenants`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -50,6 +67,7 @@ pub async fn set_feature_disabled(
     feature: &str,
     disabled: bool,
 ) -> QueryResult<Option<TenantRow>> {
+    // sql_query: aggregates a set-returning function in a FROM subquery; diesel's DSL has neither.
     diesel::sql_query(
         "UPDATE tenants SET updated_at = now(), settings = jsonb_set(settings, '{disabled_features}',
            coalesce((SELECT jsonb_agg(DISTINCT f) FROM (
@@ -57,8 +75,8 @@ pub async fn set_feature_disabled(
                UNION SELECT $1 WHERE $2) x WHERE f <> $1 OR $2), '[]'))
          RETURNING id, slug, name, status, plan, settings, created_at",
     )
-    .bind::<diesel::sql_types::Text, _>(feature)
-    .bind::<diesel::sql_types::Bool, _>(disabled)
+    .bind::<Text, _>(feature)
+    .bind::<Bool, _>(disabled)
     .get_result(conn)
     .await
     .optional()
@@ -69,14 +87,16 @@ pub async fn patch_settings(
     conn: &mut AsyncPgConnection,
     patch: &serde_json::Value,
 ) -> QueryResult<Option<TenantRow>> {
-    diesel::sql_query(
-        "UPDATE tenants SET settings = settings || $1, updated_at = now()
-         RETURNING id, slug, name, status, plan, settings, created_at",
-    )
-    .bind::<diesel::sql_types::Jsonb, _>(patch)
-    .get_result(conn)
-    .await
-    .optional()
+    // No filter: row-level security leaves only the current tenant to update.
+    diesel::update(tenants::table)
+        .set((
+            tenants::settings.eq(tenants::settings.concat(patch)),
+            tenants::updated_at.eq(now),
+        ))
+        .returning(TenantRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// The user `id`, if visible (the caller, or a member of the current tenant).
@@ -104,51 +124,53 @@ pub async fn count_members(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
 }
 
 /// Counts of the current tenant: contacts, conversations, open conversations, messages.
-#[derive(Debug, Clone, Copy, QueryableByName)]
+#[derive(Debug, Clone, Copy, Queryable)]
 pub struct TenantStatsRow {
-    #[diesel(sql_type = BigInt)]
     pub contacts: i64,
-    #[diesel(sql_type = BigInt)]
     pub conversations: i64,
-    #[diesel(sql_type = BigInt)]
     pub open_conversations: i64,
-    #[diesel(sql_type = BigInt)]
     pub messages: i64,
 }
 
-/// The tenant's counts, in one statement.
+/// The tenant's counts, in one statement (four scalar subqueries).
 pub async fn tenant_stats(conn: &mut AsyncPgConnection) -> QueryResult<TenantStatsRow> {
-    diesel::sql_query(
-        "SELECT (SELECT count(*) FROM contacts) AS contacts,
-                (SELECT count(*) FROM conversations) AS conversations,
-                (SELECT count(*) FROM conversations WHERE status = 'open') AS open_conversations,
-                (SELECT count(*) FROM messages) AS messages",
-    )
+    // A count always yields a row, so its subquery is never NULL.
+    diesel::select((
+        contacts::table.count().single_value().assume_not_null(),
+        conversations::table
+            .count()
+            .single_value()
+            .assume_not_null(),
+        conversations::table
+            .filter(conversations::status.eq(ConversationStatus::Open))
+            .count()
+            .single_value()
+            .assume_not_null(),
+        messages::table.count().single_value().assume_not_null(),
+    ))
     .get_result(conn)
     .await
 }
 
-/// A member of the current tenant.
-#[derive(Debug, Clone, QueryableByName)]
+/// A member of the current tenant: a row of `memberships` joined with its user's email.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = memberships, check_for_backend(Pg))]
 pub struct MemberRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub user_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(select_expression = users::email)]
     pub email: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub role: Role,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 
 /// The current tenant's members, oldest first.
 pub async fn list_members(conn: &mut AsyncPgConnection) -> QueryResult<Vec<MemberRow>> {
-    diesel::sql_query(
-        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m
-           JOIN users u ON u.id = m.user_id ORDER BY m.created_at, u.email",
-    )
-    .load(conn)
-    .await
+    memberships::table
+        .inner_join(users::table)
+        .select(MemberRow::as_select())
+        .order((memberships::created_at, users::email))
+        .load(conn)
+        .await
 }
 
 /// One member of the current tenant.
@@ -156,14 +178,13 @@ pub async fn get_member(
     conn: &mut AsyncPgConnection,
     user: Uuid,
 ) -> QueryResult<Option<MemberRow>> {
-    diesel::sql_query(
-        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m
-           JOIN users u ON u.id = m.user_id WHERE m.user_id = $1",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(user)
-    .get_result(conn)
-    .await
-    .optional()
+    memberships::table
+        .inner_join(users::table)
+        .filter(memberships::user_id.eq(user))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// The id of the user with `email`, creating a password-less user if `create`.
@@ -172,21 +193,13 @@ pub async fn user_by_email(
     email: &str,
     create: bool,
 ) -> QueryResult<Option<Uuid>> {
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-        id: Option<Uuid>,
-    }
-    let sql = if create {
-        "SELECT app.invite_user($1) AS id"
+    if create {
+        diesel::select(invite_user(email)).get_result(conn).await
     } else {
-        "SELECT app.user_id_by_email($1) AS id"
-    };
-    Ok(diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Text, _>(email)
-        .get_result::<Found>(conn)
-        .await?
-        .id)
+        diesel::select(user_id_by_email(email))
+            .get_result(conn)
+            .await
+    }
 }
 
 /// Adds (or re-roles) a member of the current tenant.
@@ -195,15 +208,15 @@ pub async fn upsert_member(
     user: Uuid,
     role: Role,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO memberships (user_id, role) VALUES ($1, $2)
-         ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(user)
-    .bind::<diesel::sql_types::Text, _>(role)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    // `tenant_id` is filled by the column default from the transaction.
+    diesel::insert_into(memberships::table)
+        .values((memberships::user_id.eq(user), memberships::role.eq(role)))
+        .on_conflict((memberships::tenant_id, memberships::user_id))
+        .do_update()
+        .set(memberships::role.eq(excluded(memberships::role)))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// The role of `user` in the current tenant and how many owners it has, with the owners'
@@ -214,11 +227,12 @@ pub async fn role_and_owners(
 ) -> QueryResult<(Option<Role>, i64)> {
     #[derive(QueryableByName)]
     struct Row {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        #[diesel(sql_type = Nullable<Text>)]
         role: Option<Role>,
         #[diesel(sql_type = BigInt)]
         owners: i64,
     }
+    // sql_query: diesel has no CTEs, and the owners must be locked and counted in one statement.
     let row: Row = diesel::sql_query(
         "WITH owners AS (SELECT user_id FROM memberships WHERE role = 'OWNER' FOR UPDATE)
          SELECT (SELECT role FROM memberships WHERE user_id = $1) AS role,
@@ -232,8 +246,7 @@ pub async fn role_and_owners(
 
 /// Removes `user` from the current tenant; whether it was a member.
 pub async fn remove_member(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<bool> {
-    diesel::sql_query("DELETE FROM memberships WHERE user_id = $1")
-        .bind::<diesel::sql_types::Uuid, _>(user)
+    diesel::delete(memberships::table.filter(memberships::user_id.eq(user)))
         .execute(conn)
         .await
         .map(|n| n > 0)

@@ -2,7 +2,7 @@
 //! logout, myTenants, switchTenant, and member management with the last-OWNER rule —
 //! each tried from another tenant and from a role below the one required.
 
-use crate::common::{first_code, TestApp};
+use crate::common::{client, first_code, TestApp};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -235,10 +235,23 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
         body["data"]["addMember"]["email"], "owner@bravo.test",
         "{body}"
     );
+    // Oldest first.
     let body = t.gql(&a.token, "{ members { email role } }").await;
+    let emails: Vec<&str> = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        body["data"]["members"].as_array().unwrap().len(),
-        5,
+        emails,
+        [
+            "owner@alpha.test",
+            "admin@alpha.test",
+            "member@alpha.test",
+            "new@alpha.test",
+            "owner@bravo.test"
+        ],
         "{body}"
     );
 
@@ -351,6 +364,27 @@ async fn members_are_managed_only_downwards() {
         )
         .await;
     let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    // Roles are listed by name, each permission once, in order.
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createCustomRole(name: \"Alarm\", permissions: [MEMBERS_MANAGE, CONTACTS_WRITE, MEMBERS_MANAGE]) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = t
+        .gql(&a.token, "{ customRoles { name permissions } }")
+        .await;
+    assert_eq!(
+        body["data"]["customRoles"],
+        json!([
+            { "name": "Alarm", "permissions": ["CONTACTS_WRITE", "MEMBERS_MANAGE"] },
+            { "name": "Door", "permissions": ["MEMBERS_MANAGE"] },
+        ]),
+        "{body}"
+    );
     let (_, body) = t
         .post(
             Some(&a.token),
@@ -434,6 +468,85 @@ async fn members_are_managed_only_downwards() {
         .cloned()
         .unwrap();
     assert_eq!(owner["role"], "OWNER", "{body}");
+}
+
+/// Two OWNERs demoting each other at once must not both pass (which would leave no OWNER):
+/// the OWNER rows are locked while they are counted, so the second demotion waits for the
+/// first and then counts one OWNER.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_demotions_leave_an_owner() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let (second_id, second) = t.member(&a, "second@alpha.test", Role::Owner).await;
+    let first_gid = tenantry::graphql::relay::global_id("User", a.owner.0);
+    let second_gid = tenantry::graphql::relay::global_id("User", second_id.0);
+    let change = "mutation($id: ID!, $r: Role!) { changeMemberRole(id: $id, role: $r) { role } }";
+
+    // Holding the OWNER rows stops both demotions at the count (where they lock the same
+    // rows); once both wait, letting go makes them race for the locks.
+    let holder = client(&t.db.url).await;
+    holder
+        .batch_execute("BEGIN; SELECT 1 FROM memberships WHERE role = 'OWNER' FOR UPDATE")
+        .await
+        .unwrap();
+    // A separate session: pg_stat_activity is read once per transaction.
+    let watcher = client(&t.db.url).await;
+    let release = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                      WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting >= 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the demotions never waited on the OWNER rows"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        holder.batch_execute("COMMIT").await.unwrap();
+    };
+    let ((_, one), (_, two), ()) = tokio::join!(
+        t.post(
+            Some(&a.token),
+            &[],
+            change,
+            json!({ "id": second_gid, "r": "ADMIN" })
+        ),
+        t.post(
+            Some(&second),
+            &[],
+            change,
+            json!({ "id": first_gid, "r": "ADMIN" })
+        ),
+        release,
+    );
+    let mut codes = [
+        one["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("ok"),
+        two["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("ok"),
+    ];
+    codes.sort();
+    assert_eq!(codes, ["CONFLICT", "ok"], "{one} {two}");
+    let body = t.gql(&a.token, "{ members { role } }").await;
+    let owners = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "OWNER")
+        .count();
+    assert_eq!(owners, 1, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

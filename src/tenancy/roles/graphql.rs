@@ -1,34 +1,20 @@
-//! Custom roles (plan feature `custom_roles`): named permission sets a tenant defines and
-//! gives to members on top of their built-in role.
+//! The GraphQL type and roots of custom roles; their SQL is in [`super::model`].
 
-use super::graphql::TenantMember;
-use super::model;
+use super::model::{self, CustomRoleRow, NewCustomRole};
 use crate::auth::plans::{Feature, Permission};
-use crate::error::{AppError, GqlResultExt};
+use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_permission};
 use crate::graphql::relay::{decode_typed_id, global_id};
 use crate::graphql::request_tx;
-use crate::tenancy::graphql::USER_KIND;
+use crate::tenancy::graphql::{TenantMember, USER_KIND};
+use crate::tenancy::model as tenancy_model;
 use crate::validate;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
-use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};
-use diesel::{OptionalExtension, QueryableByName};
-use diesel_async::RunQueryDsl;
 use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 /// The global-id type name of custom roles.
 pub const CUSTOM_ROLE_KIND: &str = "CustomRole";
-
-#[derive(QueryableByName)]
-struct CustomRoleRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Array<Text>)]
-    permissions: Vec<String>,
-}
 
 /// A tenant-defined role: a name and the permissions it adds.
 #[derive(SimpleObject)]
@@ -68,16 +54,7 @@ impl CustomRoleQuery {
     )]
     async fn custom_roles(&self, ctx: &Context<'_>) -> Result<Vec<CustomRole>> {
         Ok(request_tx(ctx)?
-            .run(|c| {
-                async move {
-                    diesel::sql_query(
-                        "SELECT id, name, permissions FROM custom_roles ORDER BY name",
-                    )
-                    .load::<CustomRoleRow>(c)
-                    .await
-                }
-                .scope_boxed()
-            })
+            .run(|c| async move { model::list_custom_roles(c).await }.scope_boxed())
             .await
             .gql()?
             .into_iter()
@@ -107,21 +84,13 @@ impl CustomRoleMutation {
         let mut names: Vec<String> = permissions.iter().map(|p| p.as_str().to_string()).collect();
         names.sort();
         names.dedup();
+        let new = NewCustomRole {
+            id: Uuid::now_v7(),
+            name,
+            permissions: names,
+        };
         let row = request_tx(ctx)?
-            .run(move |c| {
-                async move {
-                    diesel::sql_query(
-                        "INSERT INTO custom_roles (id, name, permissions) VALUES ($1, $2, $3)
-                         RETURNING id, name, permissions",
-                    )
-                    .bind::<SqlUuid, _>(Uuid::now_v7())
-                    .bind::<Text, _>(&name)
-                    .bind::<Array<Text>, _>(&names)
-                    .get_result::<CustomRoleRow>(c)
-                    .await
-                }
-                .scope_boxed()
-            })
+            .run(move |c| async move { model::insert_custom_role(c, &new).await }.scope_boxed())
             .await
             .gql()?;
         Ok(row.into())
@@ -146,23 +115,17 @@ impl CustomRoleMutation {
         let row = request_tx(ctx)?
             .run(move |c| {
                 async move {
-                    let updated = diesel::sql_query(
-                        "UPDATE memberships SET custom_role_id = $2 WHERE user_id = $1 RETURNING user_id",
-                    )
-                    .bind::<SqlUuid, _>(user)
-                    .bind::<Nullable<SqlUuid>, _>(role)
-                    .execute(c)
-                    .await?;
-                    if updated == 0 {
+                    if !model::set_member_custom_role(c, user, role).await? {
                         return Ok(None);
                     }
-                    model::get_member(c, user).await
+                    tenancy_model::get_member(c, user).await
                 }
                 .scope_boxed()
             })
             .await
             .map_err(|e| {
-                if e.code == crate::error::ErrorCode::NotFound {
+                // The foreign key names no custom role of this tenant.
+                if e.code == ErrorCode::NotFound {
                     AppError::bad_input("role", "no such custom role in this tenant")
                 } else {
                     e
@@ -181,21 +144,13 @@ impl CustomRoleMutation {
     async fn delete_custom_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let role = decode_typed_id(&id, CUSTOM_ROLE_KIND, "id").gql()?;
         let deleted = request_tx(ctx)?
-            .run(move |c| {
-                async move {
-                    diesel::sql_query("DELETE FROM custom_roles WHERE id = $1 RETURNING id")
-                        .bind::<SqlUuid, _>(role)
-                        .execute(c)
-                        .await
-                        .optional()
-                }
-                .scope_boxed()
-            })
+            .run(move |c| async move { model::delete_custom_role(c, role).await }.scope_boxed())
             .await
             .gql()?;
-        match deleted {
-            Some(n) if n > 0 => Ok(id),
-            _ => Err(AppError::not_found("custom role").into_graphql()),
+        if deleted {
+            Ok(id)
+        } else {
+            Err(AppError::not_found("custom role").into_graphql())
         }
     }
 }
