@@ -3,28 +3,15 @@
 //! on the auth path (as `tenantry_auth`, before any tenant is set) and names its tenant.
 
 use crate::auth::Role;
+use crate::db::functions::{coalesce, current_user_id};
 use crate::db::schema::api_keys;
 use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-
-define_sql_function! {
-    /// `app.current_user_id()`: the creator is the transaction's user, as the database
-    /// knows it, not a value the caller passes in.
-    #[sql_name = "app.current_user_id"]
-    fn current_user_id() -> Nullable<SqlUuid>;
-}
-
-define_sql_function! {
-    /// SQL `coalesce` for a timestamp that may already be set: revoking twice keeps the
-    /// first revocation's time.
-    fn coalesce(first: Nullable<Timestamptz>, otherwise: Timestamptz) -> Timestamptz;
-}
 
 /// An API key as listed (never its secret).
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -12,6 +12,7 @@
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
 use super::{Principal, TenantSelector, TenantStatus};
+use crate::db::functions::{coalesce, lower};
 use crate::db::schema::{memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -24,23 +25,11 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
-
-define_sql_function! {
-    /// SQL `lower(text)`: emails are unique and matched case-insensitively.
-    fn lower(text: Text) -> Text;
-}
-
-define_sql_function! {
-    /// SQL `coalesce` for a timestamp that may already be set: revoking keeps the first
-    /// revocation's time.
-    fn coalesce(first: Nullable<Timestamptz>, otherwise: Timestamptz) -> Timestamptz;
-}
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Clone, async_graphql::SimpleObject)]

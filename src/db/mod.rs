@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod dev;
+pub mod functions;
 pub mod keyset;
 pub mod lateral;
 pub mod schema;

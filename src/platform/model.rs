@@ -8,6 +8,7 @@
 
 use crate::auth::plans::{Plan, QuotaLimit};
 use crate::auth::{Role, TenantStatus};
+use crate::db::functions::lower;
 use crate::db::schema::{contacts, memberships, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -20,18 +21,6 @@ use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
-
-/// SQL functions the platform's queries call.
-mod sql {
-    use diesel::sql_types::Text;
-
-    #[diesel::declare_sql_function]
-    extern "SQL" {
-        /// `lower(text)`: emails are unique and looked up case-insensitively through the
-        /// index on `lower(email)`. (`diesel::dsl::lower` is the range function.)
-        fn lower(x: Text) -> Text;
-    }
-}
 
 /// Cross-tenant operations for operators.
 #[derive(Clone)]
@@ -294,7 +283,7 @@ impl Platform {
         let query = match Uuid::parse_str(email_or_id) {
             Ok(id) => users::table.filter(users::id.eq(id)).into_boxed(),
             Err(_) => users::table
-                .filter(sql::lower(users::email).eq(sql::lower(email_or_id.trim())))
+                .filter(lower(users::email).eq(lower(email_or_id.trim())))
                 .into_boxed(),
         };
         query

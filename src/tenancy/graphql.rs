@@ -1,7 +1,7 @@
 //! GraphQL types and roots for the current tenant and the current user.
 
 use super::model::{self, TenantRow, UserRow};
-use crate::auth::plans::{Feature, Permission, Plan, Quotas};
+use crate::auth::plans::{Feature, Permission, Plan, QuotaLimit, Quotas};
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::guards::{requires_permission, requires_role};
@@ -189,10 +189,9 @@ async fn add_member(
                     }
                 }
                 let already = existing.is_some();
-                let full = match limit {
-                    Some(limit) if !already => model::count_members(c).await? >= limit,
-                    _ => false,
-                };
+                let full = limit.is_some()
+                    && !already
+                    && !limit.has_room_for_one(model::count_members(c).await?);
                 if full {
                     let limit = limit.unwrap_or_default();
                     return Err(AppError::new(

@@ -4,6 +4,7 @@
 use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
 use crate::conversations::model::ConversationStatus;
+use crate::db::functions::{invite_user, user_id_by_email};
 use crate::db::schema::{contacts, conversations, memberships, messages, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
@@ -16,17 +17,6 @@ use uuid::Uuid;
 
 // Security-definer functions: row-level security hides users outside the tenant from the
 // runtime role, and it may not insert users, so finding or inviting one by email is theirs.
-diesel::define_sql_function! {
-    /// `app.user_id_by_email(email)`: the id of the user with that email, if any.
-    #[sql_name = "app.user_id_by_email"]
-    fn user_id_by_email(email: Text) -> Nullable<diesel::sql_types::Uuid>;
-}
-diesel::define_sql_function! {
-    /// `app.invite_user(email)`: the id of the user with that email, created password-less
-    /// if there is none.
-    #[sql_name = "app.invite_user"]
-    fn invite_user(email: Text) -> Nullable<diesel::sql_types::Uuid>;
-}
 
 /// A row of `tenants`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
