@@ -1,13 +1,13 @@
 //! The contacts API and HTTP behaviour: CRUD, keyset pagination, filters, validation errors
 //! that name the field, limits, media types and the health endpoints.
 
-use crate::common::{first_code, TestApp};
+use crate::common::{first_code, Reply, TestApp};
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::{json, Value};
 
 fn edge_names(body: &Value) -> Vec<String> {
-    body["data"]["contacts"]["edges"]
+    body.data("contacts.edges")
         .as_array()
         .unwrap_or_else(|| panic!("{body}"))
         .iter()
@@ -29,7 +29,7 @@ async fn contacts_crud_and_validation() {
                                "company": "Engines", "tags": ["VIP", "vip", "lead"] } }),
         )
         .await;
-    let contact = &body["data"]["createContact"];
+    let contact = &body.data("createContact");
     assert_eq!(contact["name"], "Ada Lovelace", "{body}");
     assert_eq!(contact["email"], "Ada@example.com");
     assert_eq!(contact["tags"], json!(["vip", "lead"]));
@@ -54,7 +54,7 @@ async fn contacts_crud_and_validation() {
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
     }
     let body = t.gql(&a.token, "{ contacts { totalCount } }").await;
-    assert_eq!(body["data"]["contacts"]["totalCount"], 1);
+    assert_eq!(body.data("contacts.totalCount"), 1);
 
     // Update: absent fields stay, null clears, values are validated.
     let update = "mutation($id: ID!, $input: UpdateContactInput!) { updateContact(id: $id, input: $input) { name email phone company tags } }";
@@ -66,7 +66,7 @@ async fn contacts_crud_and_validation() {
             json!({ "id": id, "input": { "company": null, "tags": ["customer"] } }),
         )
         .await;
-    let updated = &body["data"]["updateContact"];
+    let updated = &body.data("updateContact");
     assert_eq!(updated["name"], "Ada Lovelace", "{body}");
     assert_eq!(updated["email"], "Ada@example.com");
     assert_eq!(updated["company"], Value::Null);
@@ -99,8 +99,8 @@ async fn contacts_crud_and_validation() {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(body["data"]["contact"]["name"], "Ada Lovelace", "{body}");
-    assert_eq!(body["data"]["node"]["id"], id.as_str());
+    assert_eq!(body.data("contact.name"), "Ada Lovelace", "{body}");
+    assert_eq!(body.data("node.id"), id.as_str());
     let (_, body) = t
         .post(
             Some(&a.token),
@@ -118,7 +118,7 @@ async fn contacts_crud_and_validation() {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(body["data"]["deleteContact"], id.as_str(), "{body}");
+    assert_eq!(body.data("deleteContact"), id.as_str(), "{body}");
     let (_, body) = t
         .post(
             Some(&a.token),
@@ -136,10 +136,10 @@ async fn contacts_crud_and_validation() {
             "{ me { role user { id email } } tenant { id slug memberCount } }",
         )
         .await;
-    assert_eq!(body["data"]["me"]["role"], "OWNER", "{body}");
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha");
-    assert_eq!(body["data"]["tenant"]["memberCount"], 1);
-    let tenant_id = body["data"]["tenant"]["id"].as_str().unwrap().to_string();
+    assert_eq!(body.data("me.role"), "OWNER", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha");
+    assert_eq!(body.data("tenant.memberCount"), 1);
+    let tenant_id = body.data("tenant.id").as_str().unwrap().to_string();
     let (_, body) = t
         .post(
             Some(&a.token),
@@ -148,7 +148,7 @@ async fn contacts_crud_and_validation() {
             json!({ "id": tenant_id }),
         )
         .await;
-    assert_eq!(body["data"]["node"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("node.slug"), "alpha", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +185,7 @@ async fn keyset_pagination_forward_backward_and_filters() {
             )
             .await;
         seen.extend(edge_names(&body));
-        let info = &body["data"]["contacts"]["pageInfo"];
+        let info = &body.data("contacts.pageInfo");
         if !info["hasNextPage"].as_bool().unwrap() {
             break;
         }
@@ -200,11 +200,9 @@ async fn keyset_pagination_forward_backward_and_filters() {
         .post(Some(&a.token), &[], page, json!({ "last": 2 }))
         .await;
     assert_eq!(edge_names(&body), vec!["Person 5", "Person 6"], "{body}");
-    assert_eq!(
-        body["data"]["contacts"]["pageInfo"]["hasPreviousPage"],
-        true
-    );
-    let before = body["data"]["contacts"]["pageInfo"]["startCursor"]
+    assert_eq!(body.data("contacts.pageInfo.hasPreviousPage"), true);
+    let before = body
+        .data("contacts.pageInfo.startCursor")
         .as_str()
         .unwrap()
         .to_string();
@@ -224,7 +222,7 @@ async fn keyset_pagination_forward_backward_and_filters() {
             r#"{ contacts(filter: {tag: "even"}) { totalCount edges { node { name } } } }"#,
         )
         .await;
-    assert_eq!(body["data"]["contacts"]["totalCount"], 4, "{body}");
+    assert_eq!(body.data("contacts.totalCount"), 4, "{body}");
     let body = t
         .gql(
             &a.token,
@@ -239,7 +237,8 @@ async fn keyset_pagination_forward_backward_and_filters() {
         )
         .await;
     assert_eq!(
-        body["data"]["contacts"]["totalCount"], 0,
+        body.data("contacts.totalCount"),
+        0,
         "wildcards are literal: {body}"
     );
 

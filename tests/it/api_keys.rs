@@ -1,7 +1,7 @@
 //! API keys: plan-gated, shown once and stored hashed, a bearer credential bound to its
 //! tenant and capped at its role, revocable and expiring; tried across tenants and roles.
 
-use crate::common::{client, first_code, TestApp};
+use crate::common::{client, first_code, Reply, TestApp};
 use serde_json::json;
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -51,11 +51,13 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
             json!({ "n": "reader", "r": "VIEWER" }),
         )
         .await;
-    let reader = body["data"]["createApiKey"]["secret"]
+    let reader = body
+        .data("createApiKey.secret")
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
-    let reader_id = body["data"]["createApiKey"]["apiKey"]["id"]
+    let reader_id = body
+        .data("createApiKey.apiKey.id")
         .as_str()
         .unwrap()
         .to_string();
@@ -67,7 +69,8 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
             json!({ "n": "writer", "r": "MEMBER" }),
         )
         .await;
-    let writer = body["data"]["createApiKey"]["secret"]
+    let writer = body
+        .data("createApiKey.secret")
         .as_str()
         .unwrap()
         .to_string();
@@ -91,9 +94,9 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
             "{ contacts { edges { node { name } } } tenant { slug } }",
         )
         .await;
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
     assert_eq!(
-        body["data"]["contacts"]["edges"][0]["node"]["name"],
+        body.data("contacts.edges")[0]["node"]["name"],
         "Alpha contact"
     );
     let (_, body) = t
@@ -113,7 +116,7 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
             json!({}),
         )
         .await;
-    assert_eq!(body["data"]["createContact"]["name"], "By key", "{body}");
+    assert_eq!(body.data("createContact.name"), "By key", "{body}");
     let b_id = b.id.to_string();
     let (status, body) = t
         .post(
@@ -141,7 +144,7 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
         .await;
     assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
     let body = t.gql(&b.token, "{ apiKeys { name } }").await;
-    assert_eq!(body["data"]["apiKeys"], json!([]), "{body}");
+    assert_eq!(body.data("apiKeys"), &json!([]), "{body}");
     let (_, body) = t
         .post(
             Some(&b.token),
@@ -161,10 +164,7 @@ async fn api_keys_are_tenant_bound_role_capped_and_revocable() {
             json!({ "id": reader_id }),
         )
         .await;
-    assert!(
-        body["data"]["revokeApiKey"]["revokedAt"].is_string(),
-        "{body}"
-    );
+    assert!(body.data("revokeApiKey.revokedAt").is_string(), "{body}");
     let (status, body) = t
         .post(Some(&reader), &[], "{ tenant { slug } }", json!({}))
         .await;
@@ -212,7 +212,8 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
             json!({ "n": "partner", "r": "VIEWER" }),
         )
         .await;
-    let key = body["data"]["createApiKey"]["secret"]
+    let key = body
+        .data("createApiKey.secret")
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
@@ -221,7 +222,7 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
             .await
             .1
     };
-    assert_eq!(slug().await["data"]["tenant"]["slug"], "alpha");
+    assert_eq!(slug().await.data("tenant.slug"), "alpha");
 
     // The key is cached: a revocation PostgreSQL does not announce (triggers off) is not
     // seen for the cache's TTL...
@@ -233,7 +234,7 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
     )
     .await
     .unwrap();
-    assert_eq!(slug().await["data"]["tenant"]["slug"], "alpha");
+    assert_eq!(slug().await.data("tenant.slug"), "alpha");
 
     // ...while an announced one (the revokeApiKey path, or any UPDATE) ends it at once.
     c.batch_execute("UPDATE api_keys SET revoked_at = revoked_at")
@@ -258,7 +259,7 @@ async fn key(t: &TestApp, token: &str, role: &str) -> String {
     let (_, body) = t
         .post(Some(token), &[], CREATE, json!({ "n": role, "r": role }))
         .await;
-    body["data"]["createApiKey"]["secret"]
+    body.data("createApiKey.secret")
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string()
@@ -306,7 +307,7 @@ async fn an_api_key_never_becomes_its_creators_session() {
     // The creator's own token still can.
     let body = t.gql(&a.token, "{ myTenants { slug } }").await;
     assert_eq!(
-        body["data"]["myTenants"].as_array().unwrap().len(),
+        body.data("myTenants").as_array().unwrap().len(),
         2,
         "{body}"
     );
@@ -321,7 +322,7 @@ async fn an_api_key_never_becomes_its_creators_session() {
             json!({}),
         )
         .await;
-    let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    let role_id = body.data("createCustomRole.id").as_str().unwrap();
     let member_gid = tenantry::graphql::relay::global_id("User", member_id.0);
     let (_, body) = t
         .post(
@@ -331,7 +332,7 @@ async fn an_api_key_never_becomes_its_creators_session() {
             json!({ "m": member_gid, "r": role_id }),
         )
         .await;
-    assert!(body["data"]["assignCustomRole"].is_object(), "{body}");
+    assert!(body.data("assignCustomRole").is_object(), "{body}");
     let member_key = key(&t, &member, "MEMBER").await;
     let (_, body) = t
         .post(

@@ -1,7 +1,7 @@
 //! Authentication and tenant admission: every way a token can be wrong is the same
 //! UNAUTHENTICATED, and membership, tenant status and role come from the database.
 
-use crate::common::{exec, first_code, TestApp};
+use crate::common::{exec, first_code, Reply, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ async fn bad_tokens_are_all_the_same_unauthenticated() {
     // Sanity: the hand-made token is accepted, so the refusals below are about the defect.
     let (status, body) = t.post(Some(&valid), &[], QUERY, json!({})).await;
     assert_eq!(
-        (status.as_u16(), &body["data"]["contacts"]["totalCount"]),
+        (status.as_u16(), body.data("contacts.totalCount")),
         (200, &json!(0)),
         "{body}"
     );
@@ -120,7 +120,7 @@ async fn bad_tokens_are_all_the_same_unauthenticated() {
         .post(None, &[], "{ __schema { queryType { name } } }", json!({}))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(body.data("__schema.queryType.name"), "Query");
     // A non-Bearer Authorization header.
     let request = axum::http::Request::post("/graphql")
         .header("content-type", "application/json")
@@ -158,7 +158,7 @@ async fn rs256_and_eddsa_keys_are_accepted_when_configured() {
         let token = sign(alg, &key, &c);
         let (status, body) = t.post(Some(&token), &[], QUERY, json!({})).await;
         assert_eq!(status, 200, "{alg:?}: {body}");
-        assert_eq!(body["data"]["contacts"]["totalCount"], 0, "{alg:?}: {body}");
+        assert_eq!(body.data("contacts.totalCount"), 0, "{alg:?}: {body}");
     }
     // Without the keys configured, the same tokens are refused.
     let plain = TestApp::new().await;
@@ -248,7 +248,7 @@ async fn membership_status_and_role_come_from_the_database() {
     let body = t
         .gql(&viewer, "{ me { role } contacts { totalCount } }")
         .await;
-    assert_eq!(body["data"]["me"]["role"], "VIEWER", "{body}");
+    assert_eq!(body.data("me.role"), "VIEWER", "{body}");
     let (_, body) = t
         .post(
             Some(&viewer),

@@ -202,6 +202,31 @@ impl Drop for TestDb {
     }
 }
 
+/// Waits until the application's tenancy listener has run its `LISTEN` (it drops every
+/// cache once it has, so a test that caches something before then could see it vanish).
+async fn wait_for_tenancy_listener(url: &str) {
+    let c = client(url).await;
+    for _ in 0..500 {
+        let listening = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND state = 'idle'
+                    AND query = 'LISTEN tenantry_tenancy'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get::<_, i64>(0);
+        if listening > 0 {
+            // The cache is dropped right after LISTEN returns.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the tenancy listener did not start");
+}
+
 /// A running application on a fresh database.
 pub struct TestApp {
     pub app: Arc<App>,
@@ -232,6 +257,7 @@ impl TestApp {
         adjust(&mut config);
         let app = App::start(config).await.expect("app");
         let router = tenantry::http::router(Arc::clone(&app));
+        wait_for_tenancy_listener(&db.url).await;
         TestApp { app, router, db }
     }
 
@@ -364,6 +390,30 @@ impl TestApp {
 }
 
 /// The `extensions.code` of the first error of a response.
+/// Typed access to a GraphQL response body.
+pub trait Reply {
+    /// The value at the dotted `path` under `data` (`"contacts.totalCount"`); Null if absent.
+    fn data(&self, path: &str) -> &Value;
+    /// The `extensions.code` of the first error ("" without errors).
+    fn code(&self) -> &str;
+    /// The `extensions.field` of the first error.
+    fn error_field(&self) -> Option<&str>;
+}
+
+impl Reply for Value {
+    fn data(&self, path: &str) -> &Value {
+        path.split('.').fold(&self["data"], |v, key| &v[key])
+    }
+
+    fn code(&self) -> &str {
+        first_code(self)
+    }
+
+    fn error_field(&self) -> Option<&str> {
+        self["errors"][0]["extensions"]["field"].as_str()
+    }
+}
+
 pub fn first_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()

@@ -3,7 +3,7 @@
 //! async-graphql 7.2 orders sibling fields by when they finished), the same errors for
 //! what they decline, and only the caller's tenant's rows.
 
-use crate::common::{first_code, TestApp, TestTenant};
+use crate::common::{first_code, Reply, TestApp, TestTenant};
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::{json, Value};
@@ -116,7 +116,7 @@ async fn setup() -> (TestApp, TestTenant, TestTenant) {
         )
         .await
         .1;
-    let contact = awkward["data"]["createContact"]["id"].as_str().unwrap();
+    let contact = awkward.data("createContact.id").as_str().unwrap();
     let started = t
         .post(
             Some(&a.token),
@@ -126,7 +126,8 @@ async fn setup() -> (TestApp, TestTenant, TestTenant) {
         )
         .await
         .1;
-    let conversation = started["data"]["startConversation"]["id"]
+    let conversation = started
+        .data("startConversation.id")
         .as_str()
         .unwrap_or_else(|| panic!("{started}"));
     let posted = t
@@ -138,7 +139,7 @@ async fn setup() -> (TestApp, TestTenant, TestTenant) {
         )
         .await
         .1;
-    assert!(posted["data"]["postMessage"]["id"].is_string(), "{posted}");
+    assert!(posted.data("postMessage.id").is_string(), "{posted}");
     t.contact(&a.token, "Nobody Talks").await;
     (t, a, b)
 }
@@ -149,10 +150,7 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
 
     // The reference feed query, with the seeded data.
     let feed = same_both_ways(&t, &a.token, FEED, json!({})).await;
-    assert_eq!(
-        feed["data"]["contacts"]["edges"].as_array().unwrap().len(),
-        22
-    );
+    assert_eq!(feed.data("contacts.edges").as_array().unwrap().len(), 22);
 
     // Variables, page info and cursors, forwards then from the returned cursor.
     let paged = "query Paged($n: Int, $after: String, $f: ContactFilterInput) {
@@ -161,11 +159,11 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
           edges { cursor node { id name email phone company tags createdAt updatedAt } }
         } }";
     let first = same_both_ways(&t, &a.token, paged, json!({ "n": 5 })).await;
-    let end = first["data"]["contacts"]["pageInfo"]["endCursor"].clone();
+    let end = first.data("contacts.pageInfo.endCursor").clone();
     let second = same_both_ways(&t, &a.token, paged, json!({ "n": 5, "after": end })).await;
     assert_eq!(
-        second["data"]["contacts"]["pageInfo"]["hasPreviousPage"],
-        json!(true)
+        second.data("contacts.pageInfo.hasPreviousPage"),
+        &json!(true)
     );
     same_both_ways(&t, &a.token, paged, json!({ "f": { "search": "zoë" } })).await;
     same_both_ways(
@@ -188,11 +186,11 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
               nodes { id subject status channel lastMessageAt createdAt updatedAt
                 messages { edges { cursor node { id direction body createdAt } } } } } } } }";
     let tail_body = same_both_ways(&t, &a.token, tail, json!({})).await;
-    let nodes = tail_body["data"]["contacts"]["nodes"].as_array().unwrap();
+    let nodes = tail_body.data("contacts.nodes").as_array().unwrap();
     assert_eq!(nodes[2]["name"], "Nobody Talks");
     assert_eq!(nodes[2]["conversations"]["nodes"], json!([]));
     assert!(nodes[1]["name"].as_str().unwrap().starts_with("Zoë"));
-    let start = tail_body["data"]["contacts"]["pageInfo"]["startCursor"].clone();
+    let start = tail_body.data("contacts.pageInfo.startCursor").clone();
     same_both_ways(&t, &a.token, tail, json!({ "before": start })).await;
 
     // Aliases, named and inline fragments, repeated fields, __typename everywhere, a
@@ -233,8 +231,8 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
           edges { node { conversations(first: 1) { totalCount nodes { subject } } } }
         } }";
     let body = same_both_ways(&t, &a.token, counted, json!({ "n": 3 })).await;
-    assert_eq!(body["data"]["all"]["totalCount"], 22);
-    let nodes = &body["data"]["some"]["nodes"];
+    assert_eq!(body.data("all.totalCount"), 22);
+    let nodes = &body.data("some.nodes");
     assert_eq!(nodes[0]["conversations"]["totalCount"], 3, "{body}");
     assert_eq!(nodes[1]["conversations"]["totalCount"], 1, "{body}");
     assert_eq!(nodes[2]["conversations"]["totalCount"], 0, "{body}");
@@ -249,7 +247,7 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
             contact { id name email tags __typename }
             messages(first: 2) { totalCount: __typename nodes { body direction } } } } } }";
     let body = same_both_ways(&t, &a.token, inbox, json!({ "n": 5 })).await;
-    let end = body["data"]["conversations"]["pageInfo"]["endCursor"].clone();
+    let end = body.data("conversations.pageInfo.endCursor").clone();
     same_both_ways(&t, &a.token, inbox, json!({ "n": 5, "after": end })).await;
     same_both_ways(
         &t,
@@ -265,7 +263,7 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
         json!({ "f": { "channel": "SMS" }, "last": 3 }),
     )
     .await;
-    let first_contact = tail_body["data"]["contacts"]["nodes"][1]["id"].clone();
+    let first_contact = tail_body.data("contacts.nodes")[1]["id"].clone();
     let one = same_both_ways(
         &t,
         &a.token,
@@ -273,7 +271,7 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
         json!({ "f": { "contact": first_contact } }),
     )
     .await;
-    assert_eq!(one["data"]["conversations"]["totalCount"], 1, "{one}");
+    assert_eq!(one.data("conversations.totalCount"), 1, "{one}");
     let literal = "{ conversations(filter: {status: OPEN, channel: EMAIL}, first: 3) {
         nodes { subject contact { name } } } }";
     same_both_ways(&t, &a.token, literal, json!({})).await;
@@ -283,14 +281,14 @@ async fn plans_answer_the_same_data_as_the_generic_executor() {
         sms: conversations(filter: {channel: SMS}, last: 2) { nodes { subject contact { id } } } }";
     let body = same_both_ways(&t, &a.token, mixed, json!({})).await;
     assert!(
-        body["data"]["open"]["nodes"][0]["contact"]["name"].is_string(),
+        body.data("open.nodes")[0]["contact"]["name"].is_string(),
         "{body}"
     );
     // A conversation's contact under a contact's conversations (the same contact).
     let round = "{ contacts(first: 3) { nodes { id conversations(first: 2) {
         nodes { contact { id name } } } } } }";
     let body = same_both_ways(&t, &a.token, round, json!({})).await;
-    let contact = &body["data"]["contacts"]["nodes"][0];
+    let contact = &body.data("contacts.nodes")[0];
     assert_eq!(
         contact["conversations"]["nodes"][0]["contact"]["id"], contact["id"],
         "{body}"
@@ -326,7 +324,7 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
             &a.token,
             "{ contacts(first: 1) { edges { node { conversations(first: 1) { edges { cursor } } } } } }",
         )
-        .await["data"]["contacts"]["edges"][0]["node"]["conversations"]["edges"][0]["cursor"]
+        .await.data("contacts.edges")[0]["node"]["conversations"]["edges"][0]["cursor"]
         .clone();
     assert!(page["data"].is_object());
     let body = declined(&t, Some(&a.token), q, json!({ "n": 1, "c": cursor })).await;
@@ -404,7 +402,7 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
     };
     let before = t.app.graphql.compiled_count();
     let (_, first) = t.send(named(json!({}))).await;
-    assert!(first["data"]["contacts"].is_object(), "{first}");
+    assert!(first.data("contacts").is_object(), "{first}");
     let (_, bad_other) = t.send(named(json!({ "m": "x" }))).await;
     assert_eq!(first_code(&bad_other), "BAD_USER_INPUT", "{bad_other}");
     assert_eq!(t.app.graphql.compiled_count(), before);
@@ -416,7 +414,7 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
 async fn plans_keep_tenants_apart_and_check_guards() {
     let (t, a, b) = setup().await;
     let ids = |body: &Value| -> Vec<String> {
-        body["data"]["contacts"]["edges"]
+        body.data("contacts.edges")
             .as_array()
             .unwrap()
             .iter()
@@ -437,7 +435,7 @@ async fn plans_keep_tenants_apart_and_check_guards() {
         .1;
     assert_eq!(b_feed, b_generic);
     let a_messages = a_feed.to_string();
-    for conversation in b_feed["data"]["contacts"]["edges"][0]["node"]["conversations"]["edges"]
+    for conversation in b_feed.data("contacts.edges")[0]["node"]["conversations"]["edges"]
         .as_array()
         .unwrap()
     {
@@ -448,13 +446,13 @@ async fn plans_keep_tenants_apart_and_check_guards() {
     // Counts too: B's plan counts B's rows only.
     let counts = "{ contacts(first: 2) { totalCount nodes { conversations { totalCount } } } }";
     let a_counts = same_both_ways(&t, &a.token, counts, json!({})).await;
-    assert_eq!(a_counts["data"]["contacts"]["totalCount"], 22);
+    assert_eq!(a_counts.data("contacts.totalCount"), 22);
     let before = t.app.graphql.compiled_count();
     let b_counts = t.post(Some(&b.token), &[], counts, json!({})).await.1;
     assert_eq!(t.app.graphql.compiled_count(), before + 1);
-    assert_eq!(b_counts["data"]["contacts"]["totalCount"], 20, "{b_counts}");
+    assert_eq!(b_counts.data("contacts.totalCount"), 20, "{b_counts}");
     assert_eq!(
-        b_counts["data"]["contacts"]["nodes"][0]["conversations"]["totalCount"],
+        b_counts.data("contacts.nodes")[0]["conversations"]["totalCount"],
         3
     );
 
@@ -464,15 +462,9 @@ async fn plans_keep_tenants_apart_and_check_guards() {
     let before = t.app.graphql.compiled_count();
     let b_inbox = t.post(Some(&b.token), &[], inbox, json!({})).await.1;
     assert_eq!(t.app.graphql.compiled_count(), before + 1);
-    assert_eq!(
-        b_inbox["data"]["conversations"]["totalCount"], 60,
-        "{b_inbox}"
-    );
+    assert_eq!(b_inbox.data("conversations.totalCount"), 60, "{b_inbox}");
     let a_text = format!("{a_inbox}{a_feed}");
-    for node in b_inbox["data"]["conversations"]["nodes"]
-        .as_array()
-        .unwrap()
-    {
+    for node in b_inbox.data("conversations.nodes").as_array().unwrap() {
         for id in [&node["id"], &node["contact"]["id"]] {
             assert!(
                 !a_text.contains(id.as_str().unwrap()),
@@ -515,7 +507,8 @@ async fn compiled_plans_can_be_switched_off() {
     assert_eq!(first, again);
     let body = answer(&again);
     assert_eq!(
-        body["data"]["contacts"]["edges"][0]["node"]["name"], "Ada Lovelace",
+        body.data("contacts.edges")[0]["node"]["name"],
+        "Ada Lovelace",
         "{body}"
     );
 }

@@ -2,7 +2,7 @@
 //! field and mutation across tenants (API and raw SQL), roles, search, stats, and the
 //! statement count of the reference feed query.
 
-use crate::common::{client, first_code, TestApp, TestTenant};
+use crate::common::{client, first_code, Reply, TestApp, TestTenant};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tenantry::auth::{Principal, Role, TenantSelector};
@@ -29,7 +29,7 @@ async fn crm(t: &TestApp, tenant: &TestTenant, word: &str) -> (String, String, S
             json!({ "c": contact, "s": format!("{word} subject"), "m": format!("hello {word} secret") }),
         )
         .await;
-    let conversation = &body["data"]["startConversation"];
+    let conversation = &body.data("startConversation");
     assert!(conversation["lastMessageAt"].is_string(), "{body}");
     let message = &conversation["messages"]["edges"][0]["node"];
     assert_eq!(message["direction"], "OUTBOUND", "{body}");
@@ -62,7 +62,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "c": conversation, "b": "Inbound reply about invoices", "d": "INBOUND" }),
         )
         .await;
-    let posted = &body["data"]["postMessage"];
+    let posted = &body.data("postMessage");
     assert_eq!(posted["direction"], "INBOUND", "{body}");
     assert!(
         posted["author"].is_null(),
@@ -77,7 +77,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "id": conversation }),
         )
         .await;
-    let c = &body["data"]["conversation"];
+    let c = &body.data("conversation");
     assert_eq!(c["lastMessageAt"], posted["createdAt"], "{body}");
     assert_eq!(
         c["messages"]["edges"][0]["node"]["body"],
@@ -98,7 +98,8 @@ async fn conversations_and_messages_work_end_to_end() {
         )
         .await;
     assert_eq!(
-        body["data"]["assignConversation"]["assignee"]["email"], "agent@alpha.test",
+        body.data("assignConversation.assignee.email"),
+        "agent@alpha.test",
         "{body}"
     );
     let (_, body) = t
@@ -109,10 +110,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "c": conversation }),
         )
         .await;
-    assert_eq!(
-        body["data"]["closeConversation"]["status"], "CLOSED",
-        "{body}"
-    );
+    assert_eq!(body.data("closeConversation.status"), "CLOSED", "{body}");
     let count = |filter: Value| {
         let t = &t;
         let token = a.token.clone();
@@ -125,7 +123,7 @@ async fn conversations_and_messages_work_end_to_end() {
                     json!({ "f": filter }),
                 )
                 .await;
-            body["data"]["conversations"]["totalCount"]
+            body.data("conversations.totalCount")
                 .as_i64()
                 .unwrap_or_else(|| panic!("{body}"))
         }
@@ -146,10 +144,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "c": conversation }),
         )
         .await;
-    assert_eq!(
-        body["data"]["reopenConversation"]["status"], "OPEN",
-        "{body}"
-    );
+    assert_eq!(body.data("reopenConversation.status"), "OPEN", "{body}");
 
     // Search ranks, pages with an opaque cursor, and takes web-search syntax.
     let search =
@@ -163,7 +158,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "q": "invoices OR hello" }),
         )
         .await;
-    let page = &body["data"]["searchMessages"];
+    let page = &body.data("searchMessages");
     assert_eq!(page["edges"].as_array().unwrap().len(), 1, "{body}");
     assert_eq!(page["pageInfo"]["hasNextPage"], true);
     let (_, body) = t
@@ -175,17 +170,11 @@ async fn conversations_and_messages_work_end_to_end() {
         )
         .await;
     assert_eq!(
-        body["data"]["searchMessages"]["edges"]
-            .as_array()
-            .unwrap()
-            .len(),
+        body.data("searchMessages.edges").as_array().unwrap().len(),
         1,
         "{body}"
     );
-    assert_eq!(
-        body["data"]["searchMessages"]["pageInfo"]["hasNextPage"],
-        false
-    );
+    assert_eq!(body.data("searchMessages.pageInfo.hasNextPage"), false);
     let (_, body) = t
         .post(
             Some(&a.token),
@@ -194,7 +183,7 @@ async fn conversations_and_messages_work_end_to_end() {
             json!({ "q": "\"no such phrase\"" }),
         )
         .await;
-    assert_eq!(body["data"]["searchMessages"]["edges"], json!([]), "{body}");
+    assert_eq!(body.data("searchMessages.edges"), &json!([]), "{body}");
 
     let body = t
         .gql(
@@ -203,8 +192,8 @@ async fn conversations_and_messages_work_end_to_end() {
         )
         .await;
     assert_eq!(
-        body["data"]["tenantStats"],
-        json!({ "contacts": 1, "conversations": 1, "openConversations": 1, "messages": 2 })
+        body.data("tenantStats"),
+        &json!({ "contacts": 1, "conversations": 1, "openConversations": 1, "messages": 2 })
     );
 
     // Validation names the field.
@@ -244,11 +233,11 @@ async fn every_crm_field_and_mutation_stays_in_its_tenant() {
                  contacts { edges { node { conversations { edges { node { subject } } } } } } }"#,
         )
         .await;
-    assert_eq!(body["data"]["conversations"]["totalCount"], 1, "{body}");
-    assert_eq!(body["data"]["searchMessages"]["edges"], json!([]), "{body}");
+    assert_eq!(body.data("conversations.totalCount"), 1, "{body}");
+    assert_eq!(body.data("searchMessages.edges"), &json!([]), "{body}");
     assert_eq!(
-        body["data"]["tenantStats"],
-        json!({ "contacts": 1, "conversations": 1, "messages": 1 })
+        body.data("tenantStats"),
+        &json!({ "contacts": 1, "conversations": 1, "messages": 1 })
     );
     assert!(!body.to_string().contains("Bravo"), "{body}");
     for filter in [
@@ -263,7 +252,7 @@ async fn every_crm_field_and_mutation_stays_in_its_tenant() {
                 json!({ "f": filter }),
             )
             .await;
-        assert_eq!(body["data"]["conversations"]["totalCount"], 0, "{body}");
+        assert_eq!(body.data("conversations.totalCount"), 0, "{body}");
     }
 
     // Fetching or changing any of B's objects from A is NOT_FOUND and says nothing of B.
@@ -312,8 +301,8 @@ async fn every_crm_field_and_mutation_stays_in_its_tenant() {
         )
         .await;
     assert_eq!(
-        body["data"]["tenantStats"],
-        json!({ "conversations": 1, "messages": 1, "openConversations": 1 }),
+        body.data("tenantStats"),
+        &json!({ "conversations": 1, "messages": 1, "openConversations": 1 }),
         "{body}"
     );
 
@@ -352,7 +341,7 @@ async fn every_crm_field_and_mutation_stays_in_its_tenant() {
 }
 
 fn body_id(body: &Value) -> String {
-    body["data"]["conversations"]["edges"][0]["node"]["id"]
+    body.data("conversations.edges")[0]["node"]["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -370,7 +359,7 @@ async fn viewers_read_but_cannot_write_the_crm() {
             "{ conversations { totalCount } tenantStats { messages } }",
         )
         .await;
-    assert_eq!(body["data"]["conversations"]["totalCount"], 1, "{body}");
+    assert_eq!(body.data("conversations.totalCount"), 1, "{body}");
     for (query, vars) in [
         ("mutation($c: ID!) { startConversation(input: {contact: $c, subject: \"x\", channel: SMS}) { id } }", json!({ "c": contact })),
         ("mutation($c: ID!) { postMessage(input: {conversation: $c, body: \"x\"}) { id } }", json!({ "c": conversation })),
@@ -385,8 +374,8 @@ async fn viewers_read_but_cannot_write_the_crm() {
         .gql(&a.token, "{ tenantStats { conversations messages } }")
         .await;
     assert_eq!(
-        body["data"]["tenantStats"],
-        json!({ "conversations": 1, "messages": 1 })
+        body.data("tenantStats"),
+        &json!({ "conversations": 1, "messages": 1 })
     );
 }
 

@@ -1,7 +1,7 @@
 //! `serve --demo`: two demo tenants with users, contacts and conversations; a working token
 //! per user; idempotent.
 
-use crate::common::TestApp;
+use crate::common::{Reply, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_data_and_tokens() {
@@ -17,13 +17,9 @@ async fn demo_data_and_tokens() {
                 "{ me { role tenant { slug } } tenantStats { contacts conversations messages } }",
             )
             .await;
-        assert_eq!(
-            body["data"]["me"]["tenant"]["slug"],
-            login.tenant.as_str(),
-            "{body}"
-        );
-        assert_eq!(body["data"]["me"]["role"], login.role.as_str());
-        let stats = &body["data"]["tenantStats"];
+        assert_eq!(body.data("me.tenant.slug"), login.tenant.as_str(), "{body}");
+        assert_eq!(body.data("me.role"), login.role.as_str());
+        let stats = &body.data("tenantStats");
         assert!(stats["contacts"].as_i64().unwrap() >= 2, "{body}");
         assert_eq!(
             stats["conversations"], stats["contacts"],

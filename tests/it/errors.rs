@@ -2,7 +2,7 @@
 //! `extensions.requestId`, and that id is the `request.id` of the server's log lines.
 //! (This module installs the test binary's global log subscriber.)
 
-use crate::common::{first_code, TestApp};
+use crate::common::{Reply, TestApp};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -63,7 +63,7 @@ async fn the_request_id_of_an_error_is_the_one_logged() {
     let (_, body) = t
         .post(Some(&a.token), &[], "{ contacts(first: ) }", json!({}))
         .await;
-    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body.code(), "BAD_USER_INPUT", "{body}");
     let id = request_id(&body).to_string();
     let logged: Vec<Value> = captured
         .lines()
@@ -82,11 +82,11 @@ async fn the_request_id_of_an_error_is_the_one_logged() {
     let (_, refused) = t
         .post(Some("not-a-token"), &[], "{ me { role } }", json!({}))
         .await;
-    assert_eq!(first_code(&refused), "UNAUTHENTICATED", "{refused}");
+    assert_eq!(refused.code(), "UNAUTHENTICATED", "{refused}");
     let (_, viewer) = t
         .post(None, &[], "{ contacts { totalCount } }", json!({}))
         .await;
-    assert_eq!(first_code(&viewer), "UNAUTHENTICATED", "{viewer}");
+    assert_eq!(viewer.code(), "UNAUTHENTICATED", "{viewer}");
     let ids = [id.as_str(), request_id(&refused), request_id(&viewer)];
     assert!(
         ids.iter().all(|i| uuid::Uuid::parse_str(i).is_ok()),

@@ -1,12 +1,12 @@
 //! Tenant isolation, proved at both levels: through the GraphQL API, and in raw SQL as the
 //! runtime role with the application bypassed.
 
-use crate::common::{client, first_code, TestApp};
+use crate::common::{client, first_code, Reply, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn names(body: &Value) -> BTreeSet<String> {
-    body["data"]["contacts"]["edges"]
+    body.data("contacts.edges")
         .as_array()
         .unwrap_or_else(|| panic!("no contacts in {body}"))
         .iter()
@@ -30,7 +30,7 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
         )
         .await;
     assert_eq!(names(&body), BTreeSet::from(["Alice Alpha".to_string()]));
-    assert_eq!(body["data"]["contacts"]["totalCount"], 1);
+    assert_eq!(body.data("contacts.totalCount"), 1);
     let body = t
         .gql(
             &a.token,
@@ -38,7 +38,7 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
         )
         .await;
     assert!(names(&body).is_empty(), "{body}");
-    assert_eq!(body["data"]["contacts"]["totalCount"], 0);
+    assert_eq!(body.data("contacts.totalCount"), 0);
 
     // Fetch by contact(id) and by node(id): NOT_FOUND, and nothing of B in the answer.
     for query in [
@@ -68,10 +68,7 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
             json!({ "id": b_id }),
         )
         .await;
-    assert_eq!(
-        body["data"]["contact"]["name"], "Bob Secret-Bravo",
-        "{body}"
-    );
+    assert_eq!(body.data("contact.name"), "Bob Secret-Bravo", "{body}");
     // And A's own writes work, so the NOT_FOUND above is isolation, not a broken mutation.
     let a_id = t.contact(&a.token, "Second Alpha").await;
     let (_, body) = t
@@ -82,7 +79,7 @@ async fn api_isolation_tenant_a_cannot_touch_tenant_b() {
             json!({ "id": a_id }),
         )
         .await;
-    assert_eq!(body["data"]["deleteContact"], a_id.as_str(), "{body}");
+    assert_eq!(body.data("deleteContact"), a_id.as_str(), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +126,7 @@ async fn the_tenant_header_cannot_reach_a_tenant_the_user_is_not_in() {
             json!({}),
         )
         .await;
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
 }
 
 fn db_message(err: &tokio_postgres::Error) -> String {
@@ -400,8 +397,8 @@ async fn no_bleed_through_a_pool_of_one_connection() {
         async move {
             let body = t.gql(&token, query).await;
             assert_eq!(names(&body), expect, "request {i}: {body}");
-            assert_eq!(body["data"]["me"]["tenant"]["slug"], slug, "request {i}");
-            assert_eq!(body["data"]["contacts"]["totalCount"], 3, "request {i}");
+            assert_eq!(body.data("me.tenant.slug"), slug, "request {i}");
+            assert_eq!(body.data("contacts.totalCount"), 3, "request {i}");
         }
     });
     futures_util::future::join_all(requests).await;

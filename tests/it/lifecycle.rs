@@ -2,7 +2,7 @@
 //! suspend|reactivate|delete|purge`): what its requests get at each step, and that a purge
 //! leaves no row of the tenant in any table while other tenants keep theirs.
 
-use crate::common::{client, first_code, TestApp};
+use crate::common::{client, first_code, Reply, TestApp};
 use tenantry::platform::model::Lifecycle;
 
 const QUERY: &str = "{ contacts { totalCount } }";
@@ -50,7 +50,7 @@ async fn suspend_reactivate_delete_and_purge() {
         .await
         .unwrap();
     let body = t.gql(&a.token, QUERY).await;
-    assert_eq!(body["data"]["contacts"]["totalCount"], 1, "{body}");
+    assert_eq!(body.data("contacts.totalCount"), 1, "{body}");
 
     platform
         .set_lifecycle("alpha", Lifecycle::Delete)
@@ -113,5 +113,5 @@ async fn suspend_reactivate_delete_and_purge() {
             "{ tenantStats { contacts conversations messages } }",
         )
         .await;
-    assert_eq!(body["data"]["tenantStats"]["messages"], 1, "{body}");
+    assert_eq!(body.data("tenantStats.messages"), 1, "{body}");
 }

@@ -2,7 +2,7 @@
 //! logout, myTenants, switchTenant, and member management with the last-OWNER rule —
 //! each tried from another tenant and from a role below the one required.
 
-use crate::common::{client, first_code, TestApp};
+use crate::common::{client, first_code, Reply, TestApp};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -52,14 +52,14 @@ async fn login_refresh_rotation_logout_and_switching() {
     );
 
     let body = login(&t, "OWNER@alpha.test", "correct horse battery", None).await;
-    let pair = &body["data"]["login"];
+    let pair = &body.data("login");
     let access = pair["accessToken"]
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
     let r1 = pair["refreshToken"].as_str().unwrap().to_string();
     let body = t.gql(&access, "{ me { role tenant { slug } } }").await;
-    assert_eq!(body["data"]["me"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("me.tenant.slug"), "alpha", "{body}");
     // Logging in for a tenant the user is not in is refused.
     let body = login(
         &t,
@@ -72,12 +72,14 @@ async fn login_refresh_rotation_logout_and_switching() {
 
     // Rotation: r1 -> r2; presenting r1 again revokes the whole family, r2 included.
     let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r1 })).await;
-    let r2 = body["data"]["refreshToken"]["refreshToken"]
+    let r2 = body
+        .data("refreshToken.refreshToken")
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
     assert_ne!(r1, r2);
-    let new_access = body["data"]["refreshToken"]["accessToken"]
+    let new_access = body
+        .data("refreshToken.accessToken")
         .as_str()
         .unwrap()
         .to_string();
@@ -106,7 +108,8 @@ async fn login_refresh_rotation_logout_and_switching() {
         Some("alpha"),
     )
     .await;
-    let r3 = body["data"]["login"]["refreshToken"]
+    let r3 = body
+        .data("login.refreshToken")
         .as_str()
         .unwrap()
         .to_string();
@@ -118,7 +121,7 @@ async fn login_refresh_rotation_logout_and_switching() {
             json!({ "r": r3 }),
         )
         .await;
-    assert_eq!(body["data"]["logout"], true, "{body}");
+    assert_eq!(body.data("logout"), true, "{body}");
     let (_, body) = t.post(None, &[], REFRESH, json!({ "r": r3 })).await;
     assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
 
@@ -129,8 +132,8 @@ async fn login_refresh_rotation_logout_and_switching() {
         .unwrap();
     let body = t.gql(&a.token, "{ myTenants { slug role } }").await;
     assert_eq!(
-        body["data"]["myTenants"],
-        json!([{ "slug": "alpha", "role": "OWNER" }, { "slug": "bravo", "role": "VIEWER" }])
+        body.data("myTenants"),
+        &json!([{ "slug": "alpha", "role": "OWNER" }, { "slug": "bravo", "role": "VIEWER" }])
     );
     let (_, body) = t
         .post(
@@ -140,14 +143,15 @@ async fn login_refresh_rotation_logout_and_switching() {
             json!({}),
         )
         .await;
-    let bravo = body["data"]["switchTenant"]["accessToken"]
+    let bravo = body
+        .data("switchTenant.accessToken")
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
     let body = t.gql(&bravo, "{ me { role tenant { slug } } }").await;
     assert_eq!(
-        body["data"]["me"],
-        json!({ "role": "VIEWER", "tenant": { "slug": "bravo" } })
+        body.data("me"),
+        &json!({ "role": "VIEWER", "tenant": { "slug": "bravo" } })
     );
     let c = t.tenant("charlie").await;
     let (_, body) = t
@@ -199,11 +203,8 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
             json!({ "e": "new@alpha.test", "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(body["data"]["inviteMember"]["role"], "VIEWER", "{body}");
-    let new_id = body["data"]["inviteMember"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(body.data("inviteMember.role"), "VIEWER", "{body}");
+    let new_id = body.data("inviteMember.id").as_str().unwrap().to_string();
     let (_, body) = t
         .post(
             Some(&admin),
@@ -231,13 +232,11 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
             json!({ "e": "owner@bravo.test", "r": "MEMBER" }),
         )
         .await;
-    assert_eq!(
-        body["data"]["addMember"]["email"], "owner@bravo.test",
-        "{body}"
-    );
+    assert_eq!(body.data("addMember.email"), "owner@bravo.test", "{body}");
     // Oldest first.
     let body = t.gql(&a.token, "{ members { email role } }").await;
-    let emails: Vec<&str> = body["data"]["members"]
+    let emails: Vec<&str> = body
+        .data("members")
         .as_array()
         .unwrap()
         .iter()
@@ -322,7 +321,7 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
             json!({ "id": member_id, "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(body["data"]["changeMemberRole"]["role"], "VIEWER", "{body}");
+    assert_eq!(body.data("changeMemberRole.role"), "VIEWER", "{body}");
     let (_, body) = t
         .post(
             Some(&member),
@@ -335,7 +334,7 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
     let (_, body) = t
         .post(Some(&admin), &[], remove, json!({ "id": member_id }))
         .await;
-    assert_eq!(body["data"]["removeMember"], member_id.as_str(), "{body}");
+    assert_eq!(body.data("removeMember"), member_id.as_str(), "{body}");
     let body = t.gql(&member, "{ me { role } }").await;
     assert_eq!(first_code(&body), "FORBIDDEN", "removed: {body}");
 }
@@ -363,7 +362,7 @@ async fn members_are_managed_only_downwards() {
             json!({}),
         )
         .await;
-    let role_id = body["data"]["createCustomRole"]["id"].as_str().unwrap();
+    let role_id = body.data("createCustomRole.id").as_str().unwrap();
     // Roles are listed by name, each permission once, in order.
     let (_, body) = t
         .post(
@@ -378,8 +377,8 @@ async fn members_are_managed_only_downwards() {
         .gql(&a.token, "{ customRoles { name permissions } }")
         .await;
     assert_eq!(
-        body["data"]["customRoles"],
-        json!([
+        body.data("customRoles"),
+        &json!([
             { "name": "Alarm", "permissions": ["CONTACTS_WRITE", "MEMBERS_MANAGE"] },
             { "name": "Door", "permissions": ["MEMBERS_MANAGE"] },
         ]),
@@ -393,7 +392,7 @@ async fn members_are_managed_only_downwards() {
             json!({ "m": viewer_gid, "r": role_id }),
         )
         .await;
-    assert!(body["data"]["assignCustomRole"].is_object(), "{body}");
+    assert!(body.data("assignCustomRole").is_object(), "{body}");
     let change = "mutation($id: ID!, $r: Role!) { changeMemberRole(id: $id, role: $r) { role } }";
     let (_, body) = t
         .post(
@@ -426,7 +425,7 @@ async fn members_are_managed_only_downwards() {
             json!({ "e": "new@alpha.test", "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(body["data"]["inviteMember"]["role"], "VIEWER", "{body}");
+    assert_eq!(body.data("inviteMember.role"), "VIEWER", "{body}");
 
     // An admin cannot demote the owner by "adding" them again, nor change them.
     let add_existing =
@@ -460,7 +459,8 @@ async fn members_are_managed_only_downwards() {
         .await;
     assert_eq!(first_code(&body), "CONFLICT", "{body}");
     let body = t.gql(&a.token, "{ members { email role } }").await;
-    let owner = body["data"]["members"]
+    let owner = body
+        .data("members")
         .as_array()
         .unwrap()
         .iter()
@@ -540,7 +540,8 @@ async fn concurrent_demotions_leave_an_owner() {
     codes.sort();
     assert_eq!(codes, ["CONFLICT", "ok"], "{one} {two}");
     let body = t.gql(&a.token, "{ members { role } }").await;
-    let owners = body["data"]["members"]
+    let owners = body
+        .data("members")
         .as_array()
         .unwrap()
         .iter()
@@ -574,5 +575,5 @@ async fn password_guessing_is_limited_per_account() {
     assert_eq!(first_code(&body), "RATE_LIMITED", "{body}");
     // ...while other accounts log in as usual.
     let body = login(&t, "owner@bravo.test", "correct horse battery", None).await;
-    assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+    assert!(body.data("login.accessToken").is_string(), "{body}");
 }

@@ -2,7 +2,7 @@
 //! `@requiresFeature` / `@requiresPermission`, visible in the schema, and tested across
 //! tenants and roles.
 
-use crate::common::{exec, first_code, TestApp};
+use crate::common::{exec, first_code, Reply, TestApp};
 use serde_json::json;
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -46,8 +46,8 @@ async fn features_follow_the_plan_and_the_tenants_switches() {
             "{ tenant { plan quotas { members contacts requestsPerMinute } } }",
         )
         .await;
-    assert_eq!(body["data"]["tenant"]["plan"], "PREMIUM", "{body}");
-    assert_eq!(body["data"]["tenant"]["quotas"]["contacts"], 100000);
+    assert_eq!(body.data("tenant.plan"), "PREMIUM", "{body}");
+    assert_eq!(body.data("tenant.quotas.contacts"), 100000);
 
     // The tenant switches the module off and on again, within its plan.
     let (_, body) = t
@@ -58,7 +58,8 @@ async fn features_follow_the_plan_and_the_tenants_switches() {
             json!({ "f": "FULL_TEXT_SEARCH", "on": false }),
         )
         .await;
-    let features = body["data"]["setFeatureEnabled"]["features"]
+    let features = body
+        .data("setFeatureEnabled.features")
         .as_array()
         .unwrap_or_else(|| panic!("{body}"));
     let fts = features
@@ -90,8 +91,9 @@ async fn features_follow_the_plan_and_the_tenants_switches() {
     let body = t
         .gql(&b.token, "{ tenant { plan features { feature enabled } } }")
         .await;
-    assert_eq!(body["data"]["tenant"]["plan"], "BASIC", "{body}");
-    assert!(body["data"]["tenant"]["features"]
+    assert_eq!(body.data("tenant.plan"), "BASIC", "{body}");
+    assert!(body
+        .data("tenant.features")
         .as_array()
         .unwrap()
         .iter()
@@ -173,7 +175,8 @@ async fn quotas_refuse_growth_and_downgrades() {
     assert!(err.message.contains("contacts"), "{}", err.message);
     let body = t.gql(&a.token, "{ tenant { plan } }").await;
     assert_eq!(
-        body["data"]["tenant"]["plan"], "PREMIUM",
+        body.data("tenant.plan"),
+        "PREMIUM",
         "the refused downgrade changed nothing"
     );
 }
@@ -254,18 +257,19 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
         .unwrap();
     let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
     assert_eq!(
-        body["data"]["createCustomRole"]["permissions"],
-        json!(["TENANT_MANAGE"]),
+        body.data("createCustomRole.permissions"),
+        &json!(["TENANT_MANAGE"]),
         "{body}"
     );
-    let role_id = body["data"]["createCustomRole"]["id"]
+    let role_id = body
+        .data("createCustomRole.id")
         .as_str()
         .unwrap()
         .to_string();
     let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
     assert_eq!(first_code(&body), "CONFLICT", "duplicate name: {body}");
     // The named constraint (custom_roles_tenant_id_name_key) names the field at fault.
-    assert_eq!(body["errors"][0]["extensions"]["field"], "name", "{body}");
+    assert_eq!(body.error_field(), Some("name"), "{body}");
 
     // Before the custom role the member may not change settings; after, it may.
     let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
@@ -293,14 +297,12 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
         )
         .await;
     assert_eq!(
-        body["data"]["assignCustomRole"]["email"], "member@alpha.test",
+        body.data("assignCustomRole.email"),
+        "member@alpha.test",
         "{body}"
     );
     let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
-    assert_eq!(
-        body["data"]["updateTenantSettings"]["locale"], "de",
-        "{body}"
-    );
+    assert_eq!(body.data("updateTenantSettings.locale"), "de", "{body}");
 
     // Another tenant can neither see nor use A's role, nor reach A's member.
     t.app
@@ -309,7 +311,7 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
         .await
         .unwrap();
     let body = t.gql(&b.token, "{ customRoles { name } }").await;
-    assert_eq!(body["data"]["customRoles"], json!([]), "{body}");
+    assert_eq!(body.data("customRoles"), &json!([]), "{body}");
     let b_owner = tenantry::graphql::relay::global_id("User", b.owner.0);
     let (_, body) = t
         .post(
@@ -344,15 +346,16 @@ async fn custom_roles_add_permissions_within_the_plan_and_tenant() {
     let (_, body) = t
         .post(Some(&a.token), &[], delete, json!({ "id": role_id }))
         .await;
-    assert_eq!(body["data"]["deleteCustomRole"], role_id.as_str(), "{body}");
+    assert_eq!(body.data("deleteCustomRole"), role_id.as_str(), "{body}");
     let (_, body) = t.post(Some(&member), &[], settings, json!({})).await;
     assert_eq!(first_code(&body), "FORBIDDEN", "the role is gone: {body}");
     assert_eq!(
-        t.gql(&member, "{ me { role } }").await["data"]["me"]["role"],
+        t.gql(&member, "{ me { role } }").await.data("me.role"),
         "MEMBER"
     );
     let (_, body) = t.post(Some(&a.token), &[], create, json!({})).await;
-    let role_id = body["data"]["createCustomRole"]["id"]
+    let role_id = body
+        .data("createCustomRole.id")
         .as_str()
         .unwrap()
         .to_string();

@@ -2,7 +2,7 @@
 //! (owners of tenants included), atomic provisioning, and the effect of each step on the
 //! tenant's own requests.
 
-use crate::common::{first_code, TestApp};
+use crate::common::{first_code, Reply, TestApp};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +51,9 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
         assert_eq!(first_code(&body), "UNAUTHENTICATED", "{query}: {body}");
     }
     assert_eq!(
-        t.gql(&a.token, "{ tenant { name status } }").await["data"]["tenant"]["name"],
+        t.gql(&a.token, "{ tenant { name status } }")
+            .await
+            .data("tenant.name"),
         "alpha Inc"
     );
 
@@ -86,7 +88,7 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
             json!({ "s": "new", "n": "New", "o": "boss@new.test", "p": "PREMIUM" }),
         )
         .await;
-    assert_eq!(body["data"]["createTenant"]["plan"], "PREMIUM", "{body}");
+    assert_eq!(body.data("createTenant.plan"), "PREMIUM", "{body}");
     let boss = platform.find_user("boss@new.test").await.unwrap();
     let new_tenant = platform.find_tenant("new").await.unwrap();
     let boss_token = t.token(boss, Some(tenantry::ids::TenantId(new_tenant.id)));
@@ -96,7 +98,7 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
             "{ me { role } tenant { plan features { feature enabled } } }",
         )
         .await;
-    assert_eq!(body["data"]["me"]["role"], "OWNER", "{body}");
+    assert_eq!(body.data("me.role"), "OWNER", "{body}");
 
     // Each step shows in the tenant's own requests.
     let (_, body) = t
@@ -107,10 +109,7 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        body["data"]["suspendTenant"]["status"], "suspended",
-        "{body}"
-    );
+    assert_eq!(body.data("suspendTenant.status"), "suspended", "{body}");
     assert_eq!(
         first_code(&t.gql(&a.token, "{ tenant { name } }").await),
         "TENANT_SUSPENDED"
@@ -141,7 +140,7 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
         )
         .await;
     assert_eq!(
-        body["data"]["platformTenants"].as_array().unwrap().len(),
+        body.data("platformTenants").as_array().unwrap().len(),
         2,
         "{body}"
     );
@@ -166,7 +165,7 @@ async fn only_platform_admins_run_the_tenant_lifecycle() {
             json!({ "s": "third", "n": "Third", "o": "Boss@NEW.test" }),
         )
         .await;
-    assert_eq!(body["data"]["createTenant"]["status"], "active", "{body}");
+    assert_eq!(body.data("createTenant.status"), "active", "{body}");
     assert_eq!(platform.find_user("BOSS@new.TEST").await.unwrap(), boss);
     let third = platform.find_tenant("third").await.unwrap();
     // A UUID names the tenant by id.

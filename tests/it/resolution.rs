@@ -1,7 +1,7 @@
 //! Tenant resolution beyond the token (subdomain, path) and the membership cache: cached
 //! for a while, but dropped at once in every process when a tenant or membership changes.
 
-use crate::common::{exec, first_code, TestApp};
+use crate::common::{exec, first_code, Reply, TestApp};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tenantry::app::App;
@@ -24,7 +24,7 @@ async fn subdomain_and_path_name_the_tenant_with_membership_checked() {
             json!({}),
         )
         .await;
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
     // A subdomain of a tenant the user is not in: refused, nothing of it shown.
     let (_, body) = t
         .post(
@@ -60,7 +60,7 @@ async fn subdomain_and_path_name_the_tenant_with_membership_checked() {
             .unwrap();
         let (_, body) = t.send(request).await;
         match expect {
-            Ok(slug) => assert_eq!(body["data"]["tenant"]["slug"], slug, "{path}: {body}"),
+            Ok(slug) => assert_eq!(body.data("tenant.slug"), slug, "{path}: {body}"),
             Err(code) => assert_eq!(first_code(&body), code, "{path}: {body}"),
         }
     }
@@ -113,14 +113,8 @@ async fn changes_reach_every_process_at_once_despite_the_cache() {
         }
     };
     // Both answers are now cached in the other process.
-    assert_eq!(
-        ask(a.token.clone()).await["data"]["tenant"]["slug"],
-        "alpha"
-    );
-    assert_eq!(
-        ask(member_token.clone()).await["data"]["tenant"]["slug"],
-        "alpha"
-    );
+    assert_eq!(ask(a.token.clone()).await.data("tenant.slug"), "alpha");
+    assert_eq!(ask(member_token.clone()).await.data("tenant.slug"), "alpha");
 
     // A membership removed by anyone, even by hand in SQL, stops working within a second.
     exec(&t.db.url, "DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE email = 'member@alpha.test')")
@@ -187,7 +181,7 @@ async fn a_registered_custom_domain_names_its_tenant() {
             json!({}),
         )
         .await;
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
     let (_, body) = t
         .post(
             Some(&unbound),
@@ -211,7 +205,7 @@ async fn a_registered_custom_domain_names_its_tenant() {
         ))
         .unwrap();
     let (_, body) = t.send(request).await;
-    assert_eq!(body["data"]["tenant"]["slug"], "alpha", "{body}");
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
     platform.set_custom_domain("alpha", None).await.unwrap();
     let (_, body) = t
         .post(

@@ -1,7 +1,7 @@
 //! Tenant settings: plan defaults, validated updates by tenant managers only, and a webhook
 //! secret stored sealed (bound to its tenant) and never returned.
 
-use crate::common::{client, first_code, TestApp};
+use crate::common::{client, first_code, Reply, TestApp};
 use serde_json::json;
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -26,14 +26,15 @@ async fn settings_have_plan_defaults_validation_and_sealed_secrets() {
         )
         .await;
     assert_eq!(
-        body["data"]["tenantSettings"],
-        json!({ "passwordMinLength": 10, "sessionTimeoutMinutes": 60, "webhookSecretSet": false })
+        body.data("tenantSettings"),
+        &json!({ "passwordMinLength": 10, "sessionTimeoutMinutes": 60, "webhookSecretSet": false })
     );
     let body = t
         .gql(&b.token, "{ tenantSettings { passwordMinLength } }")
         .await;
     assert_eq!(
-        body["data"]["tenantSettings"]["passwordMinLength"], 12,
+        body.data("tenantSettings.passwordMinLength"),
+        12,
         "premium default"
     );
 
@@ -48,7 +49,7 @@ async fn settings_have_plan_defaults_validation_and_sealed_secrets() {
                            "webhookSecret": secret } }),
         )
         .await;
-    let settings = &body["data"]["updateTenantSettings"];
+    let settings = &body.data("updateTenantSettings");
     assert_eq!(settings["passwordMinLength"], 14, "{body}");
     assert_eq!(
         settings["sessionTimeoutMinutes"], 60,
@@ -126,9 +127,9 @@ async fn settings_have_plan_defaults_validation_and_sealed_secrets() {
         )
         .await;
     assert_eq!(
-        body["data"]["tenantSettings"],
-        json!({ "locale": "en-US", "timezone": "UTC", "webhookSecretSet": false })
+        body.data("tenantSettings"),
+        &json!({ "locale": "en-US", "timezone": "UTC", "webhookSecretSet": false })
     );
     let body = t.gql(&a.token, "{ tenantSettings { locale } }").await;
-    assert_eq!(body["data"]["tenantSettings"]["locale"], "fr-FR");
+    assert_eq!(body.data("tenantSettings.locale"), "fr-FR");
 }

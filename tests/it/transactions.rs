@@ -2,7 +2,7 @@
 //! (and an error response when it fails), READ ONLY queries, and no connection taken by
 //! introspection.
 
-use crate::common::{exec, first_code, TestApp};
+use crate::common::{exec, first_code, Reply, TestApp};
 use async_graphql::Request;
 use serde_json::json;
 use std::sync::Arc;
@@ -43,8 +43,8 @@ async fn a_failed_mutation_field_is_rolled_back_alone() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["first"]["name"], "Kept", "{body}");
-    assert_eq!(body["data"]["third"]["name"], "Also kept", "{body}");
+    assert_eq!(body.data("first.name"), "Kept", "{body}");
+    assert_eq!(body.data("third.name"), "Also kept", "{body}");
     assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
     assert_eq!(body["errors"][0]["path"][0], "second");
     assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR");
@@ -211,10 +211,7 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
         let a = t.tenant("alpha").await;
         t.contact(&a.token, "Ada").await;
         let query = "{ contacts { totalCount } }";
-        assert_eq!(
-            t.gql(&a.token, query).await["data"]["contacts"]["totalCount"],
-            1
-        );
+        assert_eq!(t.gql(&a.token, query).await.data("contacts.totalCount"), 1);
         let admin = crate::common::client(&t.db.url).await;
         let killed: i64 = admin
             .query_one(
@@ -228,10 +225,7 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
             .get(0);
         assert!(killed >= 1, "no pooled connection to kill");
         let body = t.gql(&a.token, query).await;
-        assert_eq!(
-            body["data"]["contacts"]["totalCount"], 1,
-            "ttl {ttl_ms}: {body}"
-        );
+        assert_eq!(body.data("contacts.totalCount"), 1, "ttl {ttl_ms}: {body}");
 
         // The auth path and the platform path check their connections too.
         let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -239,7 +233,7 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
                        AND backend_type = 'client backend'";
         admin.batch_execute(kill).await.unwrap();
         let body = t.gql(&a.token, "{ myTenants { slug } }").await;
-        assert_eq!(body["data"]["myTenants"][0]["slug"], "alpha", "{body}");
+        assert_eq!(body.data("myTenants")[0]["slug"], "alpha", "{body}");
         admin.batch_execute(kill).await.unwrap();
         assert!(t.app.platform().find_tenant("alpha").await.is_ok());
     }
