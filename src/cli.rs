@@ -6,7 +6,7 @@ use crate::auth::plans::Plan;
 use crate::auth::Role;
 use crate::config::Config;
 use crate::http::router;
-use crate::platform::model::Lifecycle;
+use crate::platform::lifecycle::Lifecycle;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;

@@ -9,7 +9,8 @@ use crate::auth::plans::Plan;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::relay::global_id;
 use crate::graphql::request_tx;
-use crate::platform::model::{Lifecycle, Platform};
+use crate::platform::lifecycle::Lifecycle;
+use crate::platform::model::Platform;
 use crate::tenancy::model::TenantRow;
 use async_graphql::{Context, Object, Result, ID};
 

@@ -3,4 +3,6 @@
 //! line ([`model::Platform`]) and for platform administrators over GraphQL ([`graphql`]).
 
 pub mod graphql;
+pub mod lifecycle;
 pub mod model;
+pub mod users;

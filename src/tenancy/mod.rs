@@ -3,6 +3,7 @@
 
 pub mod graphql;
 pub mod loaders;
+pub mod members;
 pub mod model;
 pub mod roles;
 pub mod sessions;

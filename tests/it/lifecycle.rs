@@ -3,7 +3,7 @@
 //! leaves no row of the tenant in any table while other tenants keep theirs.
 
 use crate::common::{client, first_code, Reply, TestApp};
-use tenantry::platform::model::Lifecycle;
+use tenantry::platform::lifecycle::Lifecycle;
 
 const QUERY: &str = "{ contacts { totalCount } }";
 

@@ -133,7 +133,7 @@ async fn changes_reach_every_process_at_once_despite_the_cache() {
     // A suspension by the operator path of *this* process reaches the other one.
     t.app
         .platform()
-        .set_lifecycle("alpha", tenantry::platform::model::Lifecycle::Suspend)
+        .set_lifecycle("alpha", tenantry::platform::lifecycle::Lifecycle::Suspend)
         .await
         .unwrap();
     let took = within(Duration::from_secs(2), || {

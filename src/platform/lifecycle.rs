@@ -1,0 +1,233 @@
+//! The platform path's tenant lifecycle: suspend, reactivate, delete, change plan, purge.
+//!
+//! Like all of the platform path ([`super::model::Platform`]), it runs as the login role,
+//! never as `tenantry_app`, logs every operation with the `platform` target, and sets
+//! `app.tenant_id` to the one tenant it works on where it touches a FORCE RLS table.
+
+use super::model::{set_tenant, Platform};
+use crate::auth::plans::{Plan, QuotaLimit};
+use crate::auth::TenantStatus;
+use crate::db::schema::{contacts, memberships, tenants};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::TenantId;
+use crate::tenancy::model::TenantRow;
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+/// A change of a tenant's lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// active -> suspended: its requests get TENANT_SUSPENDED.
+    Suspend,
+    /// suspended -> active.
+    Reactivate,
+    /// active or suspended -> deleted (soft: rows are kept until purged).
+    Delete,
+}
+
+impl Lifecycle {
+    /// The statuses it may start from and the status it leads to.
+    pub fn transition(self) -> (&'static [TenantStatus], TenantStatus) {
+        use TenantStatus::*;
+        match self {
+            Lifecycle::Suspend => (&[Active], Suspended),
+            Lifecycle::Reactivate => (&[Suspended], Active),
+            Lifecycle::Delete => (&[Active, Suspended], Deleted),
+        }
+    }
+
+    /// The status a tenant in `status` moves to, or why it cannot (CONFLICT).
+    pub fn apply(self, slug: &str, status: TenantStatus) -> AppResult<TenantStatus> {
+        let (from, to) = self.transition();
+        if from.contains(&status) {
+            Ok(to)
+        } else {
+            Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {slug} is {}; cannot make it {}",
+                    status.as_str(),
+                    to.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+impl Platform {
+    /// Moves a tenant through its lifecycle; refuses a transition from the wrong status
+    /// with CONFLICT. Returns the new status.
+    pub async fn set_lifecycle(&self, slug_or_id: &str, change: Lifecycle) -> AppResult<TenantRow> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let to = change.apply(&tenant.slug, tenant.status)?;
+        let mut conn = self.conn().await?;
+        diesel::update(tenants::table.find(tenant.id))
+            .set((tenants::status.eq(to), tenants::updated_at.eq(now)))
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant.id, status = to.as_str(), "tenant lifecycle");
+        Ok(TenantRow {
+            status: to,
+            ..tenant
+        })
+    }
+
+    /// Moves a tenant to another plan. A plan whose quotas the tenant already exceeds is
+    /// refused with QUOTA_EXCEEDED naming the quota.
+    pub async fn change_plan(&self, slug_or_id: &str, plan: Plan) -> AppResult<TenantRow> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let id = TenantId(tenant.id);
+        let quotas = plan.quotas();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let refused = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Lock the tenant row so no member or contact slips in meanwhile.
+                tenants::table
+                    .find(id.0)
+                    .select(tenants::id)
+                    .for_update()
+                    .execute(c)
+                    .await?;
+                // Both counts in one statement. Diesel types a scalar subquery as nullable;
+                // count(*) never is NULL.
+                let (members, contacts) = diesel::select((
+                    memberships::table
+                        .filter(memberships::tenant_id.eq(id.0))
+                        .count()
+                        .single_value(),
+                    contacts::table
+                        .filter(contacts::tenant_id.eq(id.0))
+                        .count()
+                        .single_value(),
+                ))
+                .get_result::<(Option<i64>, Option<i64>)>(c)
+                .await?;
+                for (name, used, limit) in [
+                    ("members", members.unwrap_or(0), quotas.members),
+                    ("contacts", contacts.unwrap_or(0), quotas.contacts),
+                ] {
+                    if let Some(limit) = limit.filter(|_| !limit.fits(used)) {
+                        return Ok(Some(format!(
+                            "the {} plan allows {limit} {name}; the tenant has {used}",
+                            plan.as_str()
+                        )));
+                    }
+                }
+                diesel::update(tenants::table.find(id.0))
+                    .set((tenants::plan.eq(plan), tenants::updated_at.eq(now)))
+                    .execute(c)
+                    .await?;
+                Ok(None)
+            })
+            .await?;
+        if let Some(message) = refused {
+            return Err(AppError::new(ErrorCode::QuotaExceeded, message));
+        }
+        tracing::info!(target: "platform", tenant_id = %id, plan = plan.as_str(), "plan changed");
+        Ok(tenant)
+    }
+
+    /// Removes every row of a soft-deleted tenant from every table that has a `tenant_id`
+    /// (found in the catalog, so new tables are covered), then the tenant itself, in one
+    /// transaction. Users stay: they are global identities. Returns the rows removed.
+    pub async fn purge(&self, slug_or_id: &str) -> AppResult<u64> {
+        let tenant = self.find_tenant(slug_or_id).await?;
+        if tenant.status != TenantStatus::Deleted {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "tenant {} is {}: delete it before purging",
+                    tenant.slug,
+                    tenant.status.as_str()
+                ),
+            ));
+        }
+        let id = TenantId(tenant.id);
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let removed = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, id).await?;
+                // Referencing tables first: order by how many tenant tables each depends on
+                // through foreign keys, deepest first.
+                // sql_query: a recursive CTE over pg_catalog, neither of which diesel's DSL has.
+                let tables: Vec<TableName> = diesel::sql_query(
+                    "WITH RECURSIVE tenant_tables AS (
+                       SELECT c.oid, c.relname::text AS name FROM pg_class c
+                         JOIN pg_namespace n ON n.oid = c.relnamespace
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+                        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped),
+                     depth(oid, d) AS (
+                       SELECT oid, 0 FROM tenant_tables
+                       UNION ALL
+                       SELECT f.conrelid, depth.d + 1 FROM depth
+                         JOIN pg_constraint f ON f.contype = 'f' AND f.confrelid = depth.oid
+                                             AND f.conrelid <> depth.oid
+                        WHERE depth.d < 20)
+                     SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
+                      GROUP BY t.name ORDER BY max(depth.d) DESC, t.name",
+                )
+                .load(c)
+                .await?;
+                let mut removed = 0u64;
+                for table in tables {
+                    // sql_query: the table's name is found in the catalog at run time.
+                    removed += diesel::sql_query(format!(
+                        "DELETE FROM \"{}\" WHERE tenant_id = $1",
+                        table.name.replace('"', "")
+                    ))
+                    .bind::<SqlUuid, _>(id.0)
+                    .execute(c)
+                    .await? as u64;
+                }
+                removed += diesel::delete(tenants::table.find(id.0))
+                    .execute(c)
+                    .await? as u64;
+                Ok(removed)
+            })
+            .await?;
+        tracing::info!(target: "platform", tenant_id = %id, rows = removed, "tenant purged");
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_transitions() {
+        use TenantStatus::*;
+        let cases = [
+            (Lifecycle::Suspend, Active, Some(Suspended)),
+            (Lifecycle::Suspend, Suspended, None),
+            (Lifecycle::Suspend, Deleted, None),
+            (Lifecycle::Reactivate, Suspended, Some(Active)),
+            (Lifecycle::Reactivate, Active, None),
+            (Lifecycle::Reactivate, Deleted, None),
+            (Lifecycle::Delete, Active, Some(Deleted)),
+            (Lifecycle::Delete, Suspended, Some(Deleted)),
+            (Lifecycle::Delete, Deleted, None),
+        ];
+        for (change, from, to) in cases {
+            match (change.apply("acme", from), to) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{change:?} from {from}"),
+                (Err(e), None) => {
+                    assert_eq!(e.code, ErrorCode::Conflict);
+                    assert!(e.message.contains(from.as_str()), "{}", e.message);
+                }
+                (got, want) => panic!("{change:?} from {from}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The platform path's users: platform administrators, password-less users, passwords,
+//! memberships, and operator seed SQL run inside one tenant.
+//!
+//! Like all of the platform path ([`super::model::Platform`]), it runs as the login role,
+//! never as `tenantry_app`, logs every operation with the `platform` target, and sets
+//! `app.tenant_id` to the one tenant it works on where it touches a FORCE RLS table.
+
+use super::model::{set_tenant, Platform};
+use crate::auth::Role;
+use crate::db::functions::lower;
+use crate::db::schema::{memberships, users};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::{TenantId, UserId};
+use diesel::dsl::{exists, now};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use uuid::Uuid;
+
+impl Platform {
+    /// Whether `user` is a platform administrator.
+    pub async fn is_platform_admin(&self, user: UserId) -> AppResult<bool> {
+        let mut conn = self.conn().await?;
+        Ok(users::table
+            .find(user.0)
+            .select(users::is_platform_admin)
+            .load::<bool>(&mut conn)
+            .await?
+            .into_iter()
+            .any(|admin| admin))
+    }
+
+    /// Makes `user` a platform administrator (or not).
+    pub async fn set_platform_admin(&self, user: UserId, admin: bool) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        diesel::update(users::table.find(user.0))
+            .set((
+                users::is_platform_admin.eq(admin),
+                users::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", user_id = %user, admin, "platform admin flag set");
+        Ok(())
+    }
+
+    /// Creates a user; returns its id.
+    pub async fn create_user(&self, email: &str) -> AppResult<UserId> {
+        let email = crate::validate::optional_email("email", Some(email))?
+            .ok_or_else(|| AppError::bad_input("email", "must not be empty"))?;
+        let id = Uuid::now_v7();
+        let mut conn = self.conn().await?;
+        diesel::insert_into(users::table)
+            .values((users::id.eq(id), users::email.eq(&email)))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                e if e.code == ErrorCode::Conflict => AppError::new(
+                    ErrorCode::Conflict,
+                    format!("a user with email {email} exists"),
+                ),
+                e => e,
+            })?;
+        tracing::info!(target: "platform", user_id = %id, "user created");
+        Ok(UserId(id))
+    }
+
+    /// Sets a user's password (hashed with argon2id).
+    pub async fn set_password(&self, user: UserId, password: &str) -> AppResult<()> {
+        if password.chars().count() < 10 {
+            return Err(AppError::bad_input(
+                "password",
+                "must be at least 10 characters",
+            ));
+        }
+        let password = password.to_string();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::auth::session::hash_password(&password))
+                .await
+                .map_err(AppError::internal)??;
+        let mut conn = self.conn().await?;
+        diesel::update(users::table.find(user.0))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(&mut conn)
+            .await?;
+        tracing::info!(target: "platform", user_id = %user, "password set");
+        Ok(())
+    }
+
+    /// Finds a user by id or email.
+    pub async fn find_user(&self, email_or_id: &str) -> AppResult<UserId> {
+        let mut conn = self.conn().await?;
+        // Something that parses as a UUID is an id, never an email.
+        let query = match Uuid::parse_str(email_or_id) {
+            Ok(id) => users::table.filter(users::id.eq(id)).into_boxed(),
+            Err(_) => users::table
+                .filter(lower(users::email).eq(lower(email_or_id.trim())))
+                .into_boxed(),
+        };
+        query
+            .select(users::id)
+            .get_result::<Uuid>(&mut conn)
+            .await
+            .map(UserId)
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => {
+                    AppError::new(ErrorCode::NotFound, format!("no user {email_or_id:?}"))
+                }
+                e => e.into(),
+            })
+    }
+
+    /// Gives `user` the `role` in `tenant` (creating or changing the membership).
+    pub async fn set_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            diesel::insert_into(memberships::table)
+                .values((
+                    memberships::tenant_id.eq(tenant.0),
+                    memberships::user_id.eq(user.0),
+                    memberships::role.eq(role),
+                ))
+                .on_conflict((memberships::tenant_id, memberships::user_id))
+                .do_update()
+                .set(memberships::role.eq(excluded(memberships::role)))
+                .execute(c)
+                .await
+                .map(|_| ())
+        })
+        .await?;
+        tracing::info!(target: "platform", tenant_id = %tenant, user_id = %user, role = role.as_str(), "membership set");
+        Ok(())
+    }
+
+    /// Whether `user` is a member of `tenant`.
+    pub async fn is_member(&self, tenant: TenantId, user: UserId) -> AppResult<bool> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        Ok(conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, tenant).await?;
+                diesel::select(exists(memberships::table.find((tenant.0, user.0))))
+                    .get_result::<bool>(c)
+                    .await
+            })
+            .await?)
+    }
+
+    /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
+    pub async fn execute_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let sql = sql.to_string();
+        conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            set_tenant(&mut *c, tenant).await?;
+            c.batch_execute(&sql).await
+        })
+        .await?;
+        Ok(())
+    }
+}
