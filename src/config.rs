@@ -132,6 +132,7 @@ pub struct Config {
         long,
         env = "TENANTRY_LOG_FORMAT",
         value_enum,
+        ignore_case = true,
         default_value_t = LogFormat::Pretty,
         global = true
     )]
@@ -142,6 +143,7 @@ pub struct Config {
         long,
         env = "TENANTRY_COMPILED_PLANS",
         value_enum,
+        ignore_case = true,
         default_value_t = Switch::On,
         global = true
     )]

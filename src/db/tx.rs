@@ -24,6 +24,7 @@ use diesel::connection::InstrumentationEvent;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use scoped_futures::ScopedBoxFuture;
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,8 +104,8 @@ pub struct TenantTx<A: Admission> {
     mode: TxMode,
     statement_timeout: Duration,
     statements: Arc<AtomicU64>,
-    /// Set by the connection when a statement fails (whatever error type the caller of
-    /// [`TenantTx::run`] maps it to): the transaction is then aborted.
+    /// Set by the connection when it reports a failed statement (see [`TenantTx::run`] for
+    /// the failures it does not report).
     failed: Arc<AtomicBool>,
     /// A root mutation field began before the transaction was open.
     pending_field: AtomicBool,
@@ -165,7 +166,7 @@ impl<A: Admission> TenantTx<A> {
             + Send
             + 'a,
         R: Send + 'a,
-        E: Into<AppError> + Send + 'a,
+        E: Into<AppError> + Send + 'static,
     {
         let mut state = self.open().await?;
         let State::Open(open) = &mut *state else {
@@ -190,9 +191,22 @@ impl<A: Admission> TenantTx<A> {
         }
         self.failed.store(false, Ordering::Relaxed);
         let result = f(&mut open.conn).await;
-        if self.failed.load(Ordering::Relaxed) {
-            // PostgreSQL aborts a transaction at its first failed statement, whatever the
-            // caller made of the error.
+        // PostgreSQL aborts a transaction at its first failed statement, whatever the
+        // caller made of the error: find out whether one failed.
+        let failed = match &result {
+            // Reported by the connection. (Only for some statements: a row-returning one
+            // fails while its rows are read, after the connection has reported success.)
+            _ if self.failed.load(Ordering::Relaxed) => true,
+            Ok(_) => false,
+            Err(e) => match (e as &dyn Any).downcast_ref::<diesel::result::Error>() {
+                Some(e) => matches!(e, diesel::result::Error::DatabaseError(..)),
+                // An error of the caller's own type may stand for a failed statement (or
+                // for a rule the caller checked): ask PostgreSQL whether the transaction
+                // still works. Only error paths pay this round trip.
+                None => open.conn.batch_execute("SELECT 1").await.is_err(),
+            },
+        };
+        if failed {
             open.aborted = true;
         }
         result.map_err(Into::into)

@@ -202,27 +202,15 @@ impl Drop for TestDb {
     }
 }
 
-/// Waits until the application's tenancy listener has run its `LISTEN` (it drops every
-/// cache once it has, so a test that caches something before then could see it vanish).
-async fn wait_for_tenancy_listener(url: &str) {
-    let c = client(url).await;
-    for _ in 0..500 {
-        let listening = c
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database() AND state = 'idle'
-                    AND query = 'LISTEN tenantry_tenancy'",
-                &[],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get::<_, i64>(0);
-        if listening > 0 {
-            // The cache is dropped right after LISTEN returns.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Waits until the application's tenancy listener has run its `LISTEN` and dropped every
+/// cache once (it bumps the cache generation then), so a test that caches something
+/// cannot see it vanish afterwards.
+async fn wait_for_tenancy_listener(app: &App) {
+    for _ in 0..1000 {
+        if app.resolver.generation() > 0 {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("the tenancy listener did not start");
 }
@@ -257,7 +245,7 @@ impl TestApp {
         adjust(&mut config);
         let app = App::start(config).await.expect("app");
         let router = tenantry::http::router(Arc::clone(&app));
-        wait_for_tenancy_listener(&db.url).await;
+        wait_for_tenancy_listener(&app).await;
         TestApp { app, router, db }
     }
 

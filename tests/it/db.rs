@@ -49,25 +49,44 @@ fn postgres_url(conninfo: &str) -> String {
     if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
         return conninfo.to_string();
     }
+    let encode = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
     let mut host = String::new();
     let mut user = String::from("postgres");
     let mut dbname = String::new();
+    let mut password = None;
+    let mut port = None;
+    let mut options = Vec::new();
     for pair in conninfo.split_whitespace() {
         match pair.split_once('=') {
-            Some(("host", v)) => host = v.to_string(),
-            Some(("user", v)) => user = v.to_string(),
-            Some(("dbname", v)) => dbname = v.to_string(),
-            _ => {}
+            Some(("host", v)) => host = encode(v),
+            Some(("user", v)) => user = encode(v),
+            Some(("dbname", v)) => dbname = encode(v),
+            Some(("password", v)) => password = Some(encode(v)),
+            Some(("port", v)) => port = Some(v.to_string()),
+            Some((k, v)) => options.push(format!("{k}={}", encode(v))),
+            None => {}
         }
     }
-    let host: String = host
-        .chars()
-        .map(|c| match c {
-            '/' => "%2F".to_string(),
-            c => c.to_string(),
-        })
-        .collect();
-    format!("postgres://{user}@{host}/{dbname}")
+    let auth = match password {
+        Some(p) => format!("{user}:{p}"),
+        None => user,
+    };
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    let query = if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", options.join("&"))
+    };
+    format!("postgres://{auth}@{host}{port}/{dbname}{query}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,4 +140,8 @@ fn conninfo_becomes_a_url() {
         "postgres://postgres@%2Fwork%2Fx%2F.tenantry%2Fsock/t1"
     );
     assert_eq!(postgres_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(
+        postgres_url("host=db.example port=6432 user=app password=p@ss dbname=t sslmode=require"),
+        "postgres://app:p%40ss@db.example:6432/t?sslmode=require"
+    );
 }

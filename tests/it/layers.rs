@@ -42,31 +42,78 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level modules `text` names as `crate::<module>`, outside comments.
+/// The top-level modules `text` names as `crate::<module>` or in `crate::{…}` groups,
+/// outside comments.
 fn imports(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.trim_start();
-        if code.starts_with("//") {
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        // `$crate::` in macros is the macro's own crate, not a layer.
+        if rest[..i].ends_with('$') {
+            rest = after;
             continue;
         }
-        let code = code.split("//").next().unwrap_or_default();
-        let mut rest = code;
-        while let Some(i) = rest.find("crate::") {
-            let after = &rest[i + "crate::".len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `$crate::` in macros and `tenantry::` are not this crate's layering.
-            let before = &rest[..i];
-            if !before.ends_with('$') && !name.is_empty() {
-                found.insert(name);
+        if let Some(group) = after.strip_prefix('{') {
+            // `crate::{a::b, c}`: each top-level entry of the group.
+            let mut depth = 0;
+            let mut start = 0;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        found.insert(ident(&group[start..j]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        found.insert(ident(&group[start..j]));
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
             }
-            rest = after;
+        } else {
+            found.insert(ident(after));
         }
+        rest = after;
     }
+    found.remove("");
     found
+}
+
+/// `text` without its inline test modules (`#[cfg(test)] mod … { … }`, which may reach
+/// the assembly to test against it) and without out-of-line test module declarations.
+fn without_tests(text: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]" {
+            match lines.peek().map(|l| l.trim()) {
+                // An inline test module runs to the end of the file, by convention.
+                Some(next) if next.starts_with("mod ") && next.ends_with('{') => break,
+                Some(next) if next.starts_with("mod ") && next.ends_with(';') => {
+                    lines.next();
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Every (file, module) import that points upwards.
@@ -87,10 +134,8 @@ fn upward_imports(src: &Path) -> Vec<String> {
             wrong.push(format!("{}: module {own} has no layer", relative.display()));
             continue;
         };
-        let text = std::fs::read_to_string(&file).expect("readable");
-        // Unit tests inside a module may reach the assembly to test against it.
-        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for module in imports(text) {
+        let text = without_tests(&std::fs::read_to_string(&file).expect("readable"));
+        for module in imports(&text) {
             match rank(&module) {
                 Some(r) if r <= own_rank => {}
                 Some(_) => wrong.push(format!("{}: imports crate::{module}", relative.display())),

@@ -238,3 +238,67 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
         assert!(t.app.platform().find_tenant("alpha").await.is_ok());
     }
 }
+
+/// A statement that fails while a mutation's *nested* field loads (async-graphql records the
+/// error and keeps the root field's data) must still undo the mutation: PostgreSQL aborted
+/// the transaction, so a COMMIT would silently roll back what the answer says was saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_failing_under_a_mutation_field_undoes_the_mutation() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let contact = t.contact(&a.token, "Ada").await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($c: ID!) { startConversation(input: {contact: $c, subject: \"s\", channel: EMAIL}) { id } }",
+            json!({ "c": contact }),
+        )
+        .await;
+    let conversation = body
+        .data("startConversation.id")
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Reading the owner's user row now fails on the server, while its rows are read.
+    exec(
+        &t.db.url,
+        &format!(
+            "CREATE FUNCTION app.test_refuse(uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+             BEGIN IF $1 = '{}' THEN RAISE EXCEPTION 'refused'; END IF; RETURN true; END $$;
+             CREATE POLICY test_refuse ON users AS RESTRICTIVE FOR SELECT TO tenantry_app
+               USING (app.test_refuse(id));",
+            a.owner
+        ),
+    )
+    .await
+    .unwrap();
+    let post = "mutation($c: ID!) { postMessage(input: {conversation: $c, body: \"hello\"}) { id author { email } } }";
+    let (status, body) = t
+        .post(Some(&a.token), &[], post, json!({ "c": conversation }))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.data("postMessage").is_null(),
+        "the message is reported although its transaction failed: {body}"
+    );
+    assert_eq!(body.code(), "INTERNAL_SERVER_ERROR", "{body}");
+    assert!(
+        !body.to_string().contains("refused"),
+        "database text leaked: {body}"
+    );
+    let c = crate::common::client(&t.db.url).await;
+    let saved: i64 = c
+        .query_one("SELECT count(*) FROM messages WHERE body = 'hello'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(saved, 0);
+    // The same mutation without the failing field is saved.
+    let post =
+        "mutation($c: ID!) { postMessage(input: {conversation: $c, body: \"hello\"}) { id } }";
+    let (_, body) = t
+        .post(Some(&a.token), &[], post, json!({ "c": conversation }))
+        .await;
+    assert!(body.data("postMessage.id").is_string(), "{body}");
+}

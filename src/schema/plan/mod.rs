@@ -60,10 +60,6 @@ pub struct Decline;
 
 type Compiled<T> = Result<T, Decline>;
 
-/// Query texts longer than this are never planned nor remembered (they would crowd the
-/// cache; real queries are far shorter).
-pub const MAX_PLANNED_TEXT: usize = 16 * 1024;
-
 /// The plans of the query texts seen so far (`None`: the text has no plan).
 pub struct Plans {
     cache: moka::sync::Cache<String, Option<Arc<Plan>>>,
