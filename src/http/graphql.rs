@@ -172,6 +172,33 @@ async fn handle_in_span(
     out.send(status, response)
 }
 
+/// Refuses a request whose declared `Content-Length` is over the body limit before any of
+/// it is read (the limit layer would answer a bare 413), with the JSON error and request id
+/// of every other refusal.
+pub(super) async fn refuse_oversized(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= app.config.max_body_bytes as u64) {
+        return next.run(request).await;
+    }
+    let out = Reply {
+        media: Media::of(request.headers()),
+        request_id: uuid::Uuid::now_v7(),
+    };
+    let span = tracing::info_span!("graphql", request.id = %out.request_id);
+    let _entered = span.enter();
+    tracing::info!(declared, "request body too large");
+    let error = AppError::new(ErrorCode::BadUserInput, "request body too large");
+    out.error(StatusCode::PAYLOAD_TOO_LARGE, error)
+}
+
 /// Whether the operation the request runs is a mutation (read-write) or not.
 fn mode_of(request: &mut async_graphql::Request) -> TxMode {
     let name = request.operation_name.clone();

@@ -26,6 +26,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(body_limit))
+        // Outermost: a declared length over the limit gets a JSON error, not a bare 413.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            graphql::refuse_oversized,
+        ))
         .with_state(app)
 }
 

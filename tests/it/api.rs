@@ -312,8 +312,26 @@ async fn http_media_types_limits_and_health() {
     // A body over the limit is refused before parsing.
     let t3 = TestApp::with_config(|c| c.max_body_bytes = 1024).await;
     let big = format!("{{ __typename }} # {}", "x".repeat(4096));
-    let (status, _b) = t3.post(None, &[], &big, json!({})).await;
-    assert_eq!(status, 413, "{_b}");
+    let (status, body) = t3.post(None, &[], &big, json!({})).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    // Declared too long up front (as HTTP clients do): refused before reading, alike.
+    let sized = serde_json::to_vec(&json!({ "query": big })).unwrap();
+    let (status, body) = t3
+        .send(
+            Request::post("/graphql")
+                .header("content-type", "application/json")
+                .header("content-length", sized.len())
+                .body(Body::from(sized))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["requestId"].is_string(),
+        "{body}"
+    );
 
     for (path, expect) in [("/healthz", "ok"), ("/readyz", "ready")] {
         let response = tower::ServiceExt::oneshot(
