@@ -71,7 +71,20 @@ impl Admission for RequestAdmission {
     }
 
     fn admit(&self, mut member: Member) -> AppResult<Member> {
-        if let Some(cap) = self.principal()?.role_cap {
+        let principal = self.principal()?;
+        // One tenant per request: what the request names must be the credential's tenant.
+        if principal
+            .bound_tenant
+            .is_some_and(|bound| bound != member.tenant_id)
+        {
+            let credential = if principal.role_cap.is_some() {
+                "API key"
+            } else {
+                "token"
+            };
+            return Err(super::request::bound_elsewhere(credential));
+        }
+        if let Some(cap) = principal.role_cap {
             // An API key: only while its tenant's plan has the feature, never above its role.
             if !member.features.contains(Feature::ApiKeys) {
                 return Err(AppError::new(

@@ -69,6 +69,10 @@ pub struct Principal {
     /// Set for an API key: the role the key is capped at (the request's role is the
     /// lower of this and its creator's membership role).
     pub role_cap: Option<Role>,
+    /// The tenant the credential itself is bound to (a token's `tid`, an API key's tenant)
+    /// when the request also names one by slug, domain or path: the named tenant must turn
+    /// out to be this one, or the request is refused, never served for either.
+    pub bound_tenant: Option<TenantId>,
 }
 
 /// What a verified API key grants: whose it is, where, and up to which role. The

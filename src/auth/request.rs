@@ -56,37 +56,59 @@ impl Authenticator<'_> {
             .map(str::trim)
             .ok_or_else(AppError::unauthenticated)?;
         if self.api_keys.is_api_key(token) {
-            // An API key names its own tenant; a header naming another one is refused.
+            // An API key names its own tenant; a selector naming another one is refused.
             let grant = self.api_keys.verify(token).await?;
-            if matches!(named, Some(TenantSelector::Id(other)) if other != grant.tenant) {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "the API key is bound to another tenant",
-                ));
-            }
+            let (tenant, bound_tenant) = bind(grant.tenant, named, "API key")?;
             return Ok(Some(Principal {
                 user_id: grant.user,
-                tenant: Some(TenantSelector::Id(grant.tenant)),
+                tenant: Some(tenant),
                 role_cap: Some(grant.role),
+                bound_tenant,
             }));
         }
         let verified = self.keys.verify(token)?;
-        let tenant = match (verified.tenant_id, named) {
-            (Some(tid), Some(TenantSelector::Id(other))) if other != tid => {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "the token is bound to another tenant",
-                ))
+        let (tenant, bound_tenant) = match verified.tenant_id {
+            Some(tid) => {
+                let (tenant, bound) = bind(tid, named, "token")?;
+                (Some(tenant), bound)
             }
-            (Some(tid), _) => Some(TenantSelector::Id(tid)),
-            (None, selector) => selector,
+            None => (named, None),
         };
         Ok(Some(Principal {
             user_id: verified.user_id,
             tenant,
             role_cap: None,
+            bound_tenant,
         }))
     }
+}
+
+/// The selector a credential bound to `tenant` resolves through, given what the request
+/// names: nothing or the same id → the id; another id → FORBIDDEN at once; a slug, domain
+/// or path → that selector, with `tenant` as the one it must turn out to be (checked on
+/// admission, where the selector is resolved).
+fn bind(
+    tenant: TenantId,
+    named: Option<TenantSelector>,
+    credential: &str,
+) -> AppResult<(TenantSelector, Option<TenantId>)> {
+    match named {
+        None => Ok((TenantSelector::Id(tenant), None)),
+        Some(TenantSelector::Id(other)) if other == tenant => {
+            Ok((TenantSelector::Id(tenant), None))
+        }
+        Some(TenantSelector::Id(_)) => Err(bound_elsewhere(credential)),
+        Some(selector) => Ok((selector, Some(tenant))),
+    }
+}
+
+/// The refusal of a request whose credential is bound to another tenant than it names
+/// (saying nothing of either tenant).
+pub fn bound_elsewhere(credential: &str) -> AppError {
+    AppError::new(
+        ErrorCode::Forbidden,
+        format!("the {credential} is bound to another tenant than the request names"),
+    )
 }
 
 /// The tenant a request names, in DESIGN.md's order after the token: `X-Tenant-ID`, else

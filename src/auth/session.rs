@@ -275,6 +275,7 @@ impl Sessions {
             user_id: user,
             tenant: Some(selector),
             role_cap: None,
+            bound_tenant: None,
         };
         let mut conn = crate::db::live_connection(&self.pool).await?;
         Ok(self

@@ -393,6 +393,7 @@ async fn statements(t: &TestApp, tenant: &TestTenant, query: String) -> (u64, Va
         user_id: tenant.owner,
         tenant: Some(TenantSelector::Id(tenant.id)),
         role_cap: None,
+        bound_tenant: None,
     });
     let tx = Arc::new(t.app.tenant_tx(principal, TxMode::ReadOnly));
     let executed = t

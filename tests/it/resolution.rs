@@ -217,3 +217,101 @@ async fn a_registered_custom_domain_names_its_tenant() {
         .await;
     assert_eq!(first_code(&body), "TENANT_NOT_FOUND", "{body}");
 }
+
+/// One tenant per request: a credential bound to one tenant (a token's `tid`, an API key)
+/// with a header, subdomain, custom domain or path naming another tenant is refused —
+/// even for a user who belongs to both — never served for either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_credential_naming_another_tenant_is_refused() {
+    let t = TestApp::with_config(|c| c.base_domain = Some("example.com".into())).await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let platform = t.app.platform();
+    // The owner of alpha is a member of bravo too.
+    platform
+        .set_membership(b.id, a.owner, Role::Member)
+        .await
+        .unwrap();
+    platform
+        .set_custom_domain("bravo", Some("api.bravo.io"))
+        .await
+        .unwrap();
+    let bound = t.token(a.owner, Some(a.id));
+    let refused = |body: &serde_json::Value| {
+        assert_eq!(first_code(body), "FORBIDDEN", "{body}");
+        assert!(body.data("tenant").is_null(), "{body}");
+        assert!(!body.to_string().contains("bravo"), "{body}");
+    };
+    for headers in [
+        vec![("x-tenant-slug", "bravo")],
+        vec![("x-tenant-id", b.id.to_string().leak() as &str)],
+        vec![("host", "bravo.example.com")],
+        vec![("host", "api.bravo.io")],
+    ] {
+        let (_, body) = t.post(Some(&bound), &headers, QUERY, json!({})).await;
+        refused(&body);
+    }
+    let request = |path: &str, token: &str| {
+        axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(
+                json!({ "query": QUERY }).to_string(),
+            ))
+            .unwrap()
+    };
+    let (_, body) = t.send(request("/t/bravo/graphql", &bound)).await;
+    refused(&body);
+    // Naming the token's own tenant, any way, is fine.
+    let (_, body) = t
+        .post(
+            Some(&bound),
+            &[("x-tenant-slug", "alpha")],
+            QUERY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
+    let (_, body) = t.send(request("/t/alpha/graphql", &bound)).await;
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
+    // Without a tenant in the token, the selector decides (the user is in both).
+    let unbound = t.token(a.owner, None);
+    let (_, body) = t
+        .post(
+            Some(&unbound),
+            &[("x-tenant-slug", "bravo")],
+            QUERY,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body.data("tenant.slug"), "bravo", "{body}");
+
+    // An API key of alpha naming bravo by slug or path is refused alike.
+    platform
+        .change_plan("alpha", tenantry::auth::plans::Plan::Premium)
+        .await
+        .unwrap();
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation { createApiKey(name: \"k\", role: VIEWER) { secret } }",
+            json!({}),
+        )
+        .await;
+    let key = body
+        .data("createApiKey.secret")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = t
+        .post(Some(&key), &[("x-tenant-slug", "bravo")], QUERY, json!({}))
+        .await;
+    refused(&body);
+    let (_, body) = t.send(request("/t/bravo/graphql", &key)).await;
+    refused(&body);
+    let (_, body) = t
+        .post(Some(&key), &[("x-tenant-slug", "alpha")], QUERY, json!({}))
+        .await;
+    assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
+}

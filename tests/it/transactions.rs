@@ -109,6 +109,7 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
         user_id: a.owner,
         tenant: Some(TenantSelector::Id(a.id)),
         role_cap: None,
+        bound_tenant: None,
     });
 
     let tx = Arc::new(t.app.tenant_tx(principal.clone(), TxMode::ReadOnly));
@@ -173,6 +174,7 @@ async fn a_dropped_transaction_is_rolled_back() {
         user_id: a.owner,
         tenant: Some(TenantSelector::Id(a.id)),
         role_cap: None,
+        bound_tenant: None,
     });
     {
         let tx = t.app.tenant_tx(principal, TxMode::ReadWrite);
