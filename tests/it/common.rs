@@ -327,6 +327,16 @@ impl TestApp {
             .await
     }
 
+    /// POSTs `query` with `token` to another path than `/graphql` (e.g. `/t/{slug}/graphql`).
+    pub async fn post_path(&self, path: &str, token: &str, query: &str) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(json!({ "query": query }).to_string()))
+            .expect("request");
+        self.send(request).await
+    }
+
     /// A GraphQL request with `token` and no variables.
     pub async fn gql(&self, token: &str, query: &str) -> Value {
         self.post(Some(token), &[], query, json!({})).await.1

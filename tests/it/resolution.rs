@@ -51,14 +51,7 @@ async fn subdomain_and_path_name_the_tenant_with_membership_checked() {
         ("/t/bravo/graphql", Err("FORBIDDEN")),
         ("/t/nope/graphql", Err("TENANT_NOT_FOUND")),
     ] {
-        let request = axum::http::Request::post(path)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {unbound}"))
-            .body(axum::body::Body::from(
-                json!({ "query": QUERY }).to_string(),
-            ))
-            .unwrap();
-        let (_, body) = t.send(request).await;
+        let (_, body) = t.post_path(path, &unbound, QUERY).await;
         match expect {
             Ok(slug) => assert_eq!(body.data("tenant.slug"), slug, "{path}: {body}"),
             Err(code) => assert_eq!(first_code(&body), code, "{path}: {body}"),
@@ -251,16 +244,7 @@ async fn a_bound_credential_naming_another_tenant_is_refused() {
         let (_, body) = t.post(Some(&bound), &headers, QUERY, json!({})).await;
         refused(&body);
     }
-    let request = |path: &str, token: &str| {
-        axum::http::Request::post(path)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {token}"))
-            .body(axum::body::Body::from(
-                json!({ "query": QUERY }).to_string(),
-            ))
-            .unwrap()
-    };
-    let (_, body) = t.send(request("/t/bravo/graphql", &bound)).await;
+    let (_, body) = t.post_path("/t/bravo/graphql", &bound, QUERY).await;
     refused(&body);
     // Naming the token's own tenant, any way, is fine.
     let (_, body) = t
@@ -272,7 +256,7 @@ async fn a_bound_credential_naming_another_tenant_is_refused() {
         )
         .await;
     assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
-    let (_, body) = t.send(request("/t/alpha/graphql", &bound)).await;
+    let (_, body) = t.post_path("/t/alpha/graphql", &bound, QUERY).await;
     assert_eq!(body.data("tenant.slug"), "alpha", "{body}");
     // Without a tenant in the token, the selector decides (the user is in both).
     let unbound = t.token(a.owner, None);
@@ -308,7 +292,7 @@ async fn a_bound_credential_naming_another_tenant_is_refused() {
         .post(Some(&key), &[("x-tenant-slug", "bravo")], QUERY, json!({}))
         .await;
     refused(&body);
-    let (_, body) = t.send(request("/t/bravo/graphql", &key)).await;
+    let (_, body) = t.post_path("/t/bravo/graphql", &key, QUERY).await;
     refused(&body);
     let (_, body) = t
         .post(Some(&key), &[("x-tenant-slug", "alpha")], QUERY, json!({}))
