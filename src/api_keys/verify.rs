@@ -8,6 +8,7 @@
 
 use super::model;
 use crate::auth::request::ApiKeyVerifier;
+use crate::auth::secrets::sha256_hex;
 use crate::auth::session::auth_tx;
 use crate::auth::tenant::TenantResolver;
 use crate::auth::ApiKeyGrant;
@@ -15,7 +16,6 @@ use crate::db::PgPool;
 use crate::error::{AppError, AppResult};
 use crate::ids::{TenantId, UserId};
 use scoped_futures::ScopedFutureExt;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// The prefix of API keys: `tk_<tenant>_<secret>`.
@@ -29,17 +29,8 @@ pub fn new_api_key(tenant: TenantId) -> (String, String) {
         Uuid::new_v4().simple(),
         Uuid::new_v4().simple()
     );
-    let hash = hash_secret(&secret);
+    let hash = sha256_hex(&secret);
     (secret, hash)
-}
-
-/// What is stored for a secret: its SHA-256 in lower-case hex. (Refresh tokens are hashed
-/// the same way by their own code: the two formats may part ways.)
-fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The tenant a presented key names, if it is shaped like a key.
@@ -75,7 +66,7 @@ impl ApiKeyVerifier for ApiKeys {
 
     async fn verify(&self, presented: &str) -> AppResult<ApiKeyGrant> {
         let tenant = tenant_of(presented).ok_or_else(AppError::unauthenticated)?;
-        let hash = hash_secret(presented);
+        let hash = sha256_hex(presented);
         if let Some(grant) = self.resolver.cached_api_key(&hash).await {
             return Ok(grant);
         }
@@ -109,7 +100,7 @@ mod tests {
         let (secret, hash) = new_api_key(tenant);
         assert!(secret.starts_with(API_KEY_PREFIX));
         assert_eq!(tenant_of(&secret), Some(tenant));
-        assert_eq!(hash, hash_secret(&secret));
+        assert_eq!(hash, sha256_hex(&secret));
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains(&secret));
         assert_eq!(tenant_of("tk_not-a-uuid_x"), None);

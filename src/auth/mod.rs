@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod plans;
 pub mod request;
+pub mod secrets;
 pub mod session;
 pub mod tenant;
 pub mod token;

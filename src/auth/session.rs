@@ -9,6 +9,7 @@
 //! (SHA-256); a token that was already rotated and is presented again revokes its whole
 //! family (someone replayed a stolen token).
 
+use super::secrets::{sha256_hex, verify_password};
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
 use super::{Principal, TenantSelector, TenantStatus};
@@ -17,17 +18,12 @@ use crate::db::schema::{memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -106,31 +102,6 @@ where
         f(c).await
     })
     .await
-}
-
-/// Hashes a password with argon2id (a random salt, the crate's default parameters).
-pub fn hash_password(password: &str) -> AppResult<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
-        .map(|h| h.to_string())
-        .map_err(AppError::internal)
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn refused() -> AppError {
@@ -289,7 +260,7 @@ impl Sessions {
     async fn issue(&self, user: UserId, tenant: TenantId, family: Uuid) -> AppResult<TokenPair> {
         let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let refresh_token = format!("{}.{}", tenant.0.simple(), secret);
-        let hash = sha256(&refresh_token);
+        let hash = sha256_hex(&refresh_token);
         let expires = Utc::now()
             + chrono::Duration::from_std(self.refresh_ttl).map_err(AppError::internal)?;
         self.auth_tx(move |c| {
@@ -328,7 +299,7 @@ impl Sessions {
             .and_then(|(t, _)| Uuid::parse_str(t).ok())
             .map(TenantId)
             .ok_or_else(bad_refresh)?;
-        let hash = sha256(token);
+        let hash = sha256_hex(token);
         enum Outcome {
             Rotate(UserId, Uuid),
             Replayed,
@@ -407,7 +378,7 @@ impl Sessions {
         else {
             return Ok(());
         };
-        let hash = sha256(token);
+        let hash = sha256_hex(token);
         self.auth_tx(move |c| {
             async move {
                 // The token's family, as a subquery: one statement, as the outer table

@@ -2,6 +2,7 @@
 //! tenant transaction ([`TenantTx`]), keyset pagination, batch loading, the diesel schema
 //! and the private development cluster. Imports no GraphQL and no domain.
 
+pub mod admission;
 pub mod batch;
 pub mod dev;
 pub mod functions;
@@ -113,4 +114,45 @@ pub async fn revert_all_migrations(pool: &PgPool) -> anyhow::Result<usize> {
             .map_err(|e| anyhow::anyhow!("reverting migrations: {e}"))
     })
     .await?
+}
+
+/// A pooled connection that is closed, not returned to the pool, if dropped before
+/// [`Unsettled::settle`].
+pub(crate) struct Unsettled(pub(crate) Option<PooledConnection>);
+
+impl Unsettled {
+    /// The connection, now safe to pool again.
+    pub(crate) fn settle(mut self) -> PooledConnection {
+        self.0.take().expect("settled once")
+    }
+}
+
+impl std::ops::Deref for Unsettled {
+    type Target = PooledConnection;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("not settled")
+    }
+}
+
+impl std::ops::DerefMut for Unsettled {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("not settled")
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(PooledConnection::take(conn));
+        }
+    }
+}
+
+/// Rolls back; if even that fails, the connection is closed instead of returned to the pool.
+pub(crate) async fn rollback_or_discard(mut conn: PooledConnection) {
+    if let Err(e) = diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "ROLLBACK").await
+    {
+        tracing::warn!(error = %e, "ROLLBACK failed; discarding the connection");
+        drop(PooledConnection::take(conn));
+    }
 }

@@ -19,7 +19,6 @@
 //! inside a transaction. The pool is a private field: resolvers cannot reach it.
 
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::ids::{TenantId, UserId};
 use diesel::connection::InstrumentationEvent;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -30,41 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::PgPool;
-
-/// Who a transaction runs as, rendered into its `SET LOCAL`s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity {
-    /// `app.tenant_id`: the tenant whose rows the transaction sees.
-    pub tenant_id: TenantId,
-    /// `app.user_id`: the acting user.
-    pub user_id: UserId,
-    /// `app.role`: the caller's role name (from a closed set, never request text).
-    pub role: &'static str,
-}
-
-/// Decides who may open a request's transaction, and as whom: implemented by the auth
-/// layer, so this module only opens, runs and ends transactions.
-#[async_trait::async_trait]
-pub trait Admission: Send + Sync + 'static {
-    /// What an admitted caller is (for the auth layer: a member with role and plan).
-    type Admitted: Clone + Send + Sync + 'static;
-
-    /// The caller's answer known without a connection (a cache), if any: an error refuses
-    /// the request before a connection is taken.
-    async fn known(&self) -> Option<AppResult<Self::Admitted>>;
-
-    /// Looks the caller up on `conn`, outside any transaction. SERVICE_UNAVAILABLE means
-    /// the connection was lost (the lookup is tried once more on a fresh one).
-    async fn look_up(&self, conn: &mut AsyncPgConnection) -> AppResult<Self::Admitted>;
-
-    /// Admits the looked-up caller for this one request (caps, rate limits); called at
-    /// most once per request.
-    fn admit(&self, admitted: Self::Admitted) -> AppResult<Self::Admitted>;
-
-    /// Who the transaction runs as.
-    fn identity(admitted: &Self::Admitted) -> Identity;
-}
+pub use super::admission::{Admission, Identity};
+use super::{rollback_or_discard, PgPool, Unsettled};
 
 /// Whether the request may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,44 +420,5 @@ impl<A: Admission> Drop for TenantTx<A> {
                 Err(_) => drop(Object::take(open.conn)),
             }
         }
-    }
-}
-
-/// A pooled connection that is closed, not returned to the pool, if dropped before
-/// [`Unsettled::settle`].
-struct Unsettled(Option<Object<AsyncPgConnection>>);
-
-impl Unsettled {
-    fn settle(mut self) -> Object<AsyncPgConnection> {
-        self.0.take().expect("settled once")
-    }
-}
-
-impl std::ops::Deref for Unsettled {
-    type Target = Object<AsyncPgConnection>;
-    fn deref(&self) -> &Self::Target {
-        self.0.as_ref().expect("not settled")
-    }
-}
-
-impl std::ops::DerefMut for Unsettled {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.0.as_mut().expect("not settled")
-    }
-}
-
-impl Drop for Unsettled {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            drop(Object::take(conn));
-        }
-    }
-}
-
-/// Rolls back; if even that fails, the connection is closed instead of returned to the pool.
-async fn rollback_or_discard(mut conn: Object<AsyncPgConnection>) {
-    if let Err(e) = conn.batch_execute("ROLLBACK").await {
-        tracing::warn!(error = %e, "ROLLBACK failed; discarding the connection");
-        drop(Object::take(conn));
     }
 }

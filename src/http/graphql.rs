@@ -107,8 +107,7 @@ async fn handle_in_span(
             let text = e.0.to_string();
             // The body limit surfaces as an I/O error of the body stream.
             if text.contains("length limit exceeded") {
-                let error = AppError::new(ErrorCode::BadUserInput, "request body too large");
-                return out.error(StatusCode::PAYLOAD_TOO_LARGE, error);
+                return out.error(StatusCode::PAYLOAD_TOO_LARGE, too_large());
             }
             let error = AppError::new(
                 ErrorCode::BadUserInput,
@@ -195,8 +194,12 @@ pub(super) async fn refuse_oversized(
     let span = tracing::info_span!("graphql", request.id = %out.request_id);
     let _entered = span.enter();
     tracing::info!(declared, "request body too large");
-    let error = AppError::new(ErrorCode::BadUserInput, "request body too large");
-    out.error(StatusCode::PAYLOAD_TOO_LARGE, error)
+    out.error(StatusCode::PAYLOAD_TOO_LARGE, too_large())
+}
+
+/// The refusal of a body over the limit, whether declared so or found so while reading.
+fn too_large() -> AppError {
+    AppError::new(ErrorCode::BadUserInput, "request body too large")
 }
 
 /// Whether the operation the request runs is a mutation (read-write) or not.

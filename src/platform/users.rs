@@ -75,7 +75,7 @@ impl Platform {
         }
         let password = password.to_string();
         let hash =
-            tokio::task::spawn_blocking(move || crate::auth::session::hash_password(&password))
+            tokio::task::spawn_blocking(move || crate::auth::secrets::hash_password(&password))
                 .await
                 .map_err(AppError::internal)??;
         let mut conn = self.conn().await?;
