@@ -10,6 +10,8 @@ use crate::auth::Principal;
 use crate::auth::RequestTx;
 use crate::config::Config;
 use crate::db::{self, PgPool, TxMode};
+use crate::documents::model::DocumentList;
+use crate::documents::store::Documents;
 use crate::platform::model::Platform;
 use crate::schema::{Executor, Services};
 use diesel_async::SimpleAsyncConnection;
@@ -30,6 +32,8 @@ pub struct App {
     pub sessions: crate::auth::session::Sessions,
     /// Verifies presented API keys (authentication sees it as an `ApiKeyVerifier`).
     pub api_keys: ApiKeys,
+    /// The trusted-document list and the APQ cache of this process.
+    pub documents: Arc<Documents>,
     /// The URL of the database in use.
     pub database_url: String,
     // Private: request code reaches the database only through RequestTx.
@@ -53,6 +57,28 @@ impl App {
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
+        let documents = Arc::new(Documents::new(&config, DocumentList::new(pool.clone())));
+        documents.reload().await?;
+        let listener = db::notify::listen(
+            database_url.clone(),
+            vec![
+                ("tenantry_tenancy", {
+                    let resolver = resolver.clone();
+                    Arc::new(move || resolver.invalidate_all()) as db::notify::Handler
+                }),
+                ("tenantry_documents", {
+                    let documents = Arc::clone(&documents);
+                    Arc::new(move || {
+                        let documents = Arc::clone(&documents);
+                        tokio::spawn(async move {
+                            if let Err(e) = documents.reload().await {
+                                tracing::warn!(error = %e.message, "reloading trusted documents");
+                            }
+                        });
+                    })
+                }),
+            ],
+        );
         let sessions = crate::auth::session::Sessions::new(
             pool.clone(),
             keys.clone(),
@@ -70,7 +96,8 @@ impl App {
             ),
             keys,
             api_keys: ApiKeys::new(pool.clone(), resolver.clone()),
-            listener: resolver.listen(database_url.clone()),
+            listener,
+            documents,
             sessions,
             resolver,
             database_url,
@@ -87,6 +114,11 @@ impl App {
             mode,
             self.config.statement_timeout(),
         )
+    }
+
+    /// The trusted-document list in the database, for operator commands.
+    pub fn document_list(&self) -> DocumentList {
+        DocumentList::new(self.pool.clone())
     }
 
     /// The explicit, logged path for cross-tenant operator work.

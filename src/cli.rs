@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The trusted documents (see TENANTRY_TRUSTED_DOCUMENTS).
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
+    },
     /// Fill the database with seeded tenants, members, contacts, conversations, messages.
     Seed {
         /// Tenants to create (named <prefix>-0001, ...; existing ones are kept).
@@ -92,6 +97,25 @@ enum Command {
         /// Lifetime, e.g. 15m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentsCommand {
+    /// Add documents from files: Apollo persisted-query manifests, Relay or graphql-codegen
+    /// id-to-text JSON maps, or `.graphql` files; prints how many were new.
+    Add {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print one line per document: its SHA-256, its operation name (or -), its first line.
+    List,
+    /// Remove documents by SHA-256.
+    Remove {
+        /// The hashes.
+        #[arg(required = true)]
+        hashes: Vec<String>,
     },
 }
 
@@ -179,6 +203,60 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not one of OWNER, ADMIN, MEMBER, VIEWER"))
 }
 
+/// Runs a `documents` command.
+async fn documents(app: &App, command: DocumentsCommand) -> anyhow::Result<()> {
+    use crate::graphql::persisted::DocumentHash;
+    let list = app.document_list();
+    match command {
+        DocumentsCommand::Add { files } => {
+            let mut all = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                all.extend(crate::documents::manifest::read(
+                    &file.display().to_string(),
+                    &text,
+                )?);
+            }
+            let added = list.add(&all).await?;
+            println!(
+                "{added} documents added ({} already listed)",
+                all.len() - added
+            );
+        }
+        DocumentsCommand::List => {
+            for doc in list.all().await? {
+                let first = doc
+                    .body
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("");
+                println!(
+                    "{} {} {first}",
+                    doc.hash,
+                    doc.name.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        DocumentsCommand::Remove { hashes } => {
+            let mut removed = 0;
+            for hash in &hashes {
+                let Some(parsed) = DocumentHash::parse(hash) else {
+                    bail!("{hash:?} is not a SHA-256 (64 hexadecimal digits)");
+                };
+                if list.remove(parsed).await? {
+                    removed += 1;
+                } else {
+                    eprintln!("{hash} is not listed");
+                }
+            }
+            println!("{removed} documents removed");
+        }
+    }
+    Ok(())
+}
+
 /// Sets up logging: JSON or pretty, filtered by `RUST_LOG` (default `info`), on stderr so
 /// stdout stays the one line scripts read.
 fn init_logging(config: &Config) {
@@ -215,6 +293,10 @@ pub async fn run() -> anyhow::Result<()> {
             } else {
                 print!("{sdl}");
             }
+        }
+        Command::Documents { command } => {
+            let app = App::start(cli.config).await?;
+            documents(&app, command).await?;
         }
         Command::Migrate => {
             let app = App::start(cli.config).await?;

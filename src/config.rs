@@ -176,6 +176,115 @@ pub struct Config {
         global = true
     )]
     pub login_attempts_per_minute: u32,
+
+    /// Largest number of aliased fields in one document.
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_ALIASES",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_aliases: usize,
+
+    /// Largest number of fields one document selects, fragments counted each time they are
+    /// spread (so fragments cannot multiply a small document into a large one).
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_FIELDS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub max_fields: usize,
+
+    /// Largest GraphQL document accepted, in bytes, checked before parsing.
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_DOCUMENT_BYTES",
+        default_value_t = 64 * 1024,
+        global = true
+    )]
+    pub max_document_bytes: usize,
+
+    /// Largest number of lexical tokens in a document, counted before parsing.
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_DOCUMENT_TOKENS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub max_document_tokens: usize,
+
+    /// Largest number of errors in one response; the rest are summed up in one last error.
+    #[arg(long, env = "TENANTRY_MAX_ERRORS", default_value_t = 50, global = true)]
+    pub max_errors: usize,
+
+    /// Who may run introspection (`__schema`, `__type`): `members` (any authenticated
+    /// caller of an active tenant), `public` (anyone) or `off`. "Did you mean …"
+    /// suggestions are given only to callers who may introspect.
+    #[arg(
+        long,
+        env = "TENANTRY_INTROSPECTION",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Introspection::Members,
+        global = true
+    )]
+    pub introspection: Introspection,
+
+    /// Trusted documents: `off` (any document), `prefer` (any document; the ones not in
+    /// the list are logged once each) or `require` (a document not in the list is refused
+    /// before parsing). The list is managed with `tenantry documents`.
+    #[arg(
+        long,
+        env = "TENANTRY_TRUSTED_DOCUMENTS",
+        value_enum,
+        ignore_case = true,
+        default_value_t = TrustedDocuments::Off,
+        global = true
+    )]
+    pub trusted_documents: TrustedDocuments,
+
+    /// With `TENANTRY_TRUSTED_DOCUMENTS=require`, let platform administrators send any
+    /// document anyway (for support work in GraphiQL).
+    #[arg(
+        long,
+        env = "TENANTRY_TRUSTED_DOCUMENTS_EXEMPT_PLATFORM_ADMINS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub trusted_documents_exempt_platform_admins: bool,
+
+    /// How many automatic persisted queries (Apollo APQ) each process remembers.
+    #[arg(
+        long,
+        env = "TENANTRY_APQ_CACHE_ENTRIES",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub apq_cache_entries: u64,
+}
+
+/// Who may run introspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Introspection {
+    /// Any authenticated caller of an active tenant.
+    Members,
+    /// Anyone, signed in or not.
+    Public,
+    /// Nobody.
+    Off,
+}
+
+/// How the trusted-document list is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrustedDocuments {
+    /// Any document runs; the list only serves documents by hash.
+    Off,
+    /// Any document runs; one not in the list is logged (once per document).
+    Prefer,
+    /// Only documents in the list run.
+    Require,
 }
 
 /// How log lines are written.

@@ -35,9 +35,41 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// A fault of the server; details go to the log, never to the client.
     Internal,
+    /// The document is over one of the server's limits (size, depth, aliases, fields,
+    /// introspection depth, errors); the message names the limit and its value.
+    LimitExceeded,
+    /// An automatic persisted query's hash the server does not know: send the document
+    /// with its hash (Apollo's protocol).
+    PersistedQueryNotFound,
+    /// The server runs only trusted documents and this one is not in its list.
+    DocumentNotTrusted,
 }
 
 impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::TenantNotFound,
+        ErrorCode::TenantSuspended,
+        ErrorCode::FeatureNotEnabled,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::BadUserInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::Internal,
+        ErrorCode::LimitExceeded,
+        ErrorCode::PersistedQueryNotFound,
+        ErrorCode::DocumentNotTrusted,
+    ];
+
+    /// The code of its wire form.
+    pub fn parse(wire: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == wire)
+    }
+
     /// The wire form of the code.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +85,9 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL_SERVER_ERROR",
+            ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::DocumentNotTrusted => "DOCUMENT_NOT_TRUSTED",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod contacts; // the CRM's contacts
 pub mod conversations; // the CRM's conversations with contacts
 pub mod db; // pool, migrations, TenantTx, keyset pages, diesel schema, dev cluster
 pub mod demo; // demo tenants for `serve --demo`
+pub mod documents; // trusted documents and automatic persisted queries
 pub mod error; // the error type and its codes
 pub mod graphql; // the framework: request context, guards, savepoints, relay, limits
 pub mod http; // transport: router, GraphQL over HTTP, GraphiQL, health

@@ -211,57 +211,6 @@ impl TenantResolver {
         self.cache.invalidate_all();
         self.api_keys.invalidate_all();
     }
-
-    /// Keeps a connection to `url` listening on the `tenantry_tenancy` channel (fed by
-    /// triggers on tenants and memberships) and drops the cache on every notification, so
-    /// a suspension or a removed member takes effect at once in every server process.
-    /// Reconnects after a second if the connection is lost (and drops the cache then too,
-    /// as notifications may have been missed). Stops when the returned handle is aborted.
-    pub fn listen(&self, url: String) -> tokio::task::JoinHandle<()> {
-        let resolver = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = resolver.listen_once(&url).await {
-                    tracing::warn!(error = %e, "tenancy notifications interrupted; reconnecting");
-                }
-                resolver.invalidate_all();
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        })
-    }
-
-    async fn listen_once(&self, url: &str) -> Result<(), tokio_postgres::Error> {
-        use futures_util::StreamExt;
-        let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let driver = tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(m) => {
-                        if tx.send(m).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        });
-        client.batch_execute("LISTEN tenantry_tenancy").await?;
-        // Anything cached before LISTEN took effect may be stale.
-        self.invalidate_all();
-        while let Some(message) = rx.recv().await {
-            if let tokio_postgres::AsyncMessage::Notification(_) = message {
-                self.invalidate_all();
-            }
-        }
-        drop(client);
-        match driver.await {
-            Ok(result) => result,
-            Err(_) => Ok(()),
-        }
-    }
 }
 
 fn decide(user_id: UserId, row: Option<ResolvedRow>) -> Resolution {

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod functions;
 pub mod keyset;
 pub mod lateral;
+pub mod notify;
 pub mod schema;
 pub mod text_enum;
 pub mod tx;

@@ -117,6 +117,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    trusted_documents (hash) {
+        hash -> Text,
+        body -> Text,
+        name -> Nullable<Text>,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -148,5 +157,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     refresh_tokens,
     tenants,
+    trusted_documents,
     users,
 );

@@ -5,13 +5,17 @@
 //! - [`savepoints`]: one SAVEPOINT per root mutation field;
 //! - [`relay`]: global ids, cursors and connections;
 //! - [`limits`]: the limits every request is held to;
+//! - [`introspection`]: who may introspect, and suggestions only for them;
+//! - [`persisted`]: documents named by their SHA-256 (persisted queries, plan keys);
 //! - [`plannable`]: how a domain declares the fields compiled read plans serve.
 //!
 //! The assembly of the domains into one schema lives in [`crate::schema`].
 
 pub mod context;
 pub mod guards;
+pub mod introspection;
 pub mod limits;
+pub mod persisted;
 pub mod plannable;
 pub mod relay;
 pub mod savepoints;

@@ -7,13 +7,16 @@
 
 use crate::app::App;
 use crate::auth::request::Authenticator;
+use crate::auth::Principal;
 use crate::db::TxMode;
-use crate::error::{AppError, ErrorCode};
+use crate::documents::store::{Documents, Resolution};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::graphql::persisted::requested_hash;
 use crate::schema::Executed;
-use async_graphql::parser::types::OperationType;
 use async_graphql::{Response, ServerError, Value};
-use async_graphql_axum::GraphQLRequest;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use std::sync::Arc;
@@ -29,16 +32,40 @@ enum Media {
 }
 
 impl Media {
-    fn of(headers: &HeaderMap) -> Self {
-        let accept = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if accept.contains(GRAPHQL_RESPONSE_JSON) {
-            Media::GraphqlResponse
-        } else {
-            Media::Json
+    /// The media type `Accept` prefers: `application/graphql-response+json` when listed,
+    /// else `application/json` (also for no `Accept`, `*/*` or `application/*`); `None`
+    /// when the client accepts neither (406).
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Media::Json);
+        };
+        let mut best: Option<(f32, Media)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let candidate = match media.as_str() {
+                GRAPHQL_RESPONSE_JSON => Media::GraphqlResponse,
+                "application/json" | "application/*" | "*/*" => Media::Json,
+                _ => continue,
+            };
+            // Ties go to the first listed, except that graphql-response+json wins ties.
+            if quality > 0.0
+                && best.is_none_or(|(q, m)| {
+                    quality > q
+                        || (quality == q && candidate == Media::GraphqlResponse && m != candidate)
+                })
+            {
+                best = Some((quality, candidate));
+            }
         }
+        if accept.trim().is_empty() {
+            return Some(Media::Json);
+        }
+        best.map(|(_, media)| media)
     }
 
     fn content_type(self) -> &'static str {
@@ -49,7 +76,135 @@ impl Media {
     }
 }
 
-type Extracted = Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>;
+/// The parameters of a GraphQL-over-HTTP request, from a JSON body or a GET query string.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default)]
+    extensions: Option<serde_json::Value>,
+}
+
+/// A GET request's parameters: `variables` and `extensions` are JSON texts.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<String>,
+    #[serde(default)]
+    extensions: Option<String>,
+}
+
+/// What a request was refused with before anything ran: its status and error.
+type Refused = (StatusCode, AppError);
+
+fn malformed(what: impl std::fmt::Display) -> Refused {
+    (
+        StatusCode::BAD_REQUEST,
+        AppError::new(
+            ErrorCode::BadUserInput,
+            format!("malformed GraphQL request: {what}"),
+        ),
+    )
+}
+
+/// Reads the request's parameters as the GraphQL-over-HTTP specification says: GET from
+/// the query string; POST only from an `application/json` body (anything else — no
+/// Content-Type, `text/plain`, a form — is 415 and never runs: such requests are what a
+/// cross-site form can send without a CORS preflight).
+fn params(
+    method: &Method,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, Refused> {
+    if method == Method::GET {
+        let get: GetParams = serde_urlencoded::from_str(raw_query.unwrap_or(""))
+            .map_err(|e| malformed(format!("query string: {e}")))?;
+        let json = |name: &str, text: Option<String>| -> Result<_, Refused> {
+            text.map(|t| serde_json::from_str(&t).map_err(|e| malformed(format!("{name}: {e}"))))
+                .transpose()
+        };
+        return Ok(Params {
+            variables: json("variables", get.variables)?,
+            extensions: json("extensions", get.extensions)?,
+            query: get.query,
+            operation_name: get.operation_name,
+        });
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        let error = AppError::new(
+            ErrorCode::BadUserInput,
+            "a GraphQL POST must have Content-Type: application/json",
+        );
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, error));
+    }
+    let body = body.map_err(|e| {
+        // The body limit surfaces as an error of the body stream.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.to_string().contains("length limit") {
+            (StatusCode::PAYLOAD_TOO_LARGE, too_large())
+        } else {
+            malformed(e)
+        }
+    })?;
+    serde_json::from_slice::<Params>(&body).map_err(|e| malformed(format!("body: {e}")))
+}
+
+/// The async-graphql request of `params`, the document resolved through the trusted list
+/// and APQ cache (see [`crate::documents::store`]): `Err` for a malformed request,
+/// `Ok(Err)` for a document that cannot be had (an unknown hash).
+fn request_of(
+    app: &App,
+    params: Params,
+) -> Result<AppResult<(async_graphql::Request, Resolution)>, Refused> {
+    let requested = match &params.extensions {
+        Some(extensions) => requested_hash(extensions).map_err(|e| (StatusCode::BAD_REQUEST, e))?,
+        None => None,
+    };
+    let mut query = params.query.unwrap_or_default();
+    let resolution = match app.documents.resolve(&mut query, requested) {
+        Ok(resolution) => resolution,
+        Err(e) => return Ok(Err(e)),
+    };
+    if query.is_empty() {
+        return Err(malformed("`query` is required"));
+    }
+    let mut request = async_graphql::Request::new(query);
+    request.operation_name = params.operation_name;
+    match params.variables {
+        None | Some(serde_json::Value::Null) => {}
+        Some(v @ serde_json::Value::Object(_)) => {
+            request.variables = async_graphql::Variables::from_json(v);
+        }
+        Some(_) => return Err(malformed("`variables` must be an object")),
+    }
+    match params.extensions {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(map)) => {
+            for (key, value) in map {
+                if let Ok(value) = async_graphql::Value::from_json(value) {
+                    request.extensions.insert(key, value);
+                }
+            }
+        }
+        Some(_) => return Err(malformed("`extensions` must be an object")),
+    }
+    Ok(Ok((request, resolution)))
+}
 
 /// `/t/{slug}/graphql`: the path names the tenant (when nothing stronger does).
 pub(super) async fn graphql_for_slug(
@@ -57,18 +212,20 @@ pub(super) async fn graphql_for_slug(
     Path(slug): Path<String>,
     method: Method,
     headers: HeaderMap,
-    request: Extracted,
+    RawQuery(raw_query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
-    handle(app, method, headers, Some(slug), request).await
+    handle(app, method, headers, Some(slug), raw_query, body).await
 }
 
 pub(super) async fn graphql(
     State(app): State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
-    request: Extracted,
+    RawQuery(raw_query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
-    handle(app, method, headers, None, request).await
+    handle(app, method, headers, None, raw_query, body).await
 }
 
 async fn handle(
@@ -76,11 +233,13 @@ async fn handle(
     method: Method,
     headers: HeaderMap,
     path_slug: Option<String>,
-    request: Extracted,
+    raw_query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
     let out = Reply {
-        media: Media::of(&headers),
+        media: Media::of(&headers).unwrap_or(Media::Json),
         request_id: uuid::Uuid::now_v7(),
+        max_errors: app.config.max_errors,
     };
     let span = tracing::info_span!(
         "graphql",
@@ -88,87 +247,112 @@ async fn handle(
         user.id = tracing::field::Empty,
         tenant.id = tracing::field::Empty,
     );
-    handle_in_span(app, method, headers, path_slug, request, out)
-        .instrument(span)
-        .await
-}
-
-async fn handle_in_span(
-    app: Arc<App>,
-    method: Method,
-    headers: HeaderMap,
-    path_slug: Option<String>,
-    request: Extracted,
-    out: Reply,
-) -> axum::response::Response {
-    let mut request = match request {
-        Ok(r) => r.into_inner(),
-        Err(e) => {
-            let text = e.0.to_string();
-            // The body limit surfaces as an I/O error of the body stream.
-            if text.contains("length limit exceeded") {
-                return out.error(StatusCode::PAYLOAD_TOO_LARGE, too_large());
-            }
+    async move {
+        if Media::of(&headers).is_none() {
             let error = AppError::new(
                 ErrorCode::BadUserInput,
-                format!("malformed GraphQL request: {text}"),
+                "Accept must allow application/graphql-response+json or application/json",
             );
-            return out.error(StatusCode::BAD_REQUEST, error);
+            return out.error(StatusCode::NOT_ACCEPTABLE, error);
         }
-    };
+        match run(
+            &app,
+            &method,
+            &headers,
+            path_slug,
+            raw_query.as_deref(),
+            body,
+            &out,
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err((status, error)) => out.error(status, error),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    path_slug: Option<String>,
+    raw_query: Option<&str>,
+    body: Result<Bytes, BytesRejection>,
+    out: &Reply,
+) -> Result<axum::response::Response, Refused> {
+    let params = params(method, headers, raw_query, body)?;
     let authenticator = Authenticator {
         keys: &app.keys,
         api_keys: &app.api_keys,
         base_domain: app.config.base_domain.as_deref(),
     };
-    let principal = match authenticator.authenticate(&headers, path_slug).await {
-        Ok(p) => p,
-        Err(e) => return out.error(refusal_status(e.code), e),
-    };
+    let principal = authenticator
+        .authenticate(headers, path_slug)
+        .await
+        .map_err(|e| (refusal_status(e.code), e))?;
     if let Some(p) = &principal {
         tracing::Span::current().record("user.id", tracing::field::display(p.user_id));
     }
+    let (mut request, resolution) = match request_of(app, params)? {
+        Ok(resolved) => resolved,
+        Err(e) => return Ok(out.request_error(e)),
+    };
+    if !app.documents.admits(&resolution) && !exempt(app, principal.as_ref()).await {
+        return Ok(out.request_error(Documents::untrusted(&resolution)));
+    }
     // A query with a compiled plan is read-only without parsing it again; otherwise the
-    // operation type decides (a parse error is reported by the executor).
-    let lookup = app.graphql.lookup(&request);
-    let mode = if lookup.has_plan_for(&request) {
-        TxMode::ReadOnly
-    } else {
-        mode_of(&mut request)
+    // operation type decides.
+    let lookup = app.graphql.lookup_hash(resolution.hash);
+    let mode = match app.graphql.mode(&mut request, &lookup) {
+        Ok(mode) => mode,
+        Err(e) => return Ok(out.request_error(e)),
     };
     if mode == TxMode::ReadWrite && method == Method::GET {
         let e = AppError::new(ErrorCode::BadUserInput, "mutations must be sent with POST");
         let mut resp = out.error(StatusCode::METHOD_NOT_ALLOWED, e);
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return resp;
+        return Ok(resp);
     }
     let tx = Arc::new(app.tenant_tx(principal, mode));
     let executed = app.graphql.execute_looked_up(request, lookup, &tx).await;
     let finished = tx.finish().await;
     let response = match (executed, finished) {
-        (_, Err(e)) => return out.error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        (_, Err(e)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e)),
         (Executed::Json(body), Ok(())) => {
             tracing::debug!(statements = tx.statement_count(), "compiled request done");
-            return (
+            return Ok((
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, out.media.content_type())],
                 body,
             )
-                .into_response();
+                .into_response());
         }
         (Executed::Response(response), Ok(())) => response,
     };
-    let mut status = StatusCode::OK;
-    if out.media == Media::GraphqlResponse && response.data == Value::Null && response.is_err() {
-        status = StatusCode::BAD_REQUEST;
-    }
     tracing::debug!(
         statements = tx.statement_count(),
         errors = response.errors.len(),
         "request done"
     );
-    out.send(status, response)
+    Ok(out.send(response))
+}
+
+/// Whether a platform administrator may run a document outside the trusted list
+/// (`TENANTRY_TRUSTED_DOCUMENTS_EXEMPT_PLATFORM_ADMINS`); never for an API key.
+async fn exempt(app: &App, principal: Option<&Principal>) -> bool {
+    let Some(p) = principal.filter(|p| p.role_cap.is_none()) else {
+        return false;
+    };
+    app.config.trusted_documents_exempt_platform_admins
+        && app
+            .platform()
+            .is_platform_admin(p.user_id)
+            .await
+            .unwrap_or(false)
 }
 
 /// Refuses a request whose declared `Content-Length` is over the body limit before any of
@@ -188,8 +372,9 @@ pub(super) async fn refuse_oversized(
         return next.run(request).await;
     }
     let out = Reply {
-        media: Media::of(request.headers()),
+        media: Media::of(request.headers()).unwrap_or(Media::Json),
         request_id: uuid::Uuid::now_v7(),
+        max_errors: app.config.max_errors,
     };
     let span = tracing::info_span!("graphql", request.id = %out.request_id);
     let _entered = span.enter();
@@ -200,23 +385,6 @@ pub(super) async fn refuse_oversized(
 /// The refusal of a body over the limit, whether declared so or found so while reading.
 fn too_large() -> AppError {
     AppError::new(ErrorCode::BadUserInput, "request body too large")
-}
-
-/// Whether the operation the request runs is a mutation (read-write) or not.
-fn mode_of(request: &mut async_graphql::Request) -> TxMode {
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
-        return TxMode::ReadOnly;
-    };
-    let is_mutation = doc.operations.iter().any(|(op_name, op)| {
-        op.node.ty == OperationType::Mutation
-            && (name.is_none() || op_name.map(|n| n.as_str()) == name.as_deref())
-    });
-    if is_mutation {
-        TxMode::ReadWrite
-    } else {
-        TxMode::ReadOnly
-    }
 }
 
 /// The HTTP status of a request refused before it ran.
@@ -230,39 +398,90 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// How to answer one request: its media type and its id.
+/// How to answer one request: its media type, its id, and how many errors it may carry.
 struct Reply {
     media: Media,
     request_id: uuid::Uuid,
+    max_errors: usize,
 }
 
 impl Reply {
-    /// A response carrying only `error`.
+    /// A response carrying only `error`, refused before execution: no `data`, and
+    /// `status` whatever the media type.
     fn error(&self, status: StatusCode, error: AppError) -> axum::response::Response {
         let message = error.message.clone();
         let mut server_error = ServerError::new(message, None);
         server_error.extensions = error.into_graphql().extensions;
-        self.send(status, Response::from_errors(vec![server_error]))
+        let response = Response::from_errors(vec![server_error]);
+        self.write(status, response, false)
     }
 
-    /// Sends `response`, every error with its code and the request id.
-    fn send(&self, status: StatusCode, mut response: Response) -> axum::response::Response {
-        self.complete_errors(&mut response);
-        let body = match serde_json::to_vec(&response) {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(error = %e, "serialising a response");
-                br#"{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+    /// A request error found before execution (a document over a limit, unknown or
+    /// untrusted), answered like a validation error.
+    fn request_error(&self, error: AppError) -> axum::response::Response {
+        let mut server_error = ServerError::new(error.message.clone(), None);
+        server_error.extensions = error.into_graphql().extensions;
+        self.send(Response::from_errors(vec![server_error]))
+    }
+
+    /// Sends an executed `response`. One that failed before execution (parse, validation,
+    /// limits, variables: `data` null and no error with a path) has no `data` and, as
+    /// `application/graphql-response+json`, a 4xx status (the first error's); as
+    /// `application/json` it stays 200, as the GraphQL-over-HTTP specification asks.
+    fn send(&self, response: Response) -> axum::response::Response {
+        let request_error = response.data == Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let status = match (self.media, request_error) {
+            (Media::GraphqlResponse, true) => {
+                let code = response.errors[0]
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.get("code"))
+                    .and_then(|c| match c {
+                        Value::String(s) => ErrorCode::parse(s),
+                        _ => None,
+                    })
+                    .unwrap_or(ErrorCode::BadUserInput);
+                refusal_status(code)
             }
+            _ => StatusCode::OK,
         };
-        let status = if self.media == Media::Json
-            && status == StatusCode::BAD_REQUEST
-            && response.data != Value::Null
-        {
-            StatusCode::OK
-        } else {
-            status
-        };
+        self.write(status, response, !request_error)
+    }
+
+    /// Writes `response` (with `data` only when `with_data`), every error with its code
+    /// and the request id, at most `max_errors` of them.
+    fn write(
+        &self,
+        status: StatusCode,
+        mut response: Response,
+        with_data: bool,
+    ) -> axum::response::Response {
+        self.complete_errors(&mut response);
+        let mut body = serde_json::Map::new();
+        if with_data {
+            body.insert(
+                "data".into(),
+                serde_json::to_value(&response.data).unwrap_or_default(),
+            );
+        }
+        if !response.errors.is_empty() {
+            body.insert(
+                "errors".into(),
+                serde_json::to_value(&response.errors).unwrap_or_default(),
+            );
+        }
+        if !response.extensions.is_empty() {
+            body.insert(
+                "extensions".into(),
+                serde_json::to_value(&response.extensions).unwrap_or_default(),
+            );
+        }
+        let body = serde_json::to_vec(&body).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "serialising a response");
+            br#"{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+        });
         (
             status,
             [(header::CONTENT_TYPE, self.media.content_type())],
@@ -271,11 +490,24 @@ impl Reply {
             .into_response()
     }
 
-    /// Gives every error an `extensions.code` and `extensions.requestId`. Errors of
+    /// Gives every error an `extensions.code` and `extensions.requestId`, and keeps at
+    /// most `max_errors` (the last one kept then says how many were left out). Errors of
     /// async-graphql itself (parse, validation, limits, argument coercion) carry no code:
     /// they become BAD_USER_INPUT, anything else uncoded INTERNAL — logged each time, as an
     /// uncoded error is a resolver that forgot to say what went wrong.
     fn complete_errors(&self, response: &mut Response) {
+        if response.errors.len() > self.max_errors {
+            let left_out = response.errors.len() + 1 - self.max_errors.max(1);
+            response.errors.truncate(self.max_errors.saturating_sub(1));
+            let error = crate::graphql::limits::exceeded(
+                &format!("{left_out} more errors left out"),
+                "TENANTRY_MAX_ERRORS",
+                self.max_errors,
+            );
+            let mut server_error = ServerError::new(error.message.clone(), None);
+            server_error.extensions = error.into_graphql().extensions;
+            response.errors.push(server_error);
+        }
         for error in &mut response.errors {
             let mut extensions = error.extensions.take().unwrap_or_default();
             if extensions.get("code").is_none() {
@@ -285,7 +517,11 @@ impl Reply {
                     || error.message.starts_with("Expected input type");
                 let code = if user_error {
                     tracing::info!(error = %error.message, "an uncoded request error coded BAD_USER_INPUT");
-                    ErrorCode::BadUserInput
+                    if error.message.starts_with("Query is too complex") {
+                        ErrorCode::LimitExceeded
+                    } else {
+                        ErrorCode::BadUserInput
+                    }
                 } else {
                     tracing::warn!(error = %error.message, path = ?error.path, "an uncoded resolver error coded INTERNAL_SERVER_ERROR");
                     ErrorCode::Internal

@@ -8,9 +8,12 @@ use super::{build_schema, loaders, AppSchema, Mutation, Query, Services};
 use crate::auth::RequestTx;
 use crate::config::Config;
 use crate::db::TxMode;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::graphql::guards::{self, Rules};
+use crate::graphql::introspection::IntrospectionPolicy;
+use crate::graphql::persisted::DocumentHash;
 use crate::graphql::Limits;
+use async_graphql::parser::types::OperationType;
 use async_graphql::{PathSegment, Request, Response, ServerError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +27,8 @@ pub struct Executor {
     plans: Option<Plans>,
     /// Query texts longer than this are never planned.
     max_planned_text: usize,
+    limits: Limits,
+    introspection: IntrospectionPolicy,
     compiled: AtomicU64,
 }
 
@@ -51,13 +56,16 @@ impl Executed {
     }
 }
 
-/// What the plan cache knows of a request's query text.
-pub struct PlanLookup(Option<Option<Arc<plan::Plan>>>);
+/// What the plan cache knows of a request's document.
+pub struct PlanLookup {
+    hash: DocumentHash,
+    cached: Option<Option<Arc<plan::Plan>>>,
+}
 
 impl PlanLookup {
     /// Whether a compiled plan serves the request (then it is a query: read-only).
     pub fn has_plan_for(&self, request: &Request) -> bool {
-        matches!(&self.0, Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
+        matches!(&self.cached, Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
     }
 }
 
@@ -76,15 +84,48 @@ impl Executor {
             mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(&services)),
             plans,
             max_planned_text: config.max_planned_text_bytes,
+            limits,
+            introspection: IntrospectionPolicy(config.introspection),
             rules,
             compiled: AtomicU64::new(0),
         }
     }
 
-    /// What the plan cache knows of `request`'s query text (a request with a compiled plan
+    /// What the plan cache knows of `request`'s document (a request with a compiled plan
     /// needs no parsing to know that it is read-only).
     pub fn lookup(&self, request: &Request) -> PlanLookup {
-        PlanLookup(self.plans.as_ref().and_then(|p| p.get(&request.query)))
+        self.lookup_hash(DocumentHash::of(&request.query))
+    }
+
+    /// [`Executor::lookup`] for a document whose hash is known already.
+    pub fn lookup_hash(&self, hash: DocumentHash) -> PlanLookup {
+        PlanLookup {
+            hash,
+            cached: self.plans.as_ref().and_then(|p| p.get(&hash)),
+        }
+    }
+
+    /// The transaction `request` needs: read-only when a compiled plan serves it (known
+    /// without parsing), else by the type of the operation it runs, once its text is
+    /// within the limits (a parse error is left for the executor to report).
+    pub fn mode(&self, request: &mut Request, lookup: &PlanLookup) -> AppResult<TxMode> {
+        if lookup.has_plan_for(request) {
+            return Ok(TxMode::ReadOnly);
+        }
+        self.limits.check_text(&request.query)?;
+        let name = request.operation_name.clone();
+        let Ok(doc) = request.parsed_query() else {
+            return Ok(TxMode::ReadOnly);
+        };
+        let is_mutation = doc.operations.iter().any(|(op_name, op)| {
+            op.node.ty == OperationType::Mutation
+                && (name.is_none() || op_name.map(|n| n.as_str()) == name.as_deref())
+        });
+        Ok(if is_mutation {
+            TxMode::ReadWrite
+        } else {
+            TxMode::ReadOnly
+        })
     }
 
     /// How many requests compiled plans have answered since the start.
@@ -104,14 +145,11 @@ impl Executor {
     pub async fn execute_looked_up(
         &self,
         mut request: Request,
-        PlanLookup(cached): PlanLookup,
+        PlanLookup { hash, cached }: PlanLookup,
         tx: &Arc<RequestTx>,
     ) -> Executed {
-        if tx.mode() == TxMode::ReadWrite {
-            let response = self.mutations.execute(loaders::attach(request, tx)).await;
-            return Executed::Response(response);
-        }
-        if let (Some(Some(plan)), Some(plans)) = (&cached, &self.plans) {
+        let mutation = tx.mode() == TxMode::ReadWrite;
+        if let (false, Some(Some(plan)), Some(plans)) = (mutation, &cached, &self.plans) {
             if plan.serves(request.operation_name.as_deref()) {
                 match plans.run(plan, &request.variables, tx).await {
                     Ok(Some(body)) => {
@@ -123,27 +161,51 @@ impl Executor {
                 }
             }
         }
+        // Everything else is held to the limits and the introspection policy before
+        // async-graphql validates it (a parse error is reported by the executor).
+        if let Err(e) = self.limits.check_text(&request.query) {
+            return Executed::Response(refusal(e, Vec::new()));
+        }
         let operation_name = request.operation_name.clone();
         let plannable = cached.is_none() && request.query.len() <= self.max_planned_text;
         let mut candidate = None;
         if let Ok(doc) = request.parsed_query() {
-            let required = self
-                .rules
-                .operation_requirements(doc, operation_name.as_deref());
-            if let Err((e, path)) = guards::check_operation(tx, &required).await {
-                return Executed::Response(refusal(e, path));
+            match self.limits.check_document(doc) {
+                Err(e) => return Executed::Response(refusal(e, Vec::new())),
+                Ok(checked) if checked.introspects => {
+                    if let Err(e) = self.introspection.admit(tx).await {
+                        return Executed::Response(refusal(e, Vec::new()));
+                    }
+                }
+                Ok(_) => {}
             }
-            if let (true, Some(plans)) = (plannable, &self.plans) {
-                candidate = Some(plans.compile(doc, operation_name.as_deref()));
+            if !mutation {
+                let required = self
+                    .rules
+                    .operation_requirements(doc, operation_name.as_deref());
+                if let Err((e, path)) = guards::check_operation(tx, &required).await {
+                    return Executed::Response(refusal(e, path));
+                }
+                if let (true, Some(plans)) = (plannable, &self.plans) {
+                    candidate = Some(plans.compile(doc, operation_name.as_deref()));
+                }
             }
         }
-        let query = candidate.as_ref().map(|_| request.query.clone());
-        let response = self.queries.execute(loaders::attach(request, tx)).await;
+        let schema = if mutation {
+            &self.mutations
+        } else {
+            &self.queries
+        };
+        let text_len = request.query.len();
+        let mut response = schema.execute(loaders::attach(request, tx)).await;
+        self.introspection
+            .strip_suggestions(&mut response, tx)
+            .await;
         // Only a text the generic executor ran cleanly (parsed, validated, within the
         // limits) gets a plan.
-        if let (Some(plan), Some(query), Some(plans)) = (candidate, query, &self.plans) {
+        if let (Some(plan), Some(plans)) = (candidate, &self.plans) {
             if response.errors.is_empty() {
-                plans.remember(query, plan);
+                plans.remember(hash, text_len, plan);
             }
         }
         Executed::Response(response)

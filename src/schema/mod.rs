@@ -91,7 +91,8 @@ fn build_schema(
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits)
-        .limit_depth(limits.max_depth)
+        // Depth is checked by `Limits::check_document`, which holds introspection to
+        // its own limit instead (see `graphql::limits`).
         .limit_complexity(limits.max_complexity);
     if let Some(rules) = guards {
         // Savepoints outermost: a field refused by its guard is rolled back like a failed one.

@@ -299,7 +299,7 @@ async fn http_media_types_limits_and_health() {
     let (_, body) = t2
         .post(Some(&b.token), &[], "{ me { tenant { id } } }", json!({}))
         .await;
-    assert_eq!(first_code(&body), "BAD_USER_INPUT", "depth limit: {body}");
+    assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "depth limit: {body}");
     assert!(
         body["errors"][0]["message"]
             .as_str()

@@ -338,7 +338,7 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
 
     // Invalid values are the generic executor's errors.
     let body = declined(&t, Some(&a.token), q, json!({ "n": 1000 })).await;
-    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "complexity: {body}");
     let body = declined(&t, Some(&a.token), q, json!({ "n": "two" })).await;
     assert_eq!(first_code(&body), "BAD_USER_INPUT");
     let body = declined(
@@ -358,7 +358,7 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
         json!({ "n": 100, "m": 100, "k": 100 }),
     )
     .await;
-    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "{body}");
     assert!(body["errors"][0]["message"]
         .as_str()
         .unwrap()

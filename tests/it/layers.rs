@@ -10,6 +10,7 @@ const DOMAINS: &[&str] = &[
     "api_keys",
     "contacts",
     "conversations",
+    "documents",
     "messages",
     "platform",
     "tenancy",

@@ -103,7 +103,10 @@ async fn a_failed_commit_is_an_error_response_and_saves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_takes_no_connection_and_queries_are_read_only() {
-    let t = TestApp::new().await;
+    // Public introspection needs no admission (under the default policy, `members`, the
+    // admission is the only work: tests/it/introspection.rs).
+    let t =
+        TestApp::with_config(|c| c.introspection = tenantry::config::Introspection::Public).await;
     let a = t.tenant("alpha").await;
     let principal = Some(Principal {
         user_id: a.owner,

@@ -43,6 +43,7 @@ use crate::conversations::model::ConversationRow;
 use crate::db::keyset::Page;
 use crate::error::AppError;
 use crate::graphql::guards::{self, Required, Rules};
+use crate::graphql::persisted::DocumentHash;
 use crate::graphql::plannable::JsonOut;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
@@ -60,9 +61,10 @@ pub struct Decline;
 
 type Compiled<T> = Result<T, Decline>;
 
-/// The plans of the query texts seen so far (`None`: the text has no plan).
+/// The plans of the documents seen so far, by the hash of their text (`None`: the
+/// document has no plan), each weighing its text's length plus a flat allowance.
 pub struct Plans {
-    cache: moka::sync::Cache<String, Option<Arc<Plan>>>,
+    cache: moka::sync::Cache<DocumentHash, (u32, Option<Arc<Plan>>)>,
     rules: Arc<Rules>,
     limits: Limits,
 }
@@ -73,7 +75,7 @@ impl Plans {
     pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
-                .weigher(|query: &String, _| u32::try_from(query.len() + 1024).unwrap_or(u32::MAX))
+                .weigher(|_, (weight, _): &(u32, Option<Arc<Plan>>)| *weight)
                 .max_capacity(capacity_bytes)
                 .build(),
             rules,
@@ -81,9 +83,10 @@ impl Plans {
         }
     }
 
-    /// The plan of `query`, if one is cached; `Some(None)` if the text is known to have none.
-    pub fn get(&self, query: &str) -> Option<Option<Arc<Plan>>> {
-        self.cache.get(query)
+    /// The plan of the document `hash`, if one is cached; `Some(None)` if the document is
+    /// known to have none.
+    pub fn get(&self, hash: &DocumentHash) -> Option<Option<Arc<Plan>>> {
+        self.cache.get(hash).map(|(_, plan)| plan)
     }
 
     /// Compiles the operation `operation_name` of `doc` (the parsed `query`). Call
@@ -100,9 +103,11 @@ impl Plans {
             .map(Arc::new)
     }
 
-    /// Remembers the outcome of [`Plans::compile`] for `query`.
-    pub fn remember(&self, query: String, plan: Option<Arc<Plan>>) {
-        self.cache.insert(query, plan);
+    /// Remembers the outcome of [`Plans::compile`] for the document `hash` of
+    /// `text_len` bytes.
+    pub fn remember(&self, hash: DocumentHash, text_len: usize, plan: Option<Arc<Plan>>) {
+        let weight = u32::try_from(text_len + 1024).unwrap_or(u32::MAX);
+        self.cache.insert(hash, (weight, plan));
     }
 
     /// Runs `plan` for `variables` in `tx`: `Ok(Some(json))` is the whole response body,

@@ -1,0 +1,2 @@
+DROP TABLE trusted_documents;
+DROP FUNCTION app.notify_documents();

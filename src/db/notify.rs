@@ -1,0 +1,71 @@
+//! One connection per server process that `LISTEN`s on the channels triggers announce
+//! changes on, and calls each channel's handler: on every notification, and after each
+//! (re)connection, since notifications sent while disconnected are lost.
+
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do when a channel announces a change.
+pub type Handler = Arc<dyn Fn() + Send + Sync>;
+
+/// Keeps a connection to `url` listening on every channel of `handlers`, reconnecting
+/// after a second when it is lost. Stops when the returned handle is aborted.
+pub fn listen(url: String, handlers: Vec<(&'static str, Handler)>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = listen_once(&url, &handlers).await {
+                tracing::warn!(error = %e, "database notifications interrupted; reconnecting");
+            }
+            for (_, handler) in &handlers {
+                handler();
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+async fn listen_once(
+    url: &str,
+    handlers: &[(&'static str, Handler)],
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(m) => {
+                    if tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    let listens: String = handlers
+        .iter()
+        .map(|(channel, _)| format!("LISTEN {channel};"))
+        .collect();
+    client.batch_execute(&listens).await?;
+    // Anything learnt before LISTEN took effect may be stale.
+    for (_, handler) in handlers {
+        handler();
+    }
+    while let Some(message) = rx.recv().await {
+        if let tokio_postgres::AsyncMessage::Notification(n) = message {
+            for (channel, handler) in handlers {
+                if n.channel() == *channel {
+                    handler();
+                }
+            }
+        }
+    }
+    drop(client);
+    match driver.await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
