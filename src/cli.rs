@@ -1,5 +1,6 @@
 //! The command line (clap): `serve`, `migrate`, `schema`, `tenant`, `user`, `token`.
-//! Each command prints one plain line a script can use (the schema prints the SDL).
+//! Each command prints one plain line a script can use (the schema prints the SDL;
+//! `schema --check-breaking` prints one line per breaking change, or one line if there is none).
 
 use crate::app::App;
 use crate::auth::plans::Plan;
@@ -47,6 +48,11 @@ enum Command {
         /// The committed schema file compared by --check.
         #[arg(long, default_value = "schema.graphql")]
         file: PathBuf,
+        /// List the breaking changes from this older schema (SDL file) to the generated one,
+        /// one `BREAKING path: what` line each, and exit non-zero if there are any. Dangerous
+        /// but compatible changes are listed on stderr.
+        #[arg(long, value_name = "OLD", conflicts_with = "check")]
+        check_breaking: Option<PathBuf>,
     },
     /// Operator commands on tenants.
     Tenant {
@@ -277,9 +283,34 @@ pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.config);
     match cli.command {
-        Command::Schema { check, file } => {
+        Command::Schema {
+            check,
+            file,
+            check_breaking,
+        } => {
             let sdl = crate::schema::sdl();
-            if check {
+            if let Some(old) = check_breaking {
+                let old_sdl = std::fs::read_to_string(&old)
+                    .with_context(|| format!("reading {}", old.display()))?;
+                let findings = crate::schema::breaking::compare(&old_sdl, &sdl)?;
+                let (breaking, dangerous): (Vec<_>, Vec<_>) = findings
+                    .iter()
+                    .partition(|f| f.severity == crate::schema::breaking::Severity::Breaking);
+                for finding in dangerous {
+                    eprintln!("{finding}");
+                }
+                if !breaking.is_empty() {
+                    for finding in &breaking {
+                        println!("{finding}");
+                    }
+                    bail!(
+                        "{} breaking change(s) against {}",
+                        breaking.len(),
+                        old.display()
+                    );
+                }
+                println!("no breaking changes against {}", old.display());
+            } else if check {
                 let committed = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
                 if committed != sdl {

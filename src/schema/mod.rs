@@ -20,6 +20,7 @@
 //! field (`graphql/guards.rs`) and each root field runs inside its own SAVEPOINT
 //! (`graphql/savepoints.rs`), so a failed field is undone alone.
 
+pub mod breaking;
 pub mod executor;
 pub mod loaders;
 pub mod node;

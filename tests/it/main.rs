@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod api_keys;
 mod auth;
+mod breaking;
 mod cli;
 mod compiled;
 mod crm;
