@@ -14,6 +14,7 @@ mod crm;
 mod db;
 mod demo;
 mod errors;
+mod http_spec;
 mod introspection;
 mod isolation;
 mod layers;
