@@ -13,6 +13,7 @@ mod crm;
 mod db;
 mod demo;
 mod errors;
+mod graphiql;
 mod isolation;
 mod layers;
 mod lifecycle;
