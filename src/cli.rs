@@ -34,7 +34,7 @@ enum Command {
         /// Port to listen on.
         #[arg(long, env = "TENANTRY_PORT", default_value_t = 8080)]
         port: u16,
-        /// Create two demo tenants with users and contacts, and print a token per user.
+        /// Create two demo tenants with users and contacts, and print a token and password per user.
         #[arg(long)]
         demo: bool,
     },
@@ -342,16 +342,19 @@ pub async fn run() -> anyhow::Result<()> {
             let addr: SocketAddr = listener.local_addr()?;
             if demo {
                 for login in crate::demo::seed(&app).await? {
+                    // The token stays the fifth field: scripts read these lines.
                     println!(
-                        "TOKEN {} {} {} {}",
+                        "TOKEN {} {} {} {} PASSWORD {}",
                         login.email,
                         login.tenant,
                         login.role.as_str(),
-                        login.token
+                        login.token,
+                        login.password
                     );
                 }
             }
             println!("http://{addr}/graphql");
+            println!("GraphiQL: http://{addr}/graphiql");
             axum::serve(listener, router(app))
                 .with_graceful_shutdown(shutdown())
                 .await?;

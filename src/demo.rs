@@ -1,11 +1,18 @@
 //! `serve --demo`: two demo tenants with users and contacts, and a token per demo user.
-//! Idempotent: a tenant that already exists is left as it is.
+//! Every demo user's password is [`DEMO_PASSWORD`], so a newcomer can also sign in through
+//! the `login` mutation or GraphiQL; alice@acme.test belongs to both tenants, so GraphiQL's
+//! tenant switcher has somewhere to go. Idempotent: a tenant that already exists is left as
+//! it is (its memberships and the passwords are set again).
 
 use crate::app::App;
 use crate::auth::Role;
 use crate::error::ErrorCode;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The password of every demo user: printed by `serve --demo` and shown in the README. A
+/// demo database is for trying things out, never for real data.
+pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// A demo user and the token printed for it.
 pub struct DemoLogin {
@@ -17,6 +24,8 @@ pub struct DemoLogin {
     pub role: Role,
     /// A signed access token, valid for a day.
     pub token: String,
+    /// The user's password ([`DEMO_PASSWORD`]).
+    pub password: &'static str,
 }
 
 /// A demo tenant: slug, name, members with roles, contacts (name, email, company, tag).
@@ -54,7 +63,10 @@ const TENANTS: &[DemoTenant] = &[
     (
         "globex",
         "Globex Inc",
-        &[("bob@globex.test", Role::Owner)],
+        &[
+            ("bob@globex.test", Role::Owner),
+            ("alice@acme.test", Role::Member),
+        ],
         &[
             ("Hank Scorpio", "hank@globex.test", "Globex", "vip"),
             (
@@ -67,10 +79,11 @@ const TENANTS: &[DemoTenant] = &[
     ),
 ];
 
-/// Creates the demo data if missing and returns a token per demo user.
+/// Creates the demo data if missing and returns a token per demo user and tenant.
 pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
     let platform = app.platform();
     let mut logins = Vec::new();
+    let mut with_password = Vec::new();
     for (slug, name, users, contacts) in TENANTS {
         let (tenant_id, fresh) = match platform.find_tenant(slug).await {
             Ok(t) => (crate::ids::TenantId(t.id), false),
@@ -85,6 +98,10 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
                 Err(e) if e.code == ErrorCode::NotFound => platform.create_user(email).await?,
                 Err(e) => return Err(e.into()),
             };
+            if !with_password.contains(&user_id) {
+                platform.set_password(user_id, DEMO_PASSWORD).await?;
+                with_password.push(user_id);
+            }
             platform.set_membership(tenant_id, user_id, *role).await?;
             logins.push(DemoLogin {
                 email: email.to_string(),
@@ -93,6 +110,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
                 token: app
                     .keys
                     .sign(user_id, Some(tenant_id), Duration::from_secs(24 * 3600))?,
+                password: DEMO_PASSWORD,
             });
         }
         if fresh {

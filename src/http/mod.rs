@@ -1,13 +1,14 @@
 //! Transport: the router of the whole HTTP API — GraphQL over HTTP at `/graphql` and
-//! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql`, `/healthz` and `/readyz`.
+//! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql` with its assets, served from
+//! the binary ([`graphiql`]), `/healthz` and `/readyz`.
 
+pub mod graphiql;
 pub mod graphql;
 
 use crate::app::App;
-use async_graphql::http::GraphiQLSource;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
@@ -22,7 +23,8 @@ pub fn router(app: Arc<App>) -> Router {
             "/t/{slug}/graphql",
             get(graphql::graphql_for_slug).post(graphql::graphql_for_slug),
         )
-        .route("/graphiql", get(graphiql))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -32,10 +34,6 @@ pub fn router(app: Arc<App>) -> Router {
             graphql::refuse_oversized,
         ))
         .with_state(app)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {

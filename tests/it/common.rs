@@ -249,6 +249,18 @@ impl TestApp {
         TestApp { app, router, db }
     }
 
+    /// Serves the router on a TCP port of 127.0.0.1 (for clients outside the process, such
+    /// as a browser) until the test's runtime ends; returns the base URL (`http://127.0.0.1:N`).
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+        format!("http://{addr}")
+    }
+
     /// Creates a tenant with an owner; returns it with the owner's token.
     pub async fn tenant(&self, slug: &str) -> TestTenant {
         let platform = self.app.platform();

@@ -14,6 +14,7 @@ mod crm;
 mod db;
 mod demo;
 mod errors;
+mod graphiql;
 mod http_spec;
 mod introspection;
 mod isolation;
