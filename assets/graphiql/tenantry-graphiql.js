@@ -146,24 +146,10 @@
     return (op && op.operation) || 'query';
   }
 
-  // GraphiQL's schema introspection asks for type references nine wrappers deep (depth 15),
-  // over the server's query depth limit (TENANTRY_MAX_DEPTH, 12 by default), which counts
-  // introspection fields too. Five wrappers are more than any field of this schema has (the
-  // deepest is `[T!]!`, three) and keep the query at depth 11; a deeper type would make
-  // GraphiQL report an incomplete introspection, not show a wrong one.
-  var TYPE_REF = 'fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name' +
-    ' ofType { kind name ofType { kind name ofType { kind name } } } } } }\n';
-  function shallowIntrospection(params) {
-    var at = params.query.indexOf('fragment TypeRef on __Type');
-    if (params.operationName !== 'IntrospectionQuery' || at < 0) return params;
-    return Object.assign({}, params, { query: params.query.slice(0, at) + TYPE_REF });
-  }
-
   // GraphiQL's fetcher: every operation over POST /graphql with the session's token; the
   // headers typed in GraphiQL's Headers tab are added (and win, e.g. another Authorization).
   function fetcher(params, opts) {
     var headers = (opts && opts.headers) || {};
-    params = shallowIntrospection(params);
     if (operationType(params, opts) === 'subscription') {
       if (SUBSCRIPTION_URL) {
         var h = {};
