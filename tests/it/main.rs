@@ -13,6 +13,7 @@ mod compiled;
 mod crm;
 mod db;
 mod demo;
+mod documents;
 mod errors;
 mod graphiql;
 mod http_spec;
