@@ -64,11 +64,11 @@ impl App {
             vec![
                 ("tenantry_tenancy", {
                     let resolver = resolver.clone();
-                    Arc::new(move || resolver.invalidate_all()) as db::notify::Handler
+                    Arc::new(move |_: Option<&str>| resolver.invalidate_all()) as db::notify::Handler
                 }),
                 ("tenantry_documents", {
                     let documents = Arc::clone(&documents);
-                    Arc::new(move || {
+                    Arc::new(move |_: Option<&str>| {
                         let documents = Arc::clone(&documents);
                         tokio::spawn(async move {
                             if let Err(e) = documents.reload().await {

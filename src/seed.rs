@@ -77,8 +77,10 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
     }
     let agents = agents.join(", ");
     // Every value below is either a number or an id we generated: no outside text.
+    // Quiet: a bulk load announces no live events (one per row would flood the channel).
     let sql = format!(
-        "INSERT INTO contacts (id, name, email, phone, company, tags, created_at, updated_at)
+        "SET LOCAL app.quiet_events = 'on';
+         INSERT INTO contacts (id, name, email, phone, company, tags, created_at, updated_at)
          SELECT app.uuid_v7(t.ts, '{slug}:c:' || n), f.name || ' ' || l.name,
                 lower(f.name) || '.' || lower(l.name) || n || '@example.test',
                 '+1 555 ' || lpad(n::text, 7, '0'),

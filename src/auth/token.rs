@@ -37,6 +37,8 @@ pub struct VerifiedToken {
     pub user_id: UserId,
     /// From `tid`.
     pub tenant_id: Option<TenantId>,
+    /// From `exp`: seconds since the epoch.
+    pub expires_at: u64,
 }
 
 /// The keys and rules tokens are checked and signed with.
@@ -112,7 +114,11 @@ impl TokenKeys {
             Some(tid) => Some(tid.parse().map(TenantId).map_err(|_| "tid is not a uuid")?),
             None => None,
         };
-        Ok(VerifiedToken { user_id, tenant_id })
+        Ok(VerifiedToken {
+            user_id,
+            tenant_id,
+            expires_at: data.claims.exp,
+        })
     }
 
     /// Signs an HS256 access token for `user`, bound to `tenant`, valid for `ttl`.

@@ -1,13 +1,15 @@
 //! One connection per server process that `LISTEN`s on the channels triggers announce
-//! changes on, and calls each channel's handler: on every notification, and after each
-//! (re)connection, since notifications sent while disconnected are lost.
+//! changes on, and calls each channel's handler: with the payload of every notification,
+//! and with `None` after each (re)connection, since notifications sent while disconnected
+//! are lost.
 
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What to do when a channel announces a change.
-pub type Handler = Arc<dyn Fn() + Send + Sync>;
+/// What to do when a channel announces a change (`Some(payload)`), or when notifications
+/// may have been missed (`None`: after connecting).
+pub type Handler = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// Keeps a connection to `url` listening on every channel of `handlers`, reconnecting
 /// after a second when it is lost. Stops when the returned handle is aborted.
@@ -18,7 +20,7 @@ pub fn listen(url: String, handlers: Vec<(&'static str, Handler)>) -> tokio::tas
                 tracing::warn!(error = %e, "database notifications interrupted; reconnecting");
             }
             for (_, handler) in &handlers {
-                handler();
+                handler(None);
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -52,13 +54,13 @@ async fn listen_once(
     client.batch_execute(&listens).await?;
     // Anything learnt before LISTEN took effect may be stale.
     for (_, handler) in handlers {
-        handler();
+        handler(None);
     }
     while let Some(message) = rx.recv().await {
         if let tokio_postgres::AsyncMessage::Notification(n) = message {
             for (channel, handler) in handlers {
                 if n.channel() == *channel {
-                    handler();
+                    handler(Some(n.payload()));
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! - [`relay`]: global ids, cursors and connections;
 //! - [`limits`]: the limits every request is held to;
 //! - [`introspection`]: who may introspect, and suggestions only for them;
+//! - [`live`]: the fan-out of live events to subscriptions;
 //! - [`persisted`]: documents named by their SHA-256 (persisted queries, plan keys);
 //! - [`plannable`]: how a domain declares the fields compiled read plans serve.
 //!
@@ -15,6 +16,7 @@ pub mod context;
 pub mod guards;
 pub mod introspection;
 pub mod limits;
+pub mod live;
 pub mod persisted;
 pub mod plannable;
 pub mod relay;

@@ -9,6 +9,7 @@ use crate::conversations::loaders::{
     ConversationById, ConversationCountByContact, ConversationsByContact,
 };
 use crate::db::batch::Batched;
+use crate::graphql::context::LoaderSet;
 use crate::messages::loaders::MessagesByConversation;
 use crate::tenancy::loaders::UserById;
 use async_graphql::Request;
@@ -16,13 +17,17 @@ use std::sync::Arc;
 
 /// Attaches the request's transaction and its loaders to a GraphQL request.
 pub fn attach(request: Request, tx: &Arc<RequestTx>) -> Request {
+    request.data(Arc::new(loaders(tx))).data(Arc::clone(tx))
+}
+
+/// Every batch loader, around `tx`.
+pub fn loaders(tx: &Arc<RequestTx>) -> LoaderSet {
     let tx = || Arc::clone(tx);
-    request
-        .data(Batched::new(ConversationsByContact(tx())))
-        .data(Batched::new(ConversationCountByContact(tx())))
-        .data(Batched::new(MessagesByConversation(tx())))
-        .data(Batched::new(ConversationById(tx())))
-        .data(Batched::new(ContactById(tx())))
-        .data(Batched::new(UserById(tx())))
-        .data(tx())
+    LoaderSet::default()
+        .with(Batched::new(ConversationsByContact(tx())))
+        .with(Batched::new(ConversationCountByContact(tx())))
+        .with(Batched::new(MessagesByConversation(tx())))
+        .with(Batched::new(ConversationById(tx())))
+        .with(Batched::new(ContactById(tx())))
+        .with(Batched::new(UserById(tx())))
 }

@@ -1,0 +1,406 @@
+//! Live updates: the fan-out behind GraphQL subscriptions.
+//!
+//! Triggers on the CRM tables `NOTIFY tenantry_events` with a small payload (tenant,
+//! table, row id, kind of change — never the row). The process's one listener connection
+//! ([`crate::db::notify`]) hands each payload to [`Live::notified`], which queues it on the
+//! feed of its tenant, if anyone of that tenant is subscribed. Each tenant's feed has one
+//! worker: it takes every queued change, reads the rows **once** in a READ ONLY tenant
+//! transaction (`SET LOCAL app.tenant_id` as always, as no user and the lowest role, so it
+//! sees what row-level security lets any member of the tenant see) and broadcasts the
+//! batch to the tenant's subscribers. Each subscriber then filters by its own arguments
+//! and checks its own admission (membership, role, token expiry) before it receives a row;
+//! the work per event does not grow with the number of subscribers.
+//!
+//! Nested fields of a delivered object that need the database run in the subscriber's own
+//! short transaction (see [`LiveSlot`] and [`crate::graphql::context::request_tx`]).
+//!
+//! NOTIFY is not durable: events sent while the listener reconnects are not replayed; a
+//! client catches up with a query (by `updatedAt` or a cursor).
+
+use crate::auth::admission::RequestAdmission;
+use crate::auth::tenant::TenantResolver;
+use crate::auth::{Member, Principal, RequestTx, Role};
+use crate::db::TxMode;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ids::TenantId;
+use futures_util::future::BoxFuture;
+use futures_util::Stream;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, Notify};
+use uuid::Uuid;
+
+/// One change the database announced.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Change {
+    /// The tenant of the row.
+    pub tenant: Uuid,
+    /// The table (`contacts`, `conversations`, `messages`).
+    pub table: String,
+    /// The row's id.
+    pub id: Uuid,
+    /// `created`, `updated`, `assigned`, `closed` or `reopened`.
+    pub change: String,
+}
+
+/// A row as its domain loaded it (each domain downcasts to its own row type).
+pub type Row = Arc<dyn Any + Send + Sync>;
+
+/// Loads the rows of one table by id, in the given transaction.
+pub type RowSource =
+    Arc<dyn Fn(Arc<RequestTx>, Vec<Uuid>) -> BoxFuture<'static, AppResult<Vec<(Uuid, Row)>>> + Send + Sync>;
+
+/// Opens a request transaction (the application's only door to the pool).
+pub type TxOpener = Arc<dyn Fn(RequestAdmission, TxMode) -> RequestTx + Send + Sync>;
+
+/// A batch of one tenant's changes and their rows (None: no longer readable, e.g. a row
+/// deleted since), as every subscriber of the tenant receives it.
+pub struct Batch {
+    /// The changes in commit order, each with its row.
+    pub changes: Vec<(Change, Option<Row>)>,
+}
+
+/// The per-tenant queue of changes and its broadcast.
+struct Feed {
+    sender: broadcast::Sender<Arc<Batch>>,
+    pending: Mutex<Vec<Change>>,
+    wake: Notify,
+    /// Tenant and plan of a subscriber, for the admission of the feed's reads.
+    member: Mutex<Member>,
+}
+
+/// The live-update hub of a process.
+pub struct Live {
+    sources: HashMap<&'static str, RowSource>,
+    open: TxOpener,
+    resolver: TenantResolver,
+    feeds: Mutex<HashMap<TenantId, Arc<Feed>>>,
+    buffer: usize,
+    reads: AtomicU64,
+    statements: AtomicU64,
+    subscriptions: AtomicUsize,
+}
+
+impl Live {
+    /// A hub reading rows through `sources` (table → loader) in transactions `open`ed with
+    /// admissions of `resolver`; each subscriber may fall `buffer` batches behind before
+    /// it is closed.
+    pub fn new(
+        sources: HashMap<&'static str, RowSource>,
+        open: TxOpener,
+        resolver: TenantResolver,
+        buffer: usize,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            sources,
+            open,
+            resolver,
+            feeds: Mutex::default(),
+            buffer: buffer.max(1),
+            reads: AtomicU64::new(0),
+            statements: AtomicU64::new(0),
+            subscriptions: AtomicUsize::new(0),
+        })
+    }
+
+    /// Opens a transaction of `principal` (a subscriber's own, for nested fields).
+    pub fn open_tx(&self, principal: Option<Principal>) -> RequestTx {
+        (self.open)(
+            RequestAdmission::new(self.resolver.clone(), principal),
+            TxMode::ReadOnly,
+        )
+    }
+
+    /// The tenant resolver (subscribers re-check their admission with it).
+    pub fn resolver(&self) -> &TenantResolver {
+        &self.resolver
+    }
+
+    /// How many batches were read, and with how many SQL statements in all (for tests and
+    /// the benchmark: the work per event).
+    pub fn work(&self) -> (u64, u64) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.statements.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many subscriptions are open in this process.
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// The listener's handler: queues a change on its tenant's feed, if the tenant has one.
+    pub fn notified(&self, payload: Option<&str>) {
+        let Some(payload) = payload else {
+            // Reconnected: what was sent meanwhile is lost (documented), nothing to do.
+            return;
+        };
+        let change: Change = match serde_json::from_str(payload) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "an unreadable live event");
+                return;
+            }
+        };
+        let feed = lock(&self.feeds).get(&TenantId(change.tenant)).cloned();
+        if let Some(feed) = feed {
+            lock(&feed.pending).push(change);
+            feed.wake.notify_one();
+        }
+    }
+
+    /// Subscribes to the batches of `member`'s tenant, starting its feed if needed.
+    pub fn subscribe(self: &Arc<Self>, member: &Member) -> broadcast::Receiver<Arc<Batch>> {
+        let mut feeds = lock(&self.feeds);
+        if let Some(feed) = feeds.get(&member.tenant_id) {
+            *lock(&feed.member) = member.clone();
+            return feed.sender.subscribe();
+        }
+        let (sender, receiver) = broadcast::channel(self.buffer);
+        let feed = Arc::new(Feed {
+            sender,
+            pending: Mutex::default(),
+            wake: Notify::new(),
+            member: Mutex::new(member.clone()),
+        });
+        feeds.insert(member.tenant_id, Arc::clone(&feed));
+        tokio::spawn(Arc::clone(self).run_feed(member.tenant_id, feed));
+        receiver
+    }
+
+    /// A tenant's worker: reads each batch once and broadcasts it; ends (and drops the
+    /// feed) when the tenant has no subscriber left.
+    async fn run_feed(self: Arc<Self>, tenant: TenantId, feed: Arc<Feed>) {
+        loop {
+            feed.wake.notified().await;
+            {
+                let mut feeds = lock(&self.feeds);
+                if feed.sender.receiver_count() == 0 {
+                    feeds.remove(&tenant);
+                    return;
+                }
+            }
+            let changes = std::mem::take(&mut *lock(&feed.pending));
+            if changes.is_empty() {
+                continue;
+            }
+            let member = lock(&feed.member).clone();
+            match self.read(&member, changes).await {
+                Ok(batch) => {
+                    let _ = feed.sender.send(Arc::new(batch));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.message, tenant = %tenant.0, "reading a batch of live events");
+                }
+            }
+        }
+    }
+
+    /// Reads the rows of `changes` in one READ ONLY transaction of the tenant.
+    async fn read(&self, member: &Member, changes: Vec<Change>) -> AppResult<Batch> {
+        let tx = Arc::new((self.open)(
+            RequestAdmission::tenant_events(self.resolver.clone(), member),
+            TxMode::ReadOnly,
+        ));
+        let mut by_table: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for change in &changes {
+            let ids = by_table.entry(change.table.clone()).or_default();
+            if !ids.contains(&change.id) {
+                ids.push(change.id);
+            }
+        }
+        let mut rows: HashMap<(String, Uuid), Row> = HashMap::new();
+        for (table, ids) in by_table {
+            let Some(source) = self.sources.get(table.as_str()) else {
+                continue;
+            };
+            for (id, row) in source(Arc::clone(&tx), ids).await? {
+                rows.insert((table.clone(), id), row);
+            }
+        }
+        tx.finish().await?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.statements
+            .fetch_add(tx.statement_count(), Ordering::Relaxed);
+        let changes = changes
+            .into_iter()
+            .map(|c| {
+                let row = rows.get(&(c.table.clone(), c.id)).cloned();
+                (c, row)
+            })
+            .collect();
+        Ok(Batch { changes })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A WebSocket connection's caller, resolved at `connection_init` like an HTTP request.
+#[derive(Clone)]
+pub struct LiveSession {
+    /// The hub.
+    pub live: Arc<Live>,
+    /// Who connected.
+    pub principal: Principal,
+    /// When the connection's token expires (seconds since the epoch); None for API keys.
+    pub expires_at: Option<u64>,
+    /// Builds the loaders of a transaction (the assembly's registry).
+    pub loaders: Arc<dyn Fn(&Arc<RequestTx>) -> crate::graphql::context::LoaderSet + Send + Sync>,
+    /// How often an idle subscription re-checks its admission.
+    pub recheck: Duration,
+}
+
+/// One subscription's transaction for the event being delivered: opened when a nested
+/// field first needs the database, finished when the next event is awaited.
+#[derive(Default)]
+pub struct LiveSlot {
+    current: Mutex<Option<(Arc<RequestTx>, Arc<crate::graphql::context::LoaderSet>)>>,
+}
+
+impl LiveSlot {
+    /// The current event's transaction and loaders, opened on first use.
+    pub fn get(
+        &self,
+        session: &LiveSession,
+    ) -> (Arc<RequestTx>, Arc<crate::graphql::context::LoaderSet>) {
+        let mut current = lock(&self.current);
+        if let Some((tx, loaders)) = &*current {
+            return (Arc::clone(tx), Arc::clone(loaders));
+        }
+        let tx = Arc::new(session.live.open_tx(Some(session.principal.clone())));
+        let loaders = Arc::new((session.loaders)(&tx));
+        *current = Some((Arc::clone(&tx), Arc::clone(&loaders)));
+        (tx, loaders)
+    }
+
+    /// Ends the current event's transaction, if one was opened.
+    async fn finish(&self) {
+        let taken = lock(&self.current).take();
+        if let Some((tx, _)) = taken {
+            if let Err(e) = tx.finish().await {
+                tracing::debug!(error = %e.message, "a subscription's transaction");
+            }
+        }
+    }
+}
+
+/// What a subscription field asks of the hub: the changes of one table it wants, the role
+/// its matching query requires, and how to pick its rows.
+pub struct Wanted<T> {
+    /// The table.
+    pub table: &'static str,
+    /// The kinds of change delivered.
+    pub changes: &'static [&'static str],
+    /// The role the matching query's guard requires.
+    pub role: Role,
+    /// The subscriber's own filter (its arguments).
+    pub filter: Box<dyn Fn(&T) -> bool + Send + Sync>,
+}
+
+/// The stream of a subscription field: rows of `wanted.table` of the subscriber's tenant,
+/// each delivered only while the subscriber is still admitted with at least
+/// `wanted.role` and its token is valid; ends with a coded error otherwise, or when it
+/// falls too far behind.
+pub fn subscribe<T>(
+    session: LiveSession,
+    slot: Arc<LiveSlot>,
+    member: Member,
+    wanted: Wanted<T>,
+) -> impl Stream<Item = async_graphql::Result<T>>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    let live = Arc::clone(&session.live);
+    let mut receiver = live.subscribe(&member);
+    live.subscriptions.fetch_add(1, Ordering::Relaxed);
+    let guard = Counted(Arc::clone(&live));
+    async_stream::stream! {
+        let _guard = guard;
+        let mut recheck = tokio::time::interval(session.recheck);
+        recheck.tick().await;
+        loop {
+            slot.finish().await;
+            let batch = tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(batch) => Some(batch),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        yield Err(AppError::new(
+                            ErrorCode::LimitExceeded,
+                            format!("the subscription fell {missed} events behind and was closed; resubscribe and catch up with a query"),
+                        ).into_graphql());
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = recheck.tick() => None,
+            };
+            if let Err(e) = still_admitted(&session, wanted.role).await {
+                yield Err(e.into_graphql());
+                break;
+            }
+            let Some(batch) = batch else { continue };
+            for (change, row) in &batch.changes {
+                if change.table != wanted.table || !wanted.changes.contains(&change.change.as_str()) {
+                    continue;
+                }
+                let Some(row) = row.as_ref().and_then(|r| r.downcast_ref::<T>()) else {
+                    continue;
+                };
+                if (wanted.filter)(row) {
+                    yield Ok(row.clone());
+                    slot.finish().await;
+                }
+            }
+        }
+    }
+}
+
+/// Counts an open subscription while it lives.
+struct Counted(Arc<Live>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether the session's caller is still admitted with at least `role`: token not expired,
+/// membership (cached, else looked up in a transaction of its own) still there, tenant
+/// active, role not lowered.
+pub async fn still_admitted(session: &LiveSession, role: Role) -> AppResult<Member> {
+    if let Some(at) = session.expires_at {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        if now >= at {
+            return Err(AppError::new(
+                ErrorCode::Unauthenticated,
+                "the token expired: reconnect with a fresh one",
+            ));
+        }
+    }
+    let member = match session.live.resolver.cached(&session.principal).await {
+        Some(answer) => answer?,
+        None => {
+            let tx = session.live.open_tx(Some(session.principal.clone()));
+            let member = tx.member().await;
+            let _ = tx.finish().await;
+            member?
+        }
+    };
+    let role_now = match session.principal.role_cap {
+        Some(cap) => member.role.min(cap),
+        None => member.role,
+    };
+    if role_now < role {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            format!("this subscription requires the {} role", role.as_str()),
+        ));
+    }
+    Ok(member)
+}
