@@ -6,6 +6,7 @@ mod common;
 
 mod api;
 mod api_keys;
+mod apollo;
 mod auth;
 mod breaking;
 mod cli;
