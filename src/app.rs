@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::db::{self, PgPool, TxMode};
 use crate::documents::model::DocumentList;
 use crate::documents::store::Documents;
+use crate::graphql::live::{Live, TxOpener};
 use crate::platform::model::Platform;
 use crate::schema::{Executor, Services};
 use diesel_async::SimpleAsyncConnection;
@@ -32,6 +33,8 @@ pub struct App {
     pub sessions: crate::auth::session::Sessions,
     /// Verifies presented API keys (authentication sees it as an `ApiKeyVerifier`).
     pub api_keys: ApiKeys,
+    /// The live-update hub (subscriptions).
+    pub live: Arc<Live>,
     /// The trusted-document list and the APQ cache of this process.
     pub documents: Arc<Documents>,
     /// The URL of the database in use.
@@ -58,13 +61,30 @@ impl App {
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
         let documents = Arc::new(Documents::new(&config, DocumentList::new(pool.clone())));
+        let opener: TxOpener = {
+            let pool = pool.clone();
+            let timeout = config.statement_timeout();
+            Arc::new(move |admission, mode| RequestTx::new(pool.clone(), admission, mode, timeout))
+        };
+        let live = Live::new(
+            crate::schema::live_sources(),
+            opener,
+            resolver.clone(),
+            config.subscription_buffer,
+        );
         documents.reload().await?;
         let listener = db::notify::listen(
             database_url.clone(),
             vec![
                 ("tenantry_tenancy", {
                     let resolver = resolver.clone();
-                    Arc::new(move |_: Option<&str>| resolver.invalidate_all()) as db::notify::Handler
+                    Arc::new(move |_: Option<&str>| resolver.invalidate_all())
+                        as db::notify::Handler
+                }),
+                ("tenantry_events", {
+                    let live = Arc::clone(&live);
+                    Arc::new(move |payload: Option<&str>| live.notified(payload))
+                        as db::notify::Handler
                 }),
                 ("tenantry_documents", {
                     let documents = Arc::clone(&documents);
@@ -98,6 +118,7 @@ impl App {
             api_keys: ApiKeys::new(pool.clone(), resolver.clone()),
             listener,
             documents,
+            live,
             sessions,
             resolver,
             database_url,

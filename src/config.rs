@@ -263,6 +263,45 @@ pub struct Config {
         global = true
     )]
     pub apq_cache_entries: u64,
+
+    /// How many batches of live events a subscriber may fall behind before its
+    /// subscription is closed (LIMIT_EXCEEDED); bounds memory per tenant.
+    #[arg(
+        long,
+        env = "TENANTRY_SUBSCRIPTION_BUFFER",
+        default_value_t = 256,
+        global = true
+    )]
+    pub subscription_buffer: usize,
+
+    /// Largest number of subscriptions one WebSocket connection may hold.
+    #[arg(
+        long,
+        env = "TENANTRY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// A WebSocket connection without any subscription for this long is closed, in
+    /// milliseconds.
+    #[arg(
+        long,
+        env = "TENANTRY_WS_IDLE_TIMEOUT_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    pub ws_idle_timeout_ms: u64,
+
+    /// How often a subscription re-checks that its caller is still admitted (membership,
+    /// role, tenant status, token expiry) when no event arrives, in milliseconds.
+    #[arg(
+        long,
+        env = "TENANTRY_SUBSCRIPTION_RECHECK_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub subscription_recheck_ms: u64,
 }
 
 /// Who may run introspection.

@@ -73,6 +73,8 @@ pub struct Quotas {
     pub contacts: Option<i64>,
     /// GraphQL requests per minute.
     pub requests_per_minute: Option<i64>,
+    /// Open subscriptions of the tenant (counted per server process).
+    pub subscriptions: Option<i64>,
 }
 
 /// A quota's limit (`None`: unlimited) as the checks read it.
@@ -114,16 +116,19 @@ impl Plan {
                 members: Some(5),
                 contacts: Some(1_000),
                 requests_per_minute: Some(600),
+                subscriptions: Some(20),
             },
             Plan::Premium => Quotas {
                 members: Some(50),
                 contacts: Some(100_000),
                 requests_per_minute: Some(6_000),
+                subscriptions: Some(500),
             },
             Plan::Enterprise | Plan::Custom => Quotas {
                 members: None,
                 contacts: None,
                 requests_per_minute: None,
+                subscriptions: None,
             },
         }
     }

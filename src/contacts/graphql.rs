@@ -335,3 +335,27 @@ impl ContactMutation {
         }
     }
 }
+
+/// Live contacts.
+#[derive(Default)]
+pub struct ContactSubscription;
+
+#[async_graphql::Subscription]
+impl ContactSubscription {
+    /// Contacts created or changed in the tenant, as they are committed.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn contact_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl futures_util::Stream<Item = Result<Contact>>> {
+        use futures_util::StreamExt;
+        let opened = crate::graphql::live::open(ctx, Role::Viewer).await?;
+        let wanted = crate::graphql::live::Wanted {
+            table: "contacts",
+            changes: &["created", "updated"],
+            role: Role::Viewer,
+            filter: Box::new(|_: &ContactRow| true),
+        };
+        Ok(crate::graphql::live::subscribe(opened, wanted).map(|c| c.map(Contact)))
+    }
+}

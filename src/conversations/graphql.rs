@@ -342,3 +342,36 @@ async fn set_status(ctx: &Context<'_>, id: ID, status: ConversationStatus) -> Re
         .map(Conversation)
         .ok_or_else(|| AppError::not_found("conversation").into_graphql())
 }
+
+/// Live conversations.
+#[derive(Default)]
+pub struct ConversationSubscription;
+
+#[async_graphql::Subscription]
+impl ConversationSubscription {
+    /// Conversations created, assigned, closed, reopened or otherwise changed (subject,
+    /// status) in the tenant, narrowed by `filter` as the `conversations` query narrows
+    /// (matched against the conversation as it is after the change).
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn conversation_changed(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ConversationFilterInput>,
+    ) -> Result<impl futures_util::Stream<Item = Result<Conversation>>> {
+        use futures_util::StreamExt;
+        let filter = filter.unwrap_or_default().validate().gql()?;
+        let opened = crate::graphql::live::open(ctx, Role::Viewer).await?;
+        let wanted = crate::graphql::live::Wanted {
+            table: "conversations",
+            changes: &["created", "assigned", "closed", "reopened", "updated"],
+            role: Role::Viewer,
+            filter: Box::new(move |c: &ConversationRow| {
+                filter.status.is_none_or(|s| c.status == s)
+                    && filter.assignee_id.is_none_or(|a| c.assignee_id == Some(a))
+                    && filter.contact_id.is_none_or(|k| c.contact_id == k)
+                    && filter.channel.is_none_or(|ch| c.channel == ch)
+            }),
+        };
+        Ok(crate::graphql::live::subscribe(opened, wanted).map(|c| c.map(Conversation)))
+    }
+}

@@ -79,5 +79,7 @@ where
     L::Error: Sync,
 {
     let (_, loaders) = scope(ctx)?;
-    loaders.get::<Batched<K, L>>().ok_or_else(missing::<Batched<K, L>>)
+    loaders
+        .get::<Batched<K, L>>()
+        .ok_or_else(missing::<Batched<K, L>>)
 }

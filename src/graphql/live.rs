@@ -50,8 +50,28 @@ pub struct Change {
 pub type Row = Arc<dyn Any + Send + Sync>;
 
 /// Loads the rows of one table by id, in the given transaction.
-pub type RowSource =
-    Arc<dyn Fn(Arc<RequestTx>, Vec<Uuid>) -> BoxFuture<'static, AppResult<Vec<(Uuid, Row)>>> + Send + Sync>;
+pub type RowSource = Arc<
+    dyn Fn(Arc<RequestTx>, Vec<Uuid>) -> BoxFuture<'static, AppResult<Vec<(Uuid, Row)>>>
+        + Send
+        + Sync,
+>;
+
+/// The row source of a table whose rows `L` loads by id.
+pub fn source<L>(make: fn(Arc<RequestTx>) -> L) -> RowSource
+where
+    L: async_graphql::dataloader::Loader<Uuid, Error = AppError> + 'static,
+    L::Value: Any + Send + Sync,
+{
+    Arc::new(move |tx, ids| {
+        Box::pin(async move {
+            let loaded = make(tx).load(&ids).await?;
+            Ok(loaded
+                .into_iter()
+                .map(|(id, row)| (id, Arc::new(row) as Row))
+                .collect())
+        })
+    })
+}
 
 /// Opens a request transaction (the application's only door to the pool).
 pub type TxOpener = Arc<dyn Fn(RequestAdmission, TxMode) -> RequestTx + Send + Sync>;
@@ -82,6 +102,7 @@ pub struct Live {
     reads: AtomicU64,
     statements: AtomicU64,
     subscriptions: AtomicUsize,
+    per_tenant: Mutex<HashMap<TenantId, i64>>,
 }
 
 impl Live {
@@ -103,6 +124,7 @@ impl Live {
             reads: AtomicU64::new(0),
             statements: AtomicU64::new(0),
             subscriptions: AtomicUsize::new(0),
+            per_tenant: Mutex::default(),
         })
     }
 
@@ -254,6 +276,10 @@ pub struct LiveSession {
     pub loaders: Arc<dyn Fn(&Arc<RequestTx>) -> crate::graphql::context::LoaderSet + Send + Sync>,
     /// How often an idle subscription re-checks its admission.
     pub recheck: Duration,
+    /// The connection's open subscriptions.
+    pub open: Arc<AtomicUsize>,
+    /// At most this many per connection.
+    pub max_per_connection: usize,
 }
 
 /// One subscription's transaction for the event being delivered: opened when a nested
@@ -308,9 +334,12 @@ pub struct Wanted<T> {
 /// `wanted.role` and its token is valid; ends with a coded error otherwise, or when it
 /// falls too far behind.
 pub fn subscribe<T>(
-    session: LiveSession,
-    slot: Arc<LiveSlot>,
-    member: Member,
+    Opened {
+        session,
+        slot,
+        member,
+        counted,
+    }: Opened,
     wanted: Wanted<T>,
 ) -> impl Stream<Item = async_graphql::Result<T>>
 where
@@ -318,10 +347,8 @@ where
 {
     let live = Arc::clone(&session.live);
     let mut receiver = live.subscribe(&member);
-    live.subscriptions.fetch_add(1, Ordering::Relaxed);
-    let guard = Counted(Arc::clone(&live));
     async_stream::stream! {
-        let _guard = guard;
+        let _counted = counted;
         let mut recheck = tokio::time::interval(session.recheck);
         recheck.tick().await;
         loop {
@@ -361,12 +388,82 @@ where
     }
 }
 
+/// A subscription admitted by [`open`], counted against its limits while it lives.
+pub struct Opened {
+    session: LiveSession,
+    slot: Arc<LiveSlot>,
+    member: Member,
+    counted: Counted,
+}
+
+/// Admits a new subscription of the context's connection needing `role`: the caller is
+/// still admitted, and the connection's and the tenant's limits have room (the tenant's
+/// is its plan's `subscriptions` quota, counted per process).
+pub async fn open(ctx: &async_graphql::Context<'_>, role: Role) -> async_graphql::Result<Opened> {
+    use crate::graphql::context::data;
+    let session = data::<LiveSession>(ctx)?.clone();
+    let slot = Arc::clone(data::<Arc<LiveSlot>>(ctx)?);
+    let member = still_admitted(&session, role)
+        .await
+        .map_err(AppError::into_graphql)?;
+    let live = Arc::clone(&session.live);
+    if session.open.load(Ordering::SeqCst) >= session.max_per_connection {
+        return Err(AppError::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "at most {} subscriptions per connection (TENANTRY_MAX_SUBSCRIPTIONS_PER_CONNECTION)",
+                session.max_per_connection
+            ),
+        )
+        .into_graphql());
+    }
+    {
+        let mut per_tenant = lock(&live.per_tenant);
+        let used = per_tenant.entry(member.tenant_id).or_default();
+        if let Some(quota) = member.plan.quotas().subscriptions {
+            if *used >= quota {
+                return Err(AppError::new(
+                    ErrorCode::QuotaExceeded,
+                    format!("the tenant's plan allows {quota} open subscriptions"),
+                )
+                .into_graphql());
+            }
+        }
+        *used += 1;
+    }
+    session.open.fetch_add(1, Ordering::SeqCst);
+    live.subscriptions.fetch_add(1, Ordering::Relaxed);
+    let counted = Counted {
+        live,
+        tenant: member.tenant_id,
+        connection: Arc::clone(&session.open),
+    };
+    Ok(Opened {
+        session,
+        slot,
+        member,
+        counted,
+    })
+}
+
 /// Counts an open subscription while it lives.
-struct Counted(Arc<Live>);
+struct Counted {
+    live: Arc<Live>,
+    tenant: TenantId,
+    connection: Arc<AtomicUsize>,
+}
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        self.live.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        self.connection.fetch_sub(1, Ordering::SeqCst);
+        let mut per_tenant = lock(&self.live.per_tenant);
+        if let Some(used) = per_tenant.get_mut(&self.tenant) {
+            *used -= 1;
+            if *used <= 0 {
+                per_tenant.remove(&self.tenant);
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The GraphQL framework every domain builds on; it imports no domain.
 //!
+//! - [`coded`]: an `extensions.code` on every error;
 //! - [`context`]: the request context (`request_tx`, typed `data::<T>()`);
 //! - [`guards`]: `@requiresRole`/`@requiresFeature`/`@requiresPermission` and their checks;
 //! - [`savepoints`]: one SAVEPOINT per root mutation field;
@@ -12,6 +13,7 @@
 //!
 //! The assembly of the domains into one schema lives in [`crate::schema`].
 
+pub mod coded;
 pub mod context;
 pub mod guards;
 pub mod introspection;

@@ -14,8 +14,11 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use crate::graphql::persisted::requested_hash;
 use crate::schema::Executed;
 use async_graphql::{Response, ServerError, Value};
+use async_graphql_axum::GraphQLProtocol;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
@@ -207,14 +210,20 @@ fn request_of(
 }
 
 /// `/t/{slug}/graphql`: the path names the tenant (when nothing stronger does).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn graphql_for_slug(
     State(app): State<Arc<App>>,
     Path(slug): Path<String>,
     method: Method,
     headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
     RawQuery(raw_query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
+    if let Ok(ws) = ws {
+        return websocket(app, ws, protocol, headers, Some(slug));
+    }
     handle(app, method, headers, Some(slug), raw_query, body).await
 }
 
@@ -222,10 +231,39 @@ pub(super) async fn graphql(
     State(app): State<Arc<App>>,
     method: Method,
     headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
     RawQuery(raw_query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
+    if let Ok(ws) = ws {
+        return websocket(app, ws, protocol, headers, None);
+    }
     handle(app, method, headers, None, raw_query, body).await
+}
+
+/// A WebSocket upgrade: subscriptions (see [`super::live`]); a subprotocol other than
+/// the two GraphQL ones is refused.
+fn websocket(
+    app: Arc<App>,
+    ws: WebSocketUpgrade,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+    headers: HeaderMap,
+    path_slug: Option<String>,
+) -> axum::response::Response {
+    let Ok(protocol) = protocol else {
+        let out = Reply {
+            media: Media::Json,
+            request_id: uuid::Uuid::now_v7(),
+            max_errors: app.config.max_errors,
+        };
+        let error = AppError::new(
+            ErrorCode::BadUserInput,
+            "a GraphQL WebSocket needs the subprotocol graphql-transport-ws or graphql-ws",
+        );
+        return out.error(StatusCode::BAD_REQUEST, error);
+    };
+    super::live::upgrade(app, ws, protocol, headers, path_slug)
 }
 
 async fn handle(
@@ -508,28 +546,6 @@ impl Reply {
             server_error.extensions = error.into_graphql().extensions;
             response.errors.push(server_error);
         }
-        for error in &mut response.errors {
-            let mut extensions = error.extensions.take().unwrap_or_default();
-            if extensions.get("code").is_none() {
-                let user_error = error.path.is_empty()
-                    || error.message.starts_with("Failed to parse")
-                    || error.message.starts_with("Invalid value")
-                    || error.message.starts_with("Expected input type");
-                let code = if user_error {
-                    tracing::info!(error = %error.message, "an uncoded request error coded BAD_USER_INPUT");
-                    if error.message.starts_with("Query is too complex") {
-                        ErrorCode::LimitExceeded
-                    } else {
-                        ErrorCode::BadUserInput
-                    }
-                } else {
-                    tracing::warn!(error = %error.message, path = ?error.path, "an uncoded resolver error coded INTERNAL_SERVER_ERROR");
-                    ErrorCode::Internal
-                };
-                extensions.set("code", code.as_str());
-            }
-            extensions.set("requestId", self.request_id.to_string());
-            error.extensions = Some(extensions);
-        }
+        crate::graphql::coded::code_errors(response, Some(&self.request_id.to_string()));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod graphiql;
 pub mod graphql;
+mod live;
 
 use crate::app::App;
 use axum::extract::State;

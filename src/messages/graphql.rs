@@ -10,6 +10,7 @@ use crate::db::keyset::{KeysetCursor, Page};
 use crate::error::{AppError, GqlResultExt};
 use crate::graphql::context::loader;
 use crate::graphql::guards::{requires_feature, requires_role};
+use crate::graphql::live;
 use crate::graphql::relay::{decode_typed_id, global_id, page_complexity, PageConnection};
 use crate::graphql::{data, request_tx, Limits};
 use crate::tenancy::graphql::User;
@@ -232,5 +233,38 @@ impl MessageMutation {
             .map_err(|e| e.missing("conversation", "conversation"))
             .gql()
             .map(Message)
+    }
+}
+
+/// Live messages.
+#[derive(Default)]
+pub struct MessageSubscription;
+
+#[async_graphql::Subscription]
+impl MessageSubscription {
+    /// Messages posted in the tenant's conversations (in `conversationId` only, if given),
+    /// as they are committed. Events missed while disconnected are not replayed: catch up
+    /// with `conversation(id) { messages }`.
+    #[graphql(directive = requires_role::apply(Role::Viewer))]
+    async fn message_posted(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Option<ID>,
+    ) -> Result<impl futures_util::Stream<Item = Result<Message>>> {
+        use futures_util::StreamExt;
+        let conversation = conversation_id
+            .map(|id| decode_typed_id(&id, CONVERSATION_KIND, "conversationId"))
+            .transpose()
+            .gql()?;
+        let opened = live::open(ctx, Role::Viewer).await?;
+        let wanted = live::Wanted {
+            table: "messages",
+            changes: &["created"],
+            role: Role::Viewer,
+            filter: Box::new(move |m: &MessageRow| {
+                conversation.is_none_or(|c| m.conversation_id == c)
+            }),
+        };
+        Ok(live::subscribe(opened, wanted).map(|m| m.map(Message)))
     }
 }

@@ -34,3 +34,20 @@ impl Loader<(Uuid, i64)> for MessagesByConversation {
         .await
     }
 }
+
+/// Messages by id (the rows of live `messagePosted` events).
+pub struct MessageById(pub Arc<RequestTx>);
+
+impl Loader<Uuid> for MessageById {
+    type Value = MessageRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, MessageRow>, AppError> {
+        let ids = keys.to_vec();
+        let rows = self
+            .0
+            .run(move |c| async move { model::by_ids(c, &ids).await }.scope_boxed())
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}

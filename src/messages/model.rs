@@ -66,6 +66,15 @@ pub async fn by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option
         .optional()
 }
 
+/// The messages with these ids (of the current tenant).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<MessageRow>> {
+    messages::table
+        .filter(messages::id.eq_any(ids))
+        .select(MessageRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// One page of a conversation's messages, newest first.
 pub async fn list_messages(
     conn: &mut AsyncPgConnection,

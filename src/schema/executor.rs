@@ -11,6 +11,7 @@ use crate::db::TxMode;
 use crate::error::{AppError, AppResult};
 use crate::graphql::guards::{self, Rules};
 use crate::graphql::introspection::IntrospectionPolicy;
+use crate::graphql::live::LiveSlot;
 use crate::graphql::persisted::DocumentHash;
 use crate::graphql::Limits;
 use async_graphql::parser::types::OperationType;
@@ -218,4 +219,80 @@ fn refusal(e: AppError, path: Vec<String>) -> Response {
     error.path = path.into_iter().map(PathSegment::Field).collect();
     error.extensions = e.into_graphql().extensions;
     Response::from_errors(vec![error])
+}
+
+/// Runs subscriptions over WebSocket (the `async_graphql::Executor` the graphql-ws
+/// protocols drive): held to the same limits as HTTP, subscriptions only (queries and
+/// mutations go over HTTP, in their request transaction), every error coded, and each
+/// subscription given its own [`LiveSlot`] for the transactions of its deliveries.
+#[derive(Clone)]
+pub struct SubscriptionExecutor {
+    schema: AppSchema,
+    limits: Limits,
+}
+
+impl Executor {
+    /// The executor of subscriptions over WebSocket.
+    pub fn subscriptions(&self) -> SubscriptionExecutor {
+        SubscriptionExecutor {
+            schema: self.queries.clone(),
+            limits: self.limits,
+        }
+    }
+}
+
+impl SubscriptionExecutor {
+    /// Why `request` may not run as a subscription, if it may not.
+    fn refusal(&self, request: &mut Request) -> Option<AppError> {
+        if let Err(e) = self.limits.check_text(&request.query) {
+            return Some(e);
+        }
+        let name = request.operation_name.clone();
+        let doc = request.parsed_query().ok()?;
+        if let Err(e) = self.limits.check_document(doc) {
+            return Some(e);
+        }
+        let subscription = doc.operations.iter().any(|(op_name, op)| {
+            op.node.ty == OperationType::Subscription
+                && (name.is_none() || op_name.map(|n| n.as_str()) == name.as_deref())
+        });
+        (!subscription).then(|| {
+            AppError::new(
+                crate::error::ErrorCode::BadUserInput,
+                "only subscriptions run over WebSocket; send queries and mutations over HTTP",
+            )
+        })
+    }
+}
+
+impl async_graphql::Executor for SubscriptionExecutor {
+    async fn execute(&self, mut request: Request) -> Response {
+        let error = self.refusal(&mut request).unwrap_or_else(|| {
+            AppError::new(
+                crate::error::ErrorCode::BadUserInput,
+                "only subscriptions run over WebSocket; send queries and mutations over HTTP",
+            )
+        });
+        Response::from_errors(vec![crate::graphql::coded::server_error(error)])
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<async_graphql::Data>>,
+    ) -> futures_util::stream::BoxStream<'static, Response> {
+        use futures_util::StreamExt;
+        if let Some(e) = self.refusal(&mut request) {
+            let response = Response::from_errors(vec![crate::graphql::coded::server_error(e)]);
+            return futures_util::stream::once(async move { response }).boxed();
+        }
+        let request = request.data(Arc::new(LiveSlot::default()));
+        self.schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .map(|mut response| {
+                crate::graphql::coded::code_errors(&mut response, None);
+                response
+            })
+            .boxed()
+    }
 }

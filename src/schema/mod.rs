@@ -39,7 +39,7 @@ use crate::platform::graphql::{PlatformDoor, PlatformMutation, PlatformQuery};
 use crate::tenancy::graphql::{TenancyMutation, TenancyQuery};
 use crate::tenancy::roles::{CustomRoleMutation, CustomRoleQuery};
 use crate::tenancy::sessions::{AuthMutation, AuthQuery};
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 use std::sync::Arc;
 
 /// The query root: one root object per domain, merged.
@@ -69,8 +69,16 @@ pub struct Mutation(
     MessageMutation,
 );
 
+/// The subscription root: live updates of the CRM (see [`crate::graphql::live`]).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(
+    crate::contacts::graphql::ContactSubscription,
+    crate::conversations::graphql::ConversationSubscription,
+    crate::messages::graphql::MessageSubscription,
+);
+
 /// The executable schema.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The explicit paths besides the tenant transaction: the auth path (login, tokens) and
 /// the platform path (opened only for platform administrators).
@@ -90,11 +98,15 @@ fn build_schema(
     guards: Option<Arc<Rules>>,
     services: Option<&Services>,
 ) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(limits)
-        // Depth is checked by `Limits::check_document`, which holds introspection to
-        // its own limit instead (see `graphql::limits`).
-        .limit_complexity(limits.max_complexity);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(limits)
+    // Depth is checked by `Limits::check_document`, which holds introspection to
+    // its own limit instead (see `graphql::limits`).
+    .limit_complexity(limits.max_complexity);
     if let Some(rules) = guards {
         // Savepoints outermost: a field refused by its guard is rolled back like a failed one.
         builder = builder
@@ -108,6 +120,19 @@ fn build_schema(
             .data(services.secrets.clone());
     }
     builder.finish()
+}
+
+/// What live events read, by table: each domain's rows by id.
+pub fn live_sources() -> std::collections::HashMap<&'static str, crate::graphql::live::RowSource> {
+    use crate::graphql::live::source;
+    std::collections::HashMap::from([
+        ("contacts", source(crate::contacts::loaders::ContactById)),
+        (
+            "conversations",
+            source(crate::conversations::loaders::ConversationById),
+        ),
+        ("messages", source(crate::messages::loaders::MessageById)),
+    ])
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

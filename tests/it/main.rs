@@ -29,4 +29,5 @@ mod platform;
 mod resolution;
 mod schema;
 mod settings;
+mod subscriptions;
 mod transactions;

@@ -1,0 +1,407 @@
+//! Live updates end to end, over a real WebSocket with the graphql-transport-ws protocol
+//! (and the legacy graphql-ws one): delivery, tenant isolation (also with forged ids of
+//! another tenant), authentication in `connection_init` with the HTTP codes, streams
+//! ended by revocation and suspension, statements per event independent of the number of
+//! subscribers, limits, and the listener reconnecting after its backend is terminated.
+
+use crate::common::{client, Reply, TestApp, TestTenant};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL WebSocket client speaking `protocol`.
+struct Client {
+    socket: Socket,
+    legacy: bool,
+}
+
+impl Client {
+    /// Connects to `base` and initialises with `payload`; Err(close reason) if refused.
+    async fn connect(base: &str, protocol: &str, payload: Value) -> Result<Self, String> {
+        let url = base.replacen("http://", "ws://", 1) + "/graphql";
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connect");
+        let mut client = Client {
+            socket,
+            legacy: protocol == "graphql-ws",
+        };
+        client
+            .send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        loop {
+            match client.next(Duration::from_secs(5)).await {
+                Some(Ok(m)) if m["type"] == "connection_ack" => return Ok(client),
+                Some(Ok(m)) if m["type"] == "ka" => continue,
+                Some(Ok(m)) if m["type"] == "connection_error" => {
+                    return Err(m["payload"].to_string())
+                }
+                Some(Err(reason)) => return Err(reason),
+                other => panic!("unexpected answer to connection_init: {other:?}"),
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(WsMessage::Text(message.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    /// Subscribes `id` to `query`.
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.legacy { "start" } else { "subscribe" };
+        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next message (Ok(json)), a close (Err(reason)), or None after `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Result<Value, String>> {
+        loop {
+            let message = tokio::time::timeout(wait, self.socket.next())
+                .await
+                .ok()??;
+            match message {
+                Ok(WsMessage::Text(text)) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "ka" || value["type"] == "ping" || value["type"] == "pong" {
+                        continue;
+                    }
+                    return Some(Ok(value));
+                }
+                Ok(WsMessage::Close(frame)) => {
+                    return Some(Err(frame
+                        .map(|f| format!("{} {}", f.code, f.reason))
+                        .unwrap_or_default()))
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e.to_string())),
+            }
+        }
+    }
+
+    /// The payload of the next `next`/`data` message (panics on anything else).
+    async fn event(&mut self) -> Value {
+        match self.next(Duration::from_secs(10)).await {
+            Some(Ok(m)) if m["type"] == "next" || m["type"] == "data" => m["payload"].clone(),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing arrives for a while.
+    async fn quiet(&mut self, wait: Duration) {
+        if let Some(m) = self.next(wait).await {
+            panic!("expected nothing, got {m:?}");
+        }
+    }
+}
+
+fn bearer(token: &str) -> Value {
+    json!({ "Authorization": format!("Bearer {token}") })
+}
+
+async fn conversation(t: &TestApp, tenant: &TestTenant, subject: &str) -> String {
+    let contact = t.contact(&tenant.token, "Ada").await;
+    let body = t
+        .post(
+            Some(&tenant.token),
+            &[],
+            "mutation($c: ID!, $s: String!) { startConversation(input: {contact: $c, subject: $s, channel: EMAIL}) { id } }",
+            json!({ "c": contact, "s": subject }),
+        )
+        .await
+        .1;
+    body.data("startConversation.id")
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn post(t: &TestApp, token: &str, conversation: &str, text: &str) {
+    let body = t
+        .post(
+            Some(token),
+            &[],
+            "mutation($c: ID!, $b: String!) { postMessage(input: {conversation: $c, body: $b}) { id } }",
+            json!({ "c": conversation, "b": text }),
+        )
+        .await
+        .1;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+const MESSAGES: &str = "subscription($c: ID) { messagePosted(conversationId: $c) { id body conversation { subject } } }";
+
+async fn app() -> TestApp {
+    TestApp::with_config(|c| c.subscription_recheck_ms = 200).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_delivered_to_their_tenant_only() {
+    let t = app().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let base = t.listen().await;
+    let conv = conversation(&t, &a, "Refund").await;
+
+    let mut alice = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+        .await
+        .unwrap();
+    alice.subscribe("all", MESSAGES, json!({})).await;
+    alice.subscribe("one", MESSAGES, json!({ "c": conv })).await;
+    alice
+        .subscribe(
+            "conv",
+            "subscription { conversationChanged(filter: {status: CLOSED}) { id status } }",
+            json!({}),
+        )
+        .await;
+    // Bravo subscribes to everything, and to alpha's conversation id (forged).
+    let mut bob = Client::connect(&base, "graphql-ws", bearer(&b.token))
+        .await
+        .unwrap();
+    bob.subscribe("all", MESSAGES, json!({})).await;
+    bob.subscribe("forged", MESSAGES, json!({ "c": conv }))
+        .await;
+    bob.subscribe(
+        "contacts",
+        "subscription { contactChanged { name } }",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    post(&t, &a.token, &conv, "first").await;
+    let mut got = vec![alice.event().await, alice.event().await];
+    got.sort_by_key(|v| v.to_string());
+    for event in &got {
+        assert_eq!(event.data("messagePosted.body"), "first", "{event}");
+        assert_eq!(
+            event.data("messagePosted.conversation.subject"),
+            "Refund",
+            "nested fields resolve: {event}"
+        );
+    }
+    let body = t
+        .gql(
+            &a.token,
+            &format!("mutation {{ closeConversation(id: \"{conv}\") {{ id }} }}"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let closed = alice.event().await;
+    assert_eq!(
+        closed.data("conversationChanged.status"),
+        "CLOSED",
+        "{closed}"
+    );
+    // Bravo saw none of it.
+    bob.quiet(Duration::from_millis(700)).await;
+    // Its own events reach it (over the legacy protocol too).
+    t.contact(&b.token, "Bravo's contact").await;
+    let event = bob.event().await;
+    assert_eq!(event.data("contactChanged.name"), "Bravo's contact");
+    alice.quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_init_is_authenticated_like_http() {
+    let t = app().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let base = t.listen().await;
+    for (case, payload, code) in [
+        ("no token", json!({}), "UNAUTHENTICATED"),
+        ("a bad token", bearer("nope"), "UNAUTHENTICATED"),
+        (
+            "a token naming another tenant",
+            json!({ "Authorization": format!("Bearer {}", a.token), "X-Tenant-Slug": "bravo" }),
+            "FORBIDDEN",
+        ),
+    ] {
+        for protocol in ["graphql-transport-ws", "graphql-ws"] {
+            let refused = Client::connect(&base, protocol, payload.clone())
+                .await
+                .err();
+            let reason = refused.unwrap_or_else(|| panic!("{case} ({protocol}) was accepted"));
+            assert!(reason.contains(code), "{case} ({protocol}): {reason}");
+        }
+    }
+    // Queries do not run over the socket.
+    let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&b.token))
+        .await
+        .unwrap();
+    c.subscribe("q", "{ contacts { totalCount } }", json!({}))
+        .await;
+    let m = c.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{m}"
+    );
+    assert!(m["payload"]["data"].is_null(), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_suspension_end_streams() {
+    let t = app().await;
+    let a = t.tenant("alpha").await;
+    let base = t.listen().await;
+    let (member_id, member) = t
+        .member(&a, "mia@alpha.test", tenantry::auth::Role::Member)
+        .await;
+    let mut mia = Client::connect(&base, "graphql-transport-ws", bearer(&member))
+        .await
+        .unwrap();
+    mia.subscribe("s", MESSAGES, json!({})).await;
+    let mut owner = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+        .await
+        .unwrap();
+    owner.subscribe("s", MESSAGES, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Removing mia ends her stream within seconds, with a code.
+    let user_id = tenantry::graphql::relay::global_id("User", member_id.0).0;
+    let body = t
+        .gql(
+            &a.token,
+            &format!("mutation {{ removeMember(id: \"{user_id}\") }}"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let ended = mia
+        .next(Duration::from_secs(5))
+        .await
+        .expect("an answer")
+        .expect("a message");
+    assert!(
+        ended["type"] == "next" || ended["type"] == "error",
+        "{ended}"
+    );
+    let errors = if ended["type"] == "error" {
+        ended["payload"].clone()
+    } else {
+        ended["payload"]["errors"].clone()
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{ended}");
+    // Suspending the tenant ends the owner's.
+    t.app
+        .platform()
+        .set_lifecycle("alpha", tenantry::platform::lifecycle::Lifecycle::Suspend)
+        .await
+        .unwrap();
+    let ended = owner
+        .next(Duration::from_secs(5))
+        .await
+        .expect("an answer")
+        .expect("a message");
+    let errors = if ended["type"] == "error" {
+        ended["payload"].clone()
+    } else {
+        ended["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "TENANT_SUSPENDED",
+        "{ended}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_per_event_does_not_grow_with_subscribers() {
+    let t = app().await;
+    let a = t.tenant("alpha").await;
+    // Enterprise: no per-tenant subscription quota (basic allows 20).
+    t.app
+        .platform()
+        .change_plan("alpha", tenantry::auth::plans::Plan::Enterprise)
+        .await
+        .unwrap();
+    let base = t.listen().await;
+    let conv = conversation(&t, &a, "Load").await;
+    let mut work = Vec::new();
+    let mut clients = Vec::new();
+    for n in [1usize, 25] {
+        while clients.len() < n {
+            let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+                .await
+                .unwrap();
+            c.subscribe("s", "subscription { messagePosted { id body } }", json!({}))
+                .await;
+            clients.push(c);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (reads, statements) = t.app.live.work();
+        post(&t, &a.token, &conv, &format!("to {n}")).await;
+        for c in &mut clients {
+            assert_eq!(
+                c.event().await.data("messagePosted.body"),
+                format!("to {n}").as_str()
+            );
+        }
+        let (reads_after, statements_after) = t.app.live.work();
+        work.push((reads_after - reads, statements_after - statements));
+    }
+    assert_eq!(work[0].0, 1, "one read per event: {work:?}");
+    assert_eq!(
+        work[0], work[1],
+        "1 subscriber and 25 cost the same: {work:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_per_connection_and_the_listener_reconnects() {
+    let t = TestApp::with_config(|c| {
+        c.subscription_recheck_ms = 200;
+        c.max_subscriptions_per_connection = 2;
+    })
+    .await;
+    let a = t.tenant("alpha").await;
+    let base = t.listen().await;
+    let conv = conversation(&t, &a, "Limits").await;
+    let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+        .await
+        .unwrap();
+    c.subscribe("1", MESSAGES, json!({})).await;
+    c.subscribe("2", MESSAGES, json!({})).await;
+    c.subscribe("3", MESSAGES, json!({})).await;
+    // The three are handled concurrently: whichever comes third is refused.
+    let m = c.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{m}"
+    );
+    let refused = m["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.next(Duration::from_secs(1)).await.unwrap().unwrap()["id"],
+        refused,
+        "then completed"
+    );
+
+    // Terminate the listener's backend: it reconnects by itself and streams carry on.
+    let admin = client(&t.db.url).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "one listener connection per process");
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    post(&t, &a.token, &conv, "after the restart").await;
+    for _ in 0..2 {
+        assert_eq!(
+            c.event().await.data("messagePosted.body"),
+            "after the restart"
+        );
+    }
+}
