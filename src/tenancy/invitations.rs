@@ -162,7 +162,9 @@ pub(super) async fn invite_member(
                     memberships::table
                         .inner_join(users::table)
                         .filter(memberships::tenant_id.eq(tenant.0))
-                        .filter(lower(users::email).eq(lower(&email))),
+                        .filter(lower(users::email).eq(lower(&email)))
+                        // Only granted columns: the runtime role may not read the hash.
+                        .select(memberships::user_id),
                 ))
                 .get_result::<bool>(c)
                 .await?;
