@@ -34,8 +34,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use uuid::Uuid;
 
+// Read by position: (tenants.id, slug, name, invitations.role, inviter's email,
+// invitations.created_at, expires_at).
 /// An invitation waiting for the signed-in user.
-#[derive(Debug, Clone, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, Queryable, async_graphql::SimpleObject)]
 pub struct MyInvitation {
     /// The inviting tenant's id.
     pub tenant_id: Uuid,
@@ -157,15 +159,7 @@ impl Sessions {
                     .select(lower(users::email))
                     .single_value()
                     .assume_not_null();
-                let rows: Vec<(
-                    Uuid,
-                    String,
-                    String,
-                    Role,
-                    String,
-                    DateTime<Utc>,
-                    DateTime<Utc>,
-                )> = invitations::table
+                let rows: Vec<MyInvitation> = invitations::table
                     .inner_join(tenants::table)
                     .inner_join(inviter.on(inviter.field(users::id).eq(invitations::invited_by)))
                     .filter(lower(invitations::email).eq(own_email))
@@ -186,30 +180,7 @@ impl Sessions {
                     ))
                     .load(c)
                     .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(
-                        |(
-                            tenant_id,
-                            tenant_slug,
-                            tenant_name,
-                            role,
-                            invited_by,
-                            created_at,
-                            expires_at,
-                        )| {
-                            MyInvitation {
-                                tenant_id,
-                                tenant_slug,
-                                tenant_name,
-                                role,
-                                invited_by,
-                                created_at,
-                                expires_at,
-                            }
-                        },
-                    )
-                    .collect())
+                Ok(rows)
             }
             .scope_boxed()
         })

@@ -131,7 +131,7 @@ impl LoginLimits {
             .execute(c)
             .await?;
         // Now and then, forget failures older than the window (the id's last byte is random).
-        if attempt.id.as_bytes()[15] % 64 == 0 {
+        if attempt.id.as_bytes()[15].is_multiple_of(64) {
             diesel::sql_query(
                 "DELETE FROM login_failures WHERE failed_at <= now() - make_interval(secs => $1)",
             )
