@@ -103,7 +103,11 @@ impl App {
             pool.clone(),
             keys.clone(),
             resolver.clone(),
-            config.login_attempts_per_minute,
+            crate::auth::limits::LoginLimits {
+                per_account: config.login_failures_per_account,
+                per_address: config.login_failures_per_address,
+                window: Duration::from_secs(config.login_failure_window_secs),
+            },
         );
         Ok(Arc::new(App {
             graphql: Executor::new(
@@ -112,6 +116,9 @@ impl App {
                     sessions: sessions.clone(),
                     platform: Platform::new(pool.clone()),
                     secrets: crate::tenancy::settings::load_secret_box(&config)?,
+                    invitations: crate::tenancy::invitations::InvitationSettings {
+                        ttl: Duration::from_secs(config.invitation_ttl_hours * 3600),
+                    },
                 },
             ),
             keys,

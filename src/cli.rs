@@ -355,9 +355,14 @@ pub async fn run() -> anyhow::Result<()> {
             }
             println!("http://{addr}/graphql");
             println!("GraphiQL: http://{addr}/graphiql");
-            axum::serve(listener, router(app))
-                .with_graceful_shutdown(shutdown())
-                .await?;
+            // The peer address is the login limits' client address when no trusted proxy
+            // header is configured.
+            axum::serve(
+                listener,
+                router(app).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown())
+            .await?;
         }
         Command::Seed {
             tenants,

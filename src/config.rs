@@ -168,14 +168,54 @@ pub struct Config {
     )]
     pub max_planned_text_bytes: usize,
 
-    /// Login attempts allowed per email address and minute (per server process).
+    /// Failed logins on one account (email) within the failure window before further
+    /// attempts on it, from client addresses that have been failing, must wait a delay that
+    /// doubles with each further failure (1 s, 2 s, 4 s, … up to the window). Never a
+    /// lock-out: an address that has not been failing is not held back. Kept in PostgreSQL,
+    /// so it holds across server processes.
     #[arg(
         long,
-        env = "TENANTRY_LOGIN_ATTEMPTS_PER_MINUTE",
-        default_value_t = 10,
+        env = "TENANTRY_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 5,
         global = true
     )]
-    pub login_attempts_per_minute: u32,
+    pub login_failures_per_account: u32,
+
+    /// Failed logins from one client address (an IPv6 address counts by its /64) within the
+    /// failure window after which its login attempts are refused (RATE_LIMITED) until
+    /// older failures leave the window. Successful logins do not count.
+    #[arg(
+        long,
+        env = "TENANTRY_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_failures_per_address: u32,
+
+    /// The sliding window, in seconds, over which failed logins are counted.
+    #[arg(
+        long,
+        env = "TENANTRY_LOGIN_FAILURE_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_failure_window_secs: u64,
+
+    /// The header a trusted reverse proxy sets to the client's address (e.g.
+    /// `X-Forwarded-For`; its last entry, the one the proxy added, is used). Unset: the
+    /// socket peer address. Set it only behind a proxy that sets the header on every
+    /// request, or clients choose their own address.
+    #[arg(long, env = "TENANTRY_TRUSTED_PROXY_HEADER", global = true)]
+    pub trusted_proxy_header: Option<String>,
+
+    /// How long an invitation can be accepted, in hours.
+    #[arg(
+        long,
+        env = "TENANTRY_INVITATION_TTL_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
+    pub invitation_ttl_hours: u64,
 
     /// Largest number of aliased fields in one document.
     #[arg(

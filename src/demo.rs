@@ -1,7 +1,8 @@
 //! `serve --demo`: two demo tenants with users and contacts, and a token per demo user.
 //! Every demo user's password is [`DEMO_PASSWORD`], so a newcomer can also sign in through
 //! the `login` mutation or GraphiQL; alice@acme.test belongs to both tenants, so GraphiQL's
-//! tenant switcher has somewhere to go. Idempotent: a tenant that already exists is left as
+//! tenant switcher has somewhere to go. Demo users are members directly (no invitation) and
+//! start with their first demo tenant as the one a login without a tenant uses. Idempotent: a tenant that already exists is left as
 //! it is (its memberships and the passwords are set again).
 
 use crate::app::App;
@@ -103,6 +104,9 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<DemoLogin>> {
                 with_password.push(user_id);
             }
             platform.set_membership(tenant_id, user_id, *role).await?;
+            // A login without a tenant lands in the user's first demo tenant (alice: acme)
+            // until they use another.
+            platform.default_last_tenant(user_id, tenant_id).await?;
             logins.push(DemoLogin {
                 email: email.to_string(),
                 tenant: slug.to_string(),

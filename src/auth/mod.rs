@@ -2,6 +2,9 @@
 //! API keys, tenant selectors, roles, plans and features, membership and rate admission.
 
 pub mod admission;
+pub mod client;
+pub mod invitations;
+pub mod limits;
 pub mod plans;
 pub mod request;
 pub mod secrets;

@@ -1,5 +1,11 @@
-//! The auth path: password login (argon2id), rotating refresh tokens, logout, the
-//! caller's tenants, and switching tenant.
+//! The auth path: password login (argon2id) within the login limits ([`super::limits`]),
+//! rotating refresh tokens, logout, the caller's tenants, and switching tenant.
+//!
+//! A login without a tenant uses the user's last used tenant (the last one they signed in
+//! to, refreshed or switched to: `users.last_tenant_id`, written only here), never one
+//! chosen by somebody else; without one it answers with the user's tenants to choose from
+//! and an access token bound to no tenant, enough for `myTenants`, `myInvitations`,
+//! accepting an invitation and `switchTenant`.
 //!
 //! These run before any tenant is chosen, so they cannot use the request's tenant
 //! transaction. They run in their own short transactions as `tenantry_auth`, a NOLOGIN
@@ -9,6 +15,8 @@
 //! (SHA-256); a token that was already rotated and is presented again revokes its whole
 //! family (someone replayed a stolen token).
 
+use super::client::{address_key, current_client_address};
+use super::limits::LoginLimits;
 use super::secrets::{sha256_hex, verify_password};
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
@@ -40,6 +48,25 @@ pub struct TokenPair {
     pub tenant_id: String,
 }
 
+/// What `login` answers: an access token, and when a tenant was chosen (named, or the last
+/// one used) a refresh token for it; without one, the tenants to choose from.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct LoginResult {
+    /// Bearer token for `Authorization`: bound to `tenantId`, or to no tenant when none was
+    /// chosen (then good for `myTenants`, `myInvitations`, `acceptInvitation` and
+    /// `switchTenant`, or with a tenant header naming one of the user's tenants).
+    pub access_token: String,
+    /// Opaque token for `refreshToken`, usable once; null when no tenant was chosen.
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The tenant the tokens are for (its id); null when no tenant was named and none was
+    /// used before: choose one of `tenants` with `switchTenant` (or `login` again naming it).
+    pub tenant_id: Option<String>,
+    /// The tenants the user belongs to, oldest membership first.
+    pub tenants: Vec<MyTenant>,
+}
+
 // Read by position: (tenants.id, slug, name, memberships.role).
 /// A tenant the caller belongs to.
 #[derive(Debug, Clone, Queryable, async_graphql::SimpleObject)]
@@ -60,6 +87,7 @@ pub struct MyTenant {
 struct Credentials {
     id: Uuid,
     password_hash: Option<String>,
+    last_tenant_id: Option<Uuid>,
 }
 
 /// A refresh token as `refresh` reads it.
@@ -123,20 +151,17 @@ pub struct Sessions {
     resolver: TenantResolver,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    /// Login attempts per email address (online password guessing; per process).
-    logins: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
-    /// How many attempts per minute `logins` allows (for the refusal's message).
-    logins_per_minute: u32,
+    /// Failed-login limits (online password guessing), counted in the database.
+    limits: LoginLimits,
 }
 
 impl Sessions {
-    /// Sessions over `pool`, signing with `keys`.
-    /// `logins_per_minute` login attempts are allowed per email address and minute.
+    /// Sessions over `pool`, signing with `keys`, logins held to `limits`.
     pub fn new(
         pool: PgPool,
         keys: TokenKeys,
         resolver: TenantResolver,
-        logins_per_minute: u32,
+        limits: LoginLimits,
     ) -> Self {
         Self {
             pool,
@@ -144,11 +169,14 @@ impl Sessions {
             resolver,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            logins: std::sync::Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
-                std::num::NonZeroU32::new(logins_per_minute).unwrap_or(std::num::NonZeroU32::MIN),
-            ))),
-            logins_per_minute,
+            limits,
         }
+    }
+
+    /// The database pool (for the auth path's other services, such as the invitee's side of
+    /// invitations).
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Runs `f` in a transaction as `tenantry_auth` ([`auth_tx`]).
@@ -162,83 +190,113 @@ impl Sessions {
         auth_tx(&self.pool, f).await
     }
 
-    /// Logs in with email and password; the access token is for `tenant` (slug or id) or,
-    /// without one, for the user's oldest membership.
+    /// Logs in with email and password; the tokens are for `tenant` (slug or id) or,
+    /// without one, for the user's last used tenant; with neither, the access token is bound
+    /// to no tenant and the answer lists the user's tenants. Refused (RATE_LIMITED) by the
+    /// login limits for the request's client address ([`super::client`]).
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         tenant: Option<&str>,
-    ) -> AppResult<TokenPair> {
+    ) -> AppResult<LoginResult> {
         let email = email.trim().to_string();
-        // No address is longer; refusing here keeps long keys out of the limiter.
+        // No address is longer; refusing here keeps long keys out of the limits' table.
         if email.len() > 254 {
             return Err(refused());
         }
-        // Unknown addresses each leave an entry: forget the idle ones now and then.
-        if self.logins.len() > 100_000 {
-            self.logins.retain_recent();
-        }
-        if self.logins.check_key(&email.to_lowercase()).is_err() {
-            return Err(AppError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "at most {} login attempts per minute for one account; retry shortly",
-                    self.logins_per_minute
-                ),
-            ));
-        }
-        let found: Option<Credentials> = self
+        let address = address_key(current_client_address());
+        let limits = self.limits;
+        let (found, attempt) = self
             .auth_tx(move |c| {
                 async move {
+                    let attempt = limits.admit(c, &email, &address).await?;
                     // At most one row: users_email_key is unique on lower(email).
-                    Ok(users::table
+                    let found: Option<Credentials> = users::table
                         .filter(lower(users::email).eq(lower(&email)))
                         .select(Credentials::as_select())
                         .first(c)
                         .await
-                        .optional()?)
+                        .optional()?;
+                    Ok((found, attempt))
                 }
                 .scope_boxed()
             })
             .await?;
         let password = password.to_string();
-        let (user, hash) = match found {
-            Some(Credentials { id, password_hash: Some(hash) }) => (Some(id), hash),
+        let (user, last_tenant, hash) = match found {
+            Some(Credentials { id, password_hash: Some(hash), last_tenant_id }) => (Some(id), last_tenant_id, hash),
             // Same work for unknown users and users without a password: no timing oracle.
-            _ => (None, "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9Cg9TNkLvHqxTQ5RztKvLn6o2Xk2WTqkQmA2jQwsFzM".to_string()),
+            _ => (None, None, "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9Cg9TNkLvHqxTQ5RztKvLn6o2Xk2WTqkQmA2jQwsFzM".to_string()),
         };
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(AppError::internal)?;
         let user = match (user, ok) {
             (Some(user), true) => UserId(user),
+            // The failure stays recorded.
             _ => return Err(refused()),
         };
-        let tenant = self.pick_tenant(user, tenant).await?;
-        self.issue(user, tenant, Uuid::now_v7()).await
+        self.auth_tx(move |c| {
+            async move { LoginLimits::succeeded(c, &attempt).await }.scope_boxed()
+        })
+        .await?;
+        let tenants = self.my_tenants(user).await?;
+        let chosen = match tenant {
+            Some(named) => Some(self.pick_tenant(user, named).await?),
+            None => match last_tenant {
+                // Still a member of that live tenant? Otherwise the user chooses.
+                Some(last) => match self
+                    .check_member(user, TenantSelector::Id(TenantId(last)))
+                    .await
+                {
+                    Ok(tenant) => Some(tenant),
+                    Err(e)
+                        if matches!(
+                            e.code,
+                            ErrorCode::Forbidden
+                                | ErrorCode::TenantNotFound
+                                | ErrorCode::TenantSuspended
+                        ) =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            },
+        };
+        match chosen {
+            Some(tenant) => {
+                let pair = self.issue(user, tenant, Uuid::now_v7()).await?;
+                Ok(LoginResult {
+                    access_token: pair.access_token,
+                    refresh_token: Some(pair.refresh_token),
+                    expires_in: pair.expires_in,
+                    tenant_id: Some(pair.tenant_id),
+                    tenants,
+                })
+            }
+            None => Ok(LoginResult {
+                access_token: self
+                    .keys
+                    .sign(user, None, self.access_ttl)
+                    .map_err(AppError::internal)?,
+                refresh_token: None,
+                expires_in: self.access_ttl.as_secs() as i64,
+                tenant_id: None,
+                tenants,
+            }),
+        }
     }
 
-    /// The tenant a login is for: the one named (membership checked) or the oldest.
-    async fn pick_tenant(&self, user: UserId, tenant: Option<&str>) -> AppResult<TenantId> {
-        match tenant {
-            Some(named) => {
-                let selector = match Uuid::parse_str(named) {
-                    Ok(id) => TenantSelector::Id(TenantId(id)),
-                    Err(_) => TenantSelector::Slug(named.trim().to_ascii_lowercase()),
-                };
-                self.check_member(user, selector).await
-            }
-            None => self
-                .my_tenants(user)
-                .await?
-                .into_iter()
-                .next()
-                .map(|t| TenantId(t.id))
-                .ok_or_else(|| {
-                    AppError::new(ErrorCode::Forbidden, "you are not a member of any tenant")
-                }),
-        }
+    /// The tenant named by slug or id, if `user` is a member of it and it is live.
+    async fn pick_tenant(&self, user: UserId, named: &str) -> AppResult<TenantId> {
+        let selector = match Uuid::parse_str(named) {
+            Ok(id) => TenantSelector::Id(TenantId(id)),
+            Err(_) => TenantSelector::Slug(named.trim().to_ascii_lowercase()),
+        };
+        self.check_member(user, selector).await
     }
 
     async fn check_member(&self, user: UserId, selector: TenantSelector) -> AppResult<TenantId> {
@@ -265,6 +323,18 @@ impl Sessions {
             + chrono::Duration::from_std(self.refresh_ttl).map_err(AppError::internal)?;
         self.auth_tx(move |c| {
             async move {
+                // The tenant this user last used, for their next login without one. The
+                // policy lets the auth role write only the user of `app.user_id`, and only
+                // a tenant that user belongs to.
+                diesel::sql_query("SELECT set_config('app.user_id', $1, true)")
+                    .bind::<diesel::sql_types::Text, _>(user.0.to_string())
+                    .execute(c)
+                    .await?;
+                diesel::update(users::table.find(user.0))
+                    .filter(users::last_tenant_id.is_distinct_from(tenant.0))
+                    .set(users::last_tenant_id.eq(tenant.0))
+                    .execute(c)
+                    .await?;
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshToken {
                         tenant_id: tenant.0,
@@ -424,9 +494,9 @@ impl Sessions {
         .await
     }
 
-    /// A new token pair for another tenant `user` belongs to.
+    /// A new token pair for another tenant `user` belongs to (from then on their last used).
     pub async fn switch_tenant(&self, user: UserId, tenant: &str) -> AppResult<TokenPair> {
-        let tenant = self.pick_tenant(user, Some(tenant)).await?;
+        let tenant = self.pick_tenant(user, tenant).await?;
         self.issue(user, tenant, Uuid::now_v7()).await
     }
 }

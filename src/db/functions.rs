@@ -17,13 +17,4 @@ extern "SQL" {
     /// `SET LOCAL app.user_id`), not a value a caller passes in.
     #[sql_name = "app.current_user_id"]
     fn current_user_id() -> Nullable<diesel::sql_types::Uuid>;
-
-    /// `app.user_id_by_email(email)`: the id of the user with that email, if any.
-    #[sql_name = "app.user_id_by_email"]
-    fn user_id_by_email(email: Text) -> Nullable<diesel::sql_types::Uuid>;
-
-    /// `app.invite_user(email)`: the id of the user with that email, created password-less
-    /// if there is none.
-    #[sql_name = "app.invite_user"]
-    fn invite_user(email: Text) -> Nullable<diesel::sql_types::Uuid>;
 }

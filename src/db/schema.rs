@@ -63,6 +63,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitations (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Uuid,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        accepted_by -> Nullable<Uuid>,
+        declined_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Uuid,
+        account -> Text,
+        address -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     memberships (tenant_id, user_id) {
         tenant_id -> Uuid,
         user_id -> Uuid,
@@ -134,6 +160,7 @@ diesel::table! {
         is_platform_admin -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        last_tenant_id -> Nullable<Uuid>,
     }
 }
 
@@ -142,17 +169,21 @@ diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(contacts -> tenants (tenant_id));
 diesel::joinable!(conversations -> tenants (tenant_id));
 diesel::joinable!(custom_roles -> tenants (tenant_id));
+diesel::joinable!(invitations -> tenants (tenant_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(users -> tenants (last_tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     contacts,
     conversations,
     custom_roles,
+    invitations,
+    login_failures,
     memberships,
     messages,
     refresh_tokens,

@@ -1,6 +1,7 @@
 //! Transport: the router of the whole HTTP API — GraphQL over HTTP at `/graphql` and
 //! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql` with its assets, served from
-//! the binary ([`graphiql`]), `/healthz` and `/readyz`.
+//! the binary ([`graphiql`]), `/healthz` and `/readyz`. Every request runs with its client
+//! address known to the auth path's login limits ([`remember_client`]).
 
 pub mod graphiql;
 pub mod graphql;
@@ -29,12 +30,36 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            remember_client,
+        ))
         // Outermost: a declared length over the limit gets a JSON error, not a bare 413.
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             graphql::refuse_oversized,
         ))
         .with_state(app)
+}
+
+/// Runs the request with its client address (the trusted proxy header if configured, else
+/// the socket peer that `into_make_service_with_connect_info` records) known to
+/// [`crate::auth::client`], for the login limits.
+async fn remember_client(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    let address = crate::auth::client::client_address(
+        request.headers(),
+        peer,
+        app.config.trusted_proxy_header.as_deref(),
+    );
+    crate::auth::client::with_client_address(address, next.run(request)).await
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {

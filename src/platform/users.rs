@@ -139,6 +139,19 @@ impl Platform {
         Ok(())
     }
 
+    /// Makes `tenant` the one `user`'s logins without a tenant use, unless they have used
+    /// one already (their own choice stays). For operator set-ups such as the demo; the
+    /// auth path records the user's own choices.
+    pub async fn default_last_tenant(&self, user: UserId, tenant: TenantId) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        diesel::update(users::table.find(user.0))
+            .filter(users::last_tenant_id.is_null())
+            .set(users::last_tenant_id.eq(tenant.0))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Whether `user` is a member of `tenant`.
     pub async fn is_member(&self, tenant: TenantId, user: UserId) -> AppResult<bool> {
         let mut conn = self.conn().await?;

@@ -89,6 +89,8 @@ pub struct Services {
     pub platform: crate::platform::model::Platform,
     /// Seals tenant secrets at rest.
     pub secrets: crate::tenancy::settings::SecretBox,
+    /// How invitations are made.
+    pub invitations: crate::tenancy::invitations::InvitationSettings,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -117,7 +119,8 @@ fn build_schema(
         builder = builder
             .data(services.sessions.clone())
             .data(PlatformDoor::new(services.platform.clone()))
-            .data(services.secrets.clone());
+            .data(services.secrets.clone())
+            .data(services.invitations);
     }
     builder.finish()
 }

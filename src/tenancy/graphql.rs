@@ -1,6 +1,9 @@
 //! GraphQL types and roots for the current tenant and the current user.
 
-use super::members::{add_member, change_member, TenantMember};
+use super::invitations::{
+    invite_member, list_invitations, revoke_invitation, CreatedInvitation, Invitation,
+};
+use super::members::{change_member, TenantMember};
 use super::model::{self, TenantRow, UserRow};
 use crate::auth::plans::{Feature, Permission, Plan, Quotas};
 use crate::auth::Role;
@@ -127,26 +130,25 @@ impl TenancyMutation {
         Ok(TenantSettings::resolve(member.plan, &row.settings))
     }
 
-    /// Adds an existing user (by email) to the tenant with a role.
-    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
-    async fn add_member(
-        &self,
-        ctx: &Context<'_>,
-        email: String,
-        role: Role,
-    ) -> Result<TenantMember> {
-        add_member(ctx, email, role, false).await
-    }
-
-    /// Adds a user by email, creating a password-less account if there is none.
+    /// Invites `email` to join with `role` (at most your own): a pending invitation with a
+    /// single-use token, shown once in the answer, for the invitee to accept (only then are
+    /// they a member) or decline. The answer is the same whether the address has an account
+    /// or not; inviting an address again replaces its pending invitation. Members and
+    /// pending invitations together stay within the members quota.
     #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
     async fn invite_member(
         &self,
         ctx: &Context<'_>,
         email: String,
         role: Role,
-    ) -> Result<TenantMember> {
-        add_member(ctx, email, role, true).await
+    ) -> Result<CreatedInvitation> {
+        invite_member(ctx, email, role).await
+    }
+
+    /// Revokes a pending invitation (its token stops working at once).
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        revoke_invitation(ctx, id).await
     }
 
     /// Changes a member's role; the last OWNER cannot be demoted.
@@ -323,6 +325,20 @@ impl TenancyQuery {
             .gql()?
             .into_iter()
             .map(TenantMember::from)
+            .collect())
+    }
+
+    /// The current tenant's pending invitations, newest first.
+    #[graphql(directive = requires_permission::apply(Permission::MembersManage))]
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        let tx = request_tx(ctx)?;
+        let tenant = tx.member().await.gql()?.tenant_id;
+        Ok(tx
+            .run(move |c| async move { list_invitations(c, tenant).await }.scope_boxed())
+            .await
+            .gql()?
+            .into_iter()
+            .map(Invitation::from)
             .collect())
     }
 

@@ -1,9 +1,8 @@
-//! Managing the current tenant's members: who may grant which role (downwards only),
-//! the members quota, and never leaving a tenant without an OWNER. The GraphQL roots in
-//! [`super::graphql`] call these.
+//! Managing the current tenant's members: who may grant which role (downwards only) and
+//! never leaving a tenant without an OWNER. New members come only through invitations they
+//! accept ([`super::invitations`]). The GraphQL roots in [`super::graphql`] call these.
 
 use super::model::{self};
-use crate::auth::plans::QuotaLimit;
 use crate::auth::Role;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::relay::{decode_typed_id, global_id};
@@ -40,7 +39,11 @@ impl From<model::MemberRow> for TenantMember {
 /// Members are managed only downwards: nobody grants a role above their own built-in role
 /// or changes a member who ranks above them (a custom role with `members:manage` does not
 /// lift a VIEWER to ADMIN). OWNERs alone make or change OWNERs.
-fn outranks(caller: Role, granted: Option<Role>, current: Option<Role>) -> Result<(), AppError> {
+pub(super) fn outranks(
+    caller: Role,
+    granted: Option<Role>,
+    current: Option<Role>,
+) -> Result<(), AppError> {
     let refuse = |message: &str| Err(AppError::new(ErrorCode::Forbidden, message));
     if granted == Some(Role::Owner) && caller != Role::Owner {
         return refuse("only an OWNER can make an OWNER");
@@ -63,66 +66,6 @@ fn last_owner() -> AppError {
         ErrorCode::Conflict,
         "the last OWNER cannot be removed or demoted",
     )
-}
-
-/// Adds `email` (creating the user when `invite`) with `role`, within the members quota.
-pub(super) async fn add_member(
-    ctx: &Context<'_>,
-    email: String,
-    role: Role,
-    invite: bool,
-) -> Result<TenantMember> {
-    let email = crate::validate::optional_email("email", Some(&email))
-        .gql()?
-        .ok_or_else(|| AppError::bad_input("email", "must not be empty").into_graphql())?;
-    let tx = request_tx(ctx)?;
-    let member = tx.member().await.gql()?;
-    outranks(member.role, Some(role), None).gql()?;
-    let caller_role = member.role;
-    let limit = member.plan.quotas().members;
-    let row = tx
-        .run(move |c| {
-            async move {
-                let Some(user) = model::user_by_email(c, &email, invite).await? else {
-                    return Err(AppError {
-                        code: ErrorCode::NotFound,
-                        message: "no user with that email: use inviteMember".into(),
-                        field: Some("email".into()),
-                    });
-                };
-                let existing = model::get_member(c, user).await?;
-                // Adding someone already in the tenant changes their role: the same rules.
-                let current = existing.as_ref().map(|m| m.role);
-                outranks(caller_role, None, current)?;
-                if current == Some(Role::Owner) && role != Role::Owner {
-                    // Counted with the OWNER rows locked, as in `change_member`.
-                    let (_, owners) = model::role_and_owners(c, user).await?;
-                    if owners <= 1 {
-                        return Err(last_owner());
-                    }
-                }
-                let already = existing.is_some();
-                let full = limit.is_some()
-                    && !already
-                    && !limit.has_room_for_one(model::count_members(c).await?);
-                if full {
-                    let limit = limit.unwrap_or_default();
-                    return Err(AppError::new(
-                        ErrorCode::QuotaExceeded,
-                        format!("the members quota of {limit} is reached for this plan"),
-                    ));
-                }
-                model::upsert_member(c, user, role).await?;
-                let row = model::get_member(c, user)
-                    .await?
-                    .ok_or(diesel::result::Error::NotFound)?;
-                Ok::<_, AppError>(row)
-            }
-            .scope_boxed()
-        })
-        .await
-        .gql()?;
-    Ok(TenantMember::from(row))
 }
 
 /// Changes a member's role (`Some`) or removes them (`None`), never leaving the tenant

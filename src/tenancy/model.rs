@@ -4,7 +4,6 @@
 use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
 use crate::conversations::model::ConversationStatus;
-use crate::db::functions::{invite_user, user_id_by_email};
 use crate::db::schema::{contacts, conversations, memberships, messages, tenants, users};
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
@@ -14,9 +13,6 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-
-// Security-definer functions: row-level security hides users outside the tenant from the
-// runtime role, and it may not insert users, so finding or inviting one by email is theirs.
 
 /// A row of `tenants`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -177,22 +173,7 @@ pub async fn get_member(
         .optional()
 }
 
-/// The id of the user with `email`, creating a password-less user if `create`.
-pub async fn user_by_email(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-    create: bool,
-) -> QueryResult<Option<Uuid>> {
-    if create {
-        diesel::select(invite_user(email)).get_result(conn).await
-    } else {
-        diesel::select(user_id_by_email(email))
-            .get_result(conn)
-            .await
-    }
-}
-
-/// Adds (or re-roles) a member of the current tenant.
+/// Re-roles a member of the current tenant (or adds one: used for existing members only).
 pub async fn upsert_member(
     conn: &mut AsyncPgConnection,
     user: Uuid,

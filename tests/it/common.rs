@@ -256,8 +256,12 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("address");
-        let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+        // As `serve` runs it: with the peer address, the login limits' client address.
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.expect("serve") });
         format!("http://{addr}")
     }
 

@@ -33,30 +33,15 @@ async fn demo_data_and_tokens() {
     }
 }
 
-/// Each demo user signs in with the printed password; alice lands in acme (her first
-/// tenant), sees both tenants and switches to globex.
+/// Each demo user signs in with the printed password; alice, without naming a tenant,
+/// lands in acme (the demo makes each user's first tenant their last used one), sees both
+/// tenants and switches to globex, where her next login without a tenant lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_users_sign_in_with_the_demo_password() {
     let t = TestApp::new().await;
     let logins = tenantry::demo::seed(&t.app).await.unwrap();
     let login = "mutation($email: String!, $password: String!, $tenant: String) {
         login(email: $email, password: $password, tenant: $tenant) { accessToken } }";
-    for demo in &logins {
-        assert_eq!(demo.password, tenantry::demo::DEMO_PASSWORD);
-        let (_, body) = t
-            .post(
-                None,
-                &[],
-                login,
-                json!({ "email": demo.email, "password": demo.password, "tenant": demo.tenant }),
-            )
-            .await;
-        let token = body.data("login.accessToken").as_str().expect("a token");
-        let me = t.gql(token, "{ me { role tenant { slug } } }").await;
-        assert_eq!(me.data("me.tenant.slug"), demo.tenant.as_str(), "{me}");
-        assert_eq!(me.data("me.role"), demo.role.as_str(), "{me}");
-    }
-
     let (_, body) = t
         .post(
             None,
@@ -95,6 +80,34 @@ async fn demo_users_sign_in_with_the_demo_password() {
     let me = t.gql(token, "{ me { role tenant { slug } } }").await;
     assert_eq!(me.data("me.tenant.slug"), "globex", "{me}");
     assert_eq!(me.data("me.role"), "MEMBER", "{me}");
+
+    let (_, body) = t
+        .post(
+            None,
+            &[],
+            login,
+            json!({ "email": "alice@acme.test", "password": tenantry::demo::DEMO_PASSWORD }),
+        )
+        .await;
+    let token = body.data("login.accessToken").as_str().expect("a token");
+    let me = t.gql(token, "{ me { tenant { slug } } }").await;
+    assert_eq!(me.data("me.tenant.slug"), "globex", "last used: {me}");
+
+    for demo in &logins {
+        assert_eq!(demo.password, tenantry::demo::DEMO_PASSWORD);
+        let (_, body) = t
+            .post(
+                None,
+                &[],
+                login,
+                json!({ "email": demo.email, "password": demo.password, "tenant": demo.tenant }),
+            )
+            .await;
+        let token = body.data("login.accessToken").as_str().expect("a token");
+        let me = t.gql(token, "{ me { role tenant { slug } } }").await;
+        assert_eq!(me.data("me.tenant.slug"), demo.tenant.as_str(), "{me}");
+        assert_eq!(me.data("me.role"), demo.role.as_str(), "{me}");
+    }
 
     let (_, wrong) = t
         .post(

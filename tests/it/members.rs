@@ -1,8 +1,10 @@
-//! Members and login: password login, rotating refresh tokens with family revocation,
-//! logout, myTenants, switchTenant, and member management with the last-OWNER rule —
-//! each tried from another tenant and from a role below the one required.
+//! Members and login: password login (into the named or last used tenant), rotating
+//! refresh tokens with family revocation, logout, myTenants, switchTenant, and member
+//! management (members join by accepting invitations) with the last-OWNER rule — each
+//! tried from another tenant and from a role below the one required. The login limits are
+//! tested in `logins.rs`, invitations in depth in `invitations.rs`.
 
-use crate::common::{client, first_code, Reply, TestApp};
+use crate::common::{client, exec, first_code, Reply, TestApp};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -51,7 +53,25 @@ async fn login_refresh_rotation_logout_and_switching() {
         unknown["errors"][0]["message"]
     );
 
+    // Never used a tenant (made a member by an operator): no tenant is chosen for them; the
+    // answer lists theirs, with a token bound to none.
     let body = login(&t, "OWNER@alpha.test", "correct horse battery", None).await;
+    assert_eq!(body.data("login.tenantId"), &Value::Null, "{body}");
+    assert_eq!(body.data("login.refreshToken"), &Value::Null, "{body}");
+    let unbound = body.data("login.accessToken").as_str().unwrap().to_string();
+    let mine = t.gql(&unbound, "{ myTenants { slug } }").await;
+    assert_eq!(
+        mine.data("myTenants"),
+        &json!([{ "slug": "alpha" }]),
+        "{mine}"
+    );
+    let body = login(
+        &t,
+        "OWNER@alpha.test",
+        "correct horse battery",
+        Some("alpha"),
+    )
+    .await;
     let pair = &body.data("login");
     let access = pair["accessToken"]
         .as_str()
@@ -166,6 +186,26 @@ async fn login_refresh_rotation_logout_and_switching() {
     let _ = c;
     let (_, body) = t.post(None, &[], "{ myTenants { slug } }", json!({})).await;
     assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
+
+    // A login without a tenant now uses the last one used (switched to: bravo).
+    let body = login(&t, "owner@alpha.test", "correct horse battery", None).await;
+    assert_eq!(
+        body.data("login.tenantId"),
+        b.id.to_string().as_str(),
+        "{body}"
+    );
+    // Removed from it, the user chooses again rather than being put anywhere.
+    exec(
+        &t.db.url,
+        &format!(
+            "DELETE FROM memberships WHERE tenant_id = '{}' AND user_id = '{}'",
+            b.id, a.owner
+        ),
+    )
+    .await
+    .unwrap();
+    let body = login(&t, "owner@alpha.test", "correct horse battery", None).await;
+    assert_eq!(body.data("login.tenantId"), &Value::Null, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,10 +215,9 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
     let b = t.tenant("bravo").await;
     let (_, admin) = t.member(&a, "admin@alpha.test", Role::Admin).await;
     let (_, member) = t.member(&a, "member@alpha.test", Role::Member).await;
-    let add =
-        "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { id email role } }";
-    let invite =
-        "mutation($e: String!, $r: Role!) { inviteMember(email: $e, role: $r) { id email role } }";
+    let invite = "mutation($e: String!, $r: Role!) {
+        inviteMember(email: $e, role: $r) { token invitation { email role } } }";
+    let accept = "mutation($t: String!) { acceptInvitation(token: $t) { slug role } }";
 
     // A MEMBER lacks members:manage; the error names it.
     let (_, body) = t
@@ -194,7 +233,7 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
         .as_str()
         .unwrap()
         .contains("members:manage"));
-    // An ADMIN invites (creating the user), adds existing users, but cannot make OWNERs.
+    // An ADMIN invites; the invitee (whose account is made later) accepts and is a member.
     let (_, body) = t
         .post(
             Some(&admin),
@@ -203,36 +242,79 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
             json!({ "e": "new@alpha.test", "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(body.data("inviteMember.role"), "VIEWER", "{body}");
-    let new_id = body.data("inviteMember.id").as_str().unwrap().to_string();
+    assert_eq!(
+        body.data("inviteMember.invitation.role"),
+        "VIEWER",
+        "{body}"
+    );
+    let token = body
+        .data("inviteMember.token")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_user = t
+        .app
+        .platform()
+        .create_user("new@alpha.test")
+        .await
+        .unwrap();
     let (_, body) = t
         .post(
-            Some(&admin),
+            Some(&t.token(new_user, None)),
             &[],
-            add,
-            json!({ "e": "nobody@nowhere.test", "r": "VIEWER" }),
+            accept,
+            json!({ "t": token }),
         )
         .await;
-    assert_eq!(first_code(&body), "NOT_FOUND", "{body}");
+    assert_eq!(body.data("acceptInvitation.role"), "VIEWER", "{body}");
+    let new_id = tenantry::graphql::relay::global_id("User", new_user.0);
+    // An ADMIN cannot offer OWNER.
     let (_, body) = t
         .post(
             Some(&admin),
             &[],
-            add,
+            invite,
             json!({ "e": "owner@bravo.test", "r": "OWNER" }),
         )
         .await;
     assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
-    // Adding B's owner to A is allowed (users are global), and shows nothing else of B.
+    // Inviting B's owner to A is allowed (users are global); it shows nothing else of B, and
+    // only their acceptance makes them a member.
     let (_, body) = t
         .post(
             Some(&admin),
             &[],
-            add,
+            invite,
             json!({ "e": "owner@bravo.test", "r": "MEMBER" }),
         )
         .await;
-    assert_eq!(body.data("addMember.email"), "owner@bravo.test", "{body}");
+    assert_eq!(
+        body.data("inviteMember.invitation.email"),
+        "owner@bravo.test",
+        "{body}"
+    );
+    let token = body
+        .data("inviteMember.token")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        t.gql(&a.token, "{ members { email } }")
+            .await
+            .data("members")
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let (_, body) = t
+        .post(Some(&b.token), &[], accept, json!({ "t": token }))
+        .await;
+    assert_eq!(
+        body.data("acceptInvitation"),
+        &json!({ "slug": "alpha", "role": "MEMBER" }),
+        "{body}"
+    );
     // Oldest first.
     let body = t.gql(&a.token, "{ members { email role } }").await;
     let emails: Vec<&str> = body
@@ -254,7 +336,7 @@ async fn members_are_managed_within_the_tenant_and_the_last_owner_stays() {
         "{body}"
     );
 
-    // The basic plan allows 5 members.
+    // The basic plan allows 5 members (and pending invitations count).
     let (_, body) = t
         .post(
             Some(&admin),
@@ -403,7 +485,8 @@ async fn members_are_managed_only_downwards() {
         )
         .await;
     assert_eq!(first_code(&body), "FORBIDDEN", "self-promotion: {body}");
-    let add = "mutation($e: String!, $r: Role!) { inviteMember(email: $e, role: $r) { role } }";
+    let add = "mutation($e: String!, $r: Role!) {
+        inviteMember(email: $e, role: $r) { invitation { role } } }";
     let (_, body) = t
         .post(
             Some(&viewer),
@@ -425,20 +508,23 @@ async fn members_are_managed_only_downwards() {
             json!({ "e": "new@alpha.test", "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(body.data("inviteMember.role"), "VIEWER", "{body}");
+    assert_eq!(
+        body.data("inviteMember.invitation.role"),
+        "VIEWER",
+        "{body}"
+    );
 
-    // An admin cannot demote the owner by "adding" them again, nor change them.
-    let add_existing =
-        "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { role } }";
+    // An admin cannot demote the owner by inviting them again (they are a member: a
+    // conflict), nor change them.
     let (_, body) = t
         .post(
             Some(&admin),
             &[],
-            add_existing,
+            add,
             json!({ "e": "owner@alpha.test", "r": "VIEWER" }),
         )
         .await;
-    assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+    assert_eq!(first_code(&body), "CONFLICT", "{body}");
     let (_, body) = t
         .post(
             Some(&admin),
@@ -448,12 +534,12 @@ async fn members_are_managed_only_downwards() {
         )
         .await;
     assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
-    // Nor can the last owner demote themselves by "adding" themselves again.
+    // Nor can the last owner demote themselves by inviting themselves again.
     let (_, body) = t
         .post(
             Some(&a.token),
             &[],
-            add_existing,
+            add,
             json!({ "e": "owner@alpha.test", "r": "ADMIN" }),
         )
         .await;
@@ -548,32 +634,4 @@ async fn concurrent_demotions_leave_an_owner() {
         .filter(|m| m["role"] == "OWNER")
         .count();
     assert_eq!(owners, 1, "{body}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_guessing_is_limited_per_account() {
-    // Few attempts a minute, so the limit cannot refill while the test runs.
-    let t = TestApp::with_config(|c| c.login_attempts_per_minute = 3).await;
-    let a = t.tenant("alpha").await;
-    let b = t.tenant("bravo").await;
-    let platform = t.app.platform();
-    platform
-        .set_password(a.owner, "correct horse battery")
-        .await
-        .unwrap();
-    platform
-        .set_password(b.owner, "correct horse battery")
-        .await
-        .unwrap();
-    let limit = t.app.config.login_attempts_per_minute as usize;
-    for _ in 0..limit {
-        let body = login(&t, "owner@alpha.test", "a wrong guess", None).await;
-        assert_eq!(first_code(&body), "UNAUTHENTICATED", "{body}");
-    }
-    // The account's next attempt is refused even with the right password (case ignored)...
-    let body = login(&t, "Owner@Alpha.test", "correct horse battery", None).await;
-    assert_eq!(first_code(&body), "RATE_LIMITED", "{body}");
-    // ...while other accounts log in as usual.
-    let body = login(&t, "owner@bravo.test", "correct horse battery", None).await;
-    assert!(body.data("login.accessToken").is_string(), "{body}");
 }
