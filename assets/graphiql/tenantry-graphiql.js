@@ -6,11 +6,10 @@
   'use strict';
 
   var ENDPOINT = '/graphql';
-  // Subscriptions: the hook. When the server serves GraphQL over WebSocket (graphql-ws), set
-  // this to its URL (e.g. location.origin.replace(/^http/, 'ws') + '/graphql/ws') and
-  // subscription operations go through GraphiQL.createFetcher, whose bundle includes the
-  // graphql-ws client. Until then a subscription gets a clear error instead of a hang.
-  var SUBSCRIPTION_URL = null;
+  // Subscriptions run over a WebSocket on the same path (graphql-transport-ws); the
+  // session's token goes in `connection_init`, as browsers cannot set WebSocket headers.
+  var SUBSCRIPTION_URL = (window.location.protocol === 'https:' ? 'wss://' : 'ws://') +
+    window.location.host + ENDPOINT;
   var STORAGE_KEY = 'tenantry.graphiql.session';
   var DEFAULT_QUERY = [
     '# Welcome to Tenantry\'s GraphiQL.',
@@ -155,9 +154,11 @@
         var h = {};
         if (session) h.Authorization = 'Bearer ' + session.accessToken;
         Object.keys(headers).forEach(function (k) { h[k] = headers[k]; });
-        return GraphiQL.createFetcher({ url: ENDPOINT, subscriptionUrl: SUBSCRIPTION_URL, headers: h })(params, opts);
+        return GraphiQL.createFetcher({
+          url: ENDPOINT, subscriptionUrl: SUBSCRIPTION_URL, headers: h, wsConnectionParams: h
+        })(params, opts);
       }
-      return Promise.resolve({ errors: [{ message: 'This server does not serve subscriptions yet.' }] });
+      return Promise.resolve({ errors: [{ message: 'Subscriptions need a WebSocket URL.' }] });
     }
     return call(params, headers);
   }

@@ -175,6 +175,28 @@ try {
   await page.waitForFunction(() => document.querySelector('#tq-who').textContent.includes('MEMBER'));
   await page.screenshot({ path: screenshot });
 
+  step('a subscription in GraphiQL delivers what another client changes');
+  await page.evaluate(() => {
+    document
+      .querySelector('.graphiql-query-editor .CodeMirror')
+      .CodeMirror.setValue('subscription Live {\n  contactChanged { name company }\n}\n');
+  });
+  await page.click('.graphiql-execute-button');
+  // Let the WebSocket connect and subscribe, then change globex from another client.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const created = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${pasteToken}` },
+    body: JSON.stringify({ query: 'mutation { createContact(input: {name: "Live Larry", company: "Globex"}) { id } }' }),
+  }).then((r) => r.json());
+  if (created.errors) throw new Error(`createContact: ${JSON.stringify(created.errors)}`);
+  const live = await waitForResult('the subscription delivered nothing', 'Live Larry');
+  if (live.data.contactChanged.company !== 'Globex') throw new Error(`event ${JSON.stringify(live)}`);
+  console.log(`subscription: ${live.data.contactChanged.name}`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-subscription.png' });
+  // Stop it (the execute button stops a running subscription).
+  await page.click('.graphiql-execute-button');
+
   step('reload: the session is kept, still in globex');
   await page.reload({ waitUntil: 'networkidle0' });
   await page.waitForSelector('#tq-session:not([hidden])');
