@@ -139,7 +139,12 @@
   // The operation GraphiQL is about to run, from the parsed document it passes.
   function operationType(params, opts) {
     var doc = opts && opts.documentAST;
-    if (!doc) return 'query';
+    if (!doc) {
+      // No parsed document passed: read the first operation keyword (after comments).
+      var text = (params.query || '').replace(/#[^\n]*/g, '');
+      var match = /^\s*(query|mutation|subscription)\b/.exec(text);
+      return match ? match[1] : 'query';
+    }
     var ops = doc.definitions.filter(function (d) { return d.kind === 'OperationDefinition'; });
     var op = ops.filter(function (d) { return params.operationName ? d.name && d.name.value === params.operationName : true; })[0];
     return (op && op.operation) || 'query';
@@ -150,6 +155,13 @@
   function fetcher(params, opts) {
     var headers = (opts && opts.headers) || {};
     if (operationType(params, opts) === 'subscription') {
+      // GraphiQL's fetcher recognises a subscription by its operation name: name it.
+      var named = opts && opts.documentAST && opts.documentAST.definitions.filter(function (d) {
+        return d.kind === 'OperationDefinition' && d.operation === 'subscription' && d.name;
+      })[0];
+      if (named && !params.operationName) {
+        params = Object.assign({}, params, { operationName: named.name.value });
+      }
       if (SUBSCRIPTION_URL) {
         var h = {};
         if (session) h.Authorization = 'Bearer ' + session.accessToken;

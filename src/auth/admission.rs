@@ -49,7 +49,7 @@ impl RequestAdmission {
                 user_id: UserId(uuid::Uuid::nil()),
                 role: super::Role::Viewer,
                 custom_permissions: Default::default(),
-                ..member.clone()
+                ..*member
             }),
         }
     }
@@ -82,7 +82,7 @@ impl Admission for RequestAdmission {
 
     async fn known(&self) -> Option<AppResult<Member>> {
         if let Some(events) = &self.events {
-            return Some(Ok(events.clone()));
+            return Some(Ok(*events));
         }
         match self.principal() {
             Ok(principal) => self.resolver.cached(principal).await,

@@ -179,7 +179,7 @@ impl Live {
     pub fn subscribe(self: &Arc<Self>, member: &Member) -> broadcast::Receiver<Arc<Batch>> {
         let mut feeds = lock(&self.feeds);
         if let Some(feed) = feeds.get(&member.tenant_id) {
-            *lock(&feed.member) = member.clone();
+            *lock(&feed.member) = *member;
             return feed.sender.subscribe();
         }
         let (sender, receiver) = broadcast::channel(self.buffer);
@@ -187,7 +187,7 @@ impl Live {
             sender,
             pending: Mutex::default(),
             wake: Notify::new(),
-            member: Mutex::new(member.clone()),
+            member: Mutex::new(*member),
         });
         feeds.insert(member.tenant_id, Arc::clone(&feed));
         tokio::spawn(Arc::clone(self).run_feed(member.tenant_id, feed));
@@ -210,7 +210,7 @@ impl Live {
             if changes.is_empty() {
                 continue;
             }
-            let member = lock(&feed.member).clone();
+            let member = *lock(&feed.member);
             match self.read(&member, changes).await {
                 Ok(batch) => {
                     let _ = feed.sender.send(Arc::new(batch));
@@ -263,6 +263,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Builds the batch loaders of a transaction (the assembly's registry).
+pub type LoaderFactory =
+    Arc<dyn Fn(&Arc<RequestTx>) -> crate::graphql::context::LoaderSet + Send + Sync>;
+
 /// A WebSocket connection's caller, resolved at `connection_init` like an HTTP request.
 #[derive(Clone)]
 pub struct LiveSession {
@@ -273,7 +277,7 @@ pub struct LiveSession {
     /// When the connection's token expires (seconds since the epoch); None for API keys.
     pub expires_at: Option<u64>,
     /// Builds the loaders of a transaction (the assembly's registry).
-    pub loaders: Arc<dyn Fn(&Arc<RequestTx>) -> crate::graphql::context::LoaderSet + Send + Sync>,
+    pub loaders: LoaderFactory,
     /// How often an idle subscription re-checks its admission.
     pub recheck: Duration,
     /// The connection's open subscriptions.

@@ -181,6 +181,8 @@ try {
       .querySelector('.graphiql-query-editor .CodeMirror')
       .CodeMirror.setValue('subscription Live {\n  contactChanged { name company }\n}\n');
   });
+  // GraphiQL parses the editor's text after a short debounce; run what it has parsed.
+  await new Promise((resolve) => setTimeout(resolve, 800));
   await page.click('.graphiql-execute-button');
   // Let the WebSocket connect and subscribe, then change globex from another client.
   await new Promise((resolve) => setTimeout(resolve, 1500));
