@@ -72,6 +72,8 @@ impl App {
             resolver.clone(),
             config.subscription_buffer,
         );
+        // Ends by itself when the hub is dropped with the app.
+        live.report(Duration::from_secs(10));
         documents.reload().await?;
         let listener = db::notify::listen(
             database_url.clone(),

@@ -150,6 +150,30 @@ impl Live {
         )
     }
 
+    /// Logs the hub's work every `every` while there is some (subscriptions open, batches
+    /// read, statements per batch): what an operator, and the benchmark, read.
+    pub fn report(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let live = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last = (0, 0);
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(live) = live.upgrade() else { return };
+                let (reads, statements) = live.work();
+                if reads != last.0 {
+                    tracing::info!(
+                        subscriptions = live.subscriptions(),
+                        batches = reads,
+                        statements,
+                        statements_per_batch = (statements - last.1) as f64 / (reads - last.0) as f64,
+                        "live updates"
+                    );
+                }
+                last = (reads, statements);
+            }
+        })
+    }
+
     /// How many subscriptions are open in this process.
     pub fn subscriptions(&self) -> usize {
         self.subscriptions.load(Ordering::Relaxed)

@@ -32,7 +32,13 @@ pub(super) fn upgrade(
 ) -> Response {
     let open = Arc::new(AtomicUsize::new(0));
     let executor = app.graphql.subscriptions();
+    // Small buffers: a subscriber's messages are small and a server holds thousands of
+    // sockets (tungstenite's 128 KiB defaults made 1,000 idle sockets cost ~150 MB). A
+    // message may be as large as an HTTP body.
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(app.config.max_body_bytes)
         .on_upgrade(move |socket| async move {
             let idle = Duration::from_millis(app.config.ws_idle_timeout_ms);
             let init = {
