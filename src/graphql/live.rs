@@ -165,7 +165,8 @@ impl Live {
                         subscriptions = live.subscriptions(),
                         batches = reads,
                         statements,
-                        statements_per_batch = (statements - last.1) as f64 / (reads - last.0) as f64,
+                        statements_per_batch =
+                            (statements - last.1) as f64 / (reads - last.0) as f64,
                         "live updates"
                     );
                 }
