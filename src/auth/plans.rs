@@ -73,6 +73,8 @@ pub struct Quotas {
     pub contacts: Option<i64>,
     /// GraphQL requests per minute.
     pub requests_per_minute: Option<i64>,
+    /// Days the audit log keeps an entry before `tenantry audit prune` removes it.
+    pub audit_retention_days: Option<i64>,
 }
 
 /// A quota's limit (`None`: unlimited) as the checks read it.
@@ -114,16 +116,19 @@ impl Plan {
                 members: Some(5),
                 contacts: Some(1_000),
                 requests_per_minute: Some(600),
+                audit_retention_days: Some(30),
             },
             Plan::Premium => Quotas {
                 members: Some(50),
                 contacts: Some(100_000),
                 requests_per_minute: Some(6_000),
+                audit_retention_days: Some(365),
             },
             Plan::Enterprise | Plan::Custom => Quotas {
                 members: None,
                 contacts: None,
                 requests_per_minute: None,
+                audit_retention_days: None,
             },
         }
     }
@@ -142,6 +147,8 @@ crate::text_enum! {
         MembersManage = "members:manage",
         /// Change the tenant's settings and modules.
         TenantManage = "tenant:manage",
+        /// Read the audit log.
+        AuditRead = "audit:read",
     }
 }
 
@@ -172,7 +179,9 @@ impl Role {
         match permission {
             Permission::ContactsRead => true,
             Permission::ContactsWrite => self >= Role::Member,
-            Permission::MembersManage | Permission::TenantManage => self >= Role::Admin,
+            Permission::MembersManage | Permission::TenantManage | Permission::AuditRead => {
+                self >= Role::Admin
+            }
         }
     }
 }
@@ -199,6 +208,8 @@ mod tests {
         assert!(Role::Admin.grants(Permission::MembersManage));
         assert!(!Role::Member.grants(Permission::TenantManage));
         assert!(!Role::Viewer.grants(Permission::ContactsWrite));
+        assert!(Role::Admin.grants(Permission::AuditRead));
+        assert!(!Role::Member.grants(Permission::AuditRead));
     }
 
     #[test]
@@ -221,6 +232,7 @@ mod tests {
                 (small.members, large.members),
                 (small.contacts, large.contacts),
                 (small.requests_per_minute, large.requests_per_minute),
+                (small.audit_retention_days, large.audit_retention_days),
             ] {
                 assert!(l.is_none() || s.is_some_and(|s| Some(s) <= l), "{pair:?}");
             }

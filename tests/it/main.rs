@@ -6,6 +6,7 @@ mod common;
 
 mod api;
 mod api_keys;
+mod audit;
 mod auth;
 mod breaking;
 mod cli;
