@@ -192,6 +192,12 @@ END $$;
 -- trigger functions (running as tenantry_audit) call it. Names are schema-qualified
 -- rather than pinned with SET search_path, which would cost a configuration change on
 -- every call; the runtime roles can create no objects that a qualified name could reach.
+--
+-- The head row is updated once per entry. Within one transaction its versions pile up
+-- (none can be pruned before commit), and an index lookup walks all of them: a statement
+-- writing a million rows would be quadratic. So the transaction remembers where its own
+-- latest version of the head is (a transaction-local setting, which a rolled-back
+-- savepoint restores with everything else) and goes there directly (a TID scan).
 CREATE FUNCTION app.audit_append(p_tenant uuid, p_action text, p_table text, p_row_id text,
                                  p_old jsonb, p_new jsonb) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER AS $$
@@ -202,26 +208,45 @@ DECLARE
   v_type text := CASE WHEN v_key IS NOT NULL THEN 'api_key'
                       WHEN v_user IS NOT NULL THEN 'user' END;
   v_actor uuid := coalesce(v_key, v_user);
+  v_name text := 'audit.head_' || replace(p_tenant::text, '-', '');
+  v_where tid := NULLIF(current_setting(v_name, true), '')::tid;
+  v_now timestamptz := clock_timestamp();
   h record;
 BEGIN
-  LOOP
-    -- The head's row lock is held until commit: one writer per tenant at a time appends.
+  IF v_where IS NOT NULL THEN
     UPDATE public.audit_heads x
        SET seq = x.seq + 1,
-           at = greatest(c.now, x.at),
+           at = greatest(v_now, x.at),
            hash = pg_catalog.sha256(x.hash || convert_to(app.audit_content(
-                    x.seq + 1, p_tenant::text, greatest(c.now, x.at), v_type, v_actor,
+                    x.seq + 1, p_tenant::text, greatest(v_now, x.at), v_type, v_actor,
                     v_request, p_action, p_table, p_row_id, p_old, p_new), 'UTF8'))
-      FROM (SELECT clock_timestamp() AS now) c
-     WHERE x.tenant_id = p_tenant AND NOT x.closed
-    RETURNING x.seq, x.at, x.hash INTO h;
-    EXIT WHEN FOUND;
-    -- Closed: the tenant is being purged, and its rows go without entries.
-    IF EXISTS (SELECT 1 FROM public.audit_heads WHERE tenant_id = p_tenant) THEN
-      RETURN;
+     WHERE x.ctid = v_where AND x.tenant_id = p_tenant AND NOT x.closed
+    RETURNING x.seq, x.at, x.hash, x.ctid INTO h;
+    IF NOT FOUND THEN
+      v_where := NULL;
     END IF;
-    INSERT INTO public.audit_heads (tenant_id) VALUES (p_tenant) ON CONFLICT DO NOTHING;
+  END IF;
+  WHILE v_where IS NULL LOOP
+    -- The head's row lock is held until commit: one writer per tenant at a time appends;
+    -- the next one waits here, and sees this one's head once it has committed.
+    UPDATE public.audit_heads x
+       SET seq = x.seq + 1,
+           at = greatest(v_now, x.at),
+           hash = pg_catalog.sha256(x.hash || convert_to(app.audit_content(
+                    x.seq + 1, p_tenant::text, greatest(v_now, x.at), v_type, v_actor,
+                    v_request, p_action, p_table, p_row_id, p_old, p_new), 'UTF8'))
+     WHERE x.tenant_id = p_tenant AND NOT x.closed
+    RETURNING x.seq, x.at, x.hash, x.ctid INTO h;
+    IF FOUND THEN
+      v_where := h.ctid;
+    ELSIF EXISTS (SELECT 1 FROM public.audit_heads WHERE tenant_id = p_tenant) THEN
+      -- Closed: the tenant is being purged, and its rows go without entries.
+      RETURN;
+    ELSE
+      INSERT INTO public.audit_heads (tenant_id) VALUES (p_tenant) ON CONFLICT DO NOTHING;
+    END IF;
   END LOOP;
+  PERFORM set_config(v_name, h.ctid::text, true);
   INSERT INTO public.audit_log (tenant_id, seq, occurred_at, actor_type, actor_id, request_id,
                                 action, table_name, row_id, old_values, new_values, hash)
   VALUES (p_tenant, h.seq, h.at, v_type, v_actor, v_request, p_action, p_table, p_row_id,
