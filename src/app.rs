@@ -151,6 +151,11 @@ impl App {
         DocumentList::new(self.pool.clone())
     }
 
+    /// Verification and retention of the audit chains (operator commands).
+    pub fn auditor(&self) -> crate::audit::verify::Auditor {
+        crate::audit::verify::Auditor::new(self.pool.clone())
+    }
+
     /// The explicit, logged path for cross-tenant operator work.
     pub fn platform(&self) -> Platform {
         Platform::new(self.pool.clone())

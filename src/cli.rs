@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The audit log: verify its hash chains, prune by plan retention.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The trusted documents (see TENANTRY_TRUSTED_DOCUMENTS).
     Documents {
         #[command(subcommand)]
@@ -103,6 +108,25 @@ enum Command {
         /// Lifetime, e.g. 15m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk each tenant's chain (and the platform's) and print one line per chain: `ok`
+    /// with its entry count and head (seq and hash), or `BROKEN` with the first entry that
+    /// was altered, removed or inserted. Exits non-zero if any chain is broken.
+    Verify {
+        /// Only this tenant's chain (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove entries older than each tenant's plan retention (chains that do not verify
+    /// are refused); prints one line per tenant pruned.
+    Prune {
+        /// Only this tenant (slug).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -207,6 +231,32 @@ enum UserCommand {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not one of OWNER, ADMIN, MEMBER, VIEWER"))
+}
+
+/// Runs an `audit` command.
+async fn audit(app: &App, command: AuditCommand) -> anyhow::Result<()> {
+    let auditor = app.auditor();
+    match command {
+        AuditCommand::Verify { tenant } => {
+            let reports = auditor.verify(tenant.as_deref()).await?;
+            let broken = reports.iter().filter(|r| r.broken.is_some()).count();
+            for report in &reports {
+                println!("{report}");
+            }
+            if broken > 0 {
+                bail!("{broken} audit chain(s) broken");
+            }
+        }
+        AuditCommand::Prune { tenant } => {
+            for report in auditor.prune(tenant.as_deref(), chrono::Utc::now()).await? {
+                println!(
+                    "{}: {} entries pruned, the chain starts after entry {}",
+                    report.tenant, report.removed, report.pruned_seq
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a `documents` command.
@@ -324,6 +374,10 @@ pub async fn run() -> anyhow::Result<()> {
             } else {
                 print!("{sdl}");
             }
+        }
+        Command::Audit { command } => {
+            let app = App::start(cli.config).await?;
+            audit(&app, command).await?;
         }
         Command::Documents { command } => {
             let app = App::start(cli.config).await?;

@@ -3,6 +3,7 @@
 
 pub mod api_keys; // API keys for partners
 pub mod app; // the assembled application (database, keys, schema)
+pub mod audit; // the audit log the database writes: entries, verification, retention
 pub mod auth; // tokens, roles, plans, tenant resolution, admission
 pub mod cli; // the command line
 pub mod config; // every setting and its environment variable

@@ -29,6 +29,8 @@ pub struct ApiKeyRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys, check_for_backend(Pg))]
 pub struct LiveKeyRow {
+    /// The key's id (the actor of its requests' audit entries).
+    pub id: Uuid,
     /// The member who created the key (requests act as them).
     pub created_by: Uuid,
     /// The key's role cap.

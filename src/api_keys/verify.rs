@@ -81,6 +81,7 @@ impl ApiKeyVerifier for ApiKeys {
             tenant,
             user: UserId(row.created_by),
             role: row.role,
+            key: row.id,
         };
         // Revocation reaches every process through the tenancy channel (see migrations).
         self.resolver

@@ -119,7 +119,7 @@ impl Admission for RequestAdmission {
                     "the api_keys feature is not enabled for this tenant",
                 ));
             }
-            member.role = member.role.min(cap);
+            member.role = member.role.min(cap.role);
             // The key's role is its whole scope: its creator's custom-role permissions do
             // not ride along (they could exceed the cap).
             member.custom_permissions = Default::default();
@@ -128,11 +128,16 @@ impl Admission for RequestAdmission {
         Ok(member)
     }
 
-    fn identity(member: &Member) -> Identity {
+    fn identity(&self, member: &Member) -> Identity {
         Identity {
             tenant_id: member.tenant_id,
             user_id: member.user_id,
             role: member.role.as_str(),
+            api_key_id: self
+                .principal
+                .as_ref()
+                .and_then(|p| p.role_cap)
+                .map(|cap| cap.key),
         }
     }
 }

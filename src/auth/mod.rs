@@ -71,8 +71,8 @@ pub struct Principal {
     /// The tenant the request names, if any.
     pub tenant: Option<TenantSelector>,
     /// Set for an API key: the role the key is capped at (the request's role is the
-    /// lower of this and its creator's membership role).
-    pub role_cap: Option<Role>,
+    /// lower of this and its creator's membership role), and the key's id.
+    pub role_cap: Option<KeyCap>,
     /// The tenant the credential itself is bound to (a token's `tid`, an API key's tenant)
     /// when the request also names one by slug, domain or path: the named tenant must turn
     /// out to be this one, or the request is refused, never served for either.
@@ -90,6 +90,18 @@ pub struct ApiKeyGrant {
     pub user: UserId,
     /// The key's role cap.
     pub role: Role,
+    /// The key's id.
+    pub key: uuid::Uuid,
+}
+
+/// What an API key caps a request at: the key's role, and the key itself (its id is the
+/// actor of the request's audit entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyCap {
+    /// The highest role the request acts with.
+    pub role: Role,
+    /// The key's id.
+    pub key: uuid::Uuid,
 }
 
 /// A caller checked against the database: a member of an active tenant, with a role.

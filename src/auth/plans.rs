@@ -75,6 +75,8 @@ pub struct Quotas {
     pub requests_per_minute: Option<i64>,
     /// Open subscriptions of the tenant (counted per server process).
     pub subscriptions: Option<i64>,
+    /// Days the audit log keeps an entry before `tenantry audit prune` removes it.
+    pub audit_retention_days: Option<i64>,
 }
 
 /// A quota's limit (`None`: unlimited) as the checks read it.
@@ -117,18 +119,21 @@ impl Plan {
                 contacts: Some(1_000),
                 requests_per_minute: Some(600),
                 subscriptions: Some(20),
+                audit_retention_days: Some(30),
             },
             Plan::Premium => Quotas {
                 members: Some(50),
                 contacts: Some(100_000),
                 requests_per_minute: Some(6_000),
                 subscriptions: Some(500),
+                audit_retention_days: Some(365),
             },
             Plan::Enterprise | Plan::Custom => Quotas {
                 members: None,
                 contacts: None,
                 requests_per_minute: None,
                 subscriptions: None,
+                audit_retention_days: None,
             },
         }
     }
@@ -147,6 +152,8 @@ crate::text_enum! {
         MembersManage = "members:manage",
         /// Change the tenant's settings and modules.
         TenantManage = "tenant:manage",
+        /// Read the audit log.
+        AuditRead = "audit:read",
     }
 }
 
@@ -177,7 +184,9 @@ impl Role {
         match permission {
             Permission::ContactsRead => true,
             Permission::ContactsWrite => self >= Role::Member,
-            Permission::MembersManage | Permission::TenantManage => self >= Role::Admin,
+            Permission::MembersManage | Permission::TenantManage | Permission::AuditRead => {
+                self >= Role::Admin
+            }
         }
     }
 }
@@ -204,6 +213,8 @@ mod tests {
         assert!(Role::Admin.grants(Permission::MembersManage));
         assert!(!Role::Member.grants(Permission::TenantManage));
         assert!(!Role::Viewer.grants(Permission::ContactsWrite));
+        assert!(Role::Admin.grants(Permission::AuditRead));
+        assert!(!Role::Member.grants(Permission::AuditRead));
     }
 
     #[test]
@@ -226,6 +237,7 @@ mod tests {
                 (small.members, large.members),
                 (small.contacts, large.contacts),
                 (small.requests_per_minute, large.requests_per_minute),
+                (small.audit_retention_days, large.audit_retention_days),
             ] {
                 assert!(l.is_none() || s.is_some_and(|s| Some(s) <= l), "{pair:?}");
             }

@@ -62,7 +62,10 @@ impl Authenticator<'_> {
             return Ok(Some(Principal {
                 user_id: grant.user,
                 tenant: Some(tenant),
-                role_cap: Some(grant.role),
+                role_cap: Some(super::KeyCap {
+                    role: grant.role,
+                    key: grant.key,
+                }),
                 bound_tenant,
             }));
         }

@@ -15,6 +15,9 @@ pub struct Identity {
     pub user_id: UserId,
     /// `app.role`: the caller's role name (from a closed set, never request text).
     pub role: &'static str,
+    /// `app.api_key_id`: the API key the request authenticated with, if any (the actor
+    /// the audit triggers record instead of the key's creator).
+    pub api_key_id: Option<uuid::Uuid>,
 }
 
 /// Decides who may open a request's transaction, and as whom: implemented by the auth
@@ -37,5 +40,5 @@ pub trait Admission: Send + Sync + 'static {
     fn admit(&self, admitted: Self::Admitted) -> AppResult<Self::Admitted>;
 
     /// Who the transaction runs as.
-    fn identity(admitted: &Self::Admitted) -> Identity;
+    fn identity(&self, admitted: &Self::Admitted) -> Identity;
 }

@@ -24,6 +24,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_heads (tenant_id) {
+        tenant_id -> Uuid,
+        seq -> Int8,
+        hash -> Bytea,
+        at -> Timestamptz,
+        pruned_seq -> Int8,
+        pruned_hash -> Bytea,
+        closed -> Bool,
+    }
+}
+
+diesel::table! {
+    audit_log (tenant_id, seq) {
+        tenant_id -> Uuid,
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor_type -> Nullable<Text>,
+        actor_id -> Nullable<Uuid>,
+        request_id -> Nullable<Uuid>,
+        action -> Text,
+        table_name -> Text,
+        row_id -> Text,
+        old_values -> Nullable<Jsonb>,
+        new_values -> Nullable<Jsonb>,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
     contacts (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -115,6 +144,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    platform_audit_head (id) {
+        id -> Bool,
+        seq -> Int8,
+        hash -> Bytea,
+        at -> Timestamptz,
+        pruned_seq -> Int8,
+        pruned_hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    platform_audit_log (seq) {
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor_type -> Nullable<Text>,
+        actor_id -> Nullable<Uuid>,
+        request_id -> Nullable<Uuid>,
+        action -> Text,
+        table_name -> Text,
+        row_id -> Text,
+        old_values -> Nullable<Jsonb>,
+        new_values -> Nullable<Jsonb>,
+        hash -> Bytea,
+        db_role -> Text,
+    }
+}
+
+diesel::table! {
     refresh_tokens (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -179,6 +236,8 @@ diesel::joinable!(users -> tenants (last_tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_heads,
+    audit_log,
     contacts,
     conversations,
     custom_roles,
@@ -186,6 +245,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     memberships,
     messages,
+    platform_audit_head,
+    platform_audit_log,
     refresh_tokens,
     tenants,
     trusted_documents,

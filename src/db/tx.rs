@@ -9,7 +9,11 @@
 //! ```sql
 //! BEGIN [READ ONLY]; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = ..;
 //! SET LOCAL app.tenant_id = '<uuid>'; SET LOCAL app.user_id = '<uuid>'; SET LOCAL app.role = '<ROLE>';
+//! [SET LOCAL app.request_id = '<uuid>';] [SET LOCAL app.api_key_id = '<uuid>';]
 //! ```
+//!
+//! (The request id and the API key's id are what the audit triggers record beside the
+//! user: see `migrations/…_audit_log`.)
 //!
 //! Every value is rendered from a typed value (`Uuid`, a role name from a closed set, `u64`),
 //! never from request text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
@@ -75,6 +79,8 @@ pub struct TenantTx<A: Admission> {
     failed: Arc<AtomicBool>,
     /// A root mutation field began before the transaction was open.
     pending_field: AtomicBool,
+    /// `app.request_id`, when the request has one (the audit log records it).
+    request_id: Option<uuid::Uuid>,
     state: Mutex<State<A::Admitted>>,
 }
 
@@ -89,8 +95,16 @@ impl<A: Admission> TenantTx<A> {
             statements: Arc::new(AtomicU64::new(0)),
             failed: Arc::new(AtomicBool::new(false)),
             pending_field: AtomicBool::new(false),
+            request_id: None,
             state: Mutex::new(State::Idle),
         }
+    }
+
+    /// The same transaction, whose writes the audit log attributes to request `id` (the
+    /// `request.id` of the log lines and of `extensions.requestId`).
+    pub fn with_request_id(mut self, id: uuid::Uuid) -> Self {
+        self.request_id = Some(id);
+        self
     }
 
     /// The admission of this request (who signed in, known without the database).
@@ -345,7 +359,7 @@ impl<A: Admission> TenantTx<A> {
         conn: Object<AsyncPgConnection>,
         member: A::Admitted,
     ) -> Result<Open<A::Admitted>, Attempt> {
-        let identity = A::identity(&member);
+        let identity = self.admission.identity(&member);
         tracing::Span::current().record("tenant.id", tracing::field::display(identity.tenant_id));
         let begin = match self.mode {
             TxMode::ReadOnly => "BEGIN READ ONLY",
@@ -355,11 +369,19 @@ impl<A: Admission> TenantTx<A> {
         let sql = format!(
             "{begin}; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
              SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
-             SET LOCAL app.role = '{role}';{savepoint}",
+             SET LOCAL app.role = '{role}';{request}{key}{savepoint}",
             timeout = self.statement_timeout.as_millis(),
             tenant = identity.tenant_id.0,
             user = identity.user_id.0,
             role = identity.role,
+            request = match self.request_id {
+                Some(id) => format!(" SET LOCAL app.request_id = '{id}';"),
+                None => String::new(),
+            },
+            key = match identity.api_key_id {
+                Some(id) => format!(" SET LOCAL app.api_key_id = '{id}';"),
+                None => String::new(),
+            },
             savepoint = if field {
                 format!(" SAVEPOINT {SAVEPOINT};")
             } else {

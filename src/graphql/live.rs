@@ -519,7 +519,7 @@ pub async fn still_admitted(session: &LiveSession, role: Role) -> AppResult<Memb
         }
     };
     let role_now = match session.principal.role_cap {
-        Some(cap) => member.role.min(cap),
+        Some(cap) => member.role.min(cap.role),
         None => member.role,
     };
     if role_now < role {

@@ -355,7 +355,10 @@ async fn run(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(resp);
     }
-    let tx = Arc::new(app.tenant_tx(principal, mode));
+    let tx = Arc::new(
+        app.tenant_tx(principal, mode)
+            .with_request_id(out.request_id),
+    );
     let executed = app.graphql.execute_looked_up(request, lookup, &tx).await;
     let finished = tx.finish().await;
     let response = match (executed, finished) {

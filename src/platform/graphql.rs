@@ -5,6 +5,7 @@
 //! tenant role). The door is a private-field wrapper in the schema data, so no other
 //! resolver can take the pool by accident.
 
+use crate::audit::graphql::{connection, page_args, AuditConnection, AuditLogFilter};
 use crate::auth::plans::Plan;
 use crate::error::{AppError, ErrorCode, GqlResultExt};
 use crate::graphql::relay::global_id;
@@ -80,6 +81,27 @@ impl PlatformQuery {
             .into_iter()
             .map(PlatformTenant)
             .collect())
+    }
+
+    /// The platform audit log, newest first: every change to tenants (create, suspend,
+    /// delete, plan change, purge, settings) and users, written by the database.
+    /// Platform administrators only.
+    #[graphql(complexity = "crate::graphql::relay::page_complexity(first, None, child_complexity)")]
+    async fn platform_audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditLogFilter>,
+    ) -> Result<AuditConnection> {
+        let platform = platform_admin(ctx).await?;
+        let (first, after) = page_args(ctx, first, after)?;
+        let filter = filter.unwrap_or_default().validate().gql()?;
+        let rows = platform
+            .audit_log(&filter, after, first as i64 + 1)
+            .await
+            .gql()?;
+        Ok(connection(rows, first, after.is_some()))
     }
 }
 

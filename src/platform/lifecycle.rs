@@ -14,7 +14,7 @@ use crate::tenancy::model::TenantRow;
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 /// A change of a tenant's lifecycle status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +158,20 @@ impl Platform {
         let removed = conn
             .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
                 set_tenant(&mut *c, id).await?;
+                // The tenant's audit chain is closed first, so the deletes below write no
+                // entries, and then removed with every other tenant table (the audit tables
+                // are append-only unless the operator says otherwise, as here). The tenant
+                // row's own delete is recorded in the platform log.
+                c.batch_execute(&format!(
+                    "SET LOCAL app.audit_maintenance = 'on'; \
+                     INSERT INTO audit_heads (tenant_id, closed) VALUES ('{tenant}', true) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET closed = true",
+                    tenant = id.0
+                ))
+                .await?;
                 // Referencing tables first: order by how many tenant tables each depends on
-                // through foreign keys, deepest first.
+                // through foreign keys, deepest first; the audit tables last (with the
+                // chain head gone, a delete would start a new chain).
                 // sql_query: a recursive CTE over pg_catalog, neither of which diesel's DSL has.
                 let tables: Vec<TableName> = diesel::sql_query(
                     "WITH RECURSIVE tenant_tables AS (
@@ -175,7 +187,8 @@ impl Platform {
                                              AND f.conrelid <> depth.oid
                         WHERE depth.d < 20)
                      SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
-                      GROUP BY t.name ORDER BY max(depth.d) DESC, t.name",
+                      GROUP BY t.name
+                      ORDER BY t.name IN ('audit_log', 'audit_heads'), max(depth.d) DESC, t.name",
                 )
                 .load(c)
                 .await?;

@@ -173,6 +173,18 @@ impl Platform {
         Ok(TenantRow { name, ..tenant })
     }
 
+    /// Up to `limit` entries of the platform audit log after `after`, newest first
+    /// (platform administrators only).
+    pub async fn audit_log(
+        &self,
+        filter: &crate::audit::model::AuditFilter,
+        after: Option<crate::audit::model::AuditPosition>,
+        limit: i64,
+    ) -> AppResult<Vec<crate::audit::model::AuditRow>> {
+        let mut conn = self.conn().await?;
+        Ok(crate::audit::model::list_platform(&mut conn, filter, after, limit).await?)
+    }
+
     /// Every tenant, by slug (platform administrators only).
     pub async fn list_tenants(&self) -> AppResult<Vec<TenantRow>> {
         let mut conn = self.conn().await?;

@@ -29,6 +29,7 @@ pub mod plan;
 pub use executor::{Executed, Executor, PlanLookup};
 
 use crate::api_keys::graphql::{ApiKeyMutation, ApiKeyQuery};
+use crate::audit::graphql::AuditQuery;
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
 use crate::conversations::graphql::{ConversationMutation, ConversationQuery};
 use crate::graphql::guards::{GuardExtension, Rules};
@@ -53,6 +54,7 @@ pub struct Query(
     CustomRoleQuery,
     ConversationQuery,
     MessageQuery,
+    AuditQuery,
     node::NodeQuery,
 );
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// The domains: folders of model, GraphQL types and loaders.
 const DOMAINS: &[&str] = &[
     "api_keys",
+    "audit",
     "contacts",
     "conversations",
     "documents",

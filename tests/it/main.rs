@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod api_keys;
 mod apollo;
+mod audit;
 mod auth;
 mod breaking;
 mod cli;
