@@ -405,3 +405,73 @@ async fn limits_per_connection_and_the_listener_reconnects() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_tokens_idle_sockets_and_the_tenant_quota() {
+    let t = TestApp::with_config(|c| {
+        c.subscription_recheck_ms = 200;
+        c.ws_idle_timeout_ms = 400;
+    })
+    .await;
+    let a = t.tenant("alpha").await;
+    let base = t.listen().await;
+    // A token that expires in two seconds: the stream ends with UNAUTHENTICATED.
+    let short = t
+        .app
+        .keys
+        .sign(a.owner, Some(a.id), Duration::from_secs(2))
+        .unwrap();
+    let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&short))
+        .await
+        .unwrap();
+    c.subscribe("s", MESSAGES, json!({})).await;
+    let ended = c
+        .next(Duration::from_secs(6))
+        .await
+        .expect("an answer")
+        .expect("a message");
+    let errors = if ended["type"] == "error" {
+        ended["payload"].clone()
+    } else {
+        ended["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+
+    // A connection without a subscription is closed after the idle timeout.
+    let mut idle = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+        .await
+        .unwrap();
+    let closed = idle.next(Duration::from_secs(5)).await;
+    assert!(
+        matches!(closed, None | Some(Err(_))),
+        "expected the idle socket closed, got {closed:?}"
+    );
+    let reopened = Client::connect(&base, "graphql-transport-ws", bearer(&a.token)).await;
+    assert!(reopened.is_ok(), "a new connection is fine");
+
+    // The basic plan's quota of open subscriptions per tenant (20): of 21, one is refused
+    // (whichever the server handles last).
+    let mut clients = Vec::new();
+    for _ in 0..21 {
+        let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+            .await
+            .unwrap();
+        c.subscribe("s", MESSAGES, json!({})).await;
+        clients.push(c);
+    }
+    let mut refused = 0;
+    for c in &mut clients {
+        if let Some(Ok(m)) = c.next(Duration::from_millis(300)).await {
+            assert_eq!(
+                m["payload"]["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED",
+                "{m}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(t.app.live.subscriptions(), 20);
+}
