@@ -475,3 +475,42 @@ async fn expiring_tokens_idle_sockets_and_the_tenant_quota() {
     assert_eq!(refused, 1);
     assert_eq!(t.app.live.subscriptions(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_dropped_not_buffered() {
+    // Room for 2 batches per subscriber: a third unread one makes it lag, and its stream
+    // ends with LIMIT_EXCEEDED (src/graphql/live.rs) instead of memory growing.
+    let t = TestApp::with_config(|c| c.subscription_buffer = 2).await;
+    let a = t.tenant("alpha").await;
+    let conv = conversation(&t, &a, "Slow").await;
+    let principal = tenantry::auth::Principal {
+        user_id: a.owner,
+        tenant: Some(tenantry::auth::TenantSelector::Id(a.id)),
+        role_cap: None,
+        bound_tenant: None,
+    };
+    let tx = t
+        .app
+        .tenant_tx(Some(principal), tenantry::db::TxMode::ReadOnly);
+    let member = tx.member().await.unwrap();
+    tx.finish().await.unwrap();
+    let mut slow = t.app.live.subscribe(&member);
+    let (reads, _) = t.app.live.work();
+    for i in 0..4 {
+        post(&t, &a.token, &conv, &format!("m{i}")).await;
+        // One batch per message: wait for the hub to read it.
+        for _ in 0..200 {
+            if t.app.live.work().0 > reads + i {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    match slow.recv().await {
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => assert_eq!(missed, 2),
+        other => panic!(
+            "expected the subscriber to lag, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
