@@ -25,6 +25,9 @@ pub struct RequestAdmission {
     principal: Option<Principal>,
     /// Set for a live-event read: admitted as this, without a lookup or a rate count.
     events: Option<Member>,
+    /// Not counted against the plan's request rate (a subscription's re-checks and
+    /// deliveries: the rate meters HTTP requests, and must not end streams either).
+    unmetered: bool,
 }
 
 impl RequestAdmission {
@@ -34,6 +37,16 @@ impl RequestAdmission {
             resolver,
             principal,
             events: None,
+            unmetered: false,
+        }
+    }
+
+    /// Like [`RequestAdmission::new`], without counting against the plan's request rate
+    /// (for a subscription's re-checks and deliveries).
+    pub fn unmetered(resolver: TenantResolver, principal: Option<Principal>) -> Self {
+        Self {
+            unmetered: true,
+            ..Self::new(resolver, principal)
         }
     }
 
@@ -51,7 +64,41 @@ impl RequestAdmission {
                 custom_permissions: Default::default(),
                 ..*member
             }),
+            unmetered: true,
         }
+    }
+
+    /// The checks of admission other than the rate, on a looked-up or cached `member`:
+    /// the credential's own tenant (one tenant per request), and for an API key the plan's
+    /// feature and the key's role cap. A subscription re-checks its cached member with it.
+    pub fn recheck(&self, mut member: Member) -> AppResult<Member> {
+        let principal = self.principal()?;
+        // One tenant per request: what the request names must be the credential's tenant.
+        if principal
+            .bound_tenant
+            .is_some_and(|bound| bound != member.tenant_id)
+        {
+            let credential = if principal.role_cap.is_some() {
+                "API key"
+            } else {
+                "token"
+            };
+            return Err(super::request::bound_elsewhere(credential));
+        }
+        if let Some(cap) = principal.role_cap {
+            // An API key: only while its tenant's plan has the feature, never above its role.
+            if !member.features.contains(Feature::ApiKeys) {
+                return Err(AppError::new(
+                    ErrorCode::FeatureNotEnabled,
+                    "the api_keys feature is not enabled for this tenant",
+                ));
+            }
+            member.role = member.role.min(cap.role);
+            // The key's role is its whole scope: its creator's custom-role permissions do
+            // not ride along (they could exceed the cap).
+            member.custom_permissions = Default::default();
+        }
+        Ok(member)
     }
 
     /// The user who signed in for this request (known without touching the database), for
@@ -94,37 +141,14 @@ impl Admission for RequestAdmission {
         self.resolver.resolve(conn, self.principal()?).await
     }
 
-    fn admit(&self, mut member: Member) -> AppResult<Member> {
+    fn admit(&self, member: Member) -> AppResult<Member> {
         if self.events.is_some() {
             return Ok(member);
         }
-        let principal = self.principal()?;
-        // One tenant per request: what the request names must be the credential's tenant.
-        if principal
-            .bound_tenant
-            .is_some_and(|bound| bound != member.tenant_id)
-        {
-            let credential = if principal.role_cap.is_some() {
-                "API key"
-            } else {
-                "token"
-            };
-            return Err(super::request::bound_elsewhere(credential));
+        let member = self.recheck(member)?;
+        if !self.unmetered {
+            self.resolver.admit(&member)?;
         }
-        if let Some(cap) = principal.role_cap {
-            // An API key: only while its tenant's plan has the feature, never above its role.
-            if !member.features.contains(Feature::ApiKeys) {
-                return Err(AppError::new(
-                    ErrorCode::FeatureNotEnabled,
-                    "the api_keys feature is not enabled for this tenant",
-                ));
-            }
-            member.role = member.role.min(cap.role);
-            // The key's role is its whole scope: its creator's custom-role permissions do
-            // not ride along (they could exceed the cap).
-            member.custom_permissions = Default::default();
-        }
-        self.resolver.admit(&member)?;
         Ok(member)
     }
 

@@ -36,6 +36,8 @@ pub struct Documents {
     reported: moka::sync::Cache<DocumentHash, ()>,
     list: DocumentList,
     loads: AtomicU64,
+    /// One reload at a time, so an older read never overwrites a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Documents {
@@ -45,15 +47,22 @@ impl Documents {
             mode: config.trusted_documents,
             max_bytes: config.max_document_bytes,
             trusted: RwLock::default(),
-            apq: moka::sync::Cache::new(config.apq_cache_entries),
+            // Bounded in entries and in bytes (each text weighs its length; at most 64 MiB),
+            // whatever the texts' sizes.
+            apq: moka::sync::Cache::builder()
+                .max_capacity((64 * 1024 * 1024).min(config.apq_cache_entries.saturating_mul(4096)))
+                .weigher(|_, text: &Arc<str>| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                .build(),
             reported: moka::sync::Cache::new(10_000),
             list,
             loads: AtomicU64::new(0),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Copies the trusted list from the database.
     pub async fn reload(&self) -> AppResult<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let rows = self.list.all().await?;
         let map: HashMap<_, _> = rows
             .into_iter()

@@ -128,10 +128,11 @@ impl Live {
         })
     }
 
-    /// Opens a transaction of `principal` (a subscriber's own, for nested fields).
+    /// Opens a transaction of `principal` (a subscriber's own, for nested fields and
+    /// re-checks), not counted against the plan's request rate.
     pub fn open_tx(&self, principal: Option<Principal>) -> RequestTx {
         (self.open)(
-            RequestAdmission::new(self.resolver.clone(), principal),
+            RequestAdmission::unmetered(self.resolver.clone(), principal),
             TxMode::ReadOnly,
         )
     }
@@ -309,7 +310,12 @@ pub struct LiveSession {
     pub open: Arc<AtomicUsize>,
     /// At most this many per connection.
     pub max_per_connection: usize,
+    /// For an API key: verifies it again (cached; a revoked or expired key fails).
+    pub key_check: Option<KeyCheck>,
 }
+
+/// Verifies a connection's API key again.
+pub type KeyCheck = Arc<dyn Fn() -> BoxFuture<'static, AppResult<()>> + Send + Sync>;
 
 /// One subscription's transaction for the event being delivered: opened when a nested
 /// field first needs the database, finished when the next event is awaited.
@@ -335,7 +341,7 @@ impl LiveSlot {
     }
 
     /// Ends the current event's transaction, if one was opened.
-    async fn finish(&self) {
+    pub async fn finish(&self) {
         let taken = lock(&self.current).take();
         if let Some((tx, _)) = taken {
             if let Err(e) = tx.finish().await {
@@ -509,8 +515,17 @@ pub async fn still_admitted(session: &LiveSession, role: Role) -> AppResult<Memb
             ));
         }
     }
+    if let Some(check) = &session.key_check {
+        check().await?;
+    }
     let member = match session.live.resolver.cached(&session.principal).await {
-        Some(answer) => answer?,
+        // A cached member is checked like a looked-up one (its tenant must be the
+        // credential's own; an API key's feature and cap), without counting a request.
+        Some(answer) => RequestAdmission::unmetered(
+            session.live.resolver.clone(),
+            Some(session.principal.clone()),
+        )
+        .recheck(answer?)?,
         None => {
             let tx = session.live.open_tx(Some(session.principal.clone()));
             let member = tx.member().await;
@@ -518,10 +533,7 @@ pub async fn still_admitted(session: &LiveSession, role: Role) -> AppResult<Memb
             member?
         }
     };
-    let role_now = match session.principal.role_cap {
-        Some(cap) => member.role.min(cap.role),
-        None => member.role,
-    };
+    let role_now = member.role;
     if role_now < role {
         return Err(AppError::new(
             ErrorCode::Forbidden,

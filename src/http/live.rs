@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::auth::request::{ApiKeyVerifier, Authenticator};
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::graphql::live::{still_admitted, LiveSession};
+use crate::graphql::live::{still_admitted, KeyCheck, LiveSession};
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
@@ -31,7 +31,7 @@ pub(super) fn upgrade(
     path_slug: Option<String>,
 ) -> Response {
     let open = Arc::new(AtomicUsize::new(0));
-    let executor = app.graphql.subscriptions();
+    let executor = app.graphql.subscriptions(Arc::clone(&app.documents));
     // Small buffers: a subscriber's messages are small and a server holds thousands of
     // sockets (tungstenite's 128 KiB defaults made 1,000 idle sockets cost ~150 MB). A
     // message may be as large as an HTTP body.
@@ -85,9 +85,11 @@ async fn connection_init(
     open: Arc<AtomicUsize>,
 ) -> async_graphql::Result<Data> {
     let mut headers = HeaderMap::new();
-    for name in [header::HOST, header::AUTHORIZATION] {
-        if let Some(value) = upgrade_headers.get(&name) {
-            headers.insert(name, value.clone());
+    // The upgrade request's own headers first (non-browser clients can set them); the
+    // payload's override them.
+    for name in ["host", "authorization", "x-tenant-slug", "x-tenant-id"] {
+        if let Some(value) = upgrade_headers.get(name) {
+            headers.insert(HeaderName::from_static(name), value.clone());
         }
     }
     if let Some(fields) = payload.as_object() {
@@ -118,16 +120,30 @@ async fn connection_init(
         .await
         .map_err(refused)?
         .ok_or_else(|| refused(AppError::unauthenticated()))?;
-    let expires_at = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .filter(|token| !app.api_keys.is_api_key(token))
-        .and_then(|token| app.keys.verify(token.trim()).ok())
+        .map(|token| token.trim().to_string())
+        .unwrap_or_default();
+    let is_key = app.api_keys.is_api_key(&bearer);
+    let expires_at = (!is_key)
+        .then(|| app.keys.verify(&bearer).ok())
+        .flatten()
         .map(|verified| verified.expires_at);
+    // An API key is verified again at every re-check: revoking it (or its expiry) ends
+    // its streams like a removed membership.
+    let key_check: Option<KeyCheck> = is_key.then(|| {
+        let keys = app.api_keys.clone();
+        Arc::new(move || {
+            let (keys, token) = (keys.clone(), bearer.clone());
+            Box::pin(async move { keys.verify(&token).await.map(|_| ()) })
+                as futures_util::future::BoxFuture<'static, _>
+        }) as KeyCheck
+    });
     let session = LiveSession {
         live: Arc::clone(&app.live),
         principal,
@@ -136,6 +152,7 @@ async fn connection_init(
         recheck: Duration::from_millis(app.config.subscription_recheck_ms),
         open,
         max_per_connection: app.config.max_subscriptions_per_connection,
+        key_check,
     };
     still_admitted(&session, Role::Viewer)
         .await

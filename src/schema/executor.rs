@@ -229,21 +229,41 @@ fn refusal(e: AppError, path: Vec<String>) -> Response {
 pub struct SubscriptionExecutor {
     schema: AppSchema,
     limits: Limits,
+    documents: Arc<crate::documents::store::Documents>,
 }
 
 impl Executor {
-    /// The executor of subscriptions over WebSocket.
-    pub fn subscriptions(&self) -> SubscriptionExecutor {
+    /// The executor of subscriptions over WebSocket, resolving persisted and trusted
+    /// documents through `documents` as HTTP does.
+    pub fn subscriptions(
+        &self,
+        documents: Arc<crate::documents::store::Documents>,
+    ) -> SubscriptionExecutor {
         SubscriptionExecutor {
             schema: self.queries.clone(),
             limits: self.limits,
+            documents,
         }
     }
 }
 
 impl SubscriptionExecutor {
-    /// Why `request` may not run as a subscription, if it may not.
+    /// Why `request` may not run as a subscription, if it may not. Its document is
+    /// resolved first (an APQ hash, the trusted list): under
+    /// `TENANTRY_TRUSTED_DOCUMENTS=require` only trusted documents run here, for everyone.
     fn refusal(&self, request: &mut Request) -> Option<AppError> {
+        let extensions = serde_json::to_value(&request.extensions).unwrap_or_default();
+        let requested = match crate::graphql::persisted::requested_hash(&extensions) {
+            Ok(requested) => requested,
+            Err(e) => return Some(e),
+        };
+        match self.documents.resolve(&mut request.query, requested) {
+            Ok(resolution) if !self.documents.admits(&resolution) => {
+                return Some(crate::documents::store::Documents::untrusted(&resolution));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(e),
+        }
         if let Err(e) = self.limits.check_text(&request.query) {
             return Some(e);
         }
@@ -286,12 +306,19 @@ impl async_graphql::Executor for SubscriptionExecutor {
             let response = Response::from_errors(vec![crate::graphql::coded::server_error(e)]);
             return futures_util::stream::once(async move { response }).boxed();
         }
-        let request = request.data(Arc::new(LiveSlot::default()));
+        let slot = Arc::new(LiveSlot::default());
+        let request = request.data(Arc::clone(&slot));
         self.schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-            .map(|mut response| {
-                crate::graphql::coded::code_errors(&mut response, None);
-                response
+            .then(move |mut response| {
+                let slot = Arc::clone(&slot);
+                async move {
+                    // The delivery is resolved: end its transaction now, before the socket
+                    // takes it (a client that stops reading must not hold a connection).
+                    slot.finish().await;
+                    crate::graphql::coded::code_errors(&mut response, None);
+                    response
+                }
             })
             .boxed()
     }

@@ -514,3 +514,131 @@ async fn a_slow_subscriber_is_dropped_not_buffered() {
         ),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_credentials_revoked_keys_and_untrusted_documents() {
+    let t = TestApp::with_config(|c| {
+        c.subscription_recheck_ms = 200;
+        c.tenant_cache_ttl_ms = 60_000;
+    })
+    .await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    for tenant in ["alpha", "bravo"] {
+        t.app
+            .platform()
+            .change_plan(tenant, tenantry::auth::plans::Plan::Enterprise)
+            .await
+            .unwrap();
+    }
+    let base = t.listen().await;
+    // The owner of alpha is also a member of bravo; a token bound to alpha naming bravo is
+    // refused however often it is tried (the second try meets a cached membership).
+    t.app
+        .platform()
+        .set_membership(b.id, a.owner, tenantry::auth::Role::Member)
+        .await
+        .unwrap();
+    let payload =
+        json!({ "Authorization": format!("Bearer {}", a.token), "X-Tenant-Slug": "bravo" });
+    for attempt in 0..3 {
+        let refused = Client::connect(&base, "graphql-transport-ws", payload.clone()).await;
+        let reason = refused
+            .err()
+            .unwrap_or_else(|| panic!("attempt {attempt} accepted"));
+        assert!(reason.contains("FORBIDDEN"), "{reason}");
+    }
+
+    // An API key's stream ends when the key is revoked.
+    let body = t
+        .gql(
+            &a.token,
+            "mutation { createApiKey(name: \"live\", role: VIEWER) { secret apiKey { id } } }",
+        )
+        .await;
+    let secret = body
+        .data("createApiKey.secret")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key_id = body
+        .data("createApiKey.apiKey.id")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut keyed = Client::connect(&base, "graphql-transport-ws", bearer(&secret))
+        .await
+        .unwrap();
+    keyed.subscribe("s", MESSAGES, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = t
+        .gql(
+            &a.token,
+            &format!("mutation {{ revokeApiKey(id: \"{key_id}\") {{ revokedAt }} }}"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let ended = keyed
+        .next(Duration::from_secs(5))
+        .await
+        .expect("an answer")
+        .expect("a message");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_mode_refuses_untrusted_subscriptions() {
+    let t = TestApp::with_config(|c| {
+        c.trusted_documents = tenantry::config::TrustedDocuments::Require;
+    })
+    .await;
+    let a = t.tenant("alpha").await;
+    let base = t.listen().await;
+    let mut c = Client::connect(&base, "graphql-transport-ws", bearer(&a.token))
+        .await
+        .unwrap();
+    c.subscribe("s", MESSAGES, json!({})).await;
+    let m = c.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "DOCUMENT_NOT_TRUSTED",
+        "{m}"
+    );
+    let m = c.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(m["type"], "complete", "{m}");
+    // Trusted, it runs (by hash, as an APQ client sends it).
+    let loads = t.app.documents.loads();
+    t.app
+        .document_list()
+        .add(&[(None, MESSAGES.to_string())])
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        if t.app.documents.loads() > loads {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let hash = tenantry::graphql::persisted::DocumentHash::of(MESSAGES).hex();
+    c.send(json!({ "id": "t", "type": "subscribe", "payload": {
+        "query": "", "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } } }))
+        .await;
+    c.quiet(Duration::from_millis(500)).await;
+    // (HTTP runs only trusted documents too: write the message in SQL, in the tenant.)
+    t.app
+        .platform()
+        .execute_in_tenant(
+            a.id,
+            "INSERT INTO contacts (id, name) VALUES ('00000000-0000-7000-8000-000000000001', 'Ada');
+             INSERT INTO conversations (id, contact_id, subject, channel)
+               VALUES ('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', 'Trusted', 'email');
+             INSERT INTO messages (id, conversation_id, direction, body)
+               VALUES ('00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000002', 'inbound', 'trusted');",
+        )
+        .await
+        .unwrap();
+    let event = c.event().await;
+    assert_eq!(event.data("messagePosted.body"), "trusted", "{event}");
+}
