@@ -46,6 +46,9 @@ pub struct Change {
     pub change: String,
 }
 
+/// Ids read per statement when a batch is large.
+const READ_CHUNK: usize = 500;
+
 /// A row as its domain loaded it (each domain downcasts to its own row type).
 pub type Row = Arc<dyn Any + Send + Sync>;
 
@@ -254,20 +257,25 @@ impl Live {
             RequestAdmission::tenant_events(self.resolver.clone(), member),
             TxMode::ReadOnly,
         ));
-        let mut by_table: HashMap<String, Vec<Uuid>> = HashMap::new();
+        // Ids per table, each once (a HashSet: one bulk write can announce many rows),
+        // read in chunks so no statement carries an unbounded IN list.
+        let mut by_table: HashMap<String, (Vec<Uuid>, std::collections::HashSet<Uuid>)> =
+            HashMap::new();
         for change in &changes {
-            let ids = by_table.entry(change.table.clone()).or_default();
-            if !ids.contains(&change.id) {
+            let (ids, seen) = by_table.entry(change.table.clone()).or_default();
+            if seen.insert(change.id) {
                 ids.push(change.id);
             }
         }
         let mut rows: HashMap<(String, Uuid), Row> = HashMap::new();
-        for (table, ids) in by_table {
+        for (table, (ids, _)) in by_table {
             let Some(source) = self.sources.get(table.as_str()) else {
                 continue;
             };
-            for (id, row) in source(Arc::clone(&tx), ids).await? {
-                rows.insert((table.clone(), id), row);
+            for chunk in ids.chunks(READ_CHUNK) {
+                for (id, row) in source(Arc::clone(&tx), chunk.to_vec()).await? {
+                    rows.insert((table.clone(), id), row);
+                }
             }
         }
         tx.finish().await?;
