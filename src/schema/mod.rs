@@ -31,6 +31,7 @@ pub use executor::{Executed, Executor, PlanLookup};
 use crate::api_keys::graphql::{ApiKeyMutation, ApiKeyQuery};
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
 use crate::conversations::graphql::{ConversationMutation, ConversationQuery};
+use crate::exports::jobs::{ExportMutation, ExportQuery};
 use crate::graphql::guards::{GuardExtension, Rules};
 use crate::graphql::savepoints::SavepointExtension;
 use crate::graphql::Limits;
@@ -53,6 +54,7 @@ pub struct Query(
     CustomRoleQuery,
     ConversationQuery,
     MessageQuery,
+    ExportQuery,
     node::NodeQuery,
 );
 
@@ -67,6 +69,7 @@ pub struct Mutation(
     ContactMutation,
     ConversationMutation,
     MessageMutation,
+    ExportMutation,
 );
 
 /// The subscription root: live updates of the CRM (see [`crate::graphql::live`]).
@@ -91,6 +94,8 @@ pub struct Services {
     pub secrets: crate::tenancy::settings::SecretBox,
     /// How invitations are made.
     pub invitations: crate::tenancy::invitations::InvitationSettings,
+    /// Where export archives go and how long their download URLs work.
+    pub exports: crate::exports::jobs::ExportSettings,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -120,7 +125,8 @@ fn build_schema(
             .data(services.sessions.clone())
             .data(PlatformDoor::new(services.platform.clone()))
             .data(services.secrets.clone())
-            .data(services.invitations);
+            .data(services.invitations)
+            .data(services.exports.clone());
     }
     builder.finish()
 }

@@ -11,6 +11,7 @@ const DOMAINS: &[&str] = &[
     "contacts",
     "conversations",
     "documents",
+    "exports",
     "messages",
     "platform",
     "tenancy",

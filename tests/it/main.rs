@@ -16,6 +16,7 @@ mod db;
 mod demo;
 mod documents;
 mod errors;
+mod exports;
 mod graphiql;
 mod http_spec;
 mod introspection;
