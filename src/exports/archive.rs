@@ -310,7 +310,7 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     /// The next frame.
-    pub fn next(&mut self) -> anyhow::Result<Frame> {
+    pub fn next_frame(&mut self) -> anyhow::Result<Frame> {
         let kind = read_frame(&mut self.input, &mut self.buf)?;
         Ok(match kind {
             b'T' => Frame::Table(
@@ -371,10 +371,10 @@ mod tests {
         let (trailer, bytes) = w.finish().unwrap();
         let mut r = ArchiveReader::new(&bytes[..]).unwrap();
         assert_eq!(r.header, header());
-        assert_eq!(r.next().unwrap(), Frame::Table("t".into()));
+        assert_eq!(r.next_frame().unwrap(), Frame::Table("t".into()));
         let mut s = Summer::new("t");
         loop {
-            match r.next().unwrap() {
+            match r.next_frame().unwrap() {
                 Frame::Data => {
                     assert!(r.buf.len() <= CHUNK);
                     s.add(&r.buf);
@@ -384,7 +384,7 @@ mod tests {
             }
         }
         assert_eq!(s.finish(), sum);
-        assert_eq!(r.next().unwrap(), Frame::Trailer(trailer.clone()));
+        assert_eq!(r.next_frame().unwrap(), Frame::Trailer(trailer.clone()));
         assert_eq!(trailer.header_sha256, r.header_sha256);
     }
 

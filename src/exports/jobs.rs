@@ -150,7 +150,7 @@ fn job(row: ExportJobRow, ctx: &Context<'_>) -> Result<ExportJob> {
         let settings = crate::graphql::data::<ExportSettings>(ctx)?;
         let expires = Utc::now()
             + chrono::Duration::from_std(settings.url_ttl).unwrap_or(chrono::Duration::zero());
-        let token = download_token(&secrets, TenantId(row.tenant_id), row.id, expires).gql()?;
+        let token = download_token(secrets, TenantId(row.tenant_id), row.id, expires).gql()?;
         Some((
             format!("/exports/{}/{}?token={token}", row.tenant_id, row.id),
             expires,

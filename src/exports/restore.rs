@@ -282,7 +282,7 @@ pub async fn import<R: Read>(
     let mut rows_in = 0u64;
     let mut next = 0usize;
     let trailer = loop {
-        let name = match archive.next()? {
+        let name = match archive.next_frame()? {
             Frame::Table(name) => name,
             Frame::Trailer(t) => break t,
             other => bail!("corrupted archive: {other:?} outside a table"),
@@ -309,7 +309,7 @@ pub async fn import<R: Read>(
         futures_util::pin_mut!(sink);
         let mut sum = Summer::new(&name);
         loop {
-            match archive.next()? {
+            match archive.next_frame()? {
                 Frame::Data => {
                     let rows = sum.add(&archive.buf);
                     progress.advance(rows, archive.buf.len() as u64);

@@ -22,7 +22,7 @@ fn read_archive(bytes: &[u8]) -> (Header, BTreeMap<String, Vec<u8>>) {
     let mut tables = BTreeMap::new();
     let mut current = None;
     loop {
-        match r.next().expect("frame") {
+        match r.next_frame().expect("frame") {
             Frame::Table(name) => current = Some(name),
             Frame::Data => tables
                 .entry(current.clone().unwrap())
