@@ -458,12 +458,18 @@ pub async fn run() -> anyhow::Result<()> {
                 TenantCommand::Export { tenant, output } => {
                     let exported = export_to(&app.database_url, &tenant, &output).await?;
                     let bytes: u64 = exported.trailer.tables.iter().map(|t| t.bytes).sum();
-                    println!(
+                    let line = format!(
                         "{tenant} exported: {} rows in {} tables ({bytes} bytes of rows) to {}",
                         exported.rows(),
                         exported.trailer.tables.len(),
                         output.display()
                     );
+                    // With `-o -` stdout is the archive: the line goes to stderr instead.
+                    if output.as_os_str() == "-" {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
                     return Ok(());
                 }
                 TenantCommand::Import { file, slug, name } => {
