@@ -39,6 +39,13 @@ pub struct App {
     pub documents: Arc<Documents>,
     /// The URL of the database in use.
     pub database_url: String,
+    /// Seals tenant secrets (and export download tokens).
+    pub secrets: crate::tenancy::settings::SecretBox,
+    /// Where export archives go.
+    pub exports: crate::exports::jobs::ExportSettings,
+    /// Woken when an export is queued (the `tenantry_exports` NOTIFY).
+    export_wake: Arc<tokio::sync::Notify>,
+    export_worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     // Private: request code reaches the database only through RequestTx.
     pool: PgPool,
     listener: tokio::task::JoinHandle<()>,
@@ -47,6 +54,11 @@ pub struct App {
 impl Drop for App {
     fn drop(&mut self) {
         self.listener.abort();
+        if let Ok(mut worker) = self.export_worker.lock() {
+            if let Some(worker) = worker.take() {
+                worker.abort();
+            }
+        }
     }
 }
 
@@ -75,6 +87,15 @@ impl App {
         // Ends by itself when the hub is dropped with the app.
         live.report(Duration::from_secs(10));
         documents.reload().await?;
+        let export_wake = Arc::new(tokio::sync::Notify::new());
+        let secrets = crate::tenancy::settings::load_secret_box(&config)?;
+        let exports = crate::exports::jobs::ExportSettings {
+            dir: config
+                .export_dir
+                .clone()
+                .unwrap_or_else(|| config.home.join("exports")),
+            url_ttl: Duration::from_secs(config.export_url_ttl_secs),
+        };
         let listener = db::notify::listen(
             database_url.clone(),
             vec![
@@ -87,6 +108,10 @@ impl App {
                     let live = Arc::clone(&live);
                     Arc::new(move |payload: Option<&str>| live.notified(payload))
                         as db::notify::Handler
+                }),
+                ("tenantry_exports", {
+                    let wake = Arc::clone(&export_wake);
+                    Arc::new(move |_: Option<&str>| wake.notify_one()) as db::notify::Handler
                 }),
                 ("tenantry_documents", {
                     let documents = Arc::clone(&documents);
@@ -117,7 +142,8 @@ impl App {
                 Services {
                     sessions: sessions.clone(),
                     platform: Platform::new(pool.clone()),
-                    secrets: crate::tenancy::settings::load_secret_box(&config)?,
+                    secrets: secrets.clone(),
+                    exports: exports.clone(),
                     invitations: crate::tenancy::invitations::InvitationSettings {
                         ttl: Duration::from_secs(config.invitation_ttl_hours * 3600),
                     },
@@ -131,6 +157,10 @@ impl App {
             sessions,
             resolver,
             database_url,
+            secrets,
+            exports,
+            export_wake,
+            export_worker: std::sync::Mutex::new(None),
             config,
             pool,
         }))
@@ -144,6 +174,21 @@ impl App {
             mode,
             self.config.statement_timeout(),
         )
+    }
+
+    /// Starts the background worker of export jobs (`serve` does; operator commands do
+    /// not, so a short command never picks up a job). Idempotent.
+    pub fn start_export_worker(&self) {
+        if let Ok(mut worker) = self.export_worker.lock() {
+            if worker.is_none() {
+                *worker = Some(crate::exports::jobs::spawn_worker(
+                    self.database_url.clone(),
+                    self.exports.dir.clone(),
+                    self.config.export_concurrency,
+                    Arc::clone(&self.export_wake),
+                ));
+            }
+        }
     }
 
     /// The trusted-document list in the database, for operator commands.

@@ -208,6 +208,28 @@ pub struct Config {
     #[arg(long, env = "TENANTRY_TRUSTED_PROXY_HEADER", global = true)]
     pub trusted_proxy_header: Option<String>,
 
+    /// The folder export jobs write archives to (default: `exports/` under TENANTRY_HOME).
+    #[arg(long, env = "TENANTRY_EXPORT_DIR", global = true)]
+    pub export_dir: Option<PathBuf>,
+
+    /// Export jobs one server process runs at once (the others wait, queued).
+    #[arg(
+        long,
+        env = "TENANTRY_EXPORT_CONCURRENCY",
+        default_value_t = 2,
+        global = true
+    )]
+    pub export_concurrency: usize,
+
+    /// How long an export's download URL works, in seconds.
+    #[arg(
+        long,
+        env = "TENANTRY_EXPORT_URL_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub export_url_ttl_secs: u64,
+
     /// How long an invitation can be accepted, in hours.
     #[arg(
         long,

@@ -13,6 +13,7 @@ pub mod db; // pool, migrations, TenantTx, keyset pages, diesel schema, dev clus
 pub mod demo; // demo tenants for `serve --demo`
 pub mod documents; // trusted documents and automatic persisted queries
 pub mod error; // the error type and its codes
+pub mod exports; // tenant export, import, clone; export jobs
 pub mod graphql; // the framework: request context, guards, savepoints, relay, limits
 pub mod http; // transport: router, GraphQL over HTTP, GraphiQL, health
 pub mod ids; // newtype ids

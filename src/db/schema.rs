@@ -92,6 +92,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    export_jobs (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        requested_by -> Nullable<Uuid>,
+        status -> Text,
+        total_rows -> Int8,
+        rows_done -> Int8,
+        bytes_done -> Int8,
+        error -> Nullable<Text>,
+        file -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    export_queue (job_id) {
+        job_id -> Uuid,
+        tenant -> Uuid,
+        queued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     invitations (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -226,6 +251,9 @@ diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(contacts -> tenants (tenant_id));
 diesel::joinable!(conversations -> tenants (tenant_id));
 diesel::joinable!(custom_roles -> tenants (tenant_id));
+diesel::joinable!(export_jobs -> tenants (tenant_id));
+diesel::joinable!(export_jobs -> users (requested_by));
+diesel::joinable!(export_queue -> tenants (tenant));
 diesel::joinable!(invitations -> tenants (tenant_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -241,6 +269,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     conversations,
     custom_roles,
+    export_jobs,
+    export_queue,
     invitations,
     login_failures,
     memberships,

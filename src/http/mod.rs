@@ -1,8 +1,9 @@
 //! Transport: the router of the whole HTTP API — GraphQL over HTTP at `/graphql` and
 //! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql` with its assets, served from
-//! the binary ([`graphiql`]), `/healthz` and `/readyz`. Every request runs with its client
+//! the binary ([`graphiql`]), export downloads at `/exports/{tenant}/{job}` ([`exports`]), `/healthz` and `/readyz`. Every request runs with its client
 //! address known to the auth path's login limits ([`remember_client`]).
 
+pub mod exports;
 pub mod graphiql;
 pub mod graphql;
 mod live;
@@ -27,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .route("/exports/{tenant}/{job}", get(exports::download))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -56,6 +56,26 @@ impl Lifecycle {
     }
 }
 
+/// Every tenant table (a table of `public` with a `tenant_id` column), found in the catalog
+/// so a new table is covered without code changes, ordered referencing tables first: by how
+/// many tenant tables each depends on through foreign keys, deepest first. Purge deletes in
+/// this order; export and import (`crate::exports`) walk it backwards, parents first.
+pub const TENANT_TABLES_SQL: &str = "WITH RECURSIVE tenant_tables AS (
+           SELECT c.oid, c.relname::text AS name FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped),
+         depth(oid, d) AS (
+           SELECT oid, 0 FROM tenant_tables
+           UNION ALL
+           SELECT f.conrelid, depth.d + 1 FROM depth
+             JOIN pg_constraint f ON f.contype = 'f' AND f.confrelid = depth.oid
+                                 AND f.conrelid <> depth.oid
+            WHERE depth.d < 20)
+         SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
+          GROUP BY t.name
+          ORDER BY t.name IN ('audit_log', 'audit_heads'), max(depth.d) DESC, t.name";
+
 #[derive(QueryableByName)]
 struct TableName {
     #[diesel(sql_type = Text)]
@@ -173,25 +193,7 @@ impl Platform {
                 // through foreign keys, deepest first; the audit tables last (with the
                 // chain head gone, a delete would start a new chain).
                 // sql_query: a recursive CTE over pg_catalog, neither of which diesel's DSL has.
-                let tables: Vec<TableName> = diesel::sql_query(
-                    "WITH RECURSIVE tenant_tables AS (
-                       SELECT c.oid, c.relname::text AS name FROM pg_class c
-                         JOIN pg_namespace n ON n.oid = c.relnamespace
-                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
-                        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped),
-                     depth(oid, d) AS (
-                       SELECT oid, 0 FROM tenant_tables
-                       UNION ALL
-                       SELECT f.conrelid, depth.d + 1 FROM depth
-                         JOIN pg_constraint f ON f.contype = 'f' AND f.confrelid = depth.oid
-                                             AND f.conrelid <> depth.oid
-                        WHERE depth.d < 20)
-                     SELECT t.name FROM tenant_tables t JOIN depth USING (oid)
-                      GROUP BY t.name
-                      ORDER BY t.name IN ('audit_log', 'audit_heads'), max(depth.d) DESC, t.name",
-                )
-                .load(c)
-                .await?;
+                let tables: Vec<TableName> = diesel::sql_query(TENANT_TABLES_SQL).load(c).await?;
                 let mut removed = 0u64;
                 for table in tables {
                     // sql_query: the table's name is found in the catalog at run time.
@@ -203,9 +205,7 @@ impl Platform {
                     .execute(c)
                     .await? as u64;
                 }
-                removed += diesel::delete(tenants::table.find(id.0))
-                    .execute(c)
-                    .await? as u64;
+                removed += diesel::delete(tenants::table.find(id.0)).execute(c).await? as u64;
                 Ok(removed)
             })
             .await?;

@@ -32,6 +32,7 @@ use crate::api_keys::graphql::{ApiKeyMutation, ApiKeyQuery};
 use crate::audit::graphql::AuditQuery;
 use crate::contacts::graphql::{ContactMutation, ContactQuery};
 use crate::conversations::graphql::{ConversationMutation, ConversationQuery};
+use crate::exports::jobs::{ExportMutation, ExportQuery};
 use crate::graphql::guards::{GuardExtension, Rules};
 use crate::graphql::savepoints::SavepointExtension;
 use crate::graphql::Limits;
@@ -55,6 +56,7 @@ pub struct Query(
     ConversationQuery,
     MessageQuery,
     AuditQuery,
+    ExportQuery,
     node::NodeQuery,
 );
 
@@ -69,6 +71,7 @@ pub struct Mutation(
     ContactMutation,
     ConversationMutation,
     MessageMutation,
+    ExportMutation,
 );
 
 /// The subscription root: live updates of the CRM (see [`crate::graphql::live`]).
@@ -93,6 +96,8 @@ pub struct Services {
     pub secrets: crate::tenancy::settings::SecretBox,
     /// How invitations are made.
     pub invitations: crate::tenancy::invitations::InvitationSettings,
+    /// Where export archives go and how long their download URLs work.
+    pub exports: crate::exports::jobs::ExportSettings,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -122,7 +127,8 @@ fn build_schema(
             .data(services.sessions.clone())
             .data(PlatformDoor::new(services.platform.clone()))
             .data(services.secrets.clone())
-            .data(services.invitations);
+            .data(services.invitations)
+            .data(services.exports.clone());
     }
     builder.finish()
 }

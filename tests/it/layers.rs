@@ -12,6 +12,7 @@ const DOMAINS: &[&str] = &[
     "contacts",
     "conversations",
     "documents",
+    "exports",
     "messages",
     "platform",
     "tenancy",

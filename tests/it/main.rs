@@ -17,6 +17,7 @@ mod db;
 mod demo;
 mod documents;
 mod errors;
+mod exports;
 mod graphiql;
 mod http_spec;
 mod introspection;

@@ -1,0 +1,1 @@
+DROP TRIGGER IF EXISTS audit ON export_jobs;
