@@ -11,9 +11,10 @@ use crate::auth::Principal;
 use crate::db::TxMode;
 use crate::documents::store::{Documents, Resolution};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::graphql::coded::server_error;
 use crate::graphql::persisted::requested_hash;
 use crate::schema::Executed;
-use async_graphql::{Response, ServerError, Value};
+use async_graphql::{Response, Value};
 use async_graphql_axum::GraphQLProtocol;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -450,19 +451,14 @@ impl Reply {
     /// A response carrying only `error`, refused before execution: no `data`, and
     /// `status` whatever the media type.
     fn error(&self, status: StatusCode, error: AppError) -> axum::response::Response {
-        let message = error.message.clone();
-        let mut server_error = ServerError::new(message, None);
-        server_error.extensions = error.into_graphql().extensions;
-        let response = Response::from_errors(vec![server_error]);
+        let response = Response::from_errors(vec![server_error(error)]);
         self.write(status, response, false)
     }
 
     /// A request error found before execution (a document over a limit, unknown or
     /// untrusted), answered like a validation error.
     fn request_error(&self, error: AppError) -> axum::response::Response {
-        let mut server_error = ServerError::new(error.message.clone(), None);
-        server_error.extensions = error.into_graphql().extensions;
-        self.send(Response::from_errors(vec![server_error]))
+        self.send(Response::from_errors(vec![server_error(error)]))
     }
 
     /// Sends an executed `response`. One that failed before execution (parse, validation,
@@ -545,9 +541,7 @@ impl Reply {
                 "TENANTRY_MAX_ERRORS",
                 self.max_errors,
             );
-            let mut server_error = ServerError::new(error.message.clone(), None);
-            server_error.extensions = error.into_graphql().extensions;
-            response.errors.push(server_error);
+            response.errors.push(server_error(error));
         }
         crate::graphql::coded::code_errors(response, Some(&self.request_id.to_string()));
     }
