@@ -8,7 +8,9 @@
 //! user ids — under `app.tenant_id` = the new tenant, so forced RLS refuses a row for any
 //! other tenant. Checksums and counts are compared with the trailer before `COMMIT`; any
 //! mismatch rolls everything back. `app.quiet_events` keeps the live-event triggers from
-//! sending a NOTIFY per imported row.
+//! sending a NOTIFY per imported row, and `app.audit_bulk` the audit triggers from writing
+//! an entry per row: each table gets one entry instead (`app.audit_bulk_load`, with its
+//! row count and checksum) in the new tenant's chain.
 
 use super::archive::{ArchiveReader, Frame, Summer, TableSum};
 use super::catalog::{self, ident};
@@ -283,7 +285,8 @@ pub async fn import<R: Read>(
     }
 
     tx.batch_execute(&format!(
-        "SET LOCAL app.tenant_id = '{new_id}'; SET LOCAL app.quiet_events = 'on'"
+        "SET LOCAL app.tenant_id = '{new_id}'; SET LOCAL app.quiet_events = 'on'; \
+         SET LOCAL app.audit_bulk = 'on'"
     ))
     .await?;
     progress.begin(header.tables.iter().map(|t| t.rows).sum());
@@ -389,6 +392,20 @@ pub async fn import<R: Read>(
             .await
             .with_context(|| format!("inserting the rows of {name}"))?;
         tx.batch_execute(&format!("DROP TABLE {stage}")).await?;
+        // One audit entry for the table (its rows are not audited one by one: migration
+        // 000021), naming the archive's checksum, which the trailer confirms before commit.
+        let sum = sums.last().context("a table without its checksum")?;
+        let details = serde_json::json!({
+            "imported_from": old_id,
+            "archive_created_at": header.created_at,
+            "sha256": sum.sha256,
+        });
+        tx.execute(
+            "SELECT app.audit_bulk_load($1, $2, $3::text::jsonb)",
+            &[&name, &(sum.rows as i64), &details.to_string()],
+        )
+        .await
+        .with_context(|| format!("auditing the import of {name}"))?;
     };
     if next != header.tables.len() {
         bail!("corrupted or truncated archive: tables missing");

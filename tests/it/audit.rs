@@ -42,6 +42,14 @@ async fn log(t: &TestApp, token: &str, filter: Value) -> Vec<Value> {
         .collect()
 }
 
+/// How many audit entries a tenant has (read as the owner, past RLS).
+async fn audit_entries(c: &tokio_postgres::Client, tenant: uuid::Uuid) -> i64 {
+    c.query_one("SELECT count(*) FROM audit_log WHERE tenant_id = $1", &[&tenant])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The first line of `audit verify --tenant slug` as the library reports it.
 async fn verify(t: &TestApp, slug: &str) -> String {
     let reports = t.app.auditor().verify(Some(slug)).await.unwrap();
@@ -342,6 +350,8 @@ async fn the_runtime_roles_cannot_rewrite_or_forge_entries() {
             "UPDATE audit_heads SET seq = 0",
             "DELETE FROM audit_heads",
             "SELECT app.audit_append(app.current_tenant_id(), 'insert', 'contacts', 'x', NULL, NULL)",
+            // The operators' bulk switch is not theirs: no per-table entry, and no silence.
+            "SET LOCAL app.audit_bulk = 'on'; SELECT app.audit_bulk_load('contacts', 1, NULL)",
             "UPDATE platform_audit_log SET row_id = 'x'",
             "DELETE FROM platform_audit_log",
             "TRUNCATE platform_audit_log",
@@ -361,6 +371,18 @@ async fn the_runtime_roles_cannot_rewrite_or_forge_entries() {
             c.batch_execute("ROLLBACK").await.unwrap();
         }
     }
+    // Under the bulk switch a runtime role's writes are still audited row by row.
+    let before = audit_entries(&c, a.id.0).await;
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
+         SET LOCAL app.audit_bulk = 'on'; \
+         INSERT INTO contacts (tenant_id, id, name) VALUES ('{0}', gen_random_uuid(), 'Bulk'); \
+         COMMIT",
+        a.id.0
+    ))
+    .await
+    .unwrap();
+    assert_eq!(audit_entries(&c, a.id.0).await, before + 1);
     // Even the owner needs the operator's explicit say-so.
     let e = c.batch_execute("DELETE FROM audit_log").await.unwrap_err();
     assert!(
