@@ -389,6 +389,57 @@ async fn corrupted_or_hand_edited_archives_are_refused_with_nothing_written() {
     );
     assert_eq!(counts(&t.db.url).await, before, "nothing written");
 
+    // From an older database: an earlier migration list, and `contacts` without a column
+    // added since (here `company`): accepted, the column taking its default.
+    let (header, _) = read_archive(&good);
+    let contacts = header.tables.iter().find(|e| e.name == "contacts").unwrap();
+    let company = contacts.columns.iter().position(|c| c == "company").unwrap();
+    let older = rewrite(
+        &good,
+        |h| {
+            h.migrations.pop();
+            let entry = h.tables.iter_mut().find(|e| e.name == "contacts").unwrap();
+            entry.columns.remove(company);
+        },
+        |name, data| {
+            if name != "contacts" {
+                return data;
+            }
+            let text = String::from_utf8(data).unwrap();
+            let mut out = String::new();
+            for line in text.lines() {
+                let mut fields: Vec<&str> = line.split('\t').collect();
+                fields.remove(company);
+                out.push_str(&fields.join("\t"));
+                out.push('\n');
+            }
+            out.into_bytes()
+        },
+    );
+    let imported = import_bytes(&t.db.url, older, Some("older"), secrets.clone())
+        .await
+        .expect("an older archive imports");
+    let c = client(&t.db.url).await;
+    let (rows, companies): (i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(company) FROM contacts WHERE tenant_id = $1",
+                &[&imported.tenant_id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(rows > 0);
+    assert_eq!(companies, 0, "the column the archive lacks takes its default");
+    t.app
+        .platform()
+        .set_lifecycle("older", tenantry::platform::lifecycle::Lifecycle::Delete)
+        .await
+        .unwrap();
+    t.app.platform().purge("older").await.unwrap();
+    assert_eq!(counts(&t.db.url).await, before, "nothing else written");
+
     // Over a deleted tenant of that slug: replaced, and its rows purged.
     t.app
         .platform()
@@ -636,5 +687,56 @@ async fn tenants_export_themselves_over_graphql_and_download_by_a_time_limited_u
     .unwrap();
     let (status, _) = get(format!("/exports/{}/{job_id}?token={old}", acme.id.0)).await;
     assert_eq!(status, 404);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A job whose worker died mid-run (its claim's connection gone, its row left `running`) is
+/// taken again by the next worker — as after a crash and restart — and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_a_dead_worker_runs_again_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tenantry-jobs-{}", uuid::Uuid::new_v4()));
+    let d = dir.clone();
+    let t = TestApp::with_config(move |c| c.export_dir = Some(d)).await;
+    let acme = seeded(&t).await;
+    let r = t.gql(&acme.token, "mutation { requestExport { id } }").await;
+    let id = r.data("requestExport.id").as_str().unwrap().to_string();
+    let query = format!(r#"{{ exportJob(id: "{id}") {{ status rows }} }}"#);
+
+    // The dead worker: it claimed the queue entry (row lock) and marked the job running.
+    let claim = client(&t.db.url).await;
+    claim.batch_execute("BEGIN").await.unwrap();
+    let job: uuid::Uuid = claim
+        .query_one("SELECT job_id FROM export_queue FOR UPDATE", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let state = client(&t.db.url).await;
+    state
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL app.tenant_id = '{}'; \
+             UPDATE export_jobs SET status = 'running', started_at = now(), rows_done = 3 \
+              WHERE id = '{job}'; COMMIT",
+            acme.id.0
+        ))
+        .await
+        .unwrap();
+    // While its claim holds, a live worker leaves the job alone.
+    t.app.start_export_worker();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = t.gql(&acme.token, &query).await;
+    assert_eq!(r.data("exportJob.status"), "RUNNING", "{r}");
+    // The process dies: its connection and lock go; the live worker's next look (on the
+    // queue's notification or its poll) takes the job and runs it from the start.
+    drop(claim);
+    let mut job = json!(null);
+    for _ in 0..300 {
+        job = t.gql(&acme.token, &query).await;
+        if job.data("exportJob.status") == "DONE" || job.data("exportJob.status") == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(job.data("exportJob.status"), "DONE", "{job}");
+    assert!(job.data("exportJob.rows").as_i64().unwrap() > 10);
     let _ = std::fs::remove_dir_all(dir);
 }
