@@ -139,31 +139,8 @@ pub async fn import<R: Read>(
                  tenant (give another --slug, or delete that tenant first)"
             );
         }
-        // Purge it here, in this transaction: rolled back with everything else on failure.
-        // As purge does (src/platform/lifecycle.rs): the audit chain is closed first so
-        // the deletes write no entries, and the append-only audit tables may be emptied
-        // only under `app.audit_maintenance`, switched off again before any row is loaded.
-        tx.batch_execute(&format!(
-            "SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.audit_maintenance = 'on'; \
-             INSERT INTO audit_heads (tenant_id, closed) VALUES ('{id}', true) \
-             ON CONFLICT (tenant_id) DO UPDATE SET closed = true"
-        ))
-        .await?;
-        for name in tx
-            .query(crate::platform::lifecycle::TENANT_TABLES_SQL, &[])
-            .await?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-        {
-            tx.execute(
-                &format!("DELETE FROM {} WHERE tenant_id = $1", ident(&name)),
-                &[&id],
-            )
-            .await?;
-        }
-        tx.execute("DELETE FROM tenants WHERE id = $1", &[&id])
-            .await?;
-        tx.batch_execute("SET LOCAL app.audit_maintenance = 'off'")
+        // Purged here, in this transaction: rolled back with everything else on failure.
+        tx.batch_execute(&crate::platform::lifecycle::purge_sql(id))
             .await?;
         replaced_deleted = true;
         // Restoring a tenant over its own deleted self keeps its id.

@@ -13,7 +13,7 @@ use crate::ids::TenantId;
 use crate::tenancy::model::TenantRow;
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 /// A change of a tenant's lifecycle status.
@@ -77,9 +77,41 @@ pub const TENANT_TABLES_SQL: &str = "WITH RECURSIVE tenant_tables AS (
           ORDER BY t.name IN ('audit_log', 'audit_heads'), max(depth.d) DESC, t.name";
 
 #[derive(QueryableByName)]
-struct TableName {
-    #[diesel(sql_type = Text)]
-    name: String,
+struct PurgedRows {
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+}
+
+/// The statements that remove every row of tenant `id` from every tenant table, in
+/// [`TENANT_TABLES_SQL`]'s order, then the tenant itself, inside the caller's transaction
+/// (purge, and an import over a deleted tenant, which rolls it back with everything else on
+/// failure). The tenant's audit chain is closed first, so the deletes write no entries,
+/// and then removed with every other tenant table: the append-only audit tables may be
+/// emptied only under `app.audit_maintenance`, switched off again at the end. The tenant
+/// row's own delete is recorded in the platform log. Leaves the number of rows removed in
+/// the transaction-local setting `app.purged_rows`. `id` is a uuid, never outside text.
+pub fn purge_sql(id: uuid::Uuid) -> String {
+    format!(
+        "SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.audit_maintenance = 'on';
+         INSERT INTO audit_heads (tenant_id, closed) VALUES ('{id}', true)
+           ON CONFLICT (tenant_id) DO UPDATE SET closed = true;
+         DO $purge$
+         DECLARE
+           t text;
+           n bigint;
+           total bigint := 0;
+         BEGIN
+           FOR t IN {TENANT_TABLES_SQL} LOOP
+             EXECUTE format('DELETE FROM public.%I WHERE tenant_id = %L', t, '{id}');
+             GET DIAGNOSTICS n = ROW_COUNT;
+             total := total + n;
+           END LOOP;
+           DELETE FROM public.tenants WHERE id = '{id}';
+           GET DIAGNOSTICS n = ROW_COUNT;
+           PERFORM set_config('app.purged_rows', (total + n)::text, true);
+         END $purge$;
+         SET LOCAL app.audit_maintenance = 'off'"
+    )
 }
 
 impl Platform {
@@ -177,36 +209,13 @@ impl Platform {
         let conn: &mut AsyncPgConnection = &mut conn;
         let removed = conn
             .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
-                set_tenant(&mut *c, id).await?;
-                // The tenant's audit chain is closed first, so the deletes below write no
-                // entries, and then removed with every other tenant table (the audit tables
-                // are append-only unless the operator says otherwise, as here). The tenant
-                // row's own delete is recorded in the platform log.
-                c.batch_execute(&format!(
-                    "SET LOCAL app.audit_maintenance = 'on'; \
-                     INSERT INTO audit_heads (tenant_id, closed) VALUES ('{tenant}', true) \
-                     ON CONFLICT (tenant_id) DO UPDATE SET closed = true",
-                    tenant = id.0
-                ))
-                .await?;
-                // Referencing tables first: order by how many tenant tables each depends on
-                // through foreign keys, deepest first; the audit tables last (with the
-                // chain head gone, a delete would start a new chain).
-                // sql_query: a recursive CTE over pg_catalog, neither of which diesel's DSL has.
-                let tables: Vec<TableName> = diesel::sql_query(TENANT_TABLES_SQL).load(c).await?;
-                let mut removed = 0u64;
-                for table in tables {
-                    // sql_query: the table's name is found in the catalog at run time.
-                    removed += diesel::sql_query(format!(
-                        "DELETE FROM \"{}\" WHERE tenant_id = $1",
-                        table.name.replace('"', "")
-                    ))
-                    .bind::<SqlUuid, _>(id.0)
-                    .execute(c)
-                    .await? as u64;
-                }
-                removed += diesel::delete(tenants::table.find(id.0)).execute(c).await? as u64;
-                Ok(removed)
+                c.batch_execute(&purge_sql(id.0)).await?;
+                // sql_query: reads the count the purge script left in a setting.
+                let removed: PurgedRows =
+                    diesel::sql_query("SELECT current_setting('app.purged_rows')::bigint AS rows")
+                        .get_result(c)
+                        .await?;
+                Ok(removed.rows as u64)
             })
             .await?;
         tracing::info!(target: "platform", tenant_id = %id, rows = removed, "tenant purged");
