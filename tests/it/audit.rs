@@ -44,10 +44,13 @@ async fn log(t: &TestApp, token: &str, filter: Value) -> Vec<Value> {
 
 /// How many audit entries a tenant has (read as the owner, past RLS).
 async fn audit_entries(c: &tokio_postgres::Client, tenant: uuid::Uuid) -> i64 {
-    c.query_one("SELECT count(*) FROM audit_log WHERE tenant_id = $1", &[&tenant])
-        .await
-        .unwrap()
-        .get(0)
+    c.query_one(
+        "SELECT count(*) FROM audit_log WHERE tenant_id = $1",
+        &[&tenant],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 /// The first line of `audit verify --tenant slug` as the library reports it.

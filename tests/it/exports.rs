@@ -393,7 +393,11 @@ async fn corrupted_or_hand_edited_archives_are_refused_with_nothing_written() {
     // added since (here `company`): accepted, the column taking its default.
     let (header, _) = read_archive(&good);
     let contacts = header.tables.iter().find(|e| e.name == "contacts").unwrap();
-    let company = contacts.columns.iter().position(|c| c == "company").unwrap();
+    let company = contacts
+        .columns
+        .iter()
+        .position(|c| c == "company")
+        .unwrap();
     let older = rewrite(
         &good,
         |h| {
@@ -431,7 +435,10 @@ async fn corrupted_or_hand_edited_archives_are_refused_with_nothing_written() {
         (r.get(0), r.get(1))
     };
     assert!(rows > 0);
-    assert_eq!(companies, 0, "the column the archive lacks takes its default");
+    assert_eq!(
+        companies, 0,
+        "the column the archive lacks takes its default"
+    );
     t.app
         .platform()
         .set_lifecycle("older", tenantry::platform::lifecycle::Lifecycle::Delete)
@@ -698,7 +705,9 @@ async fn a_job_interrupted_by_a_dead_worker_runs_again_after_a_restart() {
     let d = dir.clone();
     let t = TestApp::with_config(move |c| c.export_dir = Some(d)).await;
     let acme = seeded(&t).await;
-    let r = t.gql(&acme.token, "mutation { requestExport { id } }").await;
+    let r = t
+        .gql(&acme.token, "mutation { requestExport { id } }")
+        .await;
     let id = r.data("requestExport.id").as_str().unwrap().to_string();
     let query = format!(r#"{{ exportJob(id: "{id}") {{ status rows }} }}"#);
 
