@@ -57,6 +57,7 @@ pub struct Query(
     MessageQuery,
     AuditQuery,
     ExportQuery,
+    crate::usage::graphql::UsageQuery,
     node::NodeQuery,
 );
 
@@ -98,6 +99,8 @@ pub struct Services {
     pub invitations: crate::tenancy::invitations::InvitationSettings,
     /// Where export archives go and how long their download URLs work.
     pub exports: crate::exports::jobs::ExportSettings,
+    /// Charges each request's cost to its tenant (the usage meter).
+    pub costs: crate::graphql::cost::Costs,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -115,7 +118,9 @@ fn build_schema(
     .data(limits)
     // Depth is checked by `Limits::check_document`, which holds introspection to
     // its own limit instead (see `graphql::limits`).
-    .limit_complexity(limits.max_complexity);
+    .limit_complexity(limits.max_complexity)
+    // Charged once validation has scored the request (see `graphql::cost`).
+    .extension(crate::graphql::cost::CostExtension);
     if let Some(rules) = guards {
         // Savepoints outermost: a field refused by its guard is rolled back like a failed one.
         builder = builder
@@ -128,7 +133,8 @@ fn build_schema(
             .data(PlatformDoor::new(services.platform.clone()))
             .data(services.secrets.clone())
             .data(services.invitations)
-            .data(services.exports.clone());
+            .data(services.exports.clone())
+            .data(services.costs.clone());
     }
     builder.finish()
 }

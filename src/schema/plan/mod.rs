@@ -42,6 +42,7 @@ use crate::conversations::model::ConversationFilter;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::Page;
 use crate::error::AppError;
+use crate::graphql::cost::CostGate;
 use crate::graphql::guards::{self, Required, Rules};
 use crate::graphql::persisted::DocumentHash;
 use crate::graphql::plannable::JsonOut;
@@ -110,19 +111,24 @@ impl Plans {
         self.cache.insert(hash, (weight, plan));
     }
 
-    /// Runs `plan` for `variables` in `tx`: `Ok(Some(json))` is the whole response body,
-    /// `Ok(None)` a decline (nothing was sent to the database), `Err` a failure while loading.
+    /// Runs `plan` for `variables` in `tx`, its cost charged through `costs` first:
+    /// `Ok(Some(json))` is the whole response body, `Ok(None)` a decline (nothing was sent
+    /// to the database), `Err` a refusal or a failure while loading.
     pub async fn run(
         &self,
         plan: &Plan,
         variables: &Variables,
         tx: &Arc<RequestTx>,
+        costs: &dyn CostGate,
     ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)> {
         let Ok(bound) = plan.bind(variables, &self.limits) else {
             return Ok(None);
         };
         if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
             return Err((e, path));
+        }
+        if let Err(e) = crate::graphql::cost::charge(tx, costs, bound.complexity as u64).await {
+            return Err((e, Vec::new()));
         }
         let loaded = plan.load(&bound, tx).await?;
         Ok(Some(plan.write(&bound, &loaded)))
@@ -283,6 +289,8 @@ trait NodeKind: Sized {
 
 /// A plan bound to one request: the page of every connection and the root filters.
 struct Bound {
+    /// The request's complexity, as async-graphql would score it (what the request costs).
+    complexity: usize,
     pages: Vec<Page>,
     /// One per root field, in the order of [`Plan::roots`].
     filters: Vec<RootFilter>,
