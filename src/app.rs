@@ -151,7 +151,6 @@ impl App {
                     invitations: crate::tenancy::invitations::InvitationSettings {
                         ttl: Duration::from_secs(config.invitation_ttl_hours * 3600),
                     },
-                    costs: crate::graphql::cost::Costs(usage.clone()),
                 },
             ),
             keys,
@@ -176,7 +175,7 @@ impl App {
     pub fn tenant_tx(&self, principal: Option<Principal>, mode: TxMode) -> RequestTx {
         RequestTx::new(
             self.pool.clone(),
-            RequestAdmission::new(self.resolver.clone(), principal),
+            RequestAdmission::new(self.resolver.clone(), principal).with_costs(self.usage.clone()),
             mode,
             self.config.statement_timeout(),
         )

@@ -33,8 +33,29 @@ pub struct RequestRecord {
     pub rate: Option<RateState>,
     /// The rate's refusal (RATE_LIMITED, naming the limit and when to retry), if it refused.
     pub rate_limited: Option<AppError>,
-    /// The cost charged for it, once the executor computed it.
+    /// The cost charged for it, once the executor computed it and the request reached its
+    /// tenant.
     pub cost: Option<CostView>,
+    /// The cost the executor computed, not charged yet (the transaction is not open).
+    pub pending_cost: Option<u64>,
+}
+
+impl RequestRecord {
+    /// The request's cost, charged or not.
+    pub fn requested(&self) -> u64 {
+        self.cost
+            .map(|c| c.requested)
+            .or(self.pending_cost)
+            .unwrap_or(0)
+    }
+}
+
+/// Decides whether a tenant may spend a request's cost (the usage meter implements it; the
+/// admission asks it for each request that reaches its tenant).
+pub trait CostGate: Send + Sync {
+    /// Charges `cost` to `member`'s tenant, or refuses it (QUOTA_EXCEEDED naming the budget
+    /// and when it resets) when it would take the tenant over its plan's monthly budget.
+    fn charge(&self, member: &Member, cost: u64) -> AppResult<CostView>;
 }
 
 /// The cost of one request (its query complexity) and, when the tenant's plan has a
@@ -68,6 +89,8 @@ pub struct RequestAdmission {
     /// Not counted against the plan's request rate (a subscription's re-checks and
     /// deliveries: the rate meters HTTP requests, and must not end streams either).
     unmetered: bool,
+    /// Charges the request's cost, when it has one (see [`RequestAdmission::note_cost`]).
+    costs: Option<std::sync::Arc<dyn CostGate>>,
     record: std::sync::Mutex<RequestRecord>,
 }
 
@@ -79,8 +102,15 @@ impl RequestAdmission {
             principal,
             events: None,
             unmetered: false,
+            costs: None,
             record: Default::default(),
         }
+    }
+
+    /// The same admission, charging each request's cost through `costs`.
+    pub fn with_costs(mut self, costs: std::sync::Arc<dyn CostGate>) -> Self {
+        self.costs = Some(costs);
+        self
     }
 
     /// Like [`RequestAdmission::new`], without counting against the plan's request rate
@@ -107,6 +137,7 @@ impl RequestAdmission {
                 ..*member
             }),
             unmetered: true,
+            costs: None,
             record: Default::default(),
         }
     }
@@ -116,11 +147,28 @@ impl RequestAdmission {
         self.record.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    /// Remembers the cost the executor charged for this request.
-    pub fn note_cost(&self, cost: CostView) {
-        if let Ok(mut record) = self.record.lock() {
-            record.cost = Some(cost);
+    /// Notes the request's cost (its complexity, once computed) and charges it: at once if
+    /// the caller is admitted already, else when the transaction opens (so a request that
+    /// never reaches its tenant is never charged). QUOTA_EXCEEDED over the budget.
+    pub fn note_cost(&self, cost: u64) -> AppResult<()> {
+        let mut record = self
+            .record
+            .lock()
+            .map_err(|_| AppError::internal("request record lock poisoned"))?;
+        record.pending_cost = Some(cost);
+        match record.member {
+            Some(member) => self.charge(&mut record, &member),
+            None => Ok(()),
         }
+    }
+
+    /// Charges the pending cost of `record` to `member`'s tenant, once.
+    fn charge(&self, record: &mut RequestRecord, member: &Member) -> AppResult<()> {
+        let (Some(costs), Some(cost)) = (&self.costs, record.pending_cost.take()) else {
+            return Ok(());
+        };
+        record.cost = Some(costs.charge(member, cost)?);
+        Ok(())
     }
 
     /// The checks of admission other than the rate, on a looked-up or cached `member`:
@@ -206,17 +254,22 @@ impl Admission for RequestAdmission {
         }
         let key = self.principal.as_ref().and_then(|p| p.role_cap);
         let decision = self.resolver.admit(&member, key);
-        if let Ok(mut record) = self.record.lock() {
-            record.member = Some(member);
-            match &decision {
-                Ok(rate) => record.rate = *rate,
-                Err((e, rate)) => {
-                    record.rate = Some(*rate);
-                    record.rate_limited = Some(e.clone());
-                }
+        let mut record = self
+            .record
+            .lock()
+            .map_err(|_| AppError::internal("request record lock poisoned"))?;
+        record.member = Some(member);
+        match decision {
+            Ok(rate) => record.rate = rate,
+            Err((e, rate)) => {
+                record.rate = Some(rate);
+                record.rate_limited = Some(e.clone());
+                return Err(e);
             }
         }
-        decision.map(|_| member).map_err(|(e, _)| e)
+        // The cost computed before the transaction opened is charged now.
+        self.charge(&mut record, &member)?;
+        Ok(member)
     }
 
     fn identity(&self, member: &Member) -> Identity {

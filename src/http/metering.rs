@@ -41,11 +41,8 @@ pub(super) fn count(app: &App, record: &RequestRecord, mode: TxMode, errored: bo
 
 /// `extensions.cost`: the request's cost, and the tenant's budget when its plan has one.
 pub(super) fn cost(record: &RequestRecord) -> serde_json::Value {
-    let Some(cost) = record.cost else {
-        return serde_json::json!({ "requested": 0 });
-    };
-    let mut value = serde_json::json!({ "requested": cost.requested });
-    if let Some(b) = cost.budget {
+    let mut value = serde_json::json!({ "requested": record.requested() });
+    if let Some(b) = record.cost.and_then(|c| c.budget) {
         value["budget"] = b.budget.into();
         value["remaining"] = b.remaining.into();
         value["resetsAt"] = b

@@ -9,7 +9,6 @@ use crate::auth::RequestTx;
 use crate::config::Config;
 use crate::db::TxMode;
 use crate::error::{AppError, AppResult};
-use crate::graphql::cost::Costs;
 use crate::graphql::guards::{self, Rules};
 use crate::graphql::introspection::IntrospectionPolicy;
 use crate::graphql::live::LiveSlot;
@@ -32,9 +31,6 @@ pub struct Executor {
     limits: Limits,
     introspection: IntrospectionPolicy,
     compiled: AtomicU64,
-    /// Charges each request's cost to its tenant (compiled plans; the generic executor
-    /// charges through the schema's cost extension).
-    costs: Costs,
 }
 
 /// What executing a request produced.
@@ -93,7 +89,6 @@ impl Executor {
             introspection: IntrospectionPolicy(config.introspection),
             rules,
             compiled: AtomicU64::new(0),
-            costs: services.costs.clone(),
         }
     }
 
@@ -157,10 +152,7 @@ impl Executor {
         let mutation = tx.mode() == TxMode::ReadWrite;
         if let (false, Some(Some(plan)), Some(plans)) = (mutation, &cached, &self.plans) {
             if plan.serves(request.operation_name.as_deref()) {
-                match plans
-                    .run(plan, &request.variables, tx, self.costs.0.as_ref())
-                    .await
-                {
+                match plans.run(plan, &request.variables, tx).await {
                     Ok(Some(body)) => {
                         self.compiled.fetch_add(1, Ordering::Relaxed);
                         return Executed::Json(body);

@@ -99,8 +99,6 @@ pub struct Services {
     pub invitations: crate::tenancy::invitations::InvitationSettings,
     /// Where export archives go and how long their download URLs work.
     pub exports: crate::exports::jobs::ExportSettings,
-    /// Charges each request's cost to its tenant (the usage meter).
-    pub costs: crate::graphql::cost::Costs,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -133,8 +131,7 @@ fn build_schema(
             .data(PlatformDoor::new(services.platform.clone()))
             .data(services.secrets.clone())
             .data(services.invitations)
-            .data(services.exports.clone())
-            .data(services.costs.clone());
+            .data(services.exports.clone());
     }
     builder.finish()
 }

@@ -16,12 +16,11 @@
 //! processes a tenant can overshoot its budget by what the others spent in one interval.
 
 use super::model;
-use crate::auth::admission::{BudgetView, CostView};
+use crate::auth::admission::{BudgetView, CostGate, CostView};
 use crate::auth::plans::Plan;
 use crate::auth::Member;
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::graphql::cost::CostGate;
 use crate::ids::TenantId;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::sql_types::BigInt;

@@ -42,7 +42,6 @@ use crate::conversations::model::ConversationFilter;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::Page;
 use crate::error::AppError;
-use crate::graphql::cost::CostGate;
 use crate::graphql::guards::{self, Required, Rules};
 use crate::graphql::persisted::DocumentHash;
 use crate::graphql::plannable::JsonOut;
@@ -111,7 +110,7 @@ impl Plans {
         self.cache.insert(hash, (weight, plan));
     }
 
-    /// Runs `plan` for `variables` in `tx`, its cost charged through `costs` first:
+    /// Runs `plan` for `variables` in `tx`, its cost noted (and charged) first:
     /// `Ok(Some(json))` is the whole response body, `Ok(None)` a decline (nothing was sent
     /// to the database), `Err` a refusal or a failure while loading.
     pub async fn run(
@@ -119,7 +118,6 @@ impl Plans {
         plan: &Plan,
         variables: &Variables,
         tx: &Arc<RequestTx>,
-        costs: &dyn CostGate,
     ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)> {
         let Ok(bound) = plan.bind(variables, &self.limits) else {
             return Ok(None);
@@ -127,7 +125,7 @@ impl Plans {
         if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
             return Err((e, path));
         }
-        if let Err(e) = crate::graphql::cost::charge(tx, costs, bound.complexity as u64).await {
+        if let Err(e) = tx.admission().note_cost(bound.complexity as u64) {
             return Err((e, Vec::new()));
         }
         let loaded = plan.load(&bound, tx).await?;
