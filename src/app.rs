@@ -43,6 +43,8 @@ pub struct App {
     pub secrets: crate::tenancy::settings::SecretBox,
     /// Where export archives go.
     pub exports: crate::exports::jobs::ExportSettings,
+    /// Usage counts per tenant and day, and cost budgets (flushed in the background).
+    pub usage: Arc<crate::usage::Meter>,
     /// Woken when an export is queued (the `tenantry_exports` NOTIFY).
     export_wake: Arc<tokio::sync::Notify>,
     export_worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -126,6 +128,8 @@ impl App {
                 }),
             ],
         );
+        let usage = crate::usage::Meter::start(pool.clone()).await?;
+        usage.spawn_flusher(Duration::from_secs(config.usage_flush_secs));
         let sessions = crate::auth::session::Sessions::new(
             pool.clone(),
             keys.clone(),
@@ -159,6 +163,7 @@ impl App {
             database_url,
             secrets,
             exports,
+            usage,
             export_wake,
             export_worker: std::sync::Mutex::new(None),
             config,
@@ -170,7 +175,7 @@ impl App {
     pub fn tenant_tx(&self, principal: Option<Principal>, mode: TxMode) -> RequestTx {
         RequestTx::new(
             self.pool.clone(),
-            RequestAdmission::new(self.resolver.clone(), principal),
+            RequestAdmission::new(self.resolver.clone(), principal).with_costs(self.usage.clone()),
             mode,
             self.config.statement_timeout(),
         )

@@ -69,6 +69,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A tenant's usage per UTC day, as CSV (as flushed: see TENANTRY_USAGE_FLUSH_SECS).
+    Usage {
+        /// The tenant (slug or id).
+        #[arg(long)]
+        tenant: String,
+        /// The first day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day, inclusive, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+    },
     /// The trusted documents (see TENANTRY_TRUSTED_DOCUMENTS).
     Documents {
         #[command(subcommand)]
@@ -413,6 +425,29 @@ pub async fn run() -> anyhow::Result<()> {
             let app = App::start(cli.config).await?;
             audit(&app, command).await?;
         }
+        Command::Usage { tenant, from, to } => {
+            crate::usage::graphql::validate_range(from, to)?;
+            let app = App::start(cli.config).await?;
+            let platform = app.platform();
+            let tenant = platform.find_tenant(&tenant).await?;
+            let rows = platform
+                .tenant_usage(crate::ids::TenantId(tenant.id), from, to)
+                .await?;
+            println!("day,requests,errors,mutations,query_cost,rows_written,members,contacts");
+            for r in rows {
+                println!(
+                    "{},{},{},{},{},{},{},{}",
+                    r.day,
+                    r.requests,
+                    r.errors,
+                    r.mutations,
+                    r.query_cost,
+                    r.rows_written,
+                    r.members,
+                    r.contacts
+                );
+            }
+        }
         Command::Documents { command } => {
             let app = App::start(cli.config).await?;
             documents(&app, command).await?;
@@ -448,10 +483,16 @@ pub async fn run() -> anyhow::Result<()> {
             // header is configured.
             axum::serve(
                 listener,
-                router(app).into_make_service_with_connect_info::<SocketAddr>(),
+                router(std::sync::Arc::clone(&app))
+                    .into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(shutdown())
             .await?;
+            // The counts since the last flush, or a graceful stop would lose them.
+            match app.usage.flush().await {
+                Ok(n) => tracing::info!(tenant_days = n, "usage flushed at shutdown"),
+                Err(e) => tracing::warn!(error = %e.message, "flushing usage at shutdown failed"),
+            }
         }
         Command::Seed {
             tenants,

@@ -230,6 +230,17 @@ pub struct Config {
     )]
     pub export_url_ttl_secs: u64,
 
+    /// How often usage counts are flushed from memory to the database, in seconds (a crash
+    /// loses at most this long of counts; `serve` flushes on a graceful shutdown).
+    #[arg(
+        long,
+        env = "TENANTRY_USAGE_FLUSH_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub usage_flush_secs: u64,
+
     /// How long an invitation can be accepted, in hours.
     #[arg(
         long,

@@ -22,4 +22,5 @@ pub mod platform; // the audited cross-tenant path: lifecycle, users, purge
 pub mod schema; // the assembly: merged roots, executor, loaders, node, compiled plans
 pub mod seed; // bulk seed data for benchmarks
 pub mod tenancy; // the current tenant and user
+pub mod usage; // usage metering per tenant and day, cost budgets
 pub mod validate; // input validation

@@ -45,6 +45,11 @@ impl ApiKey {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Its own limit of requests per minute, if it has one (the tenant's plan rate applies
+    /// as well).
+    async fn requests_per_minute(&self) -> Option<i32> {
+        self.0.requests_per_minute
+    }
 }
 
 /// A new key and its secret, shown this once.
@@ -85,7 +90,8 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates a key acting with at most `role` (not above the creator's own role) until
-    /// `expiresAt`. The secret is in the answer and nowhere else.
+    /// `expiresAt`, limited to `requestsPerMinute` if given (1 to 1,000,000; the tenant's
+    /// plan rate applies as well). The secret is in the answer and nowhere else.
     #[graphql(
         directive = requires_feature::apply(Feature::ApiKeys),
         directive = requires_permission::apply(Permission::TenantManage)
@@ -96,8 +102,15 @@ impl ApiKeyMutation {
         name: String,
         role: Role,
         expires_at: Option<DateTime<Utc>>,
+        requests_per_minute: Option<i32>,
     ) -> Result<CreatedApiKey> {
         let name = validate::required_text("name", &name, 100).gql()?;
+        if requests_per_minute.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err(
+                AppError::bad_input("requestsPerMinute", "must be between 1 and 1000000")
+                    .into_graphql(),
+            );
+        }
         if expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AppError::bad_input("expiresAt", "must be in the future").into_graphql());
         }
@@ -116,7 +129,10 @@ impl ApiKeyMutation {
         let (secret, hash) = new_api_key(member.tenant_id);
         let row = tx
             .run(move |c| {
-                async move { model::insert(c, &name, role, &hash, expires_at).await }.scope_boxed()
+                async move {
+                    model::insert(c, &name, role, &hash, expires_at, requests_per_minute).await
+                }
+                .scope_boxed()
             })
             .await
             .gql()?;

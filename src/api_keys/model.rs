@@ -23,6 +23,8 @@ pub struct ApiKeyRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The key's own requests per minute (None: only the plan's rate).
+    pub requests_per_minute: Option<i32>,
 }
 
 /// What a presented key grants, as [`find_live`] reads it.
@@ -37,6 +39,8 @@ pub struct LiveKeyRow {
     pub role: Role,
     /// When it stops working, if ever (bounds how long it may be cached).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's own requests per minute, if any.
+    pub requests_per_minute: Option<i32>,
 }
 
 /// Stores a new key (its hash) created by the calling user; `tenant_id` is filled by the
@@ -47,6 +51,7 @@ pub async fn insert(
     role: Role,
     hash: &str,
     expires_at: Option<DateTime<Utc>>,
+    requests_per_minute: Option<i32>,
 ) -> QueryResult<ApiKeyRow> {
     diesel::insert_into(api_keys::table)
         .values((
@@ -57,6 +62,7 @@ pub async fn insert(
             // NULL without a user: the NOT NULL column refuses it, as it should.
             api_keys::created_by.eq(current_user_id().assume_not_null()),
             api_keys::expires_at.eq(expires_at),
+            api_keys::requests_per_minute.eq(requests_per_minute),
         ))
         .returning(ApiKeyRow::as_returning())
         .get_result(conn)

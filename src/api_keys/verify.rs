@@ -82,6 +82,7 @@ impl ApiKeyVerifier for ApiKeys {
             user: UserId(row.created_by),
             role: row.role,
             key: row.id,
+            requests_per_minute: row.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
         };
         // Revocation reaches every process through the tenancy channel (see migrations).
         self.resolver

@@ -5,10 +5,15 @@
 //!    through `app.resolve_member`): not a member → FORBIDDEN, suspended → TENANT_SUSPENDED;
 //! 2. for an API key: only while the plan has the `api_keys` feature, and never above the
 //!    key's role (its creator's custom-role permissions do not ride along);
-//! 3. the tenant's plan rate (RATE_LIMITED), counted once per request.
+//! 3. the tenant's plan rate and the API key's own (RATE_LIMITED), counted once per request.
+//!
+//! What it decided is kept in the request's [`RequestRecord`] (with the cost the executor
+//! charged, see [`RequestAdmission::note_cost`]): the HTTP layer answers with it (the
+//! `RateLimit-*` headers, 429, `extensions.cost`) and the usage meter counts the request
+//! for the admitted tenant.
 
 use super::plans::Feature;
-use super::tenant::TenantResolver;
+use super::tenant::{RateState, TenantResolver};
 use super::{Member, Principal};
 use crate::db::tx::{Admission, Identity, TenantTx};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -17,6 +22,62 @@ use diesel_async::AsyncPgConnection;
 
 /// The request's tenant transaction, admitted by [`RequestAdmission`].
 pub type RequestTx = TenantTx<RequestAdmission>;
+
+/// What admission learnt of one request, for its response and its metering.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    /// The member admitted (set before the rate is counted: a request the rate refuses is
+    /// still the tenant's).
+    pub member: Option<Member>,
+    /// Where the request stands against its rate, when a rate applies.
+    pub rate: Option<RateState>,
+    /// The rate's refusal (RATE_LIMITED, naming the limit and when to retry), if it refused.
+    pub rate_limited: Option<AppError>,
+    /// The cost charged for it, once the executor computed it and the request reached its
+    /// tenant.
+    pub cost: Option<CostView>,
+    /// The cost the executor computed, not charged yet (the transaction is not open).
+    pub pending_cost: Option<u64>,
+}
+
+impl RequestRecord {
+    /// The request's cost, charged or not.
+    pub fn requested(&self) -> u64 {
+        self.cost
+            .map(|c| c.requested)
+            .or(self.pending_cost)
+            .unwrap_or(0)
+    }
+}
+
+/// Decides whether a tenant may spend a request's cost (the usage meter implements it; the
+/// admission asks it for each request that reaches its tenant).
+pub trait CostGate: Send + Sync {
+    /// Charges `cost` to `member`'s tenant, or refuses it (QUOTA_EXCEEDED naming the budget
+    /// and when it resets) when it would take the tenant over its plan's monthly budget.
+    fn charge(&self, member: &Member, cost: u64) -> AppResult<CostView>;
+}
+
+/// The cost of one request (its query complexity) and, when the tenant's plan has a
+/// monthly budget, what is left of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostView {
+    /// The request's cost.
+    pub requested: u64,
+    /// The plan's budget, if it has one.
+    pub budget: Option<BudgetView>,
+}
+
+/// A tenant's monthly cost budget as of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetView {
+    /// The budget per UTC calendar month.
+    pub budget: i64,
+    /// What is left of it this month, after this request.
+    pub remaining: i64,
+    /// When the budget starts again (the next month's first instant, UTC).
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// The admission of one request of `principal` (None: anonymous), or of the read of a
 /// batch of live events of one tenant (see [`RequestAdmission::tenant_events`]).
@@ -28,6 +89,9 @@ pub struct RequestAdmission {
     /// Not counted against the plan's request rate (a subscription's re-checks and
     /// deliveries: the rate meters HTTP requests, and must not end streams either).
     unmetered: bool,
+    /// Charges the request's cost, when it has one (see [`RequestAdmission::note_cost`]).
+    costs: Option<std::sync::Arc<dyn CostGate>>,
+    record: std::sync::Mutex<RequestRecord>,
 }
 
 impl RequestAdmission {
@@ -38,7 +102,15 @@ impl RequestAdmission {
             principal,
             events: None,
             unmetered: false,
+            costs: None,
+            record: Default::default(),
         }
+    }
+
+    /// The same admission, charging each request's cost through `costs`.
+    pub fn with_costs(mut self, costs: std::sync::Arc<dyn CostGate>) -> Self {
+        self.costs = Some(costs);
+        self
     }
 
     /// Like [`RequestAdmission::new`], without counting against the plan's request rate
@@ -65,7 +137,38 @@ impl RequestAdmission {
                 ..*member
             }),
             unmetered: true,
+            costs: None,
+            record: Default::default(),
         }
+    }
+
+    /// What admission decided of this request so far (see [`RequestRecord`]).
+    pub fn record(&self) -> RequestRecord {
+        self.record.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Notes the request's cost (its complexity, once computed) and charges it: at once if
+    /// the caller is admitted already, else when the transaction opens (so a request that
+    /// never reaches its tenant is never charged). QUOTA_EXCEEDED over the budget.
+    pub fn note_cost(&self, cost: u64) -> AppResult<()> {
+        let mut record = self
+            .record
+            .lock()
+            .map_err(|_| AppError::internal("request record lock poisoned"))?;
+        record.pending_cost = Some(cost);
+        match record.member {
+            Some(member) => self.charge(&mut record, &member),
+            None => Ok(()),
+        }
+    }
+
+    /// Charges the pending cost of `record` to `member`'s tenant, once.
+    fn charge(&self, record: &mut RequestRecord, member: &Member) -> AppResult<()> {
+        let (Some(costs), Some(cost)) = (&self.costs, record.pending_cost.take()) else {
+            return Ok(());
+        };
+        record.cost = Some(costs.charge(member, cost)?);
+        Ok(())
     }
 
     /// The checks of admission other than the rate, on a looked-up or cached `member`:
@@ -146,9 +249,26 @@ impl Admission for RequestAdmission {
             return Ok(member);
         }
         let member = self.recheck(member)?;
-        if !self.unmetered {
-            self.resolver.admit(&member)?;
+        if self.unmetered {
+            return Ok(member);
         }
+        let key = self.principal.as_ref().and_then(|p| p.role_cap);
+        let decision = self.resolver.admit(&member, key);
+        let mut record = self
+            .record
+            .lock()
+            .map_err(|_| AppError::internal("request record lock poisoned"))?;
+        record.member = Some(member);
+        match decision {
+            Ok(rate) => record.rate = rate,
+            Err((e, rate)) => {
+                record.rate = Some(rate);
+                record.rate_limited = Some(e.clone());
+                return Err(e);
+            }
+        }
+        // The cost computed before the transaction opened is charged now.
+        self.charge(&mut record, &member)?;
         Ok(member)
     }
 

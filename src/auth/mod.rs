@@ -92,6 +92,8 @@ pub struct ApiKeyGrant {
     pub role: Role,
     /// The key's id.
     pub key: uuid::Uuid,
+    /// The key's own requests per minute, if it has one (the tenant's plan rate applies too).
+    pub requests_per_minute: Option<u32>,
 }
 
 /// What an API key caps a request at: the key's role, and the key itself (its id is the
@@ -102,6 +104,8 @@ pub struct KeyCap {
     pub role: Role,
     /// The key's id.
     pub key: uuid::Uuid,
+    /// The key's own requests per minute, if it has one.
+    pub requests_per_minute: Option<u32>,
 }
 
 /// A caller checked against the database: a member of an active tenant, with a role.

@@ -77,6 +77,9 @@ pub struct Quotas {
     pub subscriptions: Option<i64>,
     /// Days the audit log keeps an entry before `tenantry audit prune` removes it.
     pub audit_retention_days: Option<i64>,
+    /// Query cost (the complexity the server computes for each request) the tenant may
+    /// spend per UTC calendar month; a request that would exceed it is QUOTA_EXCEEDED.
+    pub monthly_cost_budget: Option<i64>,
 }
 
 /// A quota's limit (`None`: unlimited) as the checks read it.
@@ -120,6 +123,7 @@ impl Plan {
                 requests_per_minute: Some(600),
                 subscriptions: Some(20),
                 audit_retention_days: Some(30),
+                monthly_cost_budget: Some(10_000_000),
             },
             Plan::Premium => Quotas {
                 members: Some(50),
@@ -127,6 +131,7 @@ impl Plan {
                 requests_per_minute: Some(6_000),
                 subscriptions: Some(500),
                 audit_retention_days: Some(365),
+                monthly_cost_budget: Some(1_000_000_000),
             },
             Plan::Enterprise | Plan::Custom => Quotas {
                 members: None,
@@ -134,6 +139,7 @@ impl Plan {
                 requests_per_minute: None,
                 subscriptions: None,
                 audit_retention_days: None,
+                monthly_cost_budget: None,
             },
         }
     }
@@ -238,6 +244,7 @@ mod tests {
                 (small.contacts, large.contacts),
                 (small.requests_per_minute, large.requests_per_minute),
                 (small.audit_retention_days, large.audit_retention_days),
+                (small.monthly_cost_budget, large.monthly_cost_budget),
             ] {
                 assert!(l.is_none() || s.is_some_and(|s| Some(s) <= l), "{pair:?}");
             }

@@ -65,6 +65,7 @@ impl Authenticator<'_> {
                 role_cap: Some(super::KeyCap {
                     role: grant.role,
                     key: grant.key,
+                    requests_per_minute: grant.requests_per_minute,
                 }),
                 bound_tenant,
             }));

@@ -5,7 +5,7 @@
 //! short time so the request path does not pay a lookup per request. The role always comes
 //! from the database, never from the token.
 
-use super::{ApiKeyGrant, Member, Principal, Role, TenantSelector, TenantStatus};
+use super::{ApiKeyGrant, KeyCap, Member, Principal, Role, TenantSelector, TenantStatus};
 use crate::auth::plans::{Feature, PermissionSet, Plan};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::{NotUntil, Quota, RateLimiter};
 use moka::future::Cache;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -37,10 +39,82 @@ struct ResolvedRow {
 /// Outcome of a resolution, cached as is (refusals too, so a flood of bad requests is cheap).
 type Resolution = Result<Member, ErrorCode>;
 
-/// Per-tenant request rate limits, one keyed limiter per plan that has a limit.
+/// The instants of governor's default clock.
+type Instant = <DefaultClock as Clock>::Instant;
+
+/// A rate limiter that reports its state (remaining burst) with each decision.
+type Limiter<K> = RateLimiter<
+    K,
+    governor::state::keyed::DefaultKeyedStateStore<K>,
+    governor::clock::DefaultClock,
+    StateInformationMiddleware,
+>;
+/// One API key's own limiter (its rate is fixed when the key is created).
+type KeyLimiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+    StateInformationMiddleware,
+>;
+
+/// Where a request stands against the rate that applies to it, for the `RateLimit-*`
+/// response headers: the tenant's plan rate, or the API key's own when that one is nearer
+/// its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateState {
+    /// Requests per minute allowed.
+    pub limit: u32,
+    /// Requests that may still be sent right now.
+    pub remaining: u32,
+    /// Seconds until the whole allowance is available again.
+    pub reset_secs: u64,
+    /// Set when this request was refused: seconds until one more is allowed.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl RateState {
+    /// The state after an admitted request, from governor's snapshot.
+    fn admitted(snapshot: &StateSnapshot) -> Self {
+        let quota = snapshot.quota();
+        let limit = quota.burst_size().get();
+        let remaining = snapshot.remaining_burst_capacity();
+        let used = limit.saturating_sub(remaining);
+        Self {
+            limit,
+            remaining,
+            reset_secs: ceil_secs(quota.replenish_interval() * used),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The state of a refused request, from governor's answer.
+    fn refused(not_until: &NotUntil<Instant>, clock: &DefaultClock) -> Self {
+        let quota = not_until.quota();
+        let limit = quota.burst_size().get();
+        let wait = not_until.wait_time_from(clock.now());
+        Self {
+            limit,
+            remaining: 0,
+            reset_secs: ceil_secs(quota.replenish_interval() * limit),
+            retry_after_secs: Some(ceil_secs(wait).max(1)),
+        }
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// What the rate said of one request: admitted (with the state of the nearest limit, if
+/// any limit applies), or refused.
+pub type RateDecision = Result<Option<RateState>, (AppError, RateState)>;
+
+/// Request rate limits: per tenant by its plan (one keyed limiter per plan that has a
+/// limit), and per API key when the key has its own rate.
 struct RateLimits {
-    basic: DefaultKeyedRateLimiter<TenantId>,
-    premium: DefaultKeyedRateLimiter<TenantId>,
+    basic: Limiter<TenantId>,
+    premium: Limiter<TenantId>,
+    keys: moka::sync::Cache<uuid::Uuid, std::sync::Arc<KeyLimiter>>,
 }
 
 impl RateLimits {
@@ -52,31 +126,75 @@ impl RateLimits {
                 .and_then(|n| u32::try_from(n).ok())
                 .and_then(NonZeroU32::new)
                 .unwrap_or(NonZeroU32::MAX);
-            RateLimiter::keyed(Quota::per_minute(per_minute))
+            RateLimiter::keyed(Quota::per_minute(per_minute)).with_middleware()
         };
         Self {
             basic: limiter(Plan::Basic),
             premium: limiter(Plan::Premium),
+            // A key unused for ten minutes has its whole allowance back anyway.
+            keys: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
         }
     }
 
-    /// RATE_LIMITED if the tenant used up its plan's requests per minute.
-    fn admit(&self, member: &Member) -> AppResult<()> {
+    /// Counts one request of `member` (through API key `key`, if any) against the plan's
+    /// requests per minute and the key's own rate; RATE_LIMITED when either is used up.
+    fn admit(&self, member: &Member, key: Option<KeyCap>) -> RateDecision {
         let limiter = match member.plan {
-            Plan::Basic => &self.basic,
-            Plan::Premium => &self.premium,
-            Plan::Enterprise | Plan::Custom => return Ok(()),
+            Plan::Basic => Some(&self.basic),
+            Plan::Premium => Some(&self.premium),
+            Plan::Enterprise | Plan::Custom => None,
         };
-        limiter.check_key(&member.tenant_id).map_err(|_| {
-            AppError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "the {} plan allows {} requests per minute; retry shortly",
-                    member.plan.as_str(),
-                    member.plan.quotas().requests_per_minute.unwrap_or_default()
-                ),
+        let tenant = match limiter.map(|l| (l, l.check_key(&member.tenant_id))) {
+            None => None,
+            Some((_, Ok(snapshot))) => Some(RateState::admitted(&snapshot)),
+            Some((limiter, Err(not_until))) => {
+                let state = RateState::refused(&not_until, limiter.clock());
+                let error = AppError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "the {} plan allows {} requests per minute; retry in {} s",
+                        member.plan.as_str(),
+                        state.limit,
+                        state.retry_after_secs.unwrap_or(1)
+                    ),
+                );
+                return Err((error, state));
+            }
+        };
+        let Some((key, per_minute)) =
+            key.and_then(|k| Some((k.key, NonZeroU32::new(k.requests_per_minute?)?)))
+        else {
+            return Ok(tenant);
+        };
+        let limiter = self.keys.get_with(key, || {
+            std::sync::Arc::new(
+                RateLimiter::direct(Quota::per_minute(per_minute)).with_middleware(),
             )
-        })
+        });
+        match limiter.check() {
+            Ok(snapshot) => {
+                let own = RateState::admitted(&snapshot);
+                Ok(Some(match tenant {
+                    Some(t) if t.remaining <= own.remaining => t,
+                    _ => own,
+                }))
+            }
+            Err(not_until) => {
+                let state = RateState::refused(&not_until, limiter.clock());
+                let error = AppError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "this API key allows {} requests per minute; retry in {} s",
+                        state.limit,
+                        state.retry_after_secs.unwrap_or(1)
+                    ),
+                );
+                Err((error, state))
+            }
+        }
     }
 }
 
@@ -165,9 +283,10 @@ impl TenantResolver {
         resolution.map_err(refusal)
     }
 
-    /// Admits one request of `member` within its plan's requests per minute.
-    pub fn admit(&self, member: &Member) -> AppResult<()> {
-        self.limits.admit(member)
+    /// Admits one request of `member` (through API key `key`, if any) within its plan's
+    /// requests per minute and the key's own rate.
+    pub fn admit(&self, member: &Member, key: Option<KeyCap>) -> RateDecision {
+        self.limits.admit(member, key)
     }
 
     /// The grant of the API key whose secret hashes to `hash`, if cached and not expired.

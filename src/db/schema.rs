@@ -20,6 +20,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        requests_per_minute -> Nullable<Int4>,
     }
 }
 
@@ -234,6 +235,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_daily (tenant_id, day) {
+        tenant_id -> Uuid,
+        day -> Date,
+        requests -> Int8,
+        errors -> Int8,
+        mutations -> Int8,
+        query_cost -> Int8,
+        rows_written -> Int8,
+        members -> Int8,
+        contacts -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -260,6 +276,7 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(messages -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(usage_daily -> tenants (tenant_id));
 diesel::joinable!(users -> tenants (last_tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -280,5 +297,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     tenants,
     trusted_documents,
+    usage_daily,
     users,
 );

@@ -17,6 +17,9 @@ pub const NOT_EXPORTED: &[&str] = &[
     // (the imported rows are themselves audited) rather than copying an old one.
     "audit_log",
     "audit_heads",
+    // This deployment's metering of the tenant: a copy starts its own (and its own month's
+    // cost budget).
+    "usage_daily",
 ];
 
 /// One tenant table as the catalog describes it.

@@ -1,6 +1,7 @@
 //! The GraphQL framework every domain builds on; it imports no domain.
 //!
 //! - [`coded`]: an `extensions.code` on every error;
+//! - [`cost`]: each request's cost (its complexity), charged to its tenant before it runs;
 //! - [`context`]: the request context (`request_tx`, typed `data::<T>()`);
 //! - [`guards`]: `@requiresRole`/`@requiresFeature`/`@requiresPermission` and their checks;
 //! - [`savepoints`]: one SAVEPOINT per root mutation field;
@@ -15,6 +16,7 @@
 
 pub mod coded;
 pub mod context;
+pub mod cost;
 pub mod guards;
 pub mod introspection;
 pub mod limits;

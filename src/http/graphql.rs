@@ -361,26 +361,38 @@ async fn run(
             .with_request_id(out.request_id),
     );
     let executed = app.graphql.execute_looked_up(request, lookup, &tx).await;
+    let rows_written = super::metering::rows_written(&tx).await;
     let finished = tx.finish().await;
-    let response = match (executed, finished) {
-        (_, Err(e)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e)),
+    // What admission and the cost gate decided: rate headers, cost, the meter's counts.
+    let record = tx.admission().record();
+    let (errored, mut reply) = match (executed, finished) {
+        (_, Err(e)) => (true, out.error(StatusCode::INTERNAL_SERVER_ERROR, e)),
         (Executed::Json(body), Ok(())) => {
             tracing::debug!(statements = tx.statement_count(), "compiled request done");
-            return Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, out.media.content_type())],
-                body,
-            )
-                .into_response());
+            let body = super::metering::with_cost(body, &record);
+            let headers = [(header::CONTENT_TYPE, out.media.content_type())];
+            (false, (StatusCode::OK, headers, body).into_response())
         }
-        (Executed::Response(response), Ok(())) => response,
+        (Executed::Response(mut response), Ok(())) => {
+            tracing::debug!(
+                statements = tx.statement_count(),
+                errors = response.errors.len(),
+                "request done"
+            );
+            let cost = super::metering::cost(&record);
+            if let Ok(cost) = Value::from_json(cost) {
+                response.extensions.insert("cost".into(), cost);
+            }
+            (!response.errors.is_empty(), out.send(response))
+        }
     };
-    tracing::debug!(
-        statements = tx.statement_count(),
-        errors = response.errors.len(),
-        "request done"
-    );
-    Ok(out.send(response))
+    super::metering::count(app, &record, mode, errored, rows_written);
+    if let Some(e) = record.rate_limited.clone() {
+        // Refused by the rate: 429, the RATE_LIMITED body alone, and when to come back.
+        reply = out.error(StatusCode::TOO_MANY_REQUESTS, e);
+    }
+    super::metering::rate_headers(&record, reply.headers_mut());
+    Ok(reply)
 }
 
 /// Whether a platform administrator may run a document outside the trusted list

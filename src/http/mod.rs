@@ -7,6 +7,7 @@ pub mod exports;
 pub mod graphiql;
 pub mod graphql;
 mod live;
+mod metering;
 
 use crate::app::App;
 use axum::extract::State;

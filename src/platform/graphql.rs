@@ -13,6 +13,8 @@ use crate::graphql::request_tx;
 use crate::platform::lifecycle::Lifecycle;
 use crate::platform::model::Platform;
 use crate::tenancy::model::TenantRow;
+use crate::usage::graphql::{platform_connection, PlatformUsageConnection, TenantCursor};
+use async_graphql::connection::CursorType;
 use async_graphql::{Context, Object, Result, ID};
 
 /// The platform path, as schema data; opened only by `platform_admin`.
@@ -102,6 +104,36 @@ impl PlatformQuery {
             .await
             .gql()?;
         Ok(connection(rows, first, after.is_some()))
+    }
+
+    /// Every tenant's usage summed from `from` to `to` (UTC days, inclusive, at most 366),
+    /// tenants with no requests in the range left out, by tenant id. Platform
+    /// administrators only.
+    #[graphql(complexity = "crate::graphql::relay::page_complexity(first, None, child_complexity)")]
+    async fn platform_usage(
+        &self,
+        ctx: &Context<'_>,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PlatformUsageConnection> {
+        let platform = platform_admin(ctx).await?;
+        crate::usage::graphql::validate_range(from, to).gql()?;
+        let (first, _) = page_args(ctx, first, None)?;
+        let after = match after {
+            None => None,
+            Some(s) => Some(
+                TenantCursor::decode_cursor(&s)
+                    .map_err(|e| AppError::bad_input("after", e).into_graphql())?
+                    .0,
+            ),
+        };
+        let rows = platform
+            .usage_page(from, to, after, first as i64 + 1)
+            .await
+            .gql()?;
+        Ok(platform_connection(rows, first, after.is_some()))
     }
 }
 

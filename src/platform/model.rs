@@ -185,6 +185,40 @@ impl Platform {
         Ok(crate::audit::model::list_platform(&mut conn, filter, after, limit).await?)
     }
 
+    /// Every tenant's usage from `from` to `to` (days, inclusive), by tenant id after
+    /// `after`, at most `limit` (platform administrators and operators). Read as
+    /// `tenantry_meter`, whose policy shows every tenant's counters.
+    pub async fn usage_page(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> AppResult<Vec<crate::usage::model::TenantTotals>> {
+        use scoped_futures::ScopedFutureExt;
+        let mut conn = self.conn().await?;
+        crate::usage::model::as_meter(&mut conn, false, move |c| {
+            async move { crate::usage::model::platform_page(c, from, to, after, limit).await }
+                .scope_boxed()
+        })
+        .await
+    }
+
+    /// One tenant's usage per day from `from` to `to` (operators: `tenantry usage`).
+    pub async fn tenant_usage(
+        &self,
+        tenant: TenantId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> AppResult<Vec<crate::usage::model::UsageRow>> {
+        use scoped_futures::ScopedFutureExt;
+        let mut conn = self.conn().await?;
+        crate::usage::model::as_meter(&mut conn, false, move |c| {
+            async move { crate::usage::model::days(c, tenant, from, to).await }.scope_boxed()
+        })
+        .await
+    }
+
     /// Every tenant, by slug (platform administrators only).
     pub async fn list_tenants(&self) -> AppResult<Vec<TenantRow>> {
         let mut conn = self.conn().await?;

@@ -57,6 +57,7 @@ pub struct Query(
     MessageQuery,
     AuditQuery,
     ExportQuery,
+    crate::usage::graphql::UsageQuery,
     node::NodeQuery,
 );
 
@@ -115,7 +116,9 @@ fn build_schema(
     .data(limits)
     // Depth is checked by `Limits::check_document`, which holds introspection to
     // its own limit instead (see `graphql::limits`).
-    .limit_complexity(limits.max_complexity);
+    .limit_complexity(limits.max_complexity)
+    // Charged once validation has scored the request (see `graphql::cost`).
+    .extension(crate::graphql::cost::CostExtension);
     if let Some(rules) = guards {
         // Savepoints outermost: a field refused by its guard is rolled back like a failed one.
         builder = builder

@@ -504,7 +504,8 @@ async fn compiled_plans_can_be_switched_off() {
     let (_, again) = t.post_raw(Some(&a.token), &[], FEED, json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(t.app.graphql.compiled_count(), 0, "a plan answered");
-    assert_eq!(first, again);
+    // (Whole bodies differ: `extensions.cost.remaining` falls with each request.)
+    assert_eq!(answer(&first)["data"], answer(&again)["data"]);
     let body = answer(&again);
     assert_eq!(
         body.data("contacts.edges")[0]["node"]["name"],

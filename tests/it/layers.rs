@@ -16,6 +16,7 @@ const DOMAINS: &[&str] = &[
     "messages",
     "platform",
     "tenancy",
+    "usage",
 ];
 
 /// The rank of a top-level module: it may import modules of its rank or below.

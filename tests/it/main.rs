@@ -35,3 +35,4 @@ mod schema;
 mod settings;
 mod subscriptions;
 mod transactions;
+mod usage;

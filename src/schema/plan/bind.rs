@@ -40,6 +40,7 @@ impl Plan {
             }
         };
         let mut bound = Bound {
+            complexity: 0,
             pages: Vec::with_capacity(self.slots),
             filters: Vec::with_capacity(self.roots.list.len()),
         };
@@ -82,6 +83,7 @@ impl Plan {
         if complexity > limits.max_complexity {
             return Err(Decline);
         }
+        bound.complexity = complexity;
         Ok(bound)
     }
 }

@@ -110,8 +110,9 @@ impl Plans {
         self.cache.insert(hash, (weight, plan));
     }
 
-    /// Runs `plan` for `variables` in `tx`: `Ok(Some(json))` is the whole response body,
-    /// `Ok(None)` a decline (nothing was sent to the database), `Err` a failure while loading.
+    /// Runs `plan` for `variables` in `tx`, its cost noted (and charged) first:
+    /// `Ok(Some(json))` is the whole response body, `Ok(None)` a decline (nothing was sent
+    /// to the database), `Err` a refusal or a failure while loading.
     pub async fn run(
         &self,
         plan: &Plan,
@@ -123,6 +124,9 @@ impl Plans {
         };
         if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
             return Err((e, path));
+        }
+        if let Err(e) = tx.admission().note_cost(bound.complexity as u64) {
+            return Err((e, Vec::new()));
         }
         let loaded = plan.load(&bound, tx).await?;
         Ok(Some(plan.write(&bound, &loaded)))
@@ -283,6 +287,8 @@ trait NodeKind: Sized {
 
 /// A plan bound to one request: the page of every connection and the root filters.
 struct Bound {
+    /// The request's complexity, as async-graphql would score it (what the request costs).
+    complexity: usize,
     pages: Vec<Page>,
     /// One per root field, in the order of [`Plan::roots`].
     filters: Vec<RootFilter>,
