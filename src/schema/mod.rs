@@ -49,6 +49,7 @@ use std::sync::Arc;
 pub struct Query(
     AuthQuery,
     PlatformQuery,
+    crate::platform::health::HealthQuery,
     TenancyQuery,
     ContactQuery,
     ApiKeyQuery,
