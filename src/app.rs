@@ -298,9 +298,9 @@ impl Observability {
                 .is_some()
                 .then(|| crate::telemetry::metrics::TopTenants::new(config.metrics_top_tenants)),
             prometheus,
-            health: Arc::new(crate::telemetry::health::HealthBook::new(Duration::from_secs(
-                config.health_window_secs,
-            ))),
+            health: Arc::new(crate::telemetry::health::HealthBook::new(
+                Duration::from_secs(config.health_window_secs),
+            )),
             listener_up: Arc::default(),
         })
     }

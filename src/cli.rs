@@ -444,9 +444,10 @@ pub async fn run() -> anyhow::Result<()> {
             let addr: SocketAddr = listener.local_addr()?;
             app.start_export_worker();
             if let Some(metrics_addr) = app.config.metrics_addr.clone() {
-                let metrics_listener = tokio::net::TcpListener::bind(metrics_addr.as_str())
-                    .await
-                    .with_context(|| format!("binding the metrics address {metrics_addr}"))?;
+                let metrics_listener =
+                    tokio::net::TcpListener::bind(metrics_addr.as_str())
+                        .await
+                        .with_context(|| format!("binding the metrics address {metrics_addr}"))?;
                 let metrics = crate::http::observe::metrics_router(std::sync::Arc::clone(&app));
                 eprintln!("metrics: http://{}/metrics", metrics_listener.local_addr()?);
                 tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });

@@ -118,10 +118,9 @@ pub async fn migrations_current(pool: &PgPool) -> AppResult<bool> {
         version: String,
     }
     let mut conn = checkout(pool).await?;
-    let applied: Vec<Applied> =
-        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-            .load(&mut conn)
-            .await?;
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(&mut conn)
+        .await?;
     let applied: std::collections::HashSet<String> =
         applied.into_iter().map(|a| a.version).collect();
     let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)

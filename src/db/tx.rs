@@ -318,7 +318,11 @@ impl<A: Admission> TenantTx<A> {
             conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
                 InstrumentationEvent::StartQuery { query, .. } => {
                     counter.fetch_add(1, Ordering::Relaxed);
-                    let parent = parent.lock().ok().and_then(|p| p.clone());
+                    let parent = parent
+                        .lock()
+                        .ok()
+                        .and_then(|p| p.clone())
+                        .filter(|p| !p.is_disabled());
                     // The statement's span lives until its FinishQuery.
                     let span = parent.map(|parent| {
                         let text = crate::telemetry::traces::statement_text(&query.to_string());
@@ -356,7 +360,8 @@ impl<A: Admission> TenantTx<A> {
     /// simply be sent again; the caller is admitted — counted against its rate — once.)
     async fn begin(&self) -> AppResult<Open<A::Admitted>> {
         if crate::telemetry::traces::enabled() {
-            let span = tracing::info_span!("transaction", db.system = "postgresql", mode = ?self.mode);
+            let span =
+                tracing::info_span!("transaction", db.system = "postgresql", mode = ?self.mode);
             if let Ok(mut slot) = self.span.lock() {
                 *slot = Some(span);
             }

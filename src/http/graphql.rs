@@ -352,6 +352,14 @@ async fn run(
     };
     if let Some(name) = &request.operation_name {
         tracing::Span::current().record("operation.name", name.as_str());
+    } else if crate::telemetry::traces::enabled() {
+        // Traced: the document's only operation names the span (the parse is kept for
+        // the executor, so it is not done twice).
+        if let Ok(doc) = request.parsed_query() {
+            if let Some((Some(name), _)) = doc.operations.iter().next() {
+                tracing::Span::current().record("operation.name", name.as_str());
+            }
+        }
     }
     if !app.documents.admits(&resolution) && !exempt(app, principal.as_ref()).await {
         return Ok(out.request_error(Documents::untrusted(&resolution)));

@@ -46,8 +46,9 @@ fn server_error(code: &str) -> bool {
 }
 
 /// Records one answered request that took `elapsed`: its outcome on `span`, its tenant's
-/// health figures, and (when metrics are on) its series.
-pub(super) fn request(app: &App, observed: &Observed, elapsed: Duration, span: &tracing::Span) {
+/// health figures, and (when metrics are on) its series. (Public for the tests that drive
+/// many tenants through it without as many HTTP requests.)
+pub fn request(app: &App, observed: &Observed, elapsed: Duration, span: &tracing::Span) {
     span.record("outcome.code", observed.code);
     span.record("operation.type", observed.operation);
     if let Some((tenant, _)) = observed.tenant {
@@ -82,11 +83,7 @@ pub(super) fn request(app: &App, observed: &Observed, elapsed: Duration, span: &
 /// The Prometheus text, or 404 when metrics are off.
 fn scrape(app: &App) -> Response {
     match app.render_metrics() {
-        Some(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            text,
-        )
-            .into_response(),
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

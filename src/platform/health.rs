@@ -115,7 +115,11 @@ pub struct HealthQuery;
 impl HealthQuery {
     /// The health of the current tenant (its OWNER and ADMINs), or of `tenantId`
     /// (platform administrators, any tenant; a tenant's admins may name their own).
-    async fn tenant_health(&self, ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<TenantHealth> {
+    async fn tenant_health(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> Result<TenantHealth> {
         let tx = request_tx(ctx)?;
         let named = tenant_id
             .as_ref()
@@ -168,7 +172,12 @@ impl HealthQuery {
 
 /// The health of `tenant` on `plan` from its quota counts (members, contacts; `None` when
 /// the database did not answer) and recent figures.
-fn assess(tenant: TenantId, plan: Plan, counts: Option<(i64, i64)>, figures: Figures) -> TenantHealth {
+fn assess(
+    tenant: TenantId,
+    plan: Plan,
+    counts: Option<(i64, i64)>,
+    figures: Figures,
+) -> TenantHealth {
     let mut status = HealthStatus::Healthy;
     let mut reasons = Vec::new();
     let mut worsen = |to: HealthStatus, reason: String| {
@@ -177,7 +186,10 @@ fn assess(tenant: TenantId, plan: Plan, counts: Option<(i64, i64)>, figures: Fig
     };
     let database = counts.is_some();
     if !database {
-        worsen(HealthStatus::Unhealthy, "the database does not answer".into());
+        worsen(
+            HealthStatus::Unhealthy,
+            "the database does not answer".into(),
+        );
     }
     let judged = figures.requests >= MIN_REQUESTS;
     let error_rate_ok = !judged || figures.error_rate < DEGRADED_ERROR_RATE;
@@ -211,15 +223,18 @@ fn assess(tenant: TenantId, plan: Plan, counts: Option<(i64, i64)>, figures: Fig
     } = plan.quotas();
     let quota_use: Vec<QuotaUse> = counts
         .map(|(used_members, used_contacts)| {
-            [("members", used_members, members), ("contacts", used_contacts, contacts)]
-                .into_iter()
-                .map(|(quota, used, limit)| QuotaUse {
-                    quota: quota.to_string(),
-                    used,
-                    limit,
-                    fraction: limit.map(|l| used as f64 / l.max(1) as f64),
-                })
-                .collect()
+            [
+                ("members", used_members, members),
+                ("contacts", used_contacts, contacts),
+            ]
+            .into_iter()
+            .map(|(quota, used, limit)| QuotaUse {
+                quota: quota.to_string(),
+                used,
+                limit,
+                fraction: limit.map(|l| used as f64 / l.max(1) as f64),
+            })
+            .collect()
         })
         .unwrap_or_default();
     let mut quotas_ok = true;

@@ -128,7 +128,10 @@ impl HealthBook {
                 seen += n;
                 if seen >= rank {
                     // The open last bucket reports twice its lower bound.
-                    return BOUNDS_MS.get(i).copied().unwrap_or(BOUNDS_MS[BOUNDS_MS.len() - 1] * 2);
+                    return BOUNDS_MS
+                        .get(i)
+                        .copied()
+                        .unwrap_or(BOUNDS_MS[BOUNDS_MS.len() - 1] * 2);
                 }
             }
             BOUNDS_MS[BOUNDS_MS.len() - 1] * 2

@@ -120,7 +120,10 @@ pub fn flush_due() {
 }
 
 /// Removes the entries `due` says are over; returns those that had repeats.
-fn drain(seen: &mut HashMap<Key, Seen>, due: impl Fn(&Seen) -> bool) -> Vec<(Level, &'static str, String, u64)> {
+fn drain(
+    seen: &mut HashMap<Key, Seen>,
+    due: impl Fn(&Seen) -> bool,
+) -> Vec<(Level, &'static str, String, u64)> {
     let mut out = Vec::new();
     seen.retain(|(level, message, cause), s| {
         if !due(s) {

@@ -129,10 +129,15 @@ mod tests {
             "SELECT * FROM contacts WHERE id = $1"
         );
         assert_eq!(
-            statement_text("BEGIN; SET LOCAL app.tenant_id = '0190-ab'; SET LOCAL app.role = 'OWNER';"),
+            statement_text(
+                "BEGIN; SET LOCAL app.tenant_id = '0190-ab'; SET LOCAL app.role = 'OWNER';"
+            ),
             "BEGIN; SET LOCAL app.tenant_id = '?'; SET LOCAL app.role = '?';"
         );
         assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
-        assert_eq!(traces_url("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
     }
 }
