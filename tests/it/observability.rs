@@ -572,3 +572,41 @@ async fn a_stopped_database_under_load_is_service_unavailable_and_a_few_log_line
     assert!(first.contains("\"request.id\""), "{first}");
     drop(app);
 }
+
+#[test]
+fn the_dashboard_shows_only_metrics_the_server_exports() {
+    use tenantry::telemetry::metrics as m;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/grafana/tenantry.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let known = [
+        m::REQUESTS,
+        m::REQUEST_SECONDS,
+        m::PLAN_HITS,
+        m::POOL_MAX,
+        m::POOL_SIZE,
+        m::POOL_IN_USE,
+        m::POOL_WAITING,
+        m::CHECKOUT_SECONDS,
+        m::DB_ERRORS,
+        m::CACHE_LOOKUPS,
+        m::CACHE_INVALIDATIONS,
+        m::SUBSCRIPTIONS,
+        m::LISTENER_UP,
+        // Recorded by the plan compiler (`schema::plan`) through the same recorder.
+        "tenantry_plan_declines_total",
+    ];
+    let mut shown = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("tenantry_").map(|_| word) {
+                    let name = name.strip_suffix("_bucket").unwrap_or(name);
+                    assert!(known.contains(&name), "{name} in {:?}", panel["title"]);
+                    shown += 1;
+                }
+            }
+        }
+    }
+    assert!(shown >= known.len());
+}
