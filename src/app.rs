@@ -45,6 +45,8 @@ pub struct App {
     pub exports: crate::exports::jobs::ExportSettings,
     /// Usage counts per tenant and day, and cost budgets (flushed in the background).
     pub usage: Arc<crate::usage::Meter>,
+    /// What operators see: metrics, per-tenant health figures (see [`Observability`]).
+    pub observe: Observability,
     /// Woken when an export is queued (the `tenantry_exports` NOTIFY).
     export_wake: Arc<tokio::sync::Notify>,
     export_worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -98,6 +100,7 @@ impl App {
                 .unwrap_or_else(|| config.home.join("exports")),
             url_ttl: Duration::from_secs(config.export_url_ttl_secs),
         };
+        let observe = Observability::new(&config)?;
         let listener = db::notify::listen(
             database_url.clone(),
             vec![
@@ -127,6 +130,7 @@ impl App {
                     })
                 }),
             ],
+            Arc::clone(&observe.listener_up),
         );
         let usage = crate::usage::Meter::start(pool.clone()).await?;
         usage.spawn_flusher(Duration::from_secs(config.usage_flush_secs));
@@ -151,6 +155,7 @@ impl App {
                     invitations: crate::tenancy::invitations::InvitationSettings {
                         ttl: Duration::from_secs(config.invitation_ttl_hours * 3600),
                     },
+                    health: Arc::clone(&observe.health),
                 },
             ),
             keys,
@@ -165,6 +170,7 @@ impl App {
             exports,
             usage,
             export_wake,
+            observe,
             export_worker: std::sync::Mutex::new(None),
             config,
             pool,
@@ -221,5 +227,86 @@ impl App {
             tokio::time::timeout(Duration::from_secs(2), check).await,
             Ok(Some(()))
         )
+    }
+
+    /// The checks of `/readyz`: the database answers, every migration of this build is
+    /// applied, and the notification listener is connected (each within two seconds).
+    pub async fn readiness(&self) -> Readiness {
+        let database = self.database_ready().await;
+        let migrations = database
+            && matches!(
+                tokio::time::timeout(Duration::from_secs(2), db::migrations_current(&self.pool))
+                    .await,
+                Ok(Ok(true))
+            );
+        Readiness {
+            database,
+            migrations,
+            listener: self
+                .observe
+                .listener_up
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The Prometheus text of the process's metrics, the gauges read now (pool,
+    /// subscriptions); `None` when metrics are off.
+    pub fn render_metrics(&self) -> Option<String> {
+        let handle = self.observe.prometheus.as_ref()?;
+        db::record_pool(&self.pool);
+        metrics::gauge!(crate::telemetry::metrics::SUBSCRIPTIONS)
+            .set(self.live.subscriptions() as f64);
+        Some(handle.render())
+    }
+}
+
+/// What `/readyz` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Readiness {
+    /// The database answers `SELECT 1`.
+    pub database: bool,
+    /// Every migration this build embeds is applied.
+    pub migrations: bool,
+    /// The LISTEN connection (cache invalidation, live updates, export wake-ups) is up.
+    pub listener: bool,
+}
+
+impl Readiness {
+    /// Whether every check passed.
+    pub fn ready(&self) -> bool {
+        self.database && self.migrations && self.listener
+    }
+}
+
+/// The operator's view of a running server (see [`crate::telemetry`]).
+pub struct Observability {
+    /// The Prometheus recorder's handle, when metrics are on.
+    pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Which tenants get their own `tenant` label (when metrics are on).
+    pub top_tenants: Option<crate::telemetry::metrics::TopTenants>,
+    /// Each tenant's recent error rate and latency (`tenantHealth`).
+    pub health: Arc<crate::telemetry::health::HealthBook>,
+    /// Whether the notification listener is connected.
+    pub listener_up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Observability {
+    /// Metrics as `config` asks (installing the process's recorder when on).
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        crate::telemetry::quiet::set_interval(Duration::from_secs(config.log_repeat_secs));
+        let prometheus = config
+            .metrics_on()
+            .then(crate::telemetry::metrics::install)
+            .transpose()?;
+        Ok(Self {
+            top_tenants: prometheus
+                .is_some()
+                .then(|| crate::telemetry::metrics::TopTenants::new(config.metrics_top_tenants)),
+            prometheus,
+            health: Arc::new(crate::telemetry::health::HealthBook::new(
+                Duration::from_secs(config.health_window_secs),
+            )),
+            listener_up: Arc::default(),
+        })
     }
 }

@@ -360,24 +360,38 @@ async fn documents(app: &App, command: DocumentsCommand) -> anyhow::Result<()> {
 }
 
 /// Sets up logging: JSON or pretty, filtered by `RUST_LOG` (default `info`), on stderr so
-/// stdout stays the one line scripts read.
-fn init_logging(config: &Config) {
+/// stdout stays the one line scripts read; plus the OTLP trace export when
+/// `TENANTRY_OTLP_ENDPOINT` is set (the returned guard flushes it at exit).
+fn init_logging(config: &Config) -> anyhow::Result<Option<crate::telemetry::traces::Tracing>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log_format == crate::config::LogFormat::Json {
-        builder.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if config.log_format == crate::config::LogFormat::Json {
+        fmt.json().boxed()
     } else {
-        builder.init();
-    }
+        fmt.boxed()
+    };
+    let (otel, guard) = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let (layer, guard) = crate::telemetry::traces::layer(endpoint)?;
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .init();
+    Ok(guard)
 }
 
 /// Parses the command line and runs the command.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.config);
+    let _tracing = init_logging(&cli.config)?;
     match cli.command {
         Command::Schema {
             check,
@@ -464,6 +478,15 @@ pub async fn run() -> anyhow::Result<()> {
                 .with_context(|| format!("binding {bind}:{port}"))?;
             let addr: SocketAddr = listener.local_addr()?;
             app.start_export_worker();
+            if let Some(metrics_addr) = app.config.metrics_addr.clone() {
+                let metrics_listener =
+                    tokio::net::TcpListener::bind(metrics_addr.as_str())
+                        .await
+                        .with_context(|| format!("binding the metrics address {metrics_addr}"))?;
+                let metrics = crate::http::observe::metrics_router(std::sync::Arc::clone(&app));
+                eprintln!("metrics: http://{}/metrics", metrics_listener.local_addr()?);
+                tokio::spawn(async move { axum::serve(metrics_listener, metrics).await });
+            }
             if demo {
                 for login in crate::demo::seed(&app).await? {
                     // The token stays the fifth field: scripts read these lines.

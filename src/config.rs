@@ -375,6 +375,56 @@ pub struct Config {
         global = true
     )]
     pub subscription_recheck_ms: u64,
+
+    // ---- Observability (README "Operating Tenantry"): every one off unless set. ----
+    /// Serve Prometheus `/metrics` on this separate address (e.g. `127.0.0.1:9464`), not
+    /// on the API port. Metrics are recorded only when this or `TENANTRY_METRICS_TOKEN` is set.
+    #[arg(long, env = "TENANTRY_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<String>,
+
+    /// Serve `/metrics` on the API port to requests bearing this token
+    /// (`Authorization: Bearer …`); without it the API port has no `/metrics`.
+    #[arg(
+        long,
+        env = "TENANTRY_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
+    /// How many tenants, the busiest, get their own `tenant` label in the metrics; the
+    /// others are summed under `other`.
+    #[arg(
+        long,
+        env = "TENANTRY_METRICS_TOP_TENANTS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub metrics_top_tenants: usize,
+
+    /// Export OpenTelemetry traces over OTLP/HTTP (protobuf) to this collector base URL
+    /// (e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces`). Unset: no tracing work.
+    #[arg(long, env = "TENANTRY_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
+    /// The window of each tenant's error rate and latency in `tenantHealth`, in seconds.
+    #[arg(
+        long,
+        env = "TENANTRY_HEALTH_WINDOW_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub health_window_secs: u64,
+
+    /// An error line repeated within this many seconds is counted, not written again; the
+    /// count is written once the interval is over.
+    #[arg(
+        long,
+        env = "TENANTRY_LOG_REPEAT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub log_repeat_secs: u64,
 }
 
 /// Who may run introspection.
@@ -425,6 +475,11 @@ impl Switch {
 }
 
 impl Config {
+    /// Whether metrics are recorded (a `/metrics` is configured).
+    pub fn metrics_on(&self) -> bool {
+        self.metrics_addr.is_some() || self.metrics_token.is_some()
+    }
+
     /// The pool size: `TENANTRY_POOL_SIZE`, else twice the available CPUs.
     pub fn pool_size(&self) -> usize {
         self.pool_size.unwrap_or_else(|| {

@@ -155,14 +155,18 @@ impl AppError {
 
     /// SERVICE_UNAVAILABLE for a database that cannot be reached; the cause (which may
     /// name the host or the login role) goes to the log, never to the client.
+    /// Repeats of the same cause are folded into one line per interval (see
+    /// [`crate::telemetry::quiet`]): a stopped database under load is a few lines, not one
+    /// per request.
     pub fn db_unavailable(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "database unavailable");
+        crate::telemetry::quiet::error("database unavailable", &cause.to_string());
         Self::new(ErrorCode::ServiceUnavailable, "the database is unavailable")
     }
 
     /// INTERNAL_SERVER_ERROR; the detail goes to the log, never to the client.
+    /// Repeats are folded as for [`AppError::db_unavailable`].
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
+        crate::telemetry::quiet::error("internal error", &detail.to_string());
         Self::new(ErrorCode::Internal, "internal server error")
     }
 
@@ -183,6 +187,7 @@ impl From<DieselError> for AppError {
     /// Maps a database error to a client-safe error. Constraint violations become user
     /// errors without the SQL text; everything unexpected is logged and becomes INTERNAL.
     fn from(e: DieselError) -> Self {
+        count_db_error(&e);
         match &e {
             DieselError::NotFound => AppError::not_found("record"),
             DieselError::DatabaseError(kind, info) => match kind {
@@ -222,9 +227,7 @@ impl From<DieselError> for AppError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     AppError::db_unavailable(&e)
                 }
-                _ if info.message().starts_with("terminating connection") => {
-                    AppError::db_unavailable(&e)
-                }
+                _ if lost_server(info.message()) => AppError::db_unavailable(&e),
                 _ if info.message().contains("statement timeout") => {
                     tracing::warn!("statement timeout");
                     AppError::new(ErrorCode::ServiceUnavailable, "the request took too long")
@@ -234,6 +237,40 @@ impl From<DieselError> for AppError {
             _ => AppError::internal(&e),
         }
     }
+}
+
+/// Whether a database error's message says the server is going away or not there yet
+/// (SQLSTATE class 57: `terminating connection …`, `the database system is shutting down`,
+/// `… is starting up`, `… is in recovery mode`): the database is unavailable, not broken.
+fn lost_server(message: &str) -> bool {
+    message.starts_with("terminating connection") || message.starts_with("the database system is")
+}
+
+/// Counts a database error in `tenantry_db_errors_total` by its SQLSTATE class (as far as
+/// diesel's error kinds tell it) and kind.
+fn count_db_error(e: &DieselError) {
+    let DieselError::DatabaseError(kind, info) = e else {
+        return;
+    };
+    let (class, kind) = match kind {
+        DatabaseErrorKind::UniqueViolation => ("23", "unique_violation"),
+        DatabaseErrorKind::ForeignKeyViolation => ("23", "foreign_key_violation"),
+        DatabaseErrorKind::CheckViolation => ("23", "check_violation"),
+        DatabaseErrorKind::NotNullViolation => ("23", "not_null_violation"),
+        DatabaseErrorKind::RestrictViolation | DatabaseErrorKind::ExclusionViolation => {
+            ("23", "integrity")
+        }
+        DatabaseErrorKind::SerializationFailure => ("40", "serialization_failure"),
+        DatabaseErrorKind::ReadOnlyTransaction => ("25", "read_only_transaction"),
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+            ("08", "connection")
+        }
+        _ if lost_server(info.message()) => ("57", "server_unavailable"),
+        _ if info.message().contains("statement timeout") => ("57", "statement_timeout"),
+        _ => ("XX", "other"),
+    };
+    metrics::counter!(crate::telemetry::metrics::DB_ERRORS, "class" => class, "kind" => kind)
+        .increment(1);
 }
 
 /// The input field a named constraint guards, from PostgreSQL's naming of constraints

@@ -21,6 +21,7 @@ pub mod messages; // messages of conversations, full-text search
 pub mod platform; // the audited cross-tenant path: lifecycle, users, purge
 pub mod schema; // the assembly: merged roots, executor, loaders, node, compiled plans
 pub mod seed; // bulk seed data for benchmarks
+pub mod telemetry; // metrics, per-tenant health figures, traces, quiet error lines
 pub mod tenancy; // the current tenant and user
 pub mod usage; // usage metering per tenant and day, cost budgets
 pub mod validate; // input validation

@@ -236,10 +236,9 @@ impl TenantResolver {
     /// The cached answer for `principal`, if any.
     pub async fn cached(&self, principal: &Principal) -> Option<AppResult<Member>> {
         let selector = principal.tenant.clone()?;
-        self.cache
-            .get(&(principal.user_id, selector))
-            .await
-            .map(|r| r.map_err(refusal))
+        let cached = self.cache.get(&(principal.user_id, selector)).await;
+        crate::telemetry::metrics::count_lookup("membership", cached.is_some());
+        cached.map(|r| r.map_err(refusal))
     }
 
     /// Resolves `principal` on `conn` (outside any transaction) and caches the answer.
@@ -291,7 +290,9 @@ impl TenantResolver {
 
     /// The grant of the API key whose secret hashes to `hash`, if cached and not expired.
     pub async fn cached_api_key(&self, hash: &str) -> Option<ApiKeyGrant> {
-        let (grant, expires_at) = self.api_keys.get(hash).await?;
+        let cached = self.api_keys.get(hash).await;
+        crate::telemetry::metrics::count_lookup("api_key", cached.is_some());
+        let (grant, expires_at) = cached?;
         expires_at.is_none_or(|at| at > Utc::now()).then_some(grant)
     }
 
@@ -329,6 +330,8 @@ impl TenantResolver {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.invalidate_all();
         self.api_keys.invalidate_all();
+        crate::telemetry::metrics::count_invalidation("membership");
+        crate::telemetry::metrics::count_invalidation("api_key");
     }
 }
 

@@ -139,6 +139,23 @@ impl DevCluster {
         Ok(())
     }
 
+    /// Stops the cluster (fast shutdown: sessions are ended, as in a database outage).
+    /// For tests of their own throwaway clusters; the server never stops a cluster.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        self.run(
+            is_root(),
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir.to_string_lossy(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        )
+    }
+
     fn is_accepting(&self) -> bool {
         let status = Command::new(self.bin_dir.join("pg_isready"))
             .args(["-q", "-h"])

@@ -83,9 +83,51 @@ pub async fn live_connection(pool: &PgPool) -> AppResult<PooledConnection> {
     ))
 }
 
-/// A pooled connection as the pool hands it out (no test query).
+/// A pooled connection as the pool hands it out (no test query). How long the wait took
+/// is recorded (`tenantry_db_checkout_wait_seconds`).
 pub async fn checkout(pool: &PgPool) -> AppResult<PooledConnection> {
-    pool.get().await.map_err(AppError::db_unavailable)
+    let started = std::time::Instant::now();
+    let conn = pool.get().await;
+    metrics::histogram!(crate::telemetry::metrics::CHECKOUT_SECONDS)
+        .record(started.elapsed().as_secs_f64());
+    conn.map_err(|e| {
+        metrics::counter!(crate::telemetry::metrics::DB_ERRORS, "class" => "08", "kind" => "connect")
+            .increment(1);
+        AppError::db_unavailable(e)
+    })
+}
+
+/// Sets the pool gauges (size, in use, waiting) to the pool's state now (before a scrape).
+pub fn record_pool(pool: &PgPool) {
+    use crate::telemetry::metrics::{POOL_IN_USE, POOL_MAX, POOL_SIZE, POOL_WAITING};
+    let status = pool.status();
+    metrics::gauge!(POOL_MAX).set(status.max_size as f64);
+    metrics::gauge!(POOL_SIZE).set(status.size as f64);
+    metrics::gauge!(POOL_IN_USE).set(status.size.saturating_sub(status.available) as f64);
+    metrics::gauge!(POOL_WAITING).set(status.waiting as f64);
+}
+
+/// Whether every embedded migration has been applied to the database (for `/readyz`: a
+/// server older or newer than its database is not ready).
+pub async fn migrations_current(pool: &PgPool) -> AppResult<bool> {
+    use diesel::migration::MigrationSource;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let mut conn = checkout(pool).await?;
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(&mut conn)
+        .await?;
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|a| a.version).collect();
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| AppError::internal(format!("reading the embedded migrations: {e}")))?;
+    Ok(embedded
+        .iter()
+        .all(|m| applied.contains(&m.name().version().to_string())))
 }
 
 /// Runs every pending migration; returns how many ran.
@@ -149,11 +191,18 @@ impl Drop for Unsettled {
     }
 }
 
-/// Rolls back; if even that fails, the connection is closed instead of returned to the pool.
-pub(crate) async fn rollback_or_discard(mut conn: PooledConnection) {
-    if let Err(e) = diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "ROLLBACK").await
-    {
-        tracing::warn!(error = %e, "ROLLBACK failed; discarding the connection");
-        drop(PooledConnection::take(conn));
+/// Rolls back; if even that fails, the connection is closed instead of returned to the
+/// pool. Returns whether the ROLLBACK went through.
+pub(crate) async fn rollback_or_discard(mut conn: PooledConnection) -> bool {
+    match diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "ROLLBACK").await {
+        Ok(()) => true,
+        Err(e) => {
+            crate::telemetry::quiet::warn(
+                "ROLLBACK failed; discarding the connection",
+                &e.to_string(),
+            );
+            drop(PooledConnection::take(conn));
+            false
+        }
     }
 }

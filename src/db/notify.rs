@@ -4,6 +4,7 @@
 //! are lost.
 
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,23 @@ use std::time::Duration;
 pub type Handler = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// Keeps a connection to `url` listening on every channel of `handlers`, reconnecting
-/// after a second when it is lost. Stops when the returned handle is aborted.
-pub fn listen(url: String, handlers: Vec<(&'static str, Handler)>) -> tokio::task::JoinHandle<()> {
+/// after a second when it is lost; `up` says whether it is listening now (`/readyz`).
+/// Stops when the returned handle is aborted.
+pub fn listen(
+    url: String,
+    handlers: Vec<(&'static str, Handler)>,
+    up: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = listen_once(&url, &handlers).await {
-                tracing::warn!(error = %e, "database notifications interrupted; reconnecting");
+            let result = listen_once(&url, &handlers, &up).await;
+            up.store(false, Ordering::Relaxed);
+            metrics::gauge!(crate::telemetry::metrics::LISTENER_UP).set(0.0);
+            if let Err(e) = result {
+                crate::telemetry::quiet::warn(
+                    "database notifications interrupted; reconnecting",
+                    &e.to_string(),
+                );
             }
             for (_, handler) in &handlers {
                 handler(None);
@@ -30,6 +42,7 @@ pub fn listen(url: String, handlers: Vec<(&'static str, Handler)>) -> tokio::tas
 async fn listen_once(
     url: &str,
     handlers: &[(&'static str, Handler)],
+    up: &AtomicBool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -52,6 +65,8 @@ async fn listen_once(
         .map(|(channel, _)| format!("LISTEN {channel};"))
         .collect();
     client.batch_execute(&listens).await?;
+    up.store(true, Ordering::Relaxed);
+    metrics::gauge!(crate::telemetry::metrics::LISTENER_UP).set(1.0);
     // Anything learnt before LISTEN took effect may be stale.
     for (_, handler) in handlers {
         handler(None);

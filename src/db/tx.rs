@@ -81,6 +81,12 @@ pub struct TenantTx<A: Admission> {
     pending_field: AtomicBool,
     /// `app.request_id`, when the request has one (the audit log records it).
     request_id: Option<uuid::Uuid>,
+    /// The admitted caller, once admitted (kept after the transaction ends, for the
+    /// request's metrics and health figures).
+    admitted: std::sync::OnceLock<A::Admitted>,
+    /// The `transaction` span, parent of the statement spans, while traces are exported
+    /// (see [`crate::telemetry::traces`]); taken, and so ended, by [`TenantTx::finish`].
+    span: Arc<std::sync::Mutex<Option<tracing::Span>>>,
     state: Mutex<State<A::Admitted>>,
 }
 
@@ -96,6 +102,8 @@ impl<A: Admission> TenantTx<A> {
             failed: Arc::new(AtomicBool::new(false)),
             pending_field: AtomicBool::new(false),
             request_id: None,
+            admitted: std::sync::OnceLock::new(),
+            span: Arc::default(),
             state: Mutex::new(State::Idle),
         }
     }
@@ -110,6 +118,11 @@ impl<A: Admission> TenantTx<A> {
     /// The admission of this request (who signed in, known without the database).
     pub fn admission(&self) -> &A {
         &self.admission
+    }
+
+    /// The admitted caller, if the request got that far (known without opening anything).
+    pub fn admitted(&self) -> Option<&A::Admitted> {
+        self.admitted.get()
     }
 
     /// The mode this transaction begins in.
@@ -235,26 +248,32 @@ impl<A: Admission> TenantTx<A> {
     /// Commits (or, if a statement failed outside a savepoint, rolls back) and returns the
     /// connection to the pool. An error means nothing of the request was saved.
     pub async fn finish(&self) -> AppResult<()> {
+        let _span = self.span.lock().map(|mut s| s.take()).ok().flatten();
         let mut state = self.state.lock().await;
         let previous = std::mem::replace(&mut *state, State::Finished);
         let State::Open(mut open) = previous else {
             return Ok(());
         };
         if open.aborted {
-            rollback_or_discard(open.conn).await;
-            return if self.mode == TxMode::ReadWrite {
-                Err(AppError::new(
+            let rolled_back = rollback_or_discard(open.conn).await;
+            return match (self.mode, rolled_back) {
+                (TxMode::ReadOnly, _) => Ok(()),
+                (TxMode::ReadWrite, true) => Err(AppError::new(
                     ErrorCode::Internal,
                     "the request failed and nothing was saved",
-                ))
-            } else {
-                Ok(())
+                )),
+                // Not even a ROLLBACK went through: the database went away mid-request,
+                // which is its unavailability, not a fault of the server.
+                (TxMode::ReadWrite, false) => Err(AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the database became unavailable; nothing was saved",
+                )),
             };
         }
         match open.conn.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(e) => {
-                tracing::error!(error = %e, "COMMIT failed");
+                crate::telemetry::quiet::error("COMMIT failed", &e.to_string());
                 rollback_or_discard(open.conn).await;
                 Err(AppError::new(
                     ErrorCode::ServiceUnavailable,
@@ -292,6 +311,35 @@ impl<A: Admission> TenantTx<A> {
         let mut conn = super::checkout(&self.pool).await?;
         let counter = Arc::clone(&self.statements);
         let failed = Arc::clone(&self.failed);
+        if crate::telemetry::traces::enabled() {
+            // Traced: one `sql` span per statement under the transaction's span.
+            let parent = Arc::clone(&self.span);
+            let mut statement: Option<tracing::Span> = None;
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let parent = parent
+                        .lock()
+                        .ok()
+                        .and_then(|p| p.clone())
+                        .filter(|p| !p.is_disabled());
+                    // The statement's span lives until its FinishQuery.
+                    let span = parent.map(|parent| {
+                        let text = crate::telemetry::traces::statement_text(&query.to_string());
+                        tracing::info_span!(parent: &parent, "sql", db.system = "postgresql", db.statement = %text)
+                    });
+                    drop(std::mem::replace(&mut statement, span));
+                }
+                InstrumentationEvent::FinishQuery { error, .. } => {
+                    if error.is_some() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    drop(statement.take());
+                }
+                _ => {}
+            });
+            return Ok(conn);
+        }
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
             InstrumentationEvent::StartQuery { .. } => {
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -311,6 +359,13 @@ impl<A: Admission> TenantTx<A> {
     /// fresh connection. (The first statement is the lookup or the BEGIN batch: both may
     /// simply be sent again; the caller is admitted — counted against its rate — once.)
     async fn begin(&self) -> AppResult<Open<A::Admitted>> {
+        if crate::telemetry::traces::enabled() {
+            let span =
+                tracing::info_span!("transaction", db.system = "postgresql", mode = ?self.mode);
+            if let Ok(mut slot) = self.span.lock() {
+                *slot = Some(span);
+            }
+        }
         let known = match self.admission.known().await {
             Some(Err(e)) => return Err(e),
             Some(Ok(member)) => Some(member),
@@ -329,7 +384,10 @@ impl<A: Admission> TenantTx<A> {
                             Ok(member) => member,
                             // A refusal is an answer; a lost connection is worth another.
                             Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
-                                tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
+                                crate::telemetry::quiet::warn(
+                                    "a pooled connection was dead; retrying once",
+                                    &e.message,
+                                );
                                 drop(Object::take(conn));
                                 continue;
                             }
@@ -337,13 +395,17 @@ impl<A: Admission> TenantTx<A> {
                         },
                     };
                     let member = self.admission.admit(looked_up)?;
+                    let _ = self.admitted.set(member.clone());
                     admitted = Some(member.clone());
                     member
                 }
             };
             match self.start(conn, member).await {
                 Err(Attempt::Dead(e)) if retry => {
-                    tracing::warn!(error = %e.message, "a pooled connection was dead; retrying once");
+                    crate::telemetry::quiet::warn(
+                        "a pooled connection was dead; retrying once",
+                        &e.message,
+                    );
                 }
                 other => return other.map_err(Attempt::into_error),
             }

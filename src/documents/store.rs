@@ -70,6 +70,7 @@ impl Documents {
             .collect();
         tracing::info!(documents = map.len(), "trusted documents loaded");
         *self.trusted.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        crate::telemetry::metrics::count_invalidation("trusted_documents");
         self.loads.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -105,7 +106,9 @@ impl Documents {
                     trusted: true,
                 });
             }
-            let Some(text) = self.apq.get(&hash) else {
+            let text = self.apq.get(&hash);
+            crate::telemetry::metrics::count_lookup("apq", text.is_some());
+            let Some(text) = text else {
                 // The exact message is what Apollo's clients look for.
                 return Err(AppError::new(
                     ErrorCode::PersistedQueryNotFound,

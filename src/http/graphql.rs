@@ -257,6 +257,7 @@ fn websocket(
             media: Media::Json,
             request_id: uuid::Uuid::now_v7(),
             max_errors: app.config.max_errors,
+            observed: Default::default(),
         };
         let error = AppError::new(
             ErrorCode::BadUserInput,
@@ -275,18 +276,26 @@ async fn handle(
     raw_query: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
+    let started = std::time::Instant::now();
     let out = Reply {
         media: Media::of(&headers).unwrap_or(Media::Json),
         request_id: uuid::Uuid::now_v7(),
         max_errors: app.config.max_errors,
+        observed: Default::default(),
     };
     let span = tracing::info_span!(
         "graphql",
         request.id = %out.request_id,
         user.id = tracing::field::Empty,
         tenant.id = tracing::field::Empty,
+        operation.name = tracing::field::Empty,
+        operation.type = tracing::field::Empty,
+        outcome.code = tracing::field::Empty,
     );
-    async move {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    crate::telemetry::traces::continue_trace(&span, header("traceparent"), header("tracestate"));
+    let observed_span = span.clone();
+    let response = async {
         if Media::of(&headers).is_none() {
             let error = AppError::new(
                 ErrorCode::BadUserInput,
@@ -310,7 +319,9 @@ async fn handle(
         }
     }
     .instrument(span)
-    .await
+    .await;
+    super::observe::request(&app, &out.observed(), started.elapsed(), &observed_span);
+    response
 }
 
 async fn run(
@@ -339,6 +350,17 @@ async fn run(
         Ok(resolved) => resolved,
         Err(e) => return Ok(out.request_error(e)),
     };
+    if let Some(name) = &request.operation_name {
+        tracing::Span::current().record("operation.name", name.as_str());
+    } else if crate::telemetry::traces::enabled() {
+        // Traced: the document's only operation names the span (the parse is kept for
+        // the executor, so it is not done twice).
+        if let Ok(doc) = request.parsed_query() {
+            if let Some((Some(name), _)) = doc.operations.iter().next() {
+                tracing::Span::current().record("operation.name", name.as_str());
+            }
+        }
+    }
     if !app.documents.admits(&resolution) && !exempt(app, principal.as_ref()).await {
         return Ok(out.request_error(Documents::untrusted(&resolution)));
     }
@@ -356,6 +378,12 @@ async fn run(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(resp);
     }
+    out.observe(|o| {
+        o.operation = match mode {
+            TxMode::ReadOnly => "query",
+            TxMode::ReadWrite => "mutation",
+        }
+    });
     let tx = Arc::new(
         app.tenant_tx(principal, mode)
             .with_request_id(out.request_id),
@@ -363,12 +391,20 @@ async fn run(
     let executed = app.graphql.execute_looked_up(request, lookup, &tx).await;
     let rows_written = super::metering::rows_written(&tx).await;
     let finished = tx.finish().await;
+    if let Some(member) = tx.admitted() {
+        out.observe(|o| o.tenant = Some((member.tenant_id, member.plan)));
+    }
     // What admission and the cost gate decided: rate headers, cost, the meter's counts.
     let record = tx.admission().record();
     let (errored, mut reply) = match (executed, finished) {
-        (_, Err(e)) => (true, out.error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        // A failed COMMIT (SERVICE_UNAVAILABLE) is 503, a rolled-back mutation 500.
+        (_, Err(e)) => (true, out.error(refusal_status(e.code), e)),
         (Executed::Json(body), Ok(())) => {
             tracing::debug!(statements = tx.statement_count(), "compiled request done");
+            out.observe(|o| {
+                o.code = "OK";
+                o.compiled = true;
+            });
             let body = super::metering::with_cost(body, &record);
             let headers = [(header::CONTENT_TYPE, out.media.content_type())];
             (false, (StatusCode::OK, headers, body).into_response())
@@ -429,6 +465,7 @@ pub(super) async fn refuse_oversized(
         media: Media::of(request.headers()).unwrap_or(Media::Json),
         request_id: uuid::Uuid::now_v7(),
         max_errors: app.config.max_errors,
+        observed: Default::default(),
     };
     let span = tracing::info_span!("graphql", request.id = %out.request_id);
     let _entered = span.enter();
@@ -452,14 +489,26 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// How to answer one request: its media type, its id, and how many errors it may carry.
+/// How to answer one request: its media type, its id, and how many errors it may carry;
+/// and what it turned out to be, for the metrics (see [`super::observe`]).
 struct Reply {
     media: Media,
     request_id: uuid::Uuid,
     max_errors: usize,
+    observed: std::sync::Mutex<super::observe::Observed>,
 }
 
 impl Reply {
+    /// Notes something about the request for its metrics.
+    fn observe(&self, note: impl FnOnce(&mut super::observe::Observed)) {
+        note(&mut self.observed.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// What was noted.
+    fn observed(&self) -> super::observe::Observed {
+        *self.observed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A response carrying only `error`, refused before execution: no `data`, and
     /// `status` whatever the media type.
     fn error(&self, status: StatusCode, error: AppError) -> axum::response::Response {
@@ -508,6 +557,16 @@ impl Reply {
         with_data: bool,
     ) -> axum::response::Response {
         self.complete_errors(&mut response);
+        let code = response
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|e| match e.get("code") {
+                Some(Value::String(code)) => ErrorCode::parse(code).map(ErrorCode::as_str),
+                _ => None,
+            })
+            .unwrap_or("OK");
+        self.observe(|o| o.code = code);
         let mut body = serde_json::Map::new();
         if with_data {
             body.insert(

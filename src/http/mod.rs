@@ -1,13 +1,16 @@
 //! Transport: the router of the whole HTTP API — GraphQL over HTTP at `/graphql` and
 //! `/t/{slug}/graphql` ([`graphql`]), GraphiQL at `/graphiql` with its assets, served from
-//! the binary ([`graphiql`]), export downloads at `/exports/{tenant}/{job}` ([`exports`]), `/healthz` and `/readyz`. Every request runs with its client
-//! address known to the auth path's login limits ([`remember_client`]).
+//! the binary ([`graphiql`]), export downloads at `/exports/{tenant}/{job}` ([`exports`]),
+//! `/healthz` and `/readyz`, and Prometheus `/metrics` ([`observe`]: behind a token here, or
+//! on its own address). Every request runs with its client address known to the auth
+//! path's login limits ([`remember_client`]).
 
 pub mod exports;
 pub mod graphiql;
 pub mod graphql;
 mod live;
 mod metering;
+pub mod observe;
 
 use crate::app::App;
 use axum::extract::State;
@@ -32,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/exports/{tenant}/{job}", get(exports::download))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(observe::scrape_with_token))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -65,10 +69,18 @@ async fn remember_client(
     crate::auth::client::with_client_address(address, next.run(request)).await
 }
 
+/// `/readyz`: 200 when the database answers, the migrations are current and the
+/// notification listener is connected, else 503; the body says which check failed:
+/// `{"status":"ready","checks":{"database":true,"migrations":true,"listener":true}}`.
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    if app.database_ready().await {
+    let checks = app.readiness().await;
+    let (status, word) = if checks.ready() {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-    }
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({ "status": word, "checks": checks })),
+    )
 }

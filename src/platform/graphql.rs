@@ -28,7 +28,7 @@ impl PlatformDoor {
 }
 
 /// The platform path, if the caller is a platform administrator; else FORBIDDEN.
-async fn platform_admin<'a>(ctx: &Context<'a>) -> Result<&'a Platform> {
+pub(crate) async fn platform_admin<'a>(ctx: &Context<'a>) -> Result<&'a Platform> {
     let user = request_tx(ctx)?.admission().signed_in_user().gql()?;
     let door = crate::graphql::data::<PlatformDoor>(ctx)?;
     if !door.0.is_platform_admin(user).await.gql()? {

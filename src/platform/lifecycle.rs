@@ -7,7 +7,7 @@
 use super::model::{set_tenant, Platform};
 use crate::auth::plans::{Plan, QuotaLimit};
 use crate::auth::TenantStatus;
-use crate::db::schema::{contacts, memberships, tenants};
+use crate::db::schema::tenants;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::TenantId;
 use crate::tenancy::model::TenantRow;
@@ -150,23 +150,10 @@ impl Platform {
                     .for_update()
                     .execute(c)
                     .await?;
-                // Both counts in one statement. Diesel types a scalar subquery as nullable;
-                // count(*) never is NULL.
-                let (members, contacts) = diesel::select((
-                    memberships::table
-                        .filter(memberships::tenant_id.eq(id.0))
-                        .count()
-                        .single_value(),
-                    contacts::table
-                        .filter(contacts::tenant_id.eq(id.0))
-                        .count()
-                        .single_value(),
-                ))
-                .get_result::<(Option<i64>, Option<i64>)>(c)
-                .await?;
+                let (members, contacts) = crate::tenancy::model::quota_counts(c, id.0).await?;
                 for (name, used, limit) in [
-                    ("members", members.unwrap_or(0), quotas.members),
-                    ("contacts", contacts.unwrap_or(0), quotas.contacts),
+                    ("members", members, quotas.members),
+                    ("contacts", contacts, quotas.contacts),
                 ] {
                     if let Some(limit) = limit.filter(|_| !limit.fits(used)) {
                         return Ok(Some(format!(
@@ -187,6 +174,21 @@ impl Platform {
         }
         tracing::info!(target: "platform", tenant_id = %id, plan = plan.as_str(), "plan changed");
         Ok(tenant)
+    }
+
+    /// A tenant with its members and contacts counted (for `tenantHealth` of platform
+    /// administrators).
+    pub async fn tenant_with_counts(&self, tenant: TenantId) -> AppResult<(TenantRow, i64, i64)> {
+        let row = self.find_tenant(&tenant.0.to_string()).await?;
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let (members, contacts) = conn
+            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+                set_tenant(&mut *c, tenant).await?;
+                crate::tenancy::model::quota_counts(c, tenant.0).await
+            })
+            .await?;
+        Ok((row, members, contacts))
     }
 
     /// Removes every row of a soft-deleted tenant from every table that has a `tenant_id`

@@ -3,6 +3,7 @@
 //! line ([`model::Platform`]) and for platform administrators over GraphQL ([`graphql`]).
 
 pub mod graphql;
+pub mod health;
 pub mod lifecycle;
 pub mod model;
 pub mod users;

@@ -100,10 +100,11 @@ impl Executor {
 
     /// [`Executor::lookup`] for a document whose hash is known already.
     pub fn lookup_hash(&self, hash: DocumentHash) -> PlanLookup {
-        PlanLookup {
-            hash,
-            cached: self.plans.as_ref().and_then(|p| p.get(&hash)),
+        let cached = self.plans.as_ref().and_then(|p| p.get(&hash));
+        if self.plans.is_some() {
+            crate::telemetry::metrics::count_lookup("plan", cached.is_some());
         }
+        PlanLookup { hash, cached }
     }
 
     /// The transaction `request` needs: read-only when a compiled plan serves it (known
@@ -155,6 +156,7 @@ impl Executor {
                 match plans.run(plan, &request.variables, tx).await {
                     Ok(Some(body)) => {
                         self.compiled.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!(crate::telemetry::metrics::PLAN_HITS).increment(1);
                         return Executed::Json(body);
                     }
                     Ok(None) => {}

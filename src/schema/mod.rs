@@ -49,6 +49,7 @@ use std::sync::Arc;
 pub struct Query(
     AuthQuery,
     PlatformQuery,
+    crate::platform::health::HealthQuery,
     TenancyQuery,
     ContactQuery,
     ApiKeyQuery,
@@ -99,6 +100,8 @@ pub struct Services {
     pub invitations: crate::tenancy::invitations::InvitationSettings,
     /// Where export archives go and how long their download URLs work.
     pub exports: crate::exports::jobs::ExportSettings,
+    /// Each tenant's recent error rate and latency (`tenantHealth`).
+    pub health: Arc<crate::telemetry::health::HealthBook>,
 }
 
 /// Builds the schema with its limits; `guards` adds the per-field guards and savepoints
@@ -131,7 +134,8 @@ fn build_schema(
             .data(PlatformDoor::new(services.platform.clone()))
             .data(services.secrets.clone())
             .data(services.invitations)
-            .data(services.exports.clone());
+            .data(services.exports.clone())
+            .data(Arc::clone(&services.health));
     }
     builder.finish()
 }

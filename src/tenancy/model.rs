@@ -109,6 +109,24 @@ pub async fn count_members(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     memberships::table.count().get_result(conn).await
 }
 
+/// The counts plan quotas limit, of `tenant`: members and contacts, in one statement.
+pub async fn quota_counts(conn: &mut AsyncPgConnection, tenant: Uuid) -> QueryResult<(i64, i64)> {
+    // Diesel types a scalar subquery as nullable; count(*) never is NULL.
+    let (members, contacts) = diesel::select((
+        memberships::table
+            .filter(memberships::tenant_id.eq(tenant))
+            .count()
+            .single_value(),
+        contacts::table
+            .filter(contacts::tenant_id.eq(tenant))
+            .count()
+            .single_value(),
+    ))
+    .get_result::<(Option<i64>, Option<i64>)>(conn)
+    .await?;
+    Ok((members.unwrap_or(0), contacts.unwrap_or(0)))
+}
+
 /// Counts of the current tenant: contacts, conversations, open conversations, messages.
 #[derive(Debug, Clone, Copy, Queryable)]
 pub struct TenantStatsRow {

@@ -94,6 +94,18 @@ pub async fn client(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// A plain client on `url` inside a transaction as the runtime role with `tenant` current,
+/// as a request's (for the raw-SQL halves of cross-tenant tests).
+pub async fn as_runtime_role(url: &str, tenant: TenantId) -> tokio_postgres::Client {
+    let c = client(url).await;
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{tenant}'"
+    ))
+    .await
+    .expect("begin as the runtime role");
+    c
+}
+
 async fn base() -> &'static Base {
     BASE.get_or_init(|| async {
         let config = Config::for_database("unused");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 /// Log lines written while the guard lives (JSON, this thread only).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

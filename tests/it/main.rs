@@ -28,6 +28,7 @@ mod lifecycle;
 mod limits;
 mod logins;
 mod members;
+mod observability;
 mod plans;
 mod platform;
 mod resolution;

@@ -84,7 +84,8 @@ async fn a_failed_commit_is_an_error_response_and_saves_nothing() {
             json!({}),
         )
         .await;
-    assert_eq!(status, 500, "{body}");
+    // The status follows the code, as for every refusal: 503.
+    assert_eq!(status, 503, "{body}");
     assert!(
         body["data"].is_null(),
         "the response must not claim what was not committed: {body}"
