@@ -12,13 +12,19 @@ use crate::db::keyset::Page;
 use crate::error::AppError;
 use crate::graphql::relay::page_complexity;
 use crate::graphql::Limits;
+use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Name, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
 
 impl Plan {
-    pub(super) fn bind(&self, variables: &Variables, limits: &Limits) -> Compiled<Bound> {
+    pub(super) fn bind(
+        &self,
+        variables: &Variables,
+        limits: &Limits,
+        registry: &Registry,
+    ) -> Compiled<Bound> {
         let mut values: HashMap<&Name, ConstValue> = HashMap::new();
         for def in &self.variables {
             let value = variables
@@ -27,7 +33,7 @@ impl Plan {
                 .cloned()
                 .unwrap_or(ConstValue::Null);
             if !value_fits(&value, def.ty, def.nullable) {
-                return Err(Decline);
+                return Err(Decline("variables"));
             }
             values.insert(&def.name, value);
         }
@@ -36,7 +42,7 @@ impl Plan {
                 None => Ok(ConstValue::Null),
                 Some(v) => v
                     .clone()
-                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline)),
+                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline("arguments"))),
             }
         };
         let mut bound = Bound {
@@ -46,7 +52,7 @@ impl Plan {
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename => {
+                Root::Typename | Root::Delegated => {
                     bound.filters.push(RootFilter::None);
                     0
                 }
@@ -79,8 +85,11 @@ impl Plan {
                 }
             };
         }
+        if let Some(delegated) = &self.delegated {
+            complexity += delegated.complexity(registry, &|v| resolve(&Some(v.clone())))?;
+        }
         if complexity > limits.max_complexity {
-            return Err(Decline);
+            return Err(Decline("complexity"));
         }
         Ok(bound)
     }
@@ -90,6 +99,7 @@ impl Plan {
 fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
     match (value, ty) {
         (ConstValue::Null, _) => nullable,
+        (_, VarType::Delegated) => true,
         (ConstValue::Number(n), VarType::Int) => {
             n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
         }
@@ -114,25 +124,25 @@ fn root_filter<I: Default, F>(
         ConstValue::Null => I::default(),
         value => parse(value)?,
     };
-    validate(input).map_err(|_| Decline)
+    validate(input).map_err(|_| Decline("arguments"))
 }
 
 /// A `ContactFilterInput` from a value: only its own fields, each a string or null.
 fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
     let ConstValue::Object(fields) = value else {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     };
     let mut filter = ContactFilterInput::default();
     for (name, value) in fields {
         let text = match value {
             ConstValue::Null => None,
             ConstValue::String(s) => Some(s),
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         };
         match name.as_str() {
             "search" => filter.search = text,
             "tag" => filter.tag = text,
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         }
     }
     Ok(filter)
@@ -142,7 +152,7 @@ fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
 /// string), ids as strings, or nulls.
 fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
     let ConstValue::Object(fields) = value else {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     };
     let mut filter = ConversationFilterInput::default();
     for (name, value) in fields {
@@ -151,7 +161,7 @@ fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
             "channel" => filter.channel = enum_value(value)?,
             "assignee" => filter.assignee = optional_string(value)?.map(ID),
             "contact" => filter.contact = optional_string(value)?.map(ID),
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         }
     }
     Ok(filter)
@@ -163,24 +173,25 @@ fn enum_value<E: EnumType>(value: ConstValue) -> Compiled<Option<E>> {
         ConstValue::Null => return Ok(None),
         ConstValue::Enum(name) => name.as_str(),
         ConstValue::String(name) => name.as_str(),
-        _ => return Err(Decline),
+        _ => return Err(Decline("arguments")),
     };
     E::items()
         .iter()
         .find(|item| item.name == name)
         .map(|item| Some(item.value))
-        .ok_or(Decline)
+        .ok_or(Decline("arguments"))
 }
 
-fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
+/// An `Int` argument's value, or null.
+pub(super) fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
     match value {
         ConstValue::Null => Ok(None),
         ConstValue::Number(n) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Some)
-            .ok_or(Decline),
-        _ => Err(Decline),
+            .ok_or(Decline("arguments")),
+        _ => Err(Decline("arguments")),
     }
 }
 
@@ -188,7 +199,7 @@ fn optional_string(value: ConstValue) -> Compiled<Option<String>> {
     match value {
         ConstValue::Null => Ok(None),
         ConstValue::String(s) => Ok(Some(s)),
-        _ => Err(Decline),
+        _ => Err(Decline("arguments")),
     }
 }
 
@@ -206,15 +217,15 @@ fn bind_connection<N>(
     let last = optional_int(resolve(&conn.args.last)?)?;
     let after = optional_string(resolve(&conn.args.after)?)?;
     let before = optional_string(resolve(&conn.args.before)?)?;
-    let page =
-        Page::from_args(first, after, last, before, limits.max_page_size).map_err(|_| Decline)?;
+    let page = Page::from_args(first, after, last, before, limits.max_page_size)
+        .map_err(|_| Decline("arguments"))?;
     if !root && !page.is_first_page() {
-        return Err(Decline);
+        return Err(Decline("nested_page"));
     }
     // Slots are numbered in the order compiling met the connections; binding walks them
     // in the same order, and must never give a connection another one's page.
     if pages.len() != conn.slot {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     }
     pages.push(page);
     // Each field costs 1 plus its children, `__typename` nothing (async-graphql's rule).
