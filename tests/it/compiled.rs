@@ -76,7 +76,7 @@ async fn declined(t: &TestApp, token: Option<&str>, query: &str, variables: Valu
 /// Two seeded tenants (20 contacts x 3 conversations x 5 messages each), plus contacts with
 /// awkward text and one without conversations in the first.
 pub(crate) async fn setup() -> (TestApp, TestTenant, TestTenant) {
-    let t = TestApp::new().await;
+    let t = TestApp::with_plans().await;
     let size = tenantry::seed::SeedSize {
         tenants: 2,
         contacts: 20,
