@@ -7,16 +7,19 @@ use super::{
     VarType,
 };
 use crate::contacts::graphql::ContactFilterInput;
+use crate::contacts::graphql::CONTACT_KIND;
 use crate::conversations::graphql::ConversationFilterInput;
+use crate::conversations::graphql::CONVERSATION_KIND;
 use crate::db::keyset::Page;
 use crate::error::AppError;
-use crate::graphql::relay::page_complexity;
+use crate::graphql::relay::{decode_typed_id, page_complexity};
 use crate::graphql::Limits;
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Name, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
+use uuid::Uuid;
 
 impl Plan {
     pub(super) fn bind(
@@ -69,6 +72,16 @@ impl Plan {
                         |n, pages| bind_contact(n, &resolve, limits, pages),
                     )?
                 }
+                Root::Contact { id, sel } => {
+                    let id = root_id(resolve(&Some(id.clone()))?, CONTACT_KIND)?;
+                    bound.filters.push(RootFilter::Id(id));
+                    1 + bind_contact(sel, &resolve, limits, &mut bound.pages)?
+                }
+                Root::Conversation { id, sel } => {
+                    let id = root_id(resolve(&Some(id.clone()))?, CONVERSATION_KIND)?;
+                    bound.filters.push(RootFilter::Id(id));
+                    1 + bind_conversation(sel, &resolve, limits, &mut bound.pages)?
+                }
                 Root::Conversations { filter, conn } => {
                     let filter = resolve(filter)?;
                     let validate = ConversationFilterInput::validate;
@@ -93,6 +106,15 @@ impl Plan {
         }
         Ok(bound)
     }
+}
+
+/// The row id of a global `id` of `kind`; anything else is the generic executor's to
+/// report.
+fn root_id(value: ConstValue, kind: &str) -> Compiled<Uuid> {
+    let ConstValue::String(id) = value else {
+        return Err(Decline("arguments"));
+    };
+    decode_typed_id(&ID(id), kind, "id").map_err(|_| Decline("arguments"))
 }
 
 /// Whether `value` is a valid value of a variable of type `ty`.

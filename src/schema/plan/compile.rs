@@ -69,6 +69,14 @@ impl NodeKind for MessageSel {
 /// Fields by response key, with their positions.
 type Positioned<'d> = Vec<(Key, &'d async_graphql::Positioned<Field>)>;
 
+/// The `id` argument of a field that has no other.
+fn only_id(field: &Field) -> Compiled<Value> {
+    match field.arguments.as_slice() {
+        [(name, value)] if name.node == "id" => Ok(value.node.clone()),
+        _ => Err(Decline("arguments")),
+    }
+}
+
 pub(super) struct Compiler<'d> {
     doc: &'d ExecutableDocument,
     slots: usize,
@@ -201,6 +209,14 @@ impl<'d> Compiler<'d> {
                     conn: Box::new(conn),
                 }
             }
+            "contact" => Root::Contact {
+                id: only_id(field)?,
+                sel: Box::new(ContactSel::compile(self, &field.selection_set.node)?),
+            },
+            "conversation" => Root::Conversation {
+                id: only_id(field)?,
+                sel: Box::new(ConversationSel::compile(self, &field.selection_set.node)?),
+            },
             _ => return Err(Decline("unplanned_field")),
         })
     }

@@ -183,6 +183,10 @@ impl Plans {
             None => None,
         };
         let loaded = plan.load(&bound, tx).await?;
+        if loaded.missing {
+            Decline("not_found").count();
+            return Ok(None);
+        }
         Ok(Some(plan.write(&bound, &loaded, delegated.as_ref())))
     }
 }
@@ -251,6 +255,16 @@ enum Root {
     Conversations {
         filter: Option<Value>,
         conn: Box<Conn<ConversationSel>>,
+    },
+    /// `contact(id:)`.
+    Contact {
+        id: Value,
+        sel: Box<ContactSel>,
+    },
+    /// `conversation(id:)`.
+    Conversation {
+        id: Value,
+        sel: Box<ConversationSel>,
     },
 }
 
@@ -358,6 +372,8 @@ enum RootFilter {
     None,
     Contacts(ContactFilter),
     Conversations(ConversationFilter),
+    /// The row named by `contact(id:)` or `conversation(id:)`.
+    Id(Uuid),
 }
 
 /// A root field's loaded page.
@@ -365,13 +381,16 @@ enum RootRows {
     None,
     Contacts(RootPage<ContactRow>),
     Conversations(RootPage<ConversationRow>),
+    Contact(ContactRow),
+    Conversation(ConversationRow),
 }
 
 impl RootRows {
-    /// The contacts of a `contacts` root (none for other roots).
+    /// The contacts of a `contacts` or `contact` root (none for other roots).
     fn contacts(&self) -> &[ContactRow] {
         match self {
             RootRows::Contacts(page) => &page.rows,
+            RootRows::Contact(row) => std::slice::from_ref(row),
             _ => &[],
         }
     }
@@ -395,6 +414,8 @@ struct Loaded {
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
     /// The contacts of the conversations shown, for `Conversation.contact`.
     contacts_by_id: HashMap<Uuid, ContactRow>,
+    /// A root's row was not found: the generic executor reports its NOT_FOUND.
+    missing: bool,
 }
 
 /// The loader key of a nested first page.

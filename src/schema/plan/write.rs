@@ -59,6 +59,12 @@ impl Plan {
                 (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
                     write_connection(&mut out, conn, &page.rows, page.window, &ctx)
                 }
+                (Root::Contact { sel, .. }, RootRows::Contact(row)) => {
+                    sel.write(&mut out, row, &ctx)
+                }
+                (Root::Conversation { sel, .. }, RootRows::Conversation(row)) => {
+                    sel.write(&mut out, row, &ctx)
+                }
                 (Root::Typename, _) => string(&mut out, "Query"),
                 (Root::Delegated, _) => {
                     // Serialising a `ConstValue` into a Vec cannot fail.
