@@ -155,6 +155,11 @@ impl RequestAdmission {
             .record
             .lock()
             .map_err(|_| AppError::internal("request record lock poisoned"))?;
+        if record.cost.is_some() {
+            // Charged already: a compiled plan that declined after charging hands the
+            // same request to the generic executor, which notes its cost again.
+            return Ok(());
+        }
         record.pending_cost = Some(cost);
         match record.member {
             Some(member) => self.charge(&mut record, &member),

@@ -60,13 +60,13 @@ impl Executed {
 /// What the plan cache knows of a request's document.
 pub struct PlanLookup {
     hash: DocumentHash,
-    cached: Option<Option<Arc<plan::Plan>>>,
+    cached: Option<plan::Cached>,
 }
 
 impl PlanLookup {
     /// Whether a compiled plan serves the request (then it is a query: read-only).
     pub fn has_plan_for(&self, request: &Request) -> bool {
-        matches!(&self.cached, Some(Some(plan)) if plan.serves(request.operation_name.as_deref()))
+        matches!(&self.cached, Some(Ok(plan)) if plan.serves(request.operation_name.as_deref()))
     }
 }
 
@@ -151,9 +151,12 @@ impl Executor {
         tx: &Arc<RequestTx>,
     ) -> Executed {
         let mutation = tx.mode() == TxMode::ReadWrite;
-        if let (false, Some(Some(plan)), Some(plans)) = (mutation, &cached, &self.plans) {
-            if plan.serves(request.operation_name.as_deref()) {
-                match plans.run(plan, &request.variables, tx).await {
+        match (mutation, &cached, &self.plans) {
+            (false, Some(Ok(plan)), Some(plans))
+                if plan.serves(request.operation_name.as_deref()) =>
+            {
+                let delegate = |sub: Request| self.run_generic(&self.queries, sub, tx);
+                match plans.run(plan, &request.variables, tx, delegate).await {
                     Ok(Some(body)) => {
                         self.compiled.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!(crate::telemetry::metrics::PLAN_HITS).increment(1);
@@ -163,6 +166,9 @@ impl Executor {
                     Err((e, path)) => return Executed::Response(refusal(e, path)),
                 }
             }
+            (false, Some(Err(decline)), Some(_)) => decline.count(),
+            (false, Some(Ok(_)), Some(_)) => plan::Decline("operation_name").count(),
+            _ => {}
         }
         // Everything else is held to the limits and the introspection policy before
         // async-graphql validates it (a parse error is reported by the executor).
@@ -200,18 +206,33 @@ impl Executor {
             &self.queries
         };
         let text_len = request.query.len();
-        let mut response = schema.execute(loaders::attach(request, tx)).await;
-        self.introspection
-            .strip_suggestions(&mut response, tx)
-            .await;
+        let response = self.run_generic(schema, request, tx).await;
         // Only a text the generic executor ran cleanly (parsed, validated, within the
         // limits) gets a plan.
         if let (Some(plan), Some(plans)) = (candidate, &self.plans) {
             if response.errors.is_empty() {
+                if let Err(decline) = &plan {
+                    decline.count();
+                }
                 plans.remember(hash, text_len, plan);
             }
         }
         Executed::Response(response)
+    }
+
+    /// Runs `request` through the generic executor of `schema` in `tx` (also the delegated
+    /// root fields of a plan).
+    async fn run_generic(
+        &self,
+        schema: &AppSchema,
+        request: Request,
+        tx: &Arc<RequestTx>,
+    ) -> Response {
+        let mut response = schema.execute(loaders::attach(request, tx)).await;
+        self.introspection
+            .strip_suggestions(&mut response, tx)
+            .await;
+        response
     }
 }
 

@@ -248,6 +248,13 @@ impl TestApp {
         Self::with_config(|_| {}).await
     }
 
+    /// The application with compiled plans on, whatever `TENANTRY_COMPILED_PLANS` says: for
+    /// the tests of the plans themselves. Every other test follows the variable, and CI runs
+    /// them with plans on and off.
+    pub async fn with_plans() -> Self {
+        Self::with_config(|c| c.compiled_plans = tenantry::config::Switch::On).await
+    }
+
     /// The application on a fresh database, with settings adjusted by `adjust`.
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;

@@ -16,7 +16,7 @@ const FEED: &str = include_str!("../../bench/queries/feed.graphql");
 /// not the query).
 /// A response body as JSON, without the request ids of its errors (each request has its
 /// own; everything else must be equal between the two paths).
-fn answer(body: &[u8]) -> Value {
+pub(crate) fn answer(body: &[u8]) -> Value {
     let mut value: Value = serde_json::from_slice(body).unwrap();
     if let Some(errors) = value.get_mut("errors").and_then(Value::as_array_mut) {
         for error in errors {
@@ -32,7 +32,7 @@ fn answer(body: &[u8]) -> Value {
     value
 }
 
-fn uncached(query: &str) -> String {
+pub(crate) fn uncached(query: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!("{query}\n# generic {}", N.fetch_add(1, Ordering::Relaxed))
 }
@@ -75,8 +75,8 @@ async fn declined(t: &TestApp, token: Option<&str>, query: &str, variables: Valu
 
 /// Two seeded tenants (20 contacts x 3 conversations x 5 messages each), plus contacts with
 /// awkward text and one without conversations in the first.
-async fn setup() -> (TestApp, TestTenant, TestTenant) {
-    let t = TestApp::new().await;
+pub(crate) async fn setup() -> (TestApp, TestTenant, TestTenant) {
+    let t = TestApp::with_plans().await;
     let size = tenantry::seed::SeedSize {
         tenants: 2,
         contacts: 20,

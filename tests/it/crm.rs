@@ -410,7 +410,7 @@ async fn statements(t: &TestApp, tenant: &TestTenant, query: String) -> (u64, Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
-    let t = TestApp::new().await;
+    let t = TestApp::with_plans().await;
     let size = tenantry::seed::SeedSize {
         tenants: 1,
         contacts: 60,

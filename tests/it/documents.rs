@@ -115,7 +115,7 @@ async fn apq_round_trip_over_post_and_get() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_plans_are_found_by_the_document_hash() {
-    let t = TestApp::new().await;
+    let t = TestApp::with_plans().await;
     let a = t.tenant("alpha").await;
     t.contact(&a.token, "Ada").await;
     let hash = DocumentHash::of(FEED).hex();

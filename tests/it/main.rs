@@ -15,6 +15,7 @@ mod compiled;
 mod crm;
 mod db;
 mod demo;
+mod differential;
 mod documents;
 mod errors;
 mod exports;

@@ -7,18 +7,27 @@ use super::{
     VarType,
 };
 use crate::contacts::graphql::ContactFilterInput;
+use crate::contacts::graphql::CONTACT_KIND;
 use crate::conversations::graphql::ConversationFilterInput;
+use crate::conversations::graphql::CONVERSATION_KIND;
 use crate::db::keyset::Page;
 use crate::error::AppError;
-use crate::graphql::relay::page_complexity;
+use crate::graphql::relay::{decode_typed_id, page_complexity};
 use crate::graphql::Limits;
+use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Name, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
+use uuid::Uuid;
 
 impl Plan {
-    pub(super) fn bind(&self, variables: &Variables, limits: &Limits) -> Compiled<Bound> {
+    pub(super) fn bind(
+        &self,
+        variables: &Variables,
+        limits: &Limits,
+        registry: &Registry,
+    ) -> Compiled<Bound> {
         let mut values: HashMap<&Name, ConstValue> = HashMap::new();
         for def in &self.variables {
             let value = variables
@@ -27,7 +36,7 @@ impl Plan {
                 .cloned()
                 .unwrap_or(ConstValue::Null);
             if !value_fits(&value, def.ty, def.nullable) {
-                return Err(Decline);
+                return Err(Decline("variables"));
             }
             values.insert(&def.name, value);
         }
@@ -36,7 +45,7 @@ impl Plan {
                 None => Ok(ConstValue::Null),
                 Some(v) => v
                     .clone()
-                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline)),
+                    .into_const_with(|name| values.get(&name).cloned().ok_or(Decline("arguments"))),
             }
         };
         let mut bound = Bound {
@@ -47,7 +56,7 @@ impl Plan {
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename => {
+                Root::Typename | Root::Delegated => {
                     bound.filters.push(RootFilter::None);
                     0
                 }
@@ -63,6 +72,16 @@ impl Plan {
                         true,
                         |n, pages| bind_contact(n, &resolve, limits, pages),
                     )?
+                }
+                Root::Contact { id, sel } => {
+                    let id = root_id(resolve(&Some(id.clone()))?, CONTACT_KIND)?;
+                    bound.filters.push(RootFilter::Id(id));
+                    1 + bind_contact(sel, &resolve, limits, &mut bound.pages)?
+                }
+                Root::Conversation { id, sel } => {
+                    let id = root_id(resolve(&Some(id.clone()))?, CONVERSATION_KIND)?;
+                    bound.filters.push(RootFilter::Id(id));
+                    1 + bind_conversation(sel, &resolve, limits, &mut bound.pages)?
                 }
                 Root::Conversations { filter, conn } => {
                     let filter = resolve(filter)?;
@@ -80,18 +99,31 @@ impl Plan {
                 }
             };
         }
+        if let Some(delegated) = &self.delegated {
+            complexity += delegated.complexity(registry, &|v| resolve(&Some(v.clone())))?;
+        }
         if complexity > limits.max_complexity {
-            return Err(Decline);
+            return Err(Decline("complexity"));
         }
         bound.complexity = complexity;
         Ok(bound)
     }
 }
 
+/// The row id of a global `id` of `kind`; anything else is the generic executor's to
+/// report.
+fn root_id(value: ConstValue, kind: &str) -> Compiled<Uuid> {
+    let ConstValue::String(id) = value else {
+        return Err(Decline("arguments"));
+    };
+    decode_typed_id(&ID(id), kind, "id").map_err(|_| Decline("arguments"))
+}
+
 /// Whether `value` is a valid value of a variable of type `ty`.
 fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
     match (value, ty) {
         (ConstValue::Null, _) => nullable,
+        (_, VarType::Delegated) => true,
         (ConstValue::Number(n), VarType::Int) => {
             n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
         }
@@ -116,25 +148,25 @@ fn root_filter<I: Default, F>(
         ConstValue::Null => I::default(),
         value => parse(value)?,
     };
-    validate(input).map_err(|_| Decline)
+    validate(input).map_err(|_| Decline("arguments"))
 }
 
 /// A `ContactFilterInput` from a value: only its own fields, each a string or null.
 fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
     let ConstValue::Object(fields) = value else {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     };
     let mut filter = ContactFilterInput::default();
     for (name, value) in fields {
         let text = match value {
             ConstValue::Null => None,
             ConstValue::String(s) => Some(s),
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         };
         match name.as_str() {
             "search" => filter.search = text,
             "tag" => filter.tag = text,
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         }
     }
     Ok(filter)
@@ -144,7 +176,7 @@ fn contact_filter(value: ConstValue) -> Compiled<ContactFilterInput> {
 /// string), ids as strings, or nulls.
 fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
     let ConstValue::Object(fields) = value else {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     };
     let mut filter = ConversationFilterInput::default();
     for (name, value) in fields {
@@ -153,7 +185,7 @@ fn conversation_filter(value: ConstValue) -> Compiled<ConversationFilterInput> {
             "channel" => filter.channel = enum_value(value)?,
             "assignee" => filter.assignee = optional_string(value)?.map(ID),
             "contact" => filter.contact = optional_string(value)?.map(ID),
-            _ => return Err(Decline),
+            _ => return Err(Decline("arguments")),
         }
     }
     Ok(filter)
@@ -165,24 +197,25 @@ fn enum_value<E: EnumType>(value: ConstValue) -> Compiled<Option<E>> {
         ConstValue::Null => return Ok(None),
         ConstValue::Enum(name) => name.as_str(),
         ConstValue::String(name) => name.as_str(),
-        _ => return Err(Decline),
+        _ => return Err(Decline("arguments")),
     };
     E::items()
         .iter()
         .find(|item| item.name == name)
         .map(|item| Some(item.value))
-        .ok_or(Decline)
+        .ok_or(Decline("arguments"))
 }
 
-fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
+/// An `Int` argument's value, or null.
+pub(super) fn optional_int(value: ConstValue) -> Compiled<Option<i32>> {
     match value {
         ConstValue::Null => Ok(None),
         ConstValue::Number(n) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
             .map(Some)
-            .ok_or(Decline),
-        _ => Err(Decline),
+            .ok_or(Decline("arguments")),
+        _ => Err(Decline("arguments")),
     }
 }
 
@@ -190,7 +223,7 @@ fn optional_string(value: ConstValue) -> Compiled<Option<String>> {
     match value {
         ConstValue::Null => Ok(None),
         ConstValue::String(s) => Ok(Some(s)),
-        _ => Err(Decline),
+        _ => Err(Decline("arguments")),
     }
 }
 
@@ -208,15 +241,15 @@ fn bind_connection<N>(
     let last = optional_int(resolve(&conn.args.last)?)?;
     let after = optional_string(resolve(&conn.args.after)?)?;
     let before = optional_string(resolve(&conn.args.before)?)?;
-    let page =
-        Page::from_args(first, after, last, before, limits.max_page_size).map_err(|_| Decline)?;
+    let page = Page::from_args(first, after, last, before, limits.max_page_size)
+        .map_err(|_| Decline("arguments"))?;
     if !root && !page.is_first_page() {
-        return Err(Decline);
+        return Err(Decline("nested_page"));
     }
     // Slots are numbered in the order compiling met the connections; binding walks them
     // in the same order, and must never give a connection another one's page.
     if pages.len() != conn.slot {
-        return Err(Decline);
+        return Err(Decline("arguments"));
     }
     pages.push(page);
     // Each field costs 1 plus its children, `__typename` nothing (async-graphql's rule).

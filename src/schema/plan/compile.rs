@@ -1,6 +1,7 @@
 //! Compiling a validated document into a [`Plan`]: its variables, its fields by response
 //! key (fragments inlined, repeated leaves merged and counted), its connections' slots.
 
+use super::delegate::Delegated;
 use super::{
     Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
     Decline, EdgeField, Fields, Key, MessageSel, NodeField, NodeKind, PageArgs, PageInfoField,
@@ -45,7 +46,7 @@ impl NodeKind for ConversationSel {
                 "contact" if f.arguments.is_empty() => {
                     let contact = ContactSel::compile(c, &f.selection_set.node)?;
                     if contact.nested().next().is_some() {
-                        return Err(Decline);
+                        return Err(Decline("selection"));
                     }
                     Some(ConversationNested::Contact(contact))
                 }
@@ -62,6 +63,17 @@ impl NodeKind for MessageSel {
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         c.node(set, |_, _| Ok(None))
+    }
+}
+
+/// Fields by response key, with their positions.
+type Positioned<'d> = Vec<(Key, &'d async_graphql::Positioned<Field>)>;
+
+/// The `id` argument of a field that has no other.
+fn only_id(field: &Field) -> Compiled<Value> {
+    match field.arguments.as_slice() {
+        [(name, value)] if name.node == "id" => Ok(value.node.clone()),
+        _ => Err(Decline("arguments")),
     }
 }
 
@@ -89,30 +101,40 @@ impl<'d> Compiler<'d> {
         // async-graphql scores the complexity of every operation of a document (and parses
         // their variables): only single-operation documents can be judged by one plan.
         if self.doc.operations.iter().count() != 1 {
-            return Err(Decline);
+            return Err(Decline("several_operations"));
         }
-        let operation = guards::select_operation(self.doc, name).ok_or(Decline)?;
+        let (op_name, operation) = self
+            .doc
+            .operations
+            .iter()
+            .next()
+            .ok_or(Decline("selection"))?;
+        if guards::select_operation(self.doc, name).is_none() {
+            return Err(Decline("selection"));
+        }
         let op = &operation.node;
         if op.ty != OperationType::Query || !op.directives.is_empty() {
-            return Err(Decline);
+            return Err(Decline("not_a_query"));
         }
         let mut variables = Vec::with_capacity(op.variable_definitions.len());
         for def in &op.variable_definitions {
             let def = &def.node;
             if !def.directives.is_empty() {
-                return Err(Decline);
+                return Err(Decline("variable_directive"));
             }
-            let BaseType::Named(ty) = &def.var_type.node.base else {
-                return Err(Decline);
-            };
-            let ty = match ty.as_str() {
-                "Int" => VarType::Int,
-                "String" => VarType::String,
-                "ID" => VarType::Id,
-                "Boolean" => VarType::Boolean,
-                "ContactFilterInput" => VarType::ContactFilter,
-                "ConversationFilterInput" => VarType::ConversationFilter,
-                _ => return Err(Decline),
+            // Variables of other types (lists, enums, other inputs) can only be used by
+            // delegated fields: the generic executor checks them.
+            let ty = match &def.var_type.node.base {
+                BaseType::Named(ty) => match ty.as_str() {
+                    "Int" => VarType::Int,
+                    "String" => VarType::String,
+                    "ID" => VarType::Id,
+                    "Boolean" => VarType::Boolean,
+                    "ContactFilterInput" => VarType::ContactFilter,
+                    "ConversationFilterInput" => VarType::ConversationFilter,
+                    _ => VarType::Delegated,
+                },
+                BaseType::List(_) => VarType::Delegated,
             };
             variables.push(VariableDef {
                 name: def.name.node.clone(),
@@ -121,32 +143,81 @@ impl<'d> Compiler<'d> {
                 default: def.default_value().cloned(),
             });
         }
-        let leaf = |name: &str| (name == "__typename").then_some(Root::Typename);
-        let roots = self.selection(&op.selection_set.node, "Query", leaf, |c, field| {
-            Ok(Some(match field.name.node.as_str() {
-                "contacts" => {
-                    let (conn, filter) = c.connection::<ContactSel>(field, &["filter"])?;
-                    Root::Contacts {
-                        filter: filter.into_iter().next().flatten(),
-                        conn: Box::new(conn),
-                    }
+        // Each root field is planned, or else delegated to the generic executor (with its
+        // directives, if it has any: `@include`/`@skip` are the generic executor's to apply).
+        let (fields, repeats) = self.fields_at(&op.selection_set.node, "Query", true)?;
+        let mut list = Vec::with_capacity(fields.len());
+        let mut delegated = Vec::new();
+        for (key, field) in fields {
+            let name = field.node.name.node.as_str();
+            if name.starts_with("__") && name != "__typename" {
+                return Err(Decline("introspection"));
+            }
+            let slots = self.slots;
+            let root = if !field.node.directives.is_empty() {
+                Err(Decline("directive"))
+            } else {
+                self.root(&field.node)
+            };
+            let root = match root {
+                Ok(root) => root,
+                Err(Decline(reason)) => {
+                    // Slots are numbered in the order of the planned connections.
+                    self.slots = slots;
+                    metrics::counter!("tenantry_plan_delegated_fields_total", "field" => name.to_string(), "reason" => reason)
+                        .increment(1);
+                    delegated.push(field);
+                    Root::Delegated
                 }
-                "conversations" => {
-                    let (conn, filter) = c.connection::<ConversationSel>(field, &["filter"])?;
-                    Root::Conversations {
-                        filter: filter.into_iter().next().flatten(),
-                        conn: Box::new(conn),
-                    }
-                }
-                _ => return Ok(None),
-            }))
-        })?;
+            };
+            list.push((key, root));
+        }
+        let planned = list
+            .iter()
+            .any(|(_, r)| !matches!(r, Root::Typename | Root::Delegated));
+        if !planned {
+            return Err(Decline("no_planned_root"));
+        }
+        let delegated = (!delegated.is_empty())
+            .then(|| Delegated::new(self.doc, operation, op_name, &delegated));
         Ok(Plan {
             operation_name: name.map(str::to_string),
             variables,
             required,
-            roots,
+            roots: Fields { list, repeats },
+            delegated,
             slots: self.slots,
+        })
+    }
+
+    /// A root field plans serve.
+    fn root(&mut self, field: &'d Field) -> Compiled<Root> {
+        let is_leaf = field.arguments.is_empty() && field.selection_set.node.items.is_empty();
+        Ok(match field.name.node.as_str() {
+            "__typename" if is_leaf => Root::Typename,
+            "contacts" => {
+                let (conn, filter) = self.connection::<ContactSel>(field, &["filter"])?;
+                Root::Contacts {
+                    filter: filter.into_iter().next().flatten(),
+                    conn: Box::new(conn),
+                }
+            }
+            "conversations" => {
+                let (conn, filter) = self.connection::<ConversationSel>(field, &["filter"])?;
+                Root::Conversations {
+                    filter: filter.into_iter().next().flatten(),
+                    conn: Box::new(conn),
+                }
+            }
+            "contact" => Root::Contact {
+                id: only_id(field)?,
+                sel: Box::new(ContactSel::compile(self, &field.selection_set.node)?),
+            },
+            "conversation" => Root::Conversation {
+                id: only_id(field)?,
+                sel: Box::new(ConversationSel::compile(self, &field.selection_set.node)?),
+            },
+            _ => return Err(Decline("unplanned_field")),
         })
     }
 
@@ -158,12 +229,28 @@ impl<'d> Compiler<'d> {
         set: &'d SelectionSet,
         ty: &str,
     ) -> Compiled<(Vec<(Key, &'d Field)>, usize)> {
-        let mut flat: Vec<&'d Field> = Vec::new();
-        self.flatten(set, ty, &mut flat)?;
-        let mut out: Vec<(Key, &'d Field)> = Vec::with_capacity(flat.len());
+        let (fields, repeats) = self.fields_at(set, ty, false)?;
+        Ok((
+            fields.into_iter().map(|(k, f)| (k, &f.node)).collect(),
+            repeats,
+        ))
+    }
+
+    /// [`Compiler::fields`] with their positions; fields with directives are kept if
+    /// `directives` (the caller delegates them), else decline.
+    fn fields_at(
+        &mut self,
+        set: &'d SelectionSet,
+        ty: &str,
+        directives: bool,
+    ) -> Compiled<(Positioned<'d>, usize)> {
+        let mut flat: Vec<&'d async_graphql::Positioned<Field>> = Vec::new();
+        self.flatten(set, ty, directives, &mut flat)?;
+        let mut out: Positioned<'d> = Vec::with_capacity(flat.len());
         let mut seen: HashMap<&str, &Field> = HashMap::new();
         let mut repeats = 0;
-        for field in flat {
+        for positioned in flat {
+            let field = &positioned.node;
             let key = field.response_key().node.as_str();
             if let Some(earlier) = seen.get(key) {
                 let same_leaf = earlier.name.node == field.name.node
@@ -171,14 +258,15 @@ impl<'d> Compiler<'d> {
                     && field.arguments.is_empty()
                     && earlier.selection_set.node.items.is_empty()
                     && field.selection_set.node.items.is_empty();
-                if same_leaf {
+                let plain = earlier.directives.is_empty() && field.directives.is_empty();
+                if same_leaf && plain {
                     repeats += usize::from(field.name.node != "__typename");
                     continue;
                 }
-                return Err(Decline);
+                return Err(Decline("repeated_field"));
             }
             seen.insert(key, field);
-            out.push((format!("\"{key}\":").into_boxed_str(), field));
+            out.push((format!("\"{key}\":").into_boxed_str(), positioned));
         }
         Ok((out, repeats))
     }
@@ -187,15 +275,16 @@ impl<'d> Compiler<'d> {
         &mut self,
         set: &'d SelectionSet,
         ty: &str,
-        out: &mut Vec<&'d Field>,
+        directives: bool,
+        out: &mut Vec<&'d async_graphql::Positioned<Field>>,
     ) -> Compiled<()> {
         for item in &set.items {
             match &item.node {
                 Selection::Field(field) => {
-                    if !field.node.directives.is_empty() {
-                        return Err(Decline);
+                    if !directives && !field.node.directives.is_empty() {
+                        return Err(Decline("directive"));
                     }
-                    out.push(&field.node);
+                    out.push(field);
                 }
                 Selection::InlineFragment(fragment) => {
                     let fragment = &fragment.node;
@@ -204,23 +293,28 @@ impl<'d> Compiler<'d> {
                         .as_ref()
                         .is_none_or(|c| c.node.on.node.as_str() == ty);
                     if !applies || !fragment.directives.is_empty() {
-                        return Err(Decline);
+                        return Err(Decline("selection"));
                     }
-                    self.flatten(&fragment.selection_set.node, ty, out)?;
+                    self.flatten(&fragment.selection_set.node, ty, directives, out)?;
                 }
                 Selection::FragmentSpread(spread) => {
                     let spread = &spread.node;
                     let name = spread.fragment_name.node.as_str();
-                    let fragment = &self.doc.fragments.get(name).ok_or(Decline)?.node;
+                    let fragment = &self
+                        .doc
+                        .fragments
+                        .get(name)
+                        .ok_or(Decline("selection"))?
+                        .node;
                     if !spread.directives.is_empty()
                         || !fragment.directives.is_empty()
                         || fragment.type_condition.node.on.node.as_str() != ty
                         || self.expanding.contains(&name)
                     {
-                        return Err(Decline);
+                        return Err(Decline("selection"));
                     }
                     self.expanding.push(name);
-                    self.flatten(&fragment.selection_set.node, ty, out)?;
+                    self.flatten(&fragment.selection_set.node, ty, directives, out)?;
                     self.expanding.pop();
                 }
             }
@@ -244,9 +338,9 @@ impl<'d> Compiler<'d> {
             let compiled = match nested(self, field)? {
                 Some(compiled) => compiled,
                 None if field.arguments.is_empty() && field.selection_set.node.items.is_empty() => {
-                    leaf(field.name.node.as_str()).ok_or(Decline)?
+                    leaf(field.name.node.as_str()).ok_or(Decline("selection"))?
                 }
-                None => return Err(Decline),
+                None => return Err(Decline("selection")),
             };
             out.push((key, compiled));
         }
@@ -290,7 +384,10 @@ impl<'d> Compiler<'d> {
                 "last" => args.last = value,
                 "before" => args.before = value,
                 other => {
-                    let i = extra.iter().position(|e| *e == other).ok_or(Decline)?;
+                    let i = extra
+                        .iter()
+                        .position(|e| *e == other)
+                        .ok_or(Decline("selection"))?;
                     extras[i] = value;
                 }
             }
@@ -304,7 +401,7 @@ impl<'d> Compiler<'d> {
         };
         let fields = self.selection(&field.selection_set.node, N::CONNECTION, leaf, |c, f| {
             if !f.arguments.is_empty() {
-                return Err(Decline);
+                return Err(Decline("selection"));
             }
             let set = &f.selection_set.node;
             Ok(Some(match f.name.node.as_str() {
@@ -319,7 +416,7 @@ impl<'d> Compiler<'d> {
                             return Ok(None);
                         }
                         if !e.arguments.is_empty() {
-                            return Err(Decline);
+                            return Err(Decline("selection"));
                         }
                         Ok(Some(EdgeField::Node(N::compile(c, &e.selection_set.node)?)))
                     })?)

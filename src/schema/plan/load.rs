@@ -2,13 +2,15 @@
 //! loaders, in the request's transaction.
 
 use super::{
-    child_key, first_page, response_name, Bound, Conn, ContactNested, ConversationNested,
+    child_key, first_page, response_name, Bound, ContactNested, ConversationNested,
     ConversationSel, LoadError, Loaded, Plan, Root, RootFilter, RootPage, RootRows, Window,
 };
 use crate::auth::RequestTx;
 use crate::contacts::loaders::ContactById;
 use crate::contacts::model as contacts;
-use crate::conversations::loaders::{ConversationCountByContact, ConversationsByContact};
+use crate::conversations::loaders::{
+    ConversationById, ConversationCountByContact, ConversationsByContact,
+};
 use crate::conversations::model::{self as conversations, ConversationRow};
 use crate::db::batch::dedup;
 use crate::error::AppError;
@@ -119,6 +121,41 @@ impl Plan {
                     };
                     RootRows::Conversations(RootPage { rows, window })
                 }
+                (Root::Contact { sel, .. }, RootFilter::Id(id)) => {
+                    let id = *id;
+                    let found = tx
+                        .run(move |c| {
+                            async move { contacts::get_contact(c, id).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?;
+                    match found {
+                        Some(row) => {
+                            for ContactNested::Conversations(c) in sel.nested() {
+                                conversation_fields.push((index, c));
+                            }
+                            RootRows::Contact(row)
+                        }
+                        None => {
+                            loaded.missing = true;
+                            RootRows::None
+                        }
+                    }
+                }
+                (Root::Conversation { .. }, RootFilter::Id(id)) => {
+                    let found = ConversationById(Arc::clone(tx))
+                        .load(&[*id])
+                        .await
+                        .map_err(at)?
+                        .remove(id);
+                    match found {
+                        Some(row) => RootRows::Conversation(row),
+                        None => {
+                            loaded.missing = true;
+                            RootRows::None
+                        }
+                    }
+                }
                 _ => RootRows::None,
             };
             loaded.roots.push(rows);
@@ -158,23 +195,28 @@ impl Plan {
         let mut message_keys = Vec::new();
         let mut contact_ids = Vec::new();
         {
-            let mut shown: Vec<(&[ConversationRow], &Conn<ConversationSel>)> = Vec::new();
+            let mut shown: Vec<(&[ConversationRow], &ConversationSel)> = Vec::new();
             for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
-                if let (Root::Conversations { conn, .. }, RootRows::Conversations(page)) =
-                    (root, rows)
-                {
-                    shown.push((&page.rows, conn));
+                match (root, rows) {
+                    (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
+                        shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), node)));
+                    }
+                    (Root::Conversation { sel, .. }, RootRows::Conversation(row)) => {
+                        shown.push((std::slice::from_ref(row), sel));
+                    }
+                    _ => {}
                 }
             }
             for (root, conn) in &conversation_fields {
                 let page = &bound.pages[conn.slot];
                 for contact in loaded.roots[*root].contacts() {
                     let found = loaded.conversations.get(&child_key(contact.id, page));
-                    shown.push((first_page(found, page).0, conn));
+                    let rows = first_page(found, page).0;
+                    shown.extend(conn.nodes().map(|node| (rows, node)));
                 }
             }
-            for (rows, conn) in shown {
-                for node in conn.nodes() {
+            for (rows, node) in shown {
+                {
                     for nested in node.nested() {
                         match nested {
                             ConversationNested::Messages(m) => {

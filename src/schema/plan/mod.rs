@@ -8,6 +8,14 @@
 //! page info, counts and `__typename`) is compiled once into a [`Plan`]
 //! that loads each level with the same batch loaders and model queries as the resolvers,
 //! in the same request transaction, and writes the JSON response straight into a buffer.
+//! Root fields a plan does not serve (`me`, `tenant`, `node`, a field under
+//! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
+//! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
+//! so a document mixing them with planned fields still runs as one plan.
+//!
+//! Every decline is counted (`tenantry_plan_declines_total{reason}`, and a debug log
+//! line), per request served generically; every delegated root field at compile time
+//! (`tenantry_plan_delegated_fields_total{field, reason}`).
 //!
 //! The plan never decides anything the generic executor would decide differently:
 //!
@@ -21,9 +29,13 @@
 //!   the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
 //! - documents with several operations are not planned (async-graphql scores them all);
+//! - delegated root fields count towards the complexity limit by async-graphql's rule, and
+//!   if their sub-request answers with an error the plan declines, so that the generic
+//!   executor reports every error of the request itself;
 //! - a database error while loading is reported with the code of the generic path, but
 //!   at the root field's path (the generic path names the nested field that failed);
-//! - a test (`tests/it/compiled.rs`) compares both paths' answers for many queries;
+//! - tests compare both paths' answers: `tests/it/compiled.rs` for chosen queries,
+//!   `tests/it/differential.rs` for hundreds of documents generated from the schema;
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
 //!   `conversations/plan.rs`, `messages/plan.rs`, see [`crate::graphql::plannable`]), and
 //!   a test (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a guard that
@@ -31,6 +43,7 @@
 
 mod bind;
 mod compile;
+mod delegate;
 #[cfg(test)]
 mod fence;
 mod load;
@@ -48,6 +61,7 @@ use crate::graphql::plannable::JsonOut;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
+use async_graphql::registry::Registry;
 use async_graphql::{Name, Variables};
 use async_graphql_value::{ConstValue, Value};
 use compile::Compiler;
@@ -55,18 +69,35 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Why a request is not served by its plan: the generic executor serves it instead.
-#[derive(Debug)]
-pub struct Decline;
+/// Why a request is not served by its plan (a short, fixed reason, the label of
+/// `tenantry_plan_declines_total`): the generic executor serves it instead.
+#[derive(Debug, Clone, Copy)]
+pub struct Decline(pub &'static str);
+
+impl Decline {
+    /// Counts the decline (metric `tenantry_plan_declines_total{reason}`) and logs it.
+    pub fn count(self) {
+        metrics::counter!("tenantry_plan_declines_total", "reason" => self.0).increment(1);
+        tracing::debug!(
+            reason = self.0,
+            "compiled plan declined; the generic executor runs"
+        );
+    }
+}
 
 type Compiled<T> = Result<T, Decline>;
 
-/// The plans of the documents seen so far, by the hash of their text (`None`: the
-/// document has no plan), each weighing its text's length plus a flat allowance.
+/// A document's plan, or why it has none.
+pub type Cached = Result<Arc<Plan>, Decline>;
+
+/// The plans of the documents seen so far, by the hash of their text (or why the document
+/// has no plan), each weighing its text's length plus a flat allowance.
 pub struct Plans {
-    cache: moka::sync::Cache<DocumentHash, (u32, Option<Arc<Plan>>)>,
+    cache: moka::sync::Cache<DocumentHash, (u32, Cached)>,
     rules: Arc<Rules>,
     limits: Limits,
+    /// The query schema's types, for the complexity of delegated fields.
+    registry: Registry,
 }
 
 impl Plans {
@@ -75,52 +106,65 @@ impl Plans {
     pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
-                .weigher(|_, (weight, _): &(u32, Option<Arc<Plan>>)| *weight)
+                .weigher(|_, (weight, _): &(u32, Cached)| *weight)
                 .max_capacity(capacity_bytes)
                 .build(),
             rules,
             limits,
+            registry: {
+                let mut registry = Registry::default();
+                <crate::schema::Query as async_graphql::OutputType>::create_type_info(
+                    &mut registry,
+                );
+                registry.query_type = "Query".to_string();
+                registry
+            },
         }
     }
 
-    /// The plan of the document `hash`, if one is cached; `Some(None)` if the document is
-    /// known to have none.
-    pub fn get(&self, hash: &DocumentHash) -> Option<Option<Arc<Plan>>> {
+    /// The plan of the document `hash`, if the document was seen: its plan, or why it has
+    /// none.
+    pub fn get(&self, hash: &DocumentHash) -> Option<Cached> {
         self.cache.get(hash).map(|(_, plan)| plan)
     }
 
     /// Compiles the operation `operation_name` of `doc` (the parsed `query`). Call
     /// [`Plans::remember`] with the result once the generic executor has run it cleanly.
-    pub fn compile(
-        &self,
-        doc: &ExecutableDocument,
-        operation_name: Option<&str>,
-    ) -> Option<Arc<Plan>> {
+    pub fn compile(&self, doc: &ExecutableDocument, operation_name: Option<&str>) -> Cached {
         let required = self.rules.operation_requirements(doc, operation_name);
         Compiler::new(doc)
             .operation(operation_name, required)
-            .ok()
             .map(Arc::new)
     }
 
     /// Remembers the outcome of [`Plans::compile`] for the document `hash` of
     /// `text_len` bytes.
-    pub fn remember(&self, hash: DocumentHash, text_len: usize, plan: Option<Arc<Plan>>) {
+    pub fn remember(&self, hash: DocumentHash, text_len: usize, plan: Cached) {
         let weight = u32::try_from(text_len + 1024).unwrap_or(u32::MAX);
         self.cache.insert(hash, (weight, plan));
     }
 
     /// Runs `plan` for `variables` in `tx`, its cost noted (and charged) first:
-    /// `Ok(Some(json))` is the whole response body, `Ok(None)` a decline (nothing was sent
-    /// to the database), `Err` a refusal or a failure while loading.
-    pub async fn run(
+    /// `Ok(Some(json))` is the whole response body, `Ok(None)` a decline (counted; nothing
+    /// was written), `Err` a refusal or a failure while loading. `delegate` runs the
+    /// sub-request of the delegated root fields through the generic executor, in `tx`.
+    pub async fn run<D, F>(
         &self,
         plan: &Plan,
         variables: &Variables,
         tx: &Arc<RequestTx>,
-    ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)> {
-        let Ok(bound) = plan.bind(variables, &self.limits) else {
-            return Ok(None);
+        delegate: D,
+    ) -> Result<Option<Vec<u8>>, (AppError, Vec<String>)>
+    where
+        D: FnOnce(async_graphql::Request) -> F,
+        F: std::future::Future<Output = async_graphql::Response>,
+    {
+        let bound = match plan.bind(variables, &self.limits, &self.registry) {
+            Ok(bound) => bound,
+            Err(decline) => {
+                decline.count();
+                return Ok(None);
+            }
         };
         if let Err((e, path)) = guards::check_operation(tx, &plan.required).await {
             return Err((e, path));
@@ -128,8 +172,25 @@ impl Plans {
         if let Err(e) = tx.admission().note_cost(bound.complexity as u64) {
             return Err((e, Vec::new()));
         }
+        let delegated = match &plan.delegated {
+            Some(delegated) => {
+                let name = plan.operation_name.as_deref();
+                let response = delegate(delegated.request(name, variables)).await;
+                if !response.errors.is_empty() {
+                    // The generic executor runs the whole request: every error is its own.
+                    Decline("delegated_error").count();
+                    return Ok(None);
+                }
+                Some(response.data)
+            }
+            None => None,
+        };
         let loaded = plan.load(&bound, tx).await?;
-        Ok(Some(plan.write(&bound, &loaded)))
+        if loaded.missing {
+            Decline("not_found").count();
+            return Ok(None);
+        }
+        Ok(Some(plan.write(&bound, &loaded, delegated.as_ref())))
     }
 }
 
@@ -149,6 +210,8 @@ pub struct Plan {
     variables: Vec<VariableDef>,
     required: Vec<Required>,
     roots: Fields<Root>,
+    /// The root fields left to the generic executor, if any (see `delegate.rs`).
+    delegated: Option<delegate::Delegated>,
     /// How many connection fields the operation has (each gets a page when bound).
     slots: usize,
 }
@@ -179,10 +242,15 @@ enum VarType {
     Boolean,
     ContactFilter,
     ConversationFilter,
+    /// A type plans do not read: only delegated fields use the variable, and the generic
+    /// executor checks it.
+    Delegated,
 }
 
 enum Root {
     Typename,
+    /// Served by the generic executor, with the other delegated root fields.
+    Delegated,
     Contacts {
         filter: Option<Value>,
         conn: Box<Conn<ContactSel>>,
@@ -190,6 +258,16 @@ enum Root {
     Conversations {
         filter: Option<Value>,
         conn: Box<Conn<ConversationSel>>,
+    },
+    /// `contact(id:)`.
+    Contact {
+        id: Value,
+        sel: Box<ContactSel>,
+    },
+    /// `conversation(id:)`.
+    Conversation {
+        id: Value,
+        sel: Box<ConversationSel>,
     },
 }
 
@@ -299,6 +377,8 @@ enum RootFilter {
     None,
     Contacts(ContactFilter),
     Conversations(ConversationFilter),
+    /// The row named by `contact(id:)` or `conversation(id:)`.
+    Id(Uuid),
 }
 
 /// A root field's loaded page.
@@ -306,13 +386,16 @@ enum RootRows {
     None,
     Contacts(RootPage<ContactRow>),
     Conversations(RootPage<ConversationRow>),
+    Contact(ContactRow),
+    Conversation(ConversationRow),
 }
 
 impl RootRows {
-    /// The contacts of a `contacts` root (none for other roots).
+    /// The contacts of a `contacts` or `contact` root (none for other roots).
     fn contacts(&self) -> &[ContactRow] {
         match self {
             RootRows::Contacts(page) => &page.rows,
+            RootRows::Contact(row) => std::slice::from_ref(row),
             _ => &[],
         }
     }
@@ -336,6 +419,8 @@ struct Loaded {
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
     /// The contacts of the conversations shown, for `Conversation.contact`.
     contacts_by_id: HashMap<Uuid, ContactRow>,
+    /// A root's row was not found: the generic executor reports its NOT_FOUND.
+    missing: bool,
 }
 
 /// The loader key of a nested first page.

@@ -1,5 +1,6 @@
 //! Writing the loaded rows as the JSON response body, fields in selection order.
 
+use super::response_name;
 use super::{
     child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
     Key, Loaded, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root, RootRows, Sel,
@@ -11,6 +12,7 @@ use crate::db::keyset::KeysetCursor;
 use crate::graphql::plannable::{JsonOut, Planned};
 use crate::messages::model::MessageRow;
 use async_graphql::connection::CursorType;
+use async_graphql_value::ConstValue;
 
 /// What a writer needs besides the rows: the pages and the loaded children.
 struct Ctx<'a> {
@@ -19,25 +21,59 @@ struct Ctx<'a> {
 }
 
 impl Plan {
-    pub(super) fn write(&self, bound: &Bound, loaded: &Loaded) -> Vec<u8> {
+    pub(super) fn write(
+        &self,
+        bound: &Bound,
+        loaded: &Loaded,
+        delegated: Option<&ConstValue>,
+    ) -> Vec<u8> {
         let ctx = Ctx { bound, loaded };
         let mut out = Vec::with_capacity(64 * 1024);
-        // One loaded entry per root field, taken in step with the fields.
-        let mut loaded_roots = loaded.roots.iter();
-        out.extend_from_slice(b"{\"data\":");
-        object(&mut out, &self.roots.list, |out, root| {
-            match (root, loaded_roots.next()) {
-                (Root::Contacts { conn, .. }, Some(RootRows::Contacts(page))) => {
-                    write_connection(out, conn, &page.rows, page.window, &ctx)
+        out.extend_from_slice(b"{\"data\":{");
+        let mut first = true;
+        for ((key, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+            let value = match root {
+                Root::Delegated => {
+                    // A delegated field the generic executor skipped (`@skip`, `@include`)
+                    // has no key in its answer, nor in this one.
+                    let name = response_name(key);
+                    match delegated {
+                        Some(ConstValue::Object(data)) => match data.get(name.as_str()) {
+                            Some(value) => Some(value),
+                            None => continue,
+                        },
+                        _ => continue,
+                    }
                 }
-                (Root::Conversations { conn, .. }, Some(RootRows::Conversations(page))) => {
-                    write_connection(out, conn, &page.rows, page.window, &ctx)
+                _ => None,
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(key.as_bytes());
+            match (root, rows) {
+                (Root::Contacts { conn, .. }, RootRows::Contacts(page)) => {
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx)
                 }
-                (Root::Typename, _) => string(out, "Query"),
+                (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx)
+                }
+                (Root::Contact { sel, .. }, RootRows::Contact(row)) => {
+                    sel.write(&mut out, row, &ctx)
+                }
+                (Root::Conversation { sel, .. }, RootRows::Conversation(row)) => {
+                    sel.write(&mut out, row, &ctx)
+                }
+                (Root::Typename, _) => string(&mut out, "Query"),
+                (Root::Delegated, _) => {
+                    // Serialising a `ConstValue` into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &value);
+                }
                 _ => out.extend_from_slice(b"null"),
             }
-        });
-        out.push(b'}');
+        }
+        out.extend_from_slice(b"}}");
         out
     }
 }

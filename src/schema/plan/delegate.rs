@@ -1,0 +1,237 @@
+//! Root fields a plan leaves to the generic executor, field by field: a document that mixes
+//! planned root fields (`contacts`, `conversations`, …) with others (`me`, `tenant`,
+//! `node`, a field under `@include`, …) still runs as one plan. The other root fields form
+//! a sub-document (the operation with only those fields, and only the fragments and
+//! variables they use) that the generic executor runs in the same request transaction;
+//! the plan writes their values in their places.
+//!
+//! Nothing is decided differently: the operation's guards are checked for the whole
+//! document first (as for generic queries); the complexity of the delegated fields is
+//! computed here by async-graphql's rule (each field 1 plus its children, `__typename`
+//! nothing, a field with its own complexity function, the Relay connections, through
+//! [`page_complexity`]; skipped fields count too) and added to the plan's before the
+//! limit is checked; should the delegated part answer with any error, the plan declines
+//! and the generic executor runs the whole request, so every error is its own.
+
+use super::bind::optional_int;
+use super::{Compiled, Decline};
+use crate::graphql::relay::page_complexity;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::registry::{MetaType, MetaTypeName, Registry};
+use async_graphql::{Name, Positioned, Request, Variables};
+use async_graphql_value::{ConstValue, Value};
+use std::collections::HashSet;
+
+/// The delegated root fields of a plan, as a document of their own.
+pub(super) struct Delegated {
+    doc: ExecutableDocument,
+}
+
+impl Delegated {
+    /// The sub-document of `doc` whose operation `op` (named `name`) keeps only `fields`.
+    pub(super) fn new(
+        doc: &ExecutableDocument,
+        op: &Positioned<OperationDefinition>,
+        name: Option<&Name>,
+        fields: &[&Positioned<Field>],
+    ) -> Self {
+        let mut used = Uses::default();
+        for field in fields {
+            used.field(doc, &field.node);
+        }
+        let mut op = op.clone();
+        op.node.selection_set.node.items = fields
+            .iter()
+            .map(|f| Positioned::new(Selection::Field((*f).clone()), f.pos))
+            .collect();
+        op.node
+            .variable_definitions
+            .retain(|def| used.variables.contains(&def.node.name.node));
+        let operations = match name {
+            Some(name) => DocumentOperations::Multiple([(name.clone(), op)].into()),
+            None => DocumentOperations::Single(op),
+        };
+        let fragments = doc
+            .fragments
+            .iter()
+            .filter(|(name, _)| used.fragments.contains(*name))
+            .map(|(name, f)| (name.clone(), f.clone()))
+            .collect();
+        Self {
+            doc: ExecutableDocument {
+                operations,
+                fragments,
+            },
+        }
+    }
+
+    /// The request the generic executor runs for the delegated fields.
+    pub(super) fn request(&self, operation_name: Option<&str>, variables: &Variables) -> Request {
+        let mut request = Request::new(String::new()).variables(variables.clone());
+        if let Some(name) = operation_name {
+            request = request.operation_name(name);
+        }
+        request.set_parsed_query(self.doc.clone());
+        request
+    }
+
+    /// The complexity async-graphql gives the delegated fields, with the request's values.
+    pub(super) fn complexity(
+        &self,
+        registry: &Registry,
+        resolve: &impl Fn(&Value) -> Compiled<ConstValue>,
+    ) -> Compiled<usize> {
+        let Some((_, op)) = self.doc.operations.iter().next() else {
+            return Ok(0);
+        };
+        let query = registry.query_type.as_str();
+        Walk {
+            registry,
+            doc: &self.doc,
+            resolve,
+            expanding: Vec::new(),
+        }
+        .set(query, &op.node.selection_set.node)
+    }
+}
+
+/// The variables and fragments a selection uses.
+#[derive(Default)]
+struct Uses {
+    variables: HashSet<Name>,
+    fragments: HashSet<Name>,
+}
+
+impl Uses {
+    fn field(&mut self, doc: &ExecutableDocument, field: &Field) {
+        for (_, value) in &field.arguments {
+            self.value(&value.node);
+        }
+        self.directives(&field.directives);
+        self.set(doc, &field.selection_set.node);
+    }
+
+    fn directives(&mut self, directives: &[Positioned<async_graphql::parser::types::Directive>]) {
+        for directive in directives {
+            for (_, value) in &directive.node.arguments {
+                self.value(&value.node);
+            }
+        }
+    }
+
+    fn set(&mut self, doc: &ExecutableDocument, set: &SelectionSet) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => self.field(doc, &field.node),
+                Selection::InlineFragment(fragment) => {
+                    self.directives(&fragment.node.directives);
+                    self.set(doc, &fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.directives(&spread.node.directives);
+                    let name = &spread.node.fragment_name.node;
+                    if self.fragments.insert(name.clone()) {
+                        if let Some(fragment) = doc.fragments.get(name) {
+                            self.directives(&fragment.node.directives);
+                            self.set(doc, &fragment.node.selection_set.node);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Variable(name) => {
+                self.variables.insert(name.clone());
+            }
+            Value::List(items) => items.iter().for_each(|v| self.value(v)),
+            Value::Object(fields) => fields.values().for_each(|v| self.value(v)),
+            _ => {}
+        }
+    }
+}
+
+/// async-graphql's complexity rule (`validation/visitors/complexity.rs`), walked over a
+/// validated document.
+struct Walk<'a, F> {
+    registry: &'a Registry,
+    doc: &'a ExecutableDocument,
+    resolve: &'a F,
+    /// Fragments being expanded (a validated document has no cycles; this keeps it so).
+    expanding: Vec<&'a Name>,
+}
+
+impl<'a, F: Fn(&Value) -> Compiled<ConstValue>> Walk<'a, F> {
+    fn set(&mut self, ty: &str, set: &'a SelectionSet) -> Compiled<usize> {
+        let mut sum = 0;
+        for item in &set.items {
+            sum += match &item.node {
+                Selection::Field(field) => self.field(ty, &field.node)?,
+                Selection::InlineFragment(fragment) => {
+                    let on = fragment.node.type_condition.as_ref();
+                    let ty = on.map_or(ty, |c| c.node.on.node.as_str());
+                    self.set(ty, &fragment.node.selection_set.node)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    let fragment = self.doc.fragments.get(name).ok_or(Decline("fragment"))?;
+                    if self.expanding.contains(&name) {
+                        return Err(Decline("fragment"));
+                    }
+                    self.expanding.push(name);
+                    let on = fragment.node.type_condition.node.on.node.as_str();
+                    let n = self.set(on, &fragment.node.selection_set.node)?;
+                    self.expanding.pop();
+                    n
+                }
+            };
+        }
+        Ok(sum)
+    }
+
+    fn field(&mut self, ty: &str, field: &'a Field) -> Compiled<usize> {
+        let name = field.name.node.as_str();
+        if name == "__typename" {
+            return Ok(0);
+        }
+        let parent = self.registry.types.get(ty);
+        let meta = parent
+            .and_then(|t| t.field_by_name(name))
+            .ok_or(Decline("delegated_complexity"))?;
+        let child_ty = MetaTypeName::concrete_typename(&meta.ty);
+        let children = self.set(child_ty, &field.selection_set.node)?;
+        let own =
+            matches!(parent, Some(MetaType::Object { .. })) && meta.compute_complexity.is_some();
+        if !own {
+            return Ok(1 + children);
+        }
+        // Every field of this schema with its own complexity is a Relay connection scored by
+        // `page_complexity(first, last, …)` (`last` where the field has it).
+        let arg = |arg: &str| -> Compiled<Option<i32>> {
+            let value = match field.get_argument(arg) {
+                Some(value) => (self.resolve)(&value.node)?,
+                None => meta
+                    .args
+                    .get(arg)
+                    .and_then(|a| a.default_value.as_deref())
+                    .map_or(Ok(ConstValue::Null), |_| {
+                        Err(Decline("delegated_complexity"))
+                    })?,
+            };
+            optional_int(value)
+        };
+        if !meta.args.contains_key("first") {
+            return Err(Decline("delegated_complexity"));
+        }
+        let last = if meta.args.contains_key("last") {
+            arg("last")?
+        } else {
+            None
+        };
+        Ok(page_complexity(arg("first")?, last, children))
+    }
+}
