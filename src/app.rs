@@ -134,8 +134,14 @@ impl App {
         );
         let usage = crate::usage::Meter::start(pool.clone()).await?;
         usage.spawn_flusher(Duration::from_secs(config.usage_flush_secs));
+        // The auth path's own connections. Its roots (myTenants, switchTenant, the invitee's
+        // invitations) run beside the request's tenant transaction, which already holds a
+        // connection of the main pool: drawing from that pool too, a burst of such requests
+        // (the app's start-up query) each held one connection and waited for a second, and
+        // none finished. Holders of this pool wait for nothing else, so it always drains.
+        let auth_pool = db::build_pool(&database_url, (config.pool_size() / 4).max(2))?;
         let sessions = crate::auth::session::Sessions::new(
-            pool.clone(),
+            auth_pool,
             keys.clone(),
             resolver.clone(),
             crate::auth::limits::LoginLimits {

@@ -308,3 +308,23 @@ async fn a_statement_failing_under_a_mutation_field_undoes_the_mutation() {
         .await;
     assert!(body.data("postMessage.id").is_string(), "{body}");
 }
+
+/// The app's start-up query mixes the tenant's fields (the request transaction, holding
+/// the one pooled connection) with `myTenants` (the auth path): both must be served, where
+/// drawing the auth path's connection from the same pool waited forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_up_query_never_waits_for_a_second_pooled_connection() {
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
+    let a = t.tenant("alpha").await;
+    let query = "{ me { role } tenant { slug } myTenants { slug } }";
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| {
+            tokio::time::timeout(std::time::Duration::from_secs(20), t.gql(&a.token, query))
+        }))
+        .await;
+    for answer in answers {
+        let r = answer.expect("answered, not stuck waiting for a connection");
+        assert_eq!(r["data"]["myTenants"][0]["slug"], "alpha", "{r}");
+        assert_eq!(r.data("tenant.slug"), "alpha", "{r}");
+    }
+}
