@@ -142,6 +142,33 @@ impl RateLimits {
     /// Counts one request of `member` (through API key `key`, if any) against the plan's
     /// requests per minute and the key's own rate; RATE_LIMITED when either is used up.
     fn admit(&self, member: &Member, key: Option<KeyCap>) -> RateDecision {
+        // The key's own rate first: a key refused by it must not spend its tenant's
+        // allowance, which the tenant's other keys and users share.
+        let own = match key.and_then(|k| Some((k.key, NonZeroU32::new(k.requests_per_minute?)?))) {
+            None => None,
+            Some((key, per_minute)) => {
+                let limiter = self.keys.get_with(key, || {
+                    std::sync::Arc::new(
+                        RateLimiter::direct(Quota::per_minute(per_minute)).with_middleware(),
+                    )
+                });
+                match limiter.check() {
+                    Ok(snapshot) => Some(RateState::admitted(&snapshot)),
+                    Err(not_until) => {
+                        let state = RateState::refused(&not_until, limiter.clock());
+                        let error = AppError::new(
+                            ErrorCode::RateLimited,
+                            format!(
+                                "this API key allows {} requests per minute; retry in {} s",
+                                state.limit,
+                                state.retry_after_secs.unwrap_or(1)
+                            ),
+                        );
+                        return Err((error, state));
+                    }
+                }
+            }
+        };
         let limiter = match member.plan {
             Plan::Basic => Some(&self.basic),
             Plan::Premium => Some(&self.premium),
@@ -164,37 +191,12 @@ impl RateLimits {
                 return Err((error, state));
             }
         };
-        let Some((key, per_minute)) =
-            key.and_then(|k| Some((k.key, NonZeroU32::new(k.requests_per_minute?)?)))
-        else {
-            return Ok(tenant);
-        };
-        let limiter = self.keys.get_with(key, || {
-            std::sync::Arc::new(
-                RateLimiter::direct(Quota::per_minute(per_minute)).with_middleware(),
-            )
-        });
-        match limiter.check() {
-            Ok(snapshot) => {
-                let own = RateState::admitted(&snapshot);
-                Ok(Some(match tenant {
-                    Some(t) if t.remaining <= own.remaining => t,
-                    _ => own,
-                }))
-            }
-            Err(not_until) => {
-                let state = RateState::refused(&not_until, limiter.clock());
-                let error = AppError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "this API key allows {} requests per minute; retry in {} s",
-                        state.limit,
-                        state.retry_after_secs.unwrap_or(1)
-                    ),
-                );
-                Err((error, state))
-            }
-        }
+        // The headers show whichever limit is nearer.
+        Ok(match (tenant, own) {
+            (Some(t), Some(o)) if t.remaining <= o.remaining => Some(t),
+            (t, None) => t,
+            (_, o) => o,
+        })
     }
 }
 

@@ -350,17 +350,6 @@ async fn run(
         Ok(resolved) => resolved,
         Err(e) => return Ok(out.request_error(e)),
     };
-    if let Some(name) = &request.operation_name {
-        tracing::Span::current().record("operation.name", name.as_str());
-    } else if crate::telemetry::traces::enabled() {
-        // Traced: the document's only operation names the span (the parse is kept for
-        // the executor, so it is not done twice).
-        if let Ok(doc) = request.parsed_query() {
-            if let Some((Some(name), _)) = doc.operations.iter().next() {
-                tracing::Span::current().record("operation.name", name.as_str());
-            }
-        }
-    }
     if !app.documents.admits(&resolution) && !exempt(app, principal.as_ref()).await {
         return Ok(out.request_error(Documents::untrusted(&resolution)));
     }
@@ -371,6 +360,18 @@ async fn run(
         Ok(mode) => mode,
         Err(e) => return Ok(out.request_error(e)),
     };
+    if let Some(name) = &request.operation_name {
+        tracing::Span::current().record("operation.name", name.as_str());
+    } else if crate::telemetry::traces::enabled() {
+        // Traced: the document's only operation names the span. Only here, after the
+        // trusted-document check and the text limits (`mode`), and from the parse `mode`
+        // kept for the executor, so nothing outside the limits is parsed.
+        if let Ok(doc) = request.parsed_query() {
+            if let Some((Some(name), _)) = doc.operations.iter().next() {
+                tracing::Span::current().record("operation.name", name.as_str());
+            }
+        }
+    }
     if mode == TxMode::ReadWrite && method == Method::GET {
         let e = AppError::new(ErrorCode::BadUserInput, "mutations must be sent with POST");
         let mut resp = out.error(StatusCode::METHOD_NOT_ALLOWED, e);

@@ -17,9 +17,14 @@ pub(super) async fn rows_written(tx: &RequestTx) -> i64 {
     if tx.mode() != TxMode::ReadWrite || tx.admission().record().member.is_none() {
         return 0;
     }
-    tx.run(|c| async move { crate::usage::model::rows_written(c).await }.scope_boxed())
-        .await
-        .unwrap_or(0)
+    // Under a savepoint of its own: a failure of this count (a timeout, a lock) must not
+    // abort the transaction and roll back the mutation it only measures.
+    tx.begin_field().await;
+    let rows = tx
+        .run(|c| async move { crate::usage::model::rows_written(c).await }.scope_boxed())
+        .await;
+    let _ = tx.end_field(rows.is_ok()).await;
+    rows.unwrap_or(0)
 }
 
 /// Counts the request for its tenant (if admission got as far as one).

@@ -15,7 +15,7 @@
 //!
 //! Every decline is counted (`tenantry_plan_declines_total{reason}`, and a debug log
 //! line), per request served generically; every delegated root field at compile time
-//! (`tenantry_plan_delegated_fields_total{field, reason}`).
+//! (`tenantry_plan_delegated_fields_total{reason}`).
 //!
 //! The plan never decides anything the generic executor would decide differently:
 //!
