@@ -73,6 +73,7 @@ impl App {
         let database_url = db::database_url(&config).await?;
         let pool = db::build_pool(&database_url, config.pool_size())?;
         db::run_migrations(&pool).await?;
+        let on_citus = db::citus::check(&pool).await?;
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
@@ -88,6 +89,13 @@ impl App {
             resolver.clone(),
             config.subscription_buffer,
         );
+        if on_citus {
+            // The tables that announce changes are distributed: their triggers fire on the
+            // workers, which announce nothing (see migrations/…_citus).
+            live.disable(
+                "subscriptions are not available on a Citus cluster: changes happen on the workers, where no server listens; poll with a query instead",
+            );
+        }
         // Ends by itself when the hub is dropped with the app.
         live.report(Duration::from_secs(10));
         documents.reload().await?;

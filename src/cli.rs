@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod cluster;
+
 /// Tenantry: a multi-tenant GraphQL API server whose isolation PostgreSQL enforces.
 #[derive(Parser)]
 #[command(name = "tenantry", version, about)]
@@ -109,6 +111,17 @@ enum Command {
     },
     /// Print the URL of the database in use (the private cluster's, if DATABASE_URL is unset).
     DatabaseUrl,
+    /// Development clusters: `dev citus up|down|status` (a local Citus coordinator and two
+    /// workers under TENANTRY_HOME).
+    Dev {
+        #[command(subcommand)]
+        command: cluster::DevCommand,
+    },
+    /// The Citus cluster behind DATABASE_URL: nodes, shards and the largest tenants.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
     /// Print a signed access token for a member of a tenant.
     Token {
         /// User email or id.
@@ -243,6 +256,21 @@ enum TenantCommand {
         /// basic, premium, enterprise or custom.
         #[arg(value_parser = parse_plan)]
         plan: Plan,
+    },
+    /// On Citus: give a tenant shards of its own (so it can be moved alone); prints the
+    /// new shard id.
+    Isolate {
+        /// Tenant slug or id.
+        tenant: String,
+    },
+    /// On Citus: move a tenant's shards to another node online (every tenant sharing its
+    /// shards moves too: isolate it first to move it alone).
+    Move {
+        /// Tenant slug or id.
+        tenant: String,
+        /// The node: its id or host:port, as `tenantry cluster status` lists them.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -539,6 +567,8 @@ pub async fn run() -> anyhow::Result<()> {
                 took.as_secs_f64()
             );
         }
+        Command::Dev { command } => cluster::dev(&cli.config, command).await?,
+        Command::Cluster { command } => cluster::cluster(cli.config, command).await?,
         Command::DatabaseUrl => {
             println!("{}", crate::db::database_url(&cli.config).await?);
         }
@@ -638,6 +668,16 @@ pub async fn run() -> anyhow::Result<()> {
                     )
                     .await?;
                     println!("{}", import_line(&imported));
+                    return Ok(());
+                }
+                TenantCommand::Isolate { tenant } => {
+                    let shard = platform.isolate_tenant(&tenant).await?;
+                    println!("{tenant} isolated: shard {shard}");
+                    return Ok(());
+                }
+                TenantCommand::Move { tenant, to } => {
+                    let (from, to, tenants) = platform.move_tenant(&tenant, &to).await?;
+                    println!("{tenant} moved from node {from} to node {to} ({tenants} tenants in its shards)");
                     return Ok(());
                 }
                 TenantCommand::Create { slug, name } => {

@@ -20,11 +20,52 @@ pub struct DevCluster {
     data_dir: PathBuf,
     socket_dir: PathBuf,
     bin_dir: PathBuf,
+    /// The port, which names the socket file (`.s.PGSQL.<port>`); there is no TCP.
+    port: u16,
+    /// Extra `-c name=value` server settings (the Citus nodes').
+    settings: Vec<String>,
 }
 
 impl DevCluster {
     /// Locates (but does not start) the cluster under `home`.
     pub fn new(home: &Path, pg_bin: Option<&Path>) -> anyhow::Result<Self> {
+        let (cluster_home, socket_dir, bin_dir) = Self::locate(home, pg_bin, "sock")?;
+        Ok(Self {
+            data_dir: cluster_home.join("pg"),
+            socket_dir,
+            bin_dir,
+            port: 5432,
+            settings: Vec::new(),
+        })
+    }
+
+    /// A node of a cluster made of several (see [`super::citus`]): its data in
+    /// `<home>/<name>`, its socket in `<home>/<socket_name>` (shared by the nodes, told
+    /// apart by `port`), started with `settings` as extra `-c` options.
+    pub fn node(
+        home: &Path,
+        pg_bin: Option<&Path>,
+        name: &str,
+        socket_name: &str,
+        port: u16,
+        settings: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        let (cluster_home, socket_dir, bin_dir) = Self::locate(home, pg_bin, socket_name)?;
+        Ok(Self {
+            data_dir: cluster_home.join(name),
+            socket_dir,
+            bin_dir,
+            port,
+            settings,
+        })
+    }
+
+    /// Where the clusters under `home` live (folder, socket folder, binaries).
+    fn locate(
+        home: &Path,
+        pg_bin: Option<&Path>,
+        socket_name: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
         fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let home = home.canonicalize()?;
         let bin_dir = match pg_bin {
@@ -41,39 +82,59 @@ impl DevCluster {
         } else {
             home.clone()
         };
-        let data_dir = cluster_home.join("pg");
         // A unix socket path must fit in 107 bytes; fall back to /tmp for deep checkouts.
-        let mut socket_dir = cluster_home.join("sock");
+        let mut socket_dir = cluster_home.join(socket_name);
         if socket_dir.as_os_str().len() > 80 {
-            socket_dir = PathBuf::from(format!("/tmp/tenantry-{digest:016x}"));
+            socket_dir = PathBuf::from(format!("/tmp/tenantry-{socket_name}-{digest:016x}"));
         }
-        Ok(Self {
-            data_dir,
-            socket_dir,
-            bin_dir,
-        })
+        Ok((cluster_home, socket_dir, bin_dir))
     }
 
     /// A connection string for `database` as the cluster's superuser, over the socket.
     pub fn url(&self, database: &str) -> String {
+        self.url_as("postgres", database)
+    }
+
+    /// A connection string for `database` as `user`, over the socket.
+    pub fn url_as(&self, user: &str, database: &str) -> String {
         format!(
-            "host={} user=postgres dbname={database}",
-            self.socket_dir.display()
+            "host={} port={} user={user} dbname={database}",
+            self.socket_dir.display(),
+            self.port
         )
+    }
+
+    /// The socket folder (a node's "host" for Citus) and the port.
+    pub fn address(&self) -> (String, u16) {
+        (self.socket_dir.display().to_string(), self.port)
+    }
+
+    /// Whether the server accepts connections.
+    pub fn is_running(&self) -> bool {
+        self.is_accepting()
     }
 
     /// Makes sure the cluster exists and runs, and that the application database exists;
     /// returns the URL of that database.
     pub async fn ensure_running(&self) -> anyhow::Result<String> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.ensure_running_blocking()).await??;
+        self.ensure_started().await?;
         self.ensure_database(DEV_DATABASE).await?;
         Ok(self.url(DEV_DATABASE))
     }
 
+    /// Makes sure the cluster exists and runs (initdb and start on first use).
+    pub async fn ensure_started(&self) -> anyhow::Result<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.ensure_running_blocking()).await?
+    }
+
     fn ensure_running_blocking(&self) -> anyhow::Result<()> {
         let parent = self.data_dir.parent().context("data dir has no parent")?;
-        let lock = File::create(parent.join("cluster.lock"))?;
+        let lock_name = match self.data_dir.file_name() {
+            Some(name) if name != "pg" => format!("{}.lock", name.to_string_lossy()),
+            _ => "cluster.lock".to_string(),
+        };
+        let lock = File::create(parent.join(lock_name))?;
         lock.lock().context("locking the private cluster")?;
         if self.is_accepting() {
             return Ok(());
@@ -105,15 +166,16 @@ impl DevCluster {
         if as_root {
             chown_postgres(&self.socket_dir)?;
         }
-        let options = format!(
-            "-c listen_addresses='' -k {} -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            self.socket_dir.display()
+        let mut options = format!(
+            "-c listen_addresses='' -k {} -p {} -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.socket_dir.display(),
+            self.port
         );
-        let log = self
-            .data_dir
-            .parent()
-            .unwrap_or(&self.data_dir)
-            .join("postgres.log");
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
+        let log = self.log_path();
         if as_root {
             // The log file must be writable by postgres.
             File::create(&log)?;
@@ -156,10 +218,21 @@ impl DevCluster {
         )
     }
 
+    /// The server log.
+    pub fn log_path(&self) -> PathBuf {
+        let parent = self.data_dir.parent().unwrap_or(&self.data_dir);
+        match self.data_dir.file_name() {
+            Some(name) if name != "pg" => parent.join(format!("{}.log", name.to_string_lossy())),
+            _ => parent.join("postgres.log"),
+        }
+    }
+
     fn is_accepting(&self) -> bool {
         let status = Command::new(self.bin_dir.join("pg_isready"))
             .args(["-q", "-h"])
             .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port.to_string())
             .status();
         matches!(status, Ok(s) if s.success())
     }
@@ -187,7 +260,8 @@ impl DevCluster {
         Ok(())
     }
 
-    async fn ensure_database(&self, name: &str) -> anyhow::Result<()> {
+    /// Creates database `name` unless it exists.
+    pub async fn ensure_database(&self, name: &str) -> anyhow::Result<()> {
         let (client, connection) =
             tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls).await?;
         let task = tokio::spawn(connection);

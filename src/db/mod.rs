@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod batch;
+pub mod citus;
 pub mod dev;
 pub mod functions;
 pub mod keyset;

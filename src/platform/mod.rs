@@ -6,4 +6,5 @@ pub mod graphql;
 pub mod health;
 pub mod lifecycle;
 pub mod model;
+pub mod placement;
 pub mod users;

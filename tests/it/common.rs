@@ -16,10 +16,23 @@ use tenantry::ids::{TenantId, UserId};
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
 
-/// The server-level admin URL (database `postgres`) and the template name.
+/// The server-level admin URL (database `postgres`) and the template name, and the local
+/// Citus cluster when the suite runs on it (`TENANTRY_TEST_CITUS=1`).
 struct Base {
     admin_url: String,
     template: String,
+    citus: Option<tenantry::db::citus::CitusCluster>,
+}
+
+/// Whether this run is on the local Citus cluster (`TENANTRY_TEST_CITUS=1`) rather than one
+/// PostgreSQL server.
+pub fn on_citus() -> bool {
+    std::env::var("TENANTRY_TEST_CITUS").is_ok_and(|v| v == "1")
+}
+
+/// The local Citus cluster of this run, if it runs on one.
+pub async fn citus() -> Option<&'static tenantry::db::citus::CitusCluster> {
+    base().await.citus.as_ref()
 }
 
 static BASE: OnceCell<Base> = OnceCell::const_new();
@@ -108,6 +121,9 @@ pub async fn as_runtime_role(url: &str, tenant: TenantId) -> tokio_postgres::Cli
 
 async fn base() -> &'static Base {
     BASE.get_or_init(|| async {
+        if on_citus() {
+            return citus_base().await;
+        }
         let config = Config::for_database("unused");
         let config = Config {
             database_url: std::env::var("DATABASE_URL").ok(),
@@ -153,9 +169,51 @@ async fn base() -> &'static Base {
         Base {
             admin_url,
             template,
+            citus: None,
         }
     })
     .await
+}
+
+/// [`base`] on the local Citus cluster: the template is made (extension, nodes, migrations
+/// that distribute) on every node under its final name, with a table marking it complete.
+async fn citus_base() -> Base {
+    let home = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tenantry");
+    let cluster = tenantry::db::citus::CitusCluster::new(&home, None).expect("citus cluster");
+    cluster.ensure_started().await.expect("start the Citus cluster");
+    let admin_url = cluster.coordinator().url("postgres");
+    let template = format!("tenantry_ctmpl_{:016x}", migrations_hash());
+    let admin = client(&admin_url).await;
+    admin.execute("SELECT pg_advisory_lock(7243)", &[]).await.expect("lock");
+    let template_url = with_database(&admin_url, &template);
+    let ready = match tokio_postgres::connect(&template_url, tokio_postgres::NoTls).await {
+        Ok((c, conn)) => {
+            tokio::spawn(conn);
+            c.query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'tenantry_template_ready'", &[])
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+        }
+        Err(_) => false,
+    };
+    if !ready {
+        cluster.drop_database(&template).await.expect("drop a half-made template");
+        cluster.prepare_database(&template).await.expect("prepare the template");
+        let pool = tenantry::db::build_pool(&template_url, 1).expect("pool");
+        tenantry::db::run_migrations(&pool).await.expect("migrate the Citus template");
+        drop(pool);
+        // A local table on the coordinator only: the mark that the template is complete.
+        exec(&template_url, "CREATE TABLE tenantry_template_ready ()")
+            .await
+            .expect("mark the template");
+    }
+    admin.execute("SELECT pg_advisory_unlock(7243)", &[]).await.expect("unlock");
+    Base {
+        admin_url,
+        template,
+        citus: Some(cluster),
+    }
 }
 
 /// A fresh database for one test, dropped when this goes out of scope.
@@ -170,12 +228,18 @@ impl TestDb {
     pub async fn new() -> Self {
         let base = base().await;
         let name = format!("tenantry_test_{}", uuid::Uuid::new_v4().simple());
-        exec(
-            &base.admin_url,
-            &format!("CREATE DATABASE {name} TEMPLATE {}", base.template),
-        )
-        .await
-        .expect("create test database");
+        match &base.citus {
+            Some(cluster) => cluster
+                .copy_database(&base.template, &name)
+                .await
+                .expect("copy the Citus template"),
+            None => exec(
+                &base.admin_url,
+                &format!("CREATE DATABASE {name} TEMPLATE {}", base.template),
+            )
+            .await
+            .expect("create test database"),
+        }
         TestDb {
             url: with_database(&base.admin_url, &name),
             name,
@@ -187,9 +251,15 @@ impl TestDb {
     pub async fn empty() -> Self {
         let base = base().await;
         let name = format!("tenantry_test_{}", uuid::Uuid::new_v4().simple());
-        exec(&base.admin_url, &format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create empty database");
+        match &base.citus {
+            Some(cluster) => cluster
+                .prepare_database(&name)
+                .await
+                .expect("create an empty Citus database"),
+            None => exec(&base.admin_url, &format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create empty database"),
+        }
         TestDb {
             url: with_database(&base.admin_url, &name),
             name,
@@ -203,12 +273,20 @@ impl Drop for TestDb {
         let admin = self.admin_url.clone();
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         // Drop runs outside async context guarantees: use a thread with its own runtime.
+        let name = self.name.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let _ = rt.block_on(exec(&admin, &sql));
+            if on_citus() {
+                let home = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tenantry");
+                if let Ok(cluster) = tenantry::db::citus::CitusCluster::new(&home, None) {
+                    let _ = rt.block_on(cluster.drop_database(&name));
+                }
+            } else {
+                let _ = rt.block_on(exec(&admin, &sql));
+            }
         })
         .join();
     }

@@ -10,6 +10,7 @@ mod apollo;
 mod audit;
 mod auth;
 mod breaking;
+mod citus;
 mod cli;
 mod compiled;
 mod crm;

@@ -642,3 +642,18 @@ async fn require_mode_refuses_untrusted_subscriptions() {
     let event = c.event().await;
     assert_eq!(event.data("messagePosted.body"), "trusted", "{event}");
 }
+
+/// Subscribes to `query` over graphql-transport-ws as `token` and returns the first
+/// message's payload, or `{}` when nothing arrives within a second (the subscription was
+/// accepted and waits for events).
+pub(crate) async fn first_reply(base: &str, token: &str, query: &str) -> Value {
+    let mut c = Client::connect(base, "graphql-transport-ws", bearer(token))
+        .await
+        .expect("connect");
+    c.subscribe("s", query, json!({})).await;
+    match c.next(Duration::from_secs(1)).await {
+        Some(Ok(m)) => m["payload"].clone(),
+        Some(Err(reason)) => panic!("closed: {reason}"),
+        None => json!({}),
+    }
+}

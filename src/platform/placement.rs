@@ -1,0 +1,247 @@
+//! Where tenants live on a Citus cluster, for operators: the nodes and their shards
+//! (`tenantry cluster status`), a tenant given shards of its own (`tenantry tenant
+//! isolate`), and a tenant's shards moved to another node online (`tenantry tenant move`).
+//!
+//! Everything here is Citus's own machinery: `isolate_tenant_to_new_shard` splits the
+//! tenant's hash value out of its shard (with the co-located shards of every tenant table),
+//! and `citus_move_shard_placement` copies a shard group with logical replication while
+//! writes go on, then switches over under a short lock. Runs as the login role on the
+//! coordinator; refused with a clear message on a single server.
+
+use super::model::Platform;
+use crate::error::{AppError, AppResult, ErrorCode};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+/// The table every tenant table is co-located with (see migrations/…_citus).
+const ANCHOR: &str = "public.contacts";
+
+/// A node of the cluster and what it holds.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct NodeStatus {
+    /// Citus's node id.
+    #[diesel(sql_type = Integer)]
+    pub node_id: i32,
+    /// Host (a socket folder for the local cluster) and port.
+    #[diesel(sql_type = Text)]
+    pub address: String,
+    /// `coordinator` or `worker`.
+    #[diesel(sql_type = Text)]
+    pub role: String,
+    /// Shards of distributed tables placed here.
+    #[diesel(sql_type = BigInt)]
+    pub shards: i64,
+    /// Their size in bytes.
+    #[diesel(sql_type = BigInt)]
+    pub bytes: i64,
+}
+
+/// A tenant's place and size.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct TenantPlacement {
+    /// The tenant's slug.
+    #[diesel(sql_type = Text)]
+    pub slug: String,
+    /// The node holding its shards.
+    #[diesel(sql_type = Integer)]
+    pub node_id: i32,
+    /// The shard of the anchor table holding it (its shard group's id).
+    #[diesel(sql_type = BigInt)]
+    pub shard_id: i64,
+    /// Its rows in contacts, conversations and messages.
+    #[diesel(sql_type = BigInt)]
+    pub rows: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Bool)]
+    found: bool,
+}
+
+#[derive(diesel::QueryableByName)]
+struct ShardPlace {
+    #[diesel(sql_type = BigInt)]
+    shard_id: i64,
+    #[diesel(sql_type = Text)]
+    host: String,
+    #[diesel(sql_type = Integer)]
+    port: i32,
+    #[diesel(sql_type = Integer)]
+    node_id: i32,
+    #[diesel(sql_type = BigInt)]
+    tenants_in_shard: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Target {
+    #[diesel(sql_type = Nullable<Text>)]
+    host: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    port: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    node_id: Option<i32>,
+}
+
+fn db_error(what: &str, e: diesel::result::Error) -> AppError {
+    tracing::error!(target: "platform", error = %e, "{what}");
+    AppError::new(ErrorCode::Internal, format!("{what}: {e}"))
+}
+
+impl Platform {
+    async fn require_citus(&self) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        let row: Found = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS found",
+        )
+        .get_result(&mut conn)
+        .await?;
+        if !row.found {
+            return Err(AppError::new(
+                ErrorCode::BadUserInput,
+                "this database is a single PostgreSQL server, not a Citus coordinator: there are no nodes to place tenants on",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The cluster's nodes with their shard counts and sizes.
+    pub async fn cluster_nodes(&self) -> AppResult<Vec<NodeStatus>> {
+        self.require_citus().await?;
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "SELECT n.nodeid AS node_id, n.nodename || ':' || n.nodeport AS address,
+                    CASE WHEN n.groupid = 0 THEN 'coordinator' ELSE 'worker' END AS role,
+                    count(s.shardid) FILTER (WHERE s.citus_table_type = 'distributed')::bigint AS shards,
+                    coalesce(sum(s.shard_size) FILTER (WHERE s.citus_table_type = 'distributed'), 0)::bigint AS bytes
+               FROM pg_dist_node n
+               LEFT JOIN citus_shards s ON s.nodename = n.nodename AND s.nodeport = n.nodeport
+              WHERE n.isactive AND n.noderole = 'primary'
+              GROUP BY n.nodeid, n.nodename, n.nodeport, n.groupid
+              ORDER BY n.nodeid",
+        )
+        .load(&mut conn)
+        .await
+        .map_err(|e| db_error("listing the cluster's nodes", e))
+    }
+
+    /// The largest tenants (by rows in contacts, conversations and messages) with their node,
+    /// at most `per_node` per node.
+    pub async fn largest_tenants(&self, per_node: i64) -> AppResult<Vec<TenantPlacement>> {
+        self.require_citus().await?;
+        let mut conn = self.conn().await?;
+        diesel::sql_query(format!(
+            "WITH sizes AS (
+               SELECT tenant_id, sum(n)::bigint AS rows FROM (
+                 SELECT tenant_id, count(*) AS n FROM contacts GROUP BY tenant_id
+                 UNION ALL SELECT tenant_id, count(*) FROM conversations GROUP BY tenant_id
+                 UNION ALL SELECT tenant_id, count(*) FROM messages GROUP BY tenant_id) c
+               GROUP BY tenant_id),
+             placed AS (
+               SELECT t.slug, n.nodeid AS node_id, sh.shardid AS shard_id, coalesce(s.rows, 0) AS rows
+                 FROM tenants t
+                 LEFT JOIN sizes s ON s.tenant_id = t.id
+                 CROSS JOIN LATERAL get_shard_id_for_distribution_column('{ANCHOR}', t.id) AS sh(shardid)
+                 JOIN pg_dist_placement p ON p.shardid = sh.shardid
+                 JOIN pg_dist_node n ON n.groupid = p.groupid),
+             ranked AS (
+               SELECT *, row_number() OVER (PARTITION BY node_id ORDER BY rows DESC, slug) AS rank
+                 FROM placed)
+             SELECT slug, node_id, shard_id, rows FROM ranked WHERE rank <= $1
+              ORDER BY node_id, rows DESC, slug"
+        ))
+        .bind::<BigInt, _>(per_node)
+        .load(&mut conn)
+        .await
+        .map_err(|e| db_error("listing the largest tenants", e))
+    }
+
+    async fn shard_of(&self, tenant: Uuid) -> AppResult<ShardPlace> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(format!(
+            "SELECT sh.shardid AS shard_id, n.nodename AS host, n.nodeport AS port, n.nodeid AS node_id,
+                    (SELECT count(*) FROM tenants t
+                      WHERE get_shard_id_for_distribution_column('{ANCHOR}', t.id) = sh.shardid)::bigint
+                      AS tenants_in_shard
+               FROM get_shard_id_for_distribution_column('{ANCHOR}', $1) AS sh(shardid)
+               JOIN pg_dist_placement p ON p.shardid = sh.shardid
+               JOIN pg_dist_node n ON n.groupid = p.groupid"
+        ))
+        .bind::<SqlUuid, _>(tenant)
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| db_error("finding the tenant's shard", e))
+    }
+
+    /// Gives the tenant shards of its own (in every co-located table), so it can be moved
+    /// alone; returns the new shard id of the anchor table. Writes to the tenant are
+    /// blocked while its rows are split out (Citus's `block_writes` mode: the split copies
+    /// only this shard's rows).
+    pub async fn isolate_tenant(&self, slug_or_id: &str) -> AppResult<i64> {
+        self.require_citus().await?;
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let place = self.shard_of(tenant.id).await?;
+        if place.tenants_in_shard <= 1 {
+            tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, "already alone in its shard");
+            return Ok(place.shard_id);
+        }
+        #[derive(diesel::QueryableByName)]
+        struct NewShard {
+            #[diesel(sql_type = BigInt)]
+            shard_id: i64,
+        }
+        let mut conn = self.conn().await?;
+        let row: NewShard = diesel::sql_query(format!(
+            "SELECT isolate_tenant_to_new_shard('{ANCHOR}', $1, 'CASCADE', shard_transfer_mode => 'block_writes') AS shard_id"
+        ))
+        .bind::<SqlUuid, _>(tenant.id)
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| db_error("isolating the tenant", e))?;
+        tracing::info!(target: "platform", tenant = %tenant.slug, shard = row.shard_id, "tenant isolated");
+        Ok(row.shard_id)
+    }
+
+    /// Moves the tenant's shard group to node `to` (a node id, or `host:port`) online:
+    /// logical replication copies it while requests go on, then Citus switches over. Every
+    /// tenant sharing the shard group moves with it (`isolate` first to move one alone).
+    /// Returns (node id moved from, node id moved to, tenants moved).
+    pub async fn move_tenant(&self, slug_or_id: &str, to: &str) -> AppResult<(i32, i32, i64)> {
+        self.require_citus().await?;
+        let tenant = self.find_tenant(slug_or_id).await?;
+        let place = self.shard_of(tenant.id).await?;
+        let mut conn = self.conn().await?;
+        let target: Target = diesel::sql_query(
+            "SELECT max(nodename) AS host, max(nodeport) AS port, max(nodeid) AS node_id FROM pg_dist_node
+              WHERE noderole = 'primary' AND isactive
+                AND (nodeid::text = $1 OR nodename || ':' || nodeport = $1)",
+        )
+        .bind::<Text, _>(to.trim())
+        .get_result(&mut conn)
+        .await?;
+        let (Some(host), Some(port), Some(node_id)) = (target.host, target.port, target.node_id)
+        else {
+            return Err(AppError::new(
+                ErrorCode::BadUserInput,
+                format!("no active node {to:?}: name one by its id or host:port, as `tenantry cluster status` lists them"),
+            ));
+        };
+        if node_id == place.node_id {
+            return Ok((place.node_id, node_id, place.tenants_in_shard));
+        }
+        diesel::sql_query(
+            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'force_logical')",
+        )
+        .bind::<BigInt, _>(place.shard_id)
+        .bind::<Text, _>(&place.host)
+        .bind::<Integer, _>(place.port)
+        .bind::<Text, _>(&host)
+        .bind::<Integer, _>(port)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| db_error("moving the tenant's shards", e))?;
+        tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, from = place.node_id, to = node_id, "tenant moved");
+        Ok((place.node_id, node_id, place.tenants_in_shard))
+    }
+}
