@@ -9,18 +9,25 @@
 --    the global tables a tenant table points at (tenants, users) become reference tables;
 --    the platform's own tables stay on the coordinator. Without Citus, nothing else changes.
 
+-- (PL/pgSQL rather than SQL: Citus cannot plan a SQL function's parameters.)
 CREATE FUNCTION app.is_member(p_tenant uuid, p_user uuid) RETURNS boolean
-  LANGUAGE sql STABLE AS
-$$ SELECT EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = p_tenant AND m.user_id = p_user) $$;
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = p_tenant AND m.user_id = p_user);
+END $$;
 
 CREATE FUNCTION app.shares_current_tenant(p_user uuid) RETURNS boolean
-  LANGUAGE sql STABLE AS
-$$ SELECT EXISTS (SELECT 1 FROM memberships m
-                   WHERE m.tenant_id = app.current_tenant_id() AND m.user_id = p_user) $$;
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM memberships m
+                  WHERE m.tenant_id = app.current_tenant_id() AND m.user_id = p_user);
+END $$;
 
 CREATE FUNCTION app.current_user_email() RETURNS text
-  LANGUAGE sql STABLE AS
-$$ SELECT lower(u.email) FROM users u WHERE u.id = app.current_user_id() $$;
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT lower(u.email) FROM users u WHERE u.id = app.current_user_id());
+END $$;
 
 GRANT EXECUTE ON FUNCTION app.is_member(uuid, uuid), app.shares_current_tenant(uuid),
                           app.current_user_email() TO tenantry_app, tenantry_auth;

@@ -54,7 +54,11 @@ impl CitusCluster {
     pub fn new(home: &Path, pg_bin: Option<&Path>) -> anyhow::Result<Self> {
         let home = home.join("citus");
         let node = |name: &str, port: u16| {
-            DevCluster::node(&home, pg_bin, name, "sock", port, settings())
+            let node = DevCluster::node(&home, pg_bin, name, "sock", port, settings())?;
+            // A node reaches itself (a shard move's logical replication subscribes to the
+            // source) by this name: the socket folder, as there is no TCP.
+            let (host, _) = node.address();
+            anyhow::Ok(node.with_setting(format!("citus.local_hostname={host}")))
         };
         let coordinator = node("coordinator", COORDINATOR_PORT)?;
         let workers = (1..=WORKERS)

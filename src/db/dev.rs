@@ -60,6 +60,12 @@ impl DevCluster {
         })
     }
 
+    /// This node with one more `name=value` server setting.
+    pub fn with_setting(mut self, setting: String) -> Self {
+        self.settings.push(setting);
+        self
+    }
+
     /// Where the clusters under `home` live (folder, socket folder, binaries).
     fn locate(
         home: &Path,

@@ -197,7 +197,26 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
         t.contact(&b.token, &format!("Bravo {i}")).await;
     }
     let platform = t.app.platform();
+    for slug in ["alpha", "bravo"] {
+        // No request-rate limit: the client writes as fast as it can for the whole move.
+        platform
+            .change_plan(slug, tenantry::auth::plans::Plan::Enterprise)
+            .await
+            .expect("plan");
+    }
     platform.isolate_tenant("alpha").await.expect("isolate");
+    // A move another run abandoned (its database is gone) may have left its replication
+    // slot on a worker; slots belong to the whole server, so they would clash.
+    for worker in citus().await.expect("cluster").workers() {
+        client(&worker.url("postgres"))
+            .await
+            .batch_execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                  WHERE NOT active AND slot_name LIKE 'citus%'",
+            )
+            .await
+            .expect("drop stale slots");
+    }
     let node_of = |placements: &[tenantry::platform::placement::TenantPlacement], slug: &str| {
         placements
             .iter()
@@ -235,7 +254,7 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
                 )
                 .await;
             match body["data"]["createContact"]["id"].as_str() {
-                Some(id) => acknowledged.push(id.to_string()),
+                Some(_) => acknowledged.push(format!("During {i}")),
                 None => refused.push(first_code(&body).to_string()),
             }
             let other = t.gql(&b.token, "{ contacts { totalCount } }").await;
@@ -260,22 +279,89 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
     assert!(refused.len() <= 3, "refused too often: {refused:?}");
     assert!(other_ok > 0);
 
-    // Every acknowledged write is there, on the new node; bravo stayed where it was.
-    let body = t
-        .gql(&a.token, "{ contacts(first: 500) { totalCount edges { node { id } } } }")
-        .await;
-    let ids: BTreeSet<&str> = body.data("contacts.edges")
-        .as_array()
-        .expect("edges")
+    // Every acknowledged write is there (read as the runtime role), on the new node; bravo
+    // stayed where it was.
+    let body = t.gql(&a.token, "{ contacts { totalCount } }").await;
+    assert_eq!(body.data("contacts.totalCount"), 20 + acknowledged.len(), "{body}");
+    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+    let names: BTreeSet<String> = c
+        .query("SELECT name FROM contacts WHERE tenant_id = $1", &[&a.id.0])
+        .await
+        .expect("names")
         .iter()
-        .map(|e| e["node"]["id"].as_str().expect("id"))
+        .map(|r| r.get(0))
         .collect();
-    for id in &acknowledged {
-        assert!(ids.contains(id.as_str()), "acknowledged write {id} lost");
+    for name in &acknowledged {
+        assert!(names.contains(name), "acknowledged write {name:?} lost");
     }
-    assert_eq!(body.data("contacts.totalCount"), 20 + acknowledged.len());
     let after = platform.largest_tenants(100).await.expect("placements");
     assert_eq!(node_of(&after, "alpha"), to);
     assert_eq!(node_of(&after, "bravo"), bravo_node);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The shapes users send most (bench/queries/mixed), each with its variables.
+fn shapes(contact: &str, conversation: &str) -> Vec<(&'static str, String, serde_json::Value)> {
+    let read = |file: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/queries").join(file),
+        )
+        .expect("bench query")
+    };
+    vec![
+        ("feed", read("feed.graphql"), serde_json::json!({})),
+        ("contact", read("mixed/contact.graphql"), serde_json::json!({ "id": contact })),
+        ("inbox", read("mixed/inbox.graphql"), serde_json::json!({})),
+        ("node", read("mixed/node.graphql"), serde_json::json!({ "id": conversation })),
+        ("search", read("mixed/search.graphql"), serde_json::json!({})),
+        ("members", read("mixed/members.graphql"), serde_json::json!({})),
+        ("startup", read("mixed/startup.graphql"), serde_json::json!({})),
+        ("createContact", read("mixed/create_contact.graphql"), serde_json::json!({})),
+        ("postMessage", read("mixed/post_message.graphql"), serde_json::json!({ "c": conversation })),
+    ]
+}
+
+/// Shapes that still send a statement to more than one node (README "Tenantry on Citus":
+/// not yet working). When one of them becomes routed, this test fails until it is moved
+/// out of this list, so the list stays true.
+const KNOWN_FAN_OUT: &[&str] = &["startup"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_shapes_route_every_statement_to_one_node() {
+    if !on_citus() {
+        return;
+    }
+    // Citus raises an error for any statement of these connections that would run on more
+    // than one shard: a request that fans out fails instead of answering.
+    let t = TestApp::with_config(|c| {
+        c.compiled_plans = tenantry::config::Switch::On;
+        let url = c.database_url.clone().expect("url");
+        c.database_url =
+            Some(format!("{url} options='-c citus.multi_task_query_log_level=error'"));
+    })
+    .await;
+    let a = t.tenant("alpha").await;
+    let _b = t.tenant("bravo").await;
+    let contact = t.contact(&a.token, "Alice").await;
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($c: ID!) { startConversation(input: {contact: $c, subject: \"invoice\", channel: EMAIL, message: \"the invoice\"}) { id } }",
+            serde_json::json!({ "c": contact }),
+        )
+        .await;
+    let conversation = body["data"]["startConversation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("startConversation: {body}"))
+        .to_string();
+    let mut fanned_out = Vec::new();
+    for (name, query, variables) in shapes(&contact, &conversation) {
+        let (_, body) = t.post(Some(&a.token), &[], &query, variables).await;
+        if body.get("errors").is_some() {
+            fanned_out.push(name);
+            eprintln!("{name}: {body}");
+        }
+    }
+    assert_eq!(fanned_out, KNOWN_FAN_OUT, "shapes with a statement on several nodes");
 }
