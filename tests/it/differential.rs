@@ -354,7 +354,16 @@ impl Doc<'_> {
     fn query(mut self) -> (String, Value, bool) {
         let mut roots = Vec::new();
         let mut mixed = false;
-        let planned = ["contacts", "conversations", "contact", "conversation"];
+        let planned = [
+            "contacts",
+            "conversations",
+            "contact",
+            "conversation",
+            "node",
+            "me",
+            "tenant",
+            "members",
+        ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {
             let first = i == 0 && self.rng.chance(85);

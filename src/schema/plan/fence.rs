@@ -11,6 +11,8 @@ use crate::graphql::plannable::Planned;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::schema::{Mutation, Query};
+use crate::tenancy::graphql::{Me, TenantFeature};
+use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::OutputType;
 use std::collections::BTreeMap;
@@ -41,6 +43,11 @@ fn planned() -> Vec<Declared> {
         declared::<ContactRow>("{ contacts { nodes { {} } } }"),
         declared::<ConversationRow>("{ conversations { nodes { {} } } }"),
         declared::<MessageRow>("{ conversations { nodes { messages { nodes { {} } } } } }"),
+        declared::<TenantRow>("{ tenant { {} } }"),
+        declared::<TenantFeature>("{ tenant { features { {} } } }"),
+        declared::<UserRow>("{ me { user { {} } } }"),
+        declared::<Me>("{ me { {} } }"),
+        declared::<MemberRow>("{ members { {} } }"),
     ]
 }
 
