@@ -1,12 +1,15 @@
 //! What compiled read plans serve of the tenancy types (see
 //! [`crate::graphql::plannable`]): `Tenant`, its `features`, `User`, `Me` and
-//! `TenantMember`, their scalars written here as the resolvers in [`super::graphql`] and
-//! [`super::members`] render them. A tenant's member count, its features and the caller's
-//! user and tenant are loaded by the plan module; a tenant's quotas and settings are left
-//! to the generic executor (they are rarely read on hot paths).
+//! `TenantMember`, `TenantSettings` and `MyTenant` (the caller's tenants, from the auth
+//! path), their scalars written here as the resolvers in [`super::graphql`],
+//! [`super::members`], [`super::settings`] and [`super::sessions`] render them. A tenant's
+//! member count, features and settings and the caller's user and tenant are loaded by the
+//! plan module; a tenant's quotas are left to the generic executor (rarely read).
 
 use super::graphql::{Me, TenantFeature, TENANT_KIND, USER_KIND};
 use super::model::{MemberRow, TenantRow, UserRow};
+use super::settings::TenantSettings;
+use crate::auth::session::MyTenant;
 use crate::graphql::plannable::{FieldPlan, Planned};
 
 impl Planned for TenantRow {
@@ -38,7 +41,10 @@ impl Planned for TenantRow {
             write: |row, out| out.enum_value(row.plan),
         },
         FieldPlan::Declined { name: "quotas" },
-        FieldPlan::Declined { name: "settings" },
+        FieldPlan::Nested {
+            name: "settings",
+            ty: "TenantSettings!",
+        },
         FieldPlan::Nested {
             name: "features",
             ty: "[TenantFeature!]!",
@@ -143,6 +149,78 @@ impl Planned for MemberRow {
             name: "joinedAt",
             ty: "DateTime!",
             write: |row, out| out.timestamp(&row.created_at),
+        },
+    ];
+}
+
+impl Planned for MyTenant {
+    const TYPE: &'static str = "MyTenant";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "id",
+            ty: "UUID!",
+            write: |row, out| out.string(&row.id.to_string()),
+        },
+        FieldPlan::Scalar {
+            name: "slug",
+            ty: "String!",
+            write: |row, out| out.string(&row.slug),
+        },
+        FieldPlan::Scalar {
+            name: "name",
+            ty: "String!",
+            write: |row, out| out.string(&row.name),
+        },
+        FieldPlan::Scalar {
+            name: "role",
+            ty: "String!",
+            write: |row, out| out.string(&row.role),
+        },
+    ];
+}
+
+impl Planned for TenantSettings {
+    const TYPE: &'static str = "TenantSettings";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "passwordMinLength",
+            ty: "Int!",
+            write: |s, out| out.int(s.password_min_length.into()),
+        },
+        FieldPlan::Scalar {
+            name: "sessionTimeoutMinutes",
+            ty: "Int!",
+            write: |s, out| out.int(s.session_timeout_minutes.into()),
+        },
+        FieldPlan::Scalar {
+            name: "defaultCurrency",
+            ty: "String!",
+            write: |s, out| out.string(&s.default_currency),
+        },
+        FieldPlan::Scalar {
+            name: "timezone",
+            ty: "String!",
+            write: |s, out| out.string(&s.timezone),
+        },
+        FieldPlan::Scalar {
+            name: "locale",
+            ty: "String!",
+            write: |s, out| out.string(&s.locale),
+        },
+        FieldPlan::Scalar {
+            name: "brandColor",
+            ty: "String",
+            write: |s, out| out.optional(s.brand_color.as_deref()),
+        },
+        FieldPlan::Scalar {
+            name: "logoUrl",
+            ty: "String",
+            write: |s, out| out.optional(s.logo_url.as_deref()),
+        },
+        FieldPlan::Scalar {
+            name: "webhookSecretSet",
+            ty: "Boolean!",
+            write: |s, out| out.boolean(s.webhook_secret_set),
         },
     ];
 }

@@ -577,6 +577,11 @@ async fn plans_of_node_me_tenant_and_members_keep_tenants_apart() {
     let foreign = declined(&t, Some(&b.token), node, json!({ "id": a_contact })).await;
     assert_eq!(first_code(&foreign), "NOT_FOUND", "{foreign}");
 
+    // myTenants alone, with a token bound to no tenant: planned, and no tenant needed.
+    let unbound = t.token(a.owner, None);
+    let mine = same_both_ways(&t, &unbound, "{ myTenants { id slug role } }", json!({})).await;
+    assert_eq!(mine.data("myTenants")[0]["slug"], "plan-0001", "{mine}");
+
     // Guards: no token is refused; a viewer of A reads A's start-up query through the plan.
     let anonymous = declined(&t, None, startup, json!({})).await;
     assert_eq!(first_code(&anonymous), "UNAUTHENTICATED");

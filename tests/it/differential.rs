@@ -363,6 +363,8 @@ impl Doc<'_> {
             "me",
             "tenant",
             "members",
+            "myTenants",
+            "tenantSettings",
         ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {
@@ -445,7 +447,7 @@ async fn generated_documents_answer_the_same_through_plans_and_the_generic_execu
     let documents: usize = std::env::var("TENANTRY_DIFFERENTIAL_DOCUMENTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(500);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let (mut planned, mut delegating, mut with_errors) = (0, 0, 0);
     for i in 0..documents {

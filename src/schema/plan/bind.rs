@@ -61,7 +61,9 @@ impl Plan {
                 | Root::Delegated
                 | Root::Me(_)
                 | Root::Tenant(_)
-                | Root::Members(_) => {
+                | Root::Members(_)
+                | Root::MyTenants(_)
+                | Root::TenantSettings(_) => {
                     bound.filters.push(RootFilter::None);
                     0
                 }

@@ -108,6 +108,9 @@ impl TenantSel {
                 "features" if f.arguments.is_empty() => {
                     Some(TenantNested::Features(plain(c, &f.selection_set.node)?))
                 }
+                "settings" if f.arguments.is_empty() => {
+                    Some(TenantNested::Settings(plain(c, &f.selection_set.node)?))
+                }
                 "memberCount"
                     if f.arguments.is_empty() && f.selection_set.node.items.is_empty() =>
                 {
@@ -307,6 +310,12 @@ impl<'d> Compiler<'d> {
             )?)),
             "members" if field.arguments.is_empty() => {
                 Root::Members(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "tenantSettings" if field.arguments.is_empty() => {
+                Root::TenantSettings(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "myTenants" if field.arguments.is_empty() => {
+                Root::MyTenants(Box::new(plain(self, &field.selection_set.node)?))
             }
             _ => return Err(Decline("unplanned_field")),
         })

@@ -6,6 +6,7 @@ use super::{
     ConversationSel, LoadError, Loaded, MeNested, Plan, Root, RootFilter, RootPage, RootRows,
     TenantNested, Window,
 };
+use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::contacts::graphql::CONTACT_KIND;
 use crate::contacts::loaders::ContactById;
@@ -17,6 +18,7 @@ use crate::conversations::loaders::{
 use crate::conversations::model::{self as conversations, ConversationRow};
 use crate::db::batch::dedup;
 use crate::error::AppError;
+use crate::ids::TenantId;
 use crate::messages::loaders::MessagesByConversation;
 use crate::messages::model as messages;
 use crate::tenancy::graphql::Me;
@@ -30,11 +32,20 @@ impl Plan {
         &self,
         bound: &Bound,
         tx: &Arc<RequestTx>,
+        sessions: Option<&Sessions>,
     ) -> Result<Loaded, LoadError> {
         let mut loaded = Loaded::default();
         let unplaced = |e: AppError| (e, Vec::new());
-        // Named in every statement as well as through RLS, for routing (`db::routing`).
-        let tenant = tx.tenant().await.map_err(unplaced)?;
+        // Named in every statement as well as through RLS, for routing (`db::routing`). A
+        // plan of auth-path fields only (`myTenants`) opens no tenant transaction, as its
+        // resolver does not: no statement uses the tenant then.
+        let tenant_path = self.roots.list.iter().any(|(_, root)| {
+            !matches!(root, Root::Typename | Root::Delegated | Root::MyTenants(_))
+        });
+        let tenant = match tenant_path {
+            true => tx.tenant().await.map_err(unplaced)?,
+            false => TenantId(uuid::Uuid::nil()),
+        };
 
         // Level 1: every root's page (and count), as its resolver loads it.
         let mut conversation_fields = Vec::new();
@@ -217,7 +228,18 @@ impl Plan {
                         }
                     }
                 }
-                (Root::Tenant(_), _) => RootRows::Tenant,
+                (Root::Tenant(_) | Root::TenantSettings(_), _) => RootRows::Tenant,
+                // As its resolver: the signed-in user's tenants, through the auth path; a
+                // caller who is not signed in is the generic executor's to refuse.
+                (Root::MyTenants(_), _) => match (sessions, tx.admission().signed_in_user()) {
+                    (Some(sessions), Ok(user)) => {
+                        RootRows::MyTenants(sessions.my_tenants(user).await.map_err(at)?)
+                    }
+                    _ => {
+                        loaded.missing = true;
+                        RootRows::None
+                    }
+                },
                 (Root::Members(_), _) => RootRows::Members(
                     tx.run(move |c| {
                         async move { tenancy::list_members(c, tenant).await }.scope_boxed()
@@ -232,8 +254,10 @@ impl Plan {
 
         // The current tenant and its member count, once, for every field showing them.
         let mut tenants = Vec::new();
+        let mut settings = false;
         for (_, root) in &self.roots.list {
             match root {
+                Root::TenantSettings(_) => settings = true,
                 Root::Tenant(sel) => tenants.push(&**sel),
                 Root::Me(me) => tenants.extend(me.nested().filter_map(|n| match n {
                     MeNested::Tenant(sel) => Some(sel),
@@ -242,7 +266,7 @@ impl Plan {
                 _ => {}
             }
         }
-        if !tenants.is_empty() {
+        if settings || !tenants.is_empty() {
             let row = tx
                 .run(move |c| async move { tenancy::current_tenant(c, tenant).await }.scope_boxed())
                 .await

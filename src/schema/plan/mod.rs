@@ -6,13 +6,13 @@
 //! one this module knows (the contact list and the conversation list, a contact's
 //! conversations, a conversation's messages and contact, their scalars, edges, cursors,
 //! page info, counts and `__typename`; `node(id:)` for contacts, conversations and
-//! messages; `me`, `tenant` with its features and member count, `members`) is compiled
-//! once into a [`Plan`]
-//! that loads each level with the same batch loaders and model queries as the resolvers,
-//! in the same request transaction, and writes the JSON response straight into a buffer.
-//! Every statement names the request's tenant as well as through RLS
-//! ([`crate::db::routing`]), so a distributed database routes it to one node.
-//! Root fields a plan does not serve (`myTenants`, `searchMessages`, a field under
+//! messages; `me`, `tenant` with its features, settings and member count,
+//! `tenantSettings`, `members`, `myTenants`) is compiled once into a [`Plan`] that loads
+//! each level with the same batch loaders and model queries as the resolvers, in the same
+//! request transaction, and writes the JSON response straight into a buffer. Every
+//! statement in the tenant's transaction names the request's tenant as well as through
+//! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
+//! Root fields a plan does not serve (`searchMessages`, `apiKeys`, a field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -54,6 +54,7 @@ mod fence;
 mod load;
 mod write;
 
+use crate::auth::session::{MyTenant, Sessions};
 use crate::auth::RequestTx;
 use crate::contacts::model::{ContactFilter, ContactRow};
 use crate::conversations::model::ConversationFilter;
@@ -67,6 +68,7 @@ use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{Me, TenantFeature};
 use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::settings::TenantSettings;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{Name, Variables};
@@ -105,12 +107,19 @@ pub struct Plans {
     limits: Limits,
     /// The query schema's types, for the complexity of delegated fields.
     registry: Registry,
+    /// The auth path, for `myTenants` (None: plans leave it to the generic executor).
+    sessions: Option<Sessions>,
 }
 
 impl Plans {
     /// An empty cache of at most about `capacity_bytes` (query texts, plus a flat
     /// allowance per plan).
-    pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
+    pub fn new(
+        rules: Arc<Rules>,
+        limits: Limits,
+        capacity_bytes: u64,
+        sessions: Option<Sessions>,
+    ) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
                 .weigher(|_, (weight, _): &(u32, Cached)| *weight)
@@ -126,6 +135,7 @@ impl Plans {
                 registry.query_type = "Query".to_string();
                 registry
             },
+            sessions,
         }
     }
 
@@ -192,7 +202,7 @@ impl Plans {
             }
             None => None,
         };
-        let loaded = plan.load(&bound, tx).await?;
+        let loaded = plan.load(&bound, tx, self.sessions.as_ref()).await?;
         if loaded.missing {
             Decline("not_found").count();
             return Ok(None);
@@ -294,6 +304,10 @@ enum Root {
     Tenant(Box<TenantSel>),
     /// `members`.
     Members(Box<MemberSel>),
+    /// `tenantSettings` (the current tenant's, resolved from its row).
+    TenantSettings(Box<Sel<TenantSettings, Leaf>>),
+    /// `myTenants` (from the auth path, as its resolver reads it).
+    MyTenants(Box<Sel<MyTenant, Leaf>>),
 }
 
 impl Root {
@@ -301,7 +315,12 @@ impl Root {
     fn scored(&self) -> bool {
         matches!(
             self,
-            Root::Node { .. } | Root::Me(_) | Root::Tenant(_) | Root::Members(_)
+            Root::Node { .. }
+                | Root::Me(_)
+                | Root::Tenant(_)
+                | Root::Members(_)
+                | Root::MyTenants(_)
+                | Root::TenantSettings(_)
         )
     }
 }
@@ -386,6 +405,8 @@ enum TenantNested {
     Features(Sel<TenantFeature, Leaf>),
     /// `memberCount`, loaded once per request.
     MemberCount,
+    /// `settings`, resolved from the row.
+    Settings(Sel<TenantSettings, Leaf>),
 }
 
 type MeSel = Sel<Me, MeNested>;
@@ -452,6 +473,7 @@ enum RootRows {
     /// The current tenant (in [`Loaded::tenant`]).
     Tenant,
     Members(Vec<MemberRow>),
+    MyTenants(Vec<MyTenant>),
 }
 
 impl RootRows {

@@ -13,6 +13,7 @@ use crate::graphql::plannable::{JsonOut, Planned};
 use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{tenant_features, Me};
 use crate::tenancy::model::TenantRow;
+use crate::tenancy::settings::TenantSettings;
 use async_graphql::connection::CursorType;
 use async_graphql_value::ConstValue;
 
@@ -87,10 +88,20 @@ impl Plan {
                     RootRows::Message(row),
                 ) => write_row(sel, &mut out, row, &ctx),
                 (Root::Me(sel), RootRows::Me(me)) => write_row(sel, &mut out, me, &ctx),
+                (Root::TenantSettings(sel), RootRows::Tenant) => match &loaded.tenant {
+                    Some(tenant) => {
+                        let settings = TenantSettings::resolve(tenant.plan, &tenant.settings);
+                        write_row(sel, &mut out, &settings, &ctx)
+                    }
+                    None => out.extend_from_slice(b"null"),
+                },
                 (Root::Tenant(sel), RootRows::Tenant) => match &loaded.tenant {
                     Some(tenant) => write_row(sel, &mut out, tenant, &ctx),
                     None => out.extend_from_slice(b"null"),
                 },
+                (Root::MyTenants(sel), RootRows::MyTenants(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
                 (Root::Members(sel), RootRows::Members(rows)) => {
                     array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
@@ -237,6 +248,10 @@ impl WriteNested<TenantRow> for TenantNested {
             TenantNested::Features(sel) => array(out, &tenant_features(row), |out, f| {
                 write_row(sel, out, f, ctx)
             }),
+            TenantNested::Settings(sel) => {
+                let settings = TenantSettings::resolve(row.plan, &row.settings);
+                write_row(sel, out, &settings, ctx)
+            }
             TenantNested::MemberCount => {
                 out.extend_from_slice(ctx.loaded.member_count.to_string().as_bytes())
             }
