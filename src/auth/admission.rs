@@ -155,9 +155,11 @@ impl RequestAdmission {
             .record
             .lock()
             .map_err(|_| AppError::internal("request record lock poisoned"))?;
-        if record.cost.is_some() {
-            // Charged already: a compiled plan that declined after charging hands the
-            // same request to the generic executor, which notes its cost again.
+        if record.cost.is_some() || record.pending_cost.is_some() {
+            // Noted already, charged or not: a compiled plan notes the whole operation's
+            // cost before the sub-request of its delegated root fields notes that part's
+            // own (the first is the request's), and a plan that declines after noting hands
+            // the same request to the generic executor, which notes the same cost again.
             return Ok(());
         }
         record.pending_cost = Some(cost);

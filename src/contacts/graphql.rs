@@ -107,10 +107,13 @@ impl ContactConnectionFields {
     /// How many contacts match the filter (computed only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let filter = self.filter.clone();
-        request_tx(ctx)?
-            .run(move |c| async move { model::count_contacts(c, &filter).await }.scope_boxed())
-            .await
-            .gql()
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| {
+            async move { model::count_contacts(c, tenant, &filter).await }.scope_boxed()
+        })
+        .await
+        .gql()
     }
 }
 
@@ -143,13 +146,14 @@ impl ContactQuery {
         let rows = if wants_rows(ctx) {
             let query_filter = filter.clone();
             let query_page = page.clone();
-            request_tx(ctx)?
-                .run(move |c| {
-                    async move { model::list_contacts(c, &query_filter, &query_page).await }
-                        .scope_boxed()
-                })
-                .await
-                .gql()?
+            let tx = request_tx(ctx)?;
+            let tenant = tx.tenant().await.gql()?;
+            tx.run(move |c| {
+                async move { model::list_contacts(c, tenant, &query_filter, &query_page).await }
+                    .scope_boxed()
+            })
+            .await
+            .gql()?
         } else {
             Vec::new()
         };
@@ -170,8 +174,9 @@ impl ContactQuery {
 
 /// Loads a contact of the current tenant or fails with NOT_FOUND.
 pub async fn find_contact(ctx: &Context<'_>, id: Uuid) -> Result<Contact> {
-    request_tx(ctx)?
-        .run(move |c| async move { model::get_contact(c, id).await }.scope_boxed())
+    let tx = request_tx(ctx)?;
+    let tenant = tx.tenant().await.gql()?;
+    tx.run(move |c| async move { model::get_contact(c, tenant, id).await }.scope_boxed())
         .await
         .gql()?
         .map(Contact)
@@ -273,13 +278,15 @@ impl ContactMutation {
     ) -> Result<Contact> {
         let new = input.validate().gql()?;
         let tx = request_tx(ctx)?;
-        let limit = tx.member().await.gql()?.plan.quotas().contacts;
+        let member = tx.member().await.gql()?;
+        let (limit, tenant) = (member.plan.quotas().contacts, member.tenant_id);
         let created = tx
             .run(move |c| {
                 async move {
                     // The plan's quota, counted inside the same transaction as the insert.
                     if limit.is_some() {
-                        let used = model::count_contacts(c, &ContactFilter::default()).await?;
+                        let used =
+                            model::count_contacts(c, tenant, &ContactFilter::default()).await?;
                         if !limit.has_room_for_one(used) {
                             return Ok(None);
                         }

@@ -1,8 +1,10 @@
 //! Diesel rows and queries of `contacts`. Every query runs inside the request's tenant
-//! transaction, so row-level security limits it to the current tenant; none names a tenant.
+//! transaction, so row-level security limits it to the current tenant; the reads also name
+//! it ([`crate::of_tenant`]), for routing on a distributed database.
 
 use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::schema::contacts;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -68,8 +70,10 @@ pub struct ContactFilter {
 
 type Boxed<'a> = contacts::BoxedQuery<'a, Pg>;
 
-fn filtered(filter: &ContactFilter) -> Boxed<'static> {
-    let mut query = contacts::table.into_boxed();
+fn filtered(tenant: TenantId, filter: &ContactFilter) -> Boxed<'static> {
+    let mut query = contacts::table
+        .filter(crate::of_tenant!(contacts, tenant))
+        .into_boxed();
     if let Some(search) = &filter.search {
         let pattern = format!("%{}%", escape_like(search));
         query = query.filter(
@@ -95,10 +99,11 @@ fn escape_like(s: &str) -> String {
 /// One page of contacts ordered by (created_at, id), plus one probe row.
 pub async fn list_contacts(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     filter: &ContactFilter,
     page: &Page,
 ) -> QueryResult<Vec<ContactRow>> {
-    let query = filtered(filter).select(ContactRow::as_select());
+    let query = filtered(tenant, filter).select(ContactRow::as_select());
     crate::apply_keyset!(
         query,
         contacts::created_at,
@@ -113,17 +118,20 @@ pub async fn list_contacts(
 /// How many contacts match `filter`.
 pub async fn count_contacts(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     filter: &ContactFilter,
 ) -> QueryResult<i64> {
-    filtered(filter).count().get_result(conn).await
+    filtered(tenant, filter).count().get_result(conn).await
 }
 
 /// The contact with `id`, if the current tenant has one.
 pub async fn get_contact(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     id: Uuid,
 ) -> QueryResult<Option<ContactRow>> {
     contacts::table
+        .filter(crate::of_tenant!(contacts, tenant))
         .filter(contacts::id.eq(id))
         .select(ContactRow::as_select())
         .first(conn)
@@ -132,8 +140,13 @@ pub async fn get_contact(
 }
 
 /// The contacts with these ids (of the current tenant).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<ContactRow>> {
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> QueryResult<Vec<ContactRow>> {
     contacts::table
+        .filter(crate::of_tenant!(contacts, tenant))
         .filter(contacts::id.eq_any(ids))
         .select(ContactRow::as_select())
         .load(conn)

@@ -112,8 +112,9 @@ impl ConversationConnectionFields {
             return Ok(counted.unwrap_or(0));
         }
         let filter = self.filter.clone();
-        request_tx(ctx)?
-            .run(move |c| async move { model::count(c, &filter).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| async move { model::count(c, tenant, &filter).await }.scope_boxed())
             .await
             .gql()
     }
@@ -146,12 +147,13 @@ pub async fn conversation_page(
         }
         _ => {
             let (f, p) = (filter.clone(), page.clone());
-            request_tx(ctx)?
-                .run(move |c| {
-                    async move { model::list_conversations(c, &f, &p).await }.scope_boxed()
-                })
-                .await
-                .gql()?
+            let tx = request_tx(ctx)?;
+            let tenant = tx.tenant().await.gql()?;
+            tx.run(move |c| {
+                async move { model::list_conversations(c, tenant, &f, &p).await }.scope_boxed()
+            })
+            .await
+            .gql()?
         }
     };
     Ok(
@@ -270,6 +272,7 @@ impl ConversationMutation {
             Some(body) => Some(validate::required_text("message", body, 20_000).gql()?),
             None => None,
         };
+        let tenant = request_tx(ctx)?.tenant().await.gql()?;
         let row = request_tx(ctx)?
             .run(move |c| {
                 async move {
@@ -283,7 +286,7 @@ impl ConversationMutation {
                             &body,
                         )
                         .await?;
-                        return model::by_ids(c, &[row.id])
+                        return model::by_ids(c, tenant, &[row.id])
                             .await?
                             .pop()
                             .ok_or(diesel::result::Error::NotFound);

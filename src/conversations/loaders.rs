@@ -21,12 +21,14 @@ impl Loader<(Uuid, i64)> for ConversationsByContact {
         &self,
         keys: &[(Uuid, i64)],
     ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
+        let tenant = self.0.tenant().await?;
         load_children(
             keys,
             |r: &ConversationRow| r.contact_id,
             |ids, limit| {
                 self.0.run(move |c| {
-                    async move { model::newest_by_contacts(c, &ids, limit).await }.scope_boxed()
+                    async move { model::newest_by_contacts(c, tenant, &ids, limit).await }
+                        .scope_boxed()
                 })
             },
         )
@@ -43,9 +45,10 @@ impl Loader<Uuid> for ConversationById {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, ConversationRow>, AppError> {
         let ids = keys.to_vec();
+        let tenant = self.0.tenant().await?;
         let rows = self
             .0
-            .run(move |c| async move { model::by_ids(c, &ids).await }.scope_boxed())
+            .run(move |c| async move { model::by_ids(c, tenant, &ids).await }.scope_boxed())
             .await?;
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
@@ -60,9 +63,12 @@ impl Loader<Uuid> for ConversationCountByContact {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, i64>, AppError> {
         let ids = keys.to_vec();
+        let tenant = self.0.tenant().await?;
         let counts = self
             .0
-            .run(move |c| async move { model::count_by_contacts(c, &ids).await }.scope_boxed())
+            .run(move |c| {
+                async move { model::count_by_contacts(c, tenant, &ids).await }.scope_boxed()
+            })
             .await?;
         Ok(counts.into_iter().collect())
     }

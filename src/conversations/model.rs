@@ -4,6 +4,7 @@
 use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::conversations;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -91,8 +92,13 @@ impl ConversationFilter {
     }
 }
 
-fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Pg> {
-    let mut query = conversations::table.into_boxed();
+fn filtered(
+    tenant: TenantId,
+    filter: &ConversationFilter,
+) -> conversations::BoxedQuery<'static, Pg> {
+    let mut query = conversations::table
+        .filter(crate::of_tenant!(conversations, tenant))
+        .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(conversations::status.eq(*status));
     }
@@ -111,10 +117,11 @@ fn filtered(filter: &ConversationFilter) -> conversations::BoxedQuery<'static, P
 /// One page of conversations, newest first, narrowed by `filter` (and by `contact`).
 pub async fn list_conversations(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     filter: &ConversationFilter,
     page: &Page,
 ) -> QueryResult<Vec<ConversationRow>> {
-    let query = filtered(filter).select(ConversationRow::as_select());
+    let query = filtered(tenant, filter).select(ConversationRow::as_select());
     crate::apply_keyset!(
         query,
         conversations::created_at,
@@ -127,16 +134,22 @@ pub async fn list_conversations(
 }
 
 /// How many conversations match `filter`.
-pub async fn count(conn: &mut AsyncPgConnection, filter: &ConversationFilter) -> QueryResult<i64> {
-    filtered(filter).count().get_result(conn).await
+pub async fn count(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    filter: &ConversationFilter,
+) -> QueryResult<i64> {
+    filtered(tenant, filter).count().get_result(conn).await
 }
 
 /// How many conversations each of `contact_ids` has (contacts without any are absent).
 pub async fn count_by_contacts(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     contact_ids: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, i64)>> {
     conversations::table
+        .filter(crate::of_tenant!(conversations, tenant))
         .filter(conversations::contact_id.eq_any(contact_ids))
         .group_by(conversations::contact_id)
         .select((conversations::contact_id, diesel::dsl::count_star()))
@@ -159,12 +172,13 @@ impl NewestPerParent for NewestByContact {
         Timestamptz,
         Timestamptz,
     );
-    const SQL: [&'static str; 3] = [
+    const SQL: [&'static str; 4] = [
         "SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, \
                 c.last_message_at, c.created_at, c.updated_at \
            FROM unnest(",
         "::uuid[]) AS p(id) \
-          CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id \
+          CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.tenant_id = ",
+        " AND x.contact_id = p.id \
                               ORDER BY x.created_at DESC, x.id DESC LIMIT ",
         ") c",
     ];
@@ -173,10 +187,11 @@ impl NewestPerParent for NewestByContact {
 /// The newest `limit` conversations of each contact in `contact_ids`, in one statement.
 pub async fn newest_by_contacts(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     contact_ids: &[Uuid],
     limit: i64,
 ) -> QueryResult<Vec<ConversationRow>> {
-    NewestChildren::<NewestByContact>::new(contact_ids.to_vec(), limit)
+    NewestChildren::<NewestByContact>::new(tenant, contact_ids.to_vec(), limit)
         .load(conn)
         .await
 }
@@ -184,9 +199,11 @@ pub async fn newest_by_contacts(
 /// The conversations with these ids (of the current tenant).
 pub async fn by_ids(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     ids: &[Uuid],
 ) -> QueryResult<Vec<ConversationRow>> {
     conversations::table
+        .filter(crate::of_tenant!(conversations, tenant))
         .filter(conversations::id.eq_any(ids))
         .select(ConversationRow::as_select())
         .load(conn)

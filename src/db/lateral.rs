@@ -4,6 +4,7 @@
 //! planned on every request. Each statement here is its own type with a static query id,
 //! which puts it in the connection's prepared-statement cache like any diesel DSL query.
 
+use crate::ids::TenantId;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
@@ -15,21 +16,25 @@ use uuid::Uuid;
 pub trait NewestPerParent: Send + Sync + 'static {
     /// The SQL types of the statement's columns, in order.
     type SqlType: diesel::sql_types::SqlType + Send + 'static;
-    /// The statement around its two binds: `[before the parent ids, before the limit, after]`.
-    const SQL: [&'static str; 3];
+    /// The statement around its three binds: `[before the parent ids, before the tenant
+    /// (the children's `tenant_id =`, see [`crate::of_tenant`]), before the limit, after]`.
+    const SQL: [&'static str; 4];
 }
 
 /// The statement `S` for these parents and this per-parent limit.
 pub struct NewestChildren<S> {
+    tenant: Uuid,
     parents: Vec<Uuid>,
     limit: i64,
     statement: PhantomData<S>,
 }
 
 impl<S> NewestChildren<S> {
-    /// The newest `limit` children of each of `parents`.
-    pub fn new(parents: Vec<Uuid>, limit: i64) -> Self {
+    /// The newest `limit` children of each of `parents`, of `tenant` (named for routing,
+    /// as well as through row-level security).
+    pub fn new(tenant: TenantId, parents: Vec<Uuid>, limit: i64) -> Self {
         Self {
+            tenant: tenant.0,
             parents,
             limit,
             statement: PhantomData,
@@ -48,10 +53,12 @@ impl<S: NewestPerParent> Query for NewestChildren<S> {
 
 impl<S: NewestPerParent> QueryFragment<Pg> for NewestChildren<S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let [head, middle, tail] = S::SQL;
+        let [head, parents, tenant, tail] = S::SQL;
         out.push_sql(head);
         out.push_bind_param::<Array<SqlUuid>, _>(&self.parents)?;
-        out.push_sql(middle);
+        out.push_sql(parents);
+        out.push_bind_param::<SqlUuid, _>(&self.tenant)?;
+        out.push_sql(tenant);
         out.push_bind_param::<BigInt, _>(&self.limit)?;
         out.push_sql(tail);
         Ok(())

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod keyset;
 pub mod lateral;
 pub mod notify;
+pub mod routing;
 pub mod schema;
 pub mod text_enum;
 pub mod tx;

@@ -147,6 +147,14 @@ impl<A: Admission> TenantTx<A> {
         }
     }
 
+    /// The tenant the transaction runs for (its `app.tenant_id`), opening it if needed:
+    /// what the read path's statements name explicitly, for routing (see
+    /// [`super::routing`]).
+    pub async fn tenant(&self) -> AppResult<crate::ids::TenantId> {
+        let member = self.member().await?;
+        Ok(self.admission.identity(&member).tenant_id)
+    }
+
     /// Runs `f` on the request's connection inside the tenant transaction; `f` may fail
     /// with any error that becomes an [`AppError`] (diesel's, or an [`AppError`] itself
     /// for work that refuses part-way, such as a quota or a rule checked in SQL).

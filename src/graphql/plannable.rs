@@ -110,6 +110,11 @@ impl JsonOut<'_> {
         self.0.extend_from_slice(b"null");
     }
 
+    /// An integer.
+    pub fn int(&mut self, n: i64) {
+        self.0.extend_from_slice(n.to_string().as_bytes());
+    }
+
     /// `true` or `false`.
     pub fn boolean(&mut self, b: bool) {
         self.0.extend_from_slice(if b { b"true" } else { b"false" });

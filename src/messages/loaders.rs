@@ -21,12 +21,13 @@ impl Loader<(Uuid, i64)> for MessagesByConversation {
         &self,
         keys: &[(Uuid, i64)],
     ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
+        let tenant = self.0.tenant().await?;
         load_children(
             keys,
             |r: &MessageRow| r.conversation_id,
             |ids, limit| {
                 self.0.run(move |c| {
-                    async move { model::newest_by_conversations(c, &ids, limit).await }
+                    async move { model::newest_by_conversations(c, tenant, &ids, limit).await }
                         .scope_boxed()
                 })
             },

@@ -4,6 +4,7 @@
 use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::messages;
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -57,8 +58,13 @@ pub struct RankedMessage {
 pub const COLUMNS: &str = "m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at";
 
 /// The message `id`, if the current tenant has it.
-pub async fn by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<MessageRow>> {
+pub async fn by_id(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> QueryResult<Option<MessageRow>> {
     messages::table
+        .filter(crate::of_tenant!(messages, tenant))
         .filter(messages::id.eq(id))
         .select(MessageRow::as_select())
         .first(conn)
@@ -101,11 +107,12 @@ pub struct NewestByConversation;
 
 impl NewestPerParent for NewestByConversation {
     type SqlType = (SqlUuid, SqlUuid, Text, Nullable<SqlUuid>, Text, Timestamptz);
-    const SQL: [&'static str; 3] = [
+    const SQL: [&'static str; 4] = [
         "SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at \
            FROM unnest(",
         "::uuid[]) AS p(id) \
-          CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id \
+          CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.tenant_id = ",
+        " AND x.conversation_id = p.id \
                               ORDER BY x.created_at DESC, x.id DESC LIMIT ",
         ") m",
     ];
@@ -114,10 +121,11 @@ impl NewestPerParent for NewestByConversation {
 /// The newest `limit` messages of each conversation in `ids`, in one statement.
 pub async fn newest_by_conversations(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     ids: &[Uuid],
     limit: i64,
 ) -> QueryResult<Vec<MessageRow>> {
-    NewestChildren::<NewestByConversation>::new(ids.to_vec(), limit)
+    NewestChildren::<NewestByConversation>::new(tenant, ids.to_vec(), limit)
         .load(conn)
         .await
 }

@@ -76,10 +76,15 @@ impl Executor {
     pub fn new(config: &Config, services: Services) -> Self {
         let limits = Limits::from(config);
         let rules = Arc::new(Rules::of::<Query, Mutation>());
-        let plans = config
-            .compiled_plans
-            .is_on()
-            .then(|| Plans::new(Arc::clone(&rules), limits, config.plan_cache_bytes));
+        let plans = config.compiled_plans.is_on().then(|| {
+            let sessions = Some(services.sessions.clone());
+            Plans::new(
+                Arc::clone(&rules),
+                limits,
+                config.plan_cache_bytes,
+                sessions,
+            )
+        });
         Self {
             queries: build_schema(limits, None, Some(&services)),
             mutations: build_schema(limits, Some(Arc::clone(&rules)), Some(&services)),

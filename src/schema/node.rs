@@ -41,18 +41,19 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Node> {
         let (kind, uuid) = decode_global_id(&id, "id").gql()?;
         let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
         let not_found = || AppError::not_found("node").into_graphql();
         match kind.as_str() {
             CONTACT_KIND => find_contact(ctx, uuid).await.map(Node::Contact),
             CONVERSATION_KIND => find_conversation(ctx, uuid).await.map(Node::Conversation),
             MESSAGE_KIND => tx
-                .run(move |c| async move { messages::by_id(c, uuid).await }.scope_boxed())
+                .run(move |c| async move { messages::by_id(c, tenant, uuid).await }.scope_boxed())
                 .await
                 .gql()?
                 .map(|m| Node::Message(Message(m)))
                 .ok_or_else(not_found),
             TENANT_KIND => tx
-                .run(|c| async move { model::current_tenant(c).await }.scope_boxed())
+                .run(|c| async move { model::current_tenant(c, tenant).await }.scope_boxed())
                 .await
                 .gql()?
                 .filter(|t| t.id == uuid)

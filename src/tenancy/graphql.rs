@@ -56,17 +56,7 @@ impl Tenant {
     }
     /// Every feature: whether the plan includes it and whether it is enabled.
     async fn features(&self) -> Vec<TenantFeature> {
-        let plan = self.0.plan;
-        let disabled = disabled_features(&self.0.settings);
-        Feature::ALL
-            .iter()
-            .copied()
-            .map(|feature| TenantFeature {
-                feature,
-                included: plan.features().contains(feature),
-                enabled: plan.features().without(&disabled).contains(feature),
-            })
-            .collect()
+        tenant_features(&self.0)
     }
     /// When the tenant was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -74,11 +64,27 @@ impl Tenant {
     }
     /// How many members the tenant has.
     async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let tenant = self.0.id.into();
         request_tx(ctx)?
-            .run(|c| async move { model::count_members(c).await }.scope_boxed())
+            .run(move |c| async move { model::count_members(c, tenant).await }.scope_boxed())
             .await
             .gql()
     }
+}
+
+/// Every feature as `tenant` has it (`Tenant.features`, here and in compiled plans).
+pub fn tenant_features(tenant: &TenantRow) -> Vec<TenantFeature> {
+    let plan = tenant.plan;
+    let disabled = disabled_features(&tenant.settings);
+    Feature::ALL
+        .iter()
+        .copied()
+        .map(|feature| TenantFeature {
+            feature,
+            included: plan.features().contains(feature),
+            enabled: plan.features().without(&disabled).contains(feature),
+        })
+        .collect()
 }
 
 /// A feature as a tenant has it.
@@ -229,8 +235,10 @@ impl User {
 
 /// The caller: who they are and their role in the current tenant.
 pub struct Me {
-    user: UserRow,
-    role: Role,
+    /// The calling user.
+    pub user: UserRow,
+    /// Their role in the current tenant.
+    pub role: Role,
 }
 
 #[Object]
@@ -250,8 +258,9 @@ impl Me {
 }
 
 async fn load_tenant(ctx: &Context<'_>) -> Result<Tenant> {
-    request_tx(ctx)?
-        .run(|c| async move { model::current_tenant(c).await }.scope_boxed())
+    let tx = request_tx(ctx)?;
+    let tenant = tx.tenant().await.gql()?;
+    tx.run(move |c| async move { model::current_tenant(c, tenant).await }.scope_boxed())
         .await
         .gql()?
         .map(Tenant)
@@ -319,8 +328,10 @@ impl TenancyQuery {
     /// The current tenant's members.
     #[graphql(directive = requires_role::apply(Role::Viewer))]
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<TenantMember>> {
-        Ok(request_tx(ctx)?
-            .run(|c| async move { model::list_members(c).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        Ok(tx
+            .run(move |c| async move { model::list_members(c, tenant).await }.scope_boxed())
             .await
             .gql()?
             .into_iter()

@@ -6,6 +6,7 @@ pub mod invitations;
 pub mod loaders;
 pub mod members;
 pub mod model;
+pub mod plan;
 pub mod roles;
 pub mod sessions;
 pub mod settings;

@@ -5,6 +5,7 @@ use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
 use crate::conversations::model::ConversationStatus;
 use crate::db::schema::{contacts, conversations, memberships, messages, tenants, users};
+use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
@@ -38,8 +39,13 @@ pub struct UserRow {
 }
 
 /// The current tenant (row-level security shows no other).
-pub async fn current_tenant(conn: &mut AsyncPgConnection) -> QueryResult<Option<TenantRow>> {
+pub async fn current_tenant(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> QueryResult<Option<TenantRow>> {
+    // `tenants` is distributed by its id (see `crate::db::routing`).
     tenants::table
+        .filter(tenants::id.eq(tenant.0))
         .select(TenantRow::as_select())
         .first(conn)
         .await
@@ -105,8 +111,12 @@ pub async fn users_by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryRe
 }
 
 /// How many members the current tenant has.
-pub async fn count_members(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    memberships::table.count().get_result(conn).await
+pub async fn count_members(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<i64> {
+    memberships::table
+        .filter(crate::of_tenant!(memberships, tenant))
+        .count()
+        .get_result(conn)
+        .await
 }
 
 /// The counts plan quotas limit, of `tenant`: members and contacts, in one statement.
@@ -168,9 +178,13 @@ pub struct MemberRow {
 }
 
 /// The current tenant's members, oldest first.
-pub async fn list_members(conn: &mut AsyncPgConnection) -> QueryResult<Vec<MemberRow>> {
+pub async fn list_members(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> QueryResult<Vec<MemberRow>> {
     memberships::table
         .inner_join(users::table)
+        .filter(crate::of_tenant!(memberships, tenant))
         .select(MemberRow::as_select())
         .order((memberships::created_at, users::email))
         .load(conn)

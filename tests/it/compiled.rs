@@ -513,3 +513,82 @@ async fn compiled_plans_can_be_switched_off() {
         "{body}"
     );
 }
+
+/// The plans of `node`, `me`, `tenant` and `members` (the start-up query and a members
+/// list) answer each tenant with its own rows only, through the API: a text compiled for
+/// tenant A serves tenant B with B's tenant, user and members; an id of A's is NOT_FOUND
+/// to B (the plan steps aside, the generic executor reports it); guards hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_node_me_tenant_and_members_keep_tenants_apart() {
+    let (t, a, b) = setup().await;
+    let startup = "query Startup {
+        me { role user { id email displayName } tenant { id slug memberCount } }
+        tenant { id slug name status plan createdAt memberCount features { feature included enabled } }
+        members { id email role joinedAt }
+        myTenants { id slug name role }
+    }";
+    let a_start = same_both_ways(&t, &a.token, startup, json!({})).await;
+    assert_eq!(a_start.data("tenant.slug"), "plan-0001");
+    let before = t.app.graphql.compiled_count();
+    let b_start = t.post(Some(&b.token), &[], startup, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let b_generic = t
+        .post(Some(&b.token), &[], &uncached(startup), json!({}))
+        .await
+        .1;
+    assert_eq!(b_start, b_generic);
+    assert_eq!(b_start.data("tenant.slug"), "plan-0002", "{b_start}");
+    assert_eq!(b_start.data("me.tenant.slug"), "plan-0002");
+    assert_ne!(b_start.data("tenant.id"), a_start.data("tenant.id"));
+    let emails = |body: &Value| -> Vec<String> {
+        body.data("members")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (a_members, b_members) = (emails(&a_start), emails(&b_start));
+    assert!(!b_members.is_empty());
+    assert!(
+        a_members.iter().all(|m| !b_members.contains(m)),
+        "members of A listed for B: {a_members:?} {b_members:?}"
+    );
+
+    // node: B's own contact is served by the plan; A's contact is NOT_FOUND to B.
+    let node = "query Node($id: ID!) { node(id: $id) { id __typename
+        ... on Contact { name email }
+        ... on Conversation { subject status }
+        ... on Message { body direction } } }";
+    let first_contact = |token: &str| {
+        let t = &t;
+        let token = token.to_string();
+        async move {
+            t.gql(&token, "{ contacts(first: 1) { nodes { id } } }")
+                .await
+                .data("contacts.nodes")[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a_contact, b_contact) = (first_contact(&a.token).await, first_contact(&b.token).await);
+    same_both_ways(&t, &b.token, node, json!({ "id": b_contact })).await;
+    let foreign = declined(&t, Some(&b.token), node, json!({ "id": a_contact })).await;
+    assert_eq!(first_code(&foreign), "NOT_FOUND", "{foreign}");
+
+    // myTenants alone, with a token bound to no tenant: planned, and no tenant needed.
+    let unbound = t.token(a.owner, None);
+    let mine = same_both_ways(&t, &unbound, "{ myTenants { id slug role } }", json!({})).await;
+    assert_eq!(mine.data("myTenants")[0]["slug"], "plan-0001", "{mine}");
+
+    // Guards: no token is refused; a viewer of A reads A's start-up query through the plan.
+    let anonymous = declined(&t, None, startup, json!({})).await;
+    assert_eq!(first_code(&anonymous), "UNAUTHENTICATED");
+    let (_, viewer) = t.member(&a, "viewer@plan.test", Role::Viewer).await;
+    let before = t.app.graphql.compiled_count();
+    let seen = t.post(Some(&viewer), &[], startup, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1, "{seen}");
+    assert_eq!(seen.data("me.role"), "VIEWER");
+    assert_eq!(seen.data("tenant.id"), a_start.data("tenant.id"));
+}

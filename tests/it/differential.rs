@@ -354,7 +354,18 @@ impl Doc<'_> {
     fn query(mut self) -> (String, Value, bool) {
         let mut roots = Vec::new();
         let mut mixed = false;
-        let planned = ["contacts", "conversations", "contact", "conversation"];
+        let planned = [
+            "contacts",
+            "conversations",
+            "contact",
+            "conversation",
+            "node",
+            "me",
+            "tenant",
+            "members",
+            "myTenants",
+            "tenantSettings",
+        ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {
             let first = i == 0 && self.rng.chance(85);
@@ -436,7 +447,7 @@ async fn generated_documents_answer_the_same_through_plans_and_the_generic_execu
     let documents: usize = std::env::var("TENANTRY_DIFFERENTIAL_DOCUMENTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(500);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let (mut planned, mut delegating, mut with_errors) = (0, 0, 0);
     for i in 0..documents {

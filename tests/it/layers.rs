@@ -23,7 +23,7 @@ const DOMAINS: &[&str] = &[
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "ids" | "config" | "validate" | "telemetry" => 0,
-        "db" | "apply_keyset" | "text_enum" => 1,
+        "db" | "apply_keyset" | "text_enum" | "of_tenant" => 1,
         "auth" => 2,
         "graphql" => 3,
         m if DOMAINS.contains(&m) => 4,

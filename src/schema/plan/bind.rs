@@ -12,8 +12,9 @@ use crate::conversations::graphql::ConversationFilterInput;
 use crate::conversations::graphql::CONVERSATION_KIND;
 use crate::db::keyset::Page;
 use crate::error::AppError;
-use crate::graphql::relay::{decode_typed_id, page_complexity};
+use crate::graphql::relay::{decode_global_id, decode_typed_id, page_complexity};
 use crate::graphql::Limits;
+use crate::messages::graphql::MESSAGE_KIND;
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Name, Variables, ID};
@@ -56,7 +57,13 @@ impl Plan {
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename | Root::Delegated => {
+                Root::Typename
+                | Root::Delegated
+                | Root::Me(_)
+                | Root::Tenant(_)
+                | Root::Members(_)
+                | Root::MyTenants(_)
+                | Root::TenantSettings(_) => {
                     bound.filters.push(RootFilter::None);
                     0
                 }
@@ -83,6 +90,28 @@ impl Plan {
                     bound.filters.push(RootFilter::Id(id));
                     1 + bind_conversation(sel, &resolve, limits, &mut bound.pages)?
                 }
+                Root::Node {
+                    id,
+                    contact,
+                    conversation,
+                    message,
+                } => {
+                    let ConstValue::String(id) = resolve(&Some(id.clone()))? else {
+                        return Err(Decline("arguments"));
+                    };
+                    let (kind, id) =
+                        decode_global_id(&ID(id), "id").map_err(|_| Decline("arguments"))?;
+                    // The id's type must be one whose selection this plan serves.
+                    let kind = match kind.as_str() {
+                        CONTACT_KIND if contact.is_some() => CONTACT_KIND,
+                        CONVERSATION_KIND if conversation.is_some() => CONVERSATION_KIND,
+                        MESSAGE_KIND if message.is_some() => MESSAGE_KIND,
+                        _ => return Err(Decline("node_type")),
+                    };
+                    bound.filters.push(RootFilter::Node(kind, id));
+                    // Scored with the other walked roots (`Plan::scored`).
+                    0
+                }
                 Root::Conversations { filter, conn } => {
                     let filter = resolve(filter)?;
                     let validate = ConversationFilterInput::validate;
@@ -99,8 +128,8 @@ impl Plan {
                 }
             };
         }
-        if let Some(delegated) = &self.delegated {
-            complexity += delegated.complexity(registry, &|v| resolve(&Some(v.clone())))?;
+        for walked in self.delegated.iter().chain(&self.scored) {
+            complexity += walked.complexity(registry, &|v| resolve(&Some(v.clone())))?;
         }
         if complexity > limits.max_complexity {
             return Err(Decline("complexity"));

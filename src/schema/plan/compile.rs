@@ -4,8 +4,8 @@
 use super::delegate::Delegated;
 use super::{
     Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
-    Decline, EdgeField, Fields, Key, MessageSel, NodeField, NodeKind, PageArgs, PageInfoField,
-    Plan, Root, Sel, VarType, VariableDef,
+    Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageSel, NodeField, NodeKind,
+    PageArgs, PageInfoField, Plan, Root, Sel, TenantNested, TenantSel, VarType, VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
@@ -82,6 +82,60 @@ pub(super) struct Compiler<'d> {
     slots: usize,
     /// Fragments being expanded (guards against cycles in documents not yet validated).
     expanding: Vec<&'d str>,
+    /// Compiling the selection of an abstract field (`node`) for one of its object types:
+    /// fragments on the `Node` interface apply, fragments on other object types are
+    /// skipped (validation admits them only there).
+    abstract_parent: bool,
+}
+
+/// A selection with no nested field of its own (the plans of `node` load only the row).
+fn leafy<R, X>(sel: Sel<R, X>) -> Compiled<Sel<R, X>> {
+    if sel.nested().next().is_some() {
+        return Err(Decline("selection"));
+    }
+    Ok(sel)
+}
+
+/// A selection of a type whose fields plans serve are all scalars.
+fn plain<'d, R: Planned>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Sel<R, Leaf>> {
+    c.node(set, |_, _| Ok(None))
+}
+
+impl TenantSel {
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        c.node(set, |c, f| {
+            Ok(match f.name.node.as_str() {
+                "features" if f.arguments.is_empty() => {
+                    Some(TenantNested::Features(plain(c, &f.selection_set.node)?))
+                }
+                "settings" if f.arguments.is_empty() => {
+                    Some(TenantNested::Settings(plain(c, &f.selection_set.node)?))
+                }
+                "memberCount"
+                    if f.arguments.is_empty() && f.selection_set.node.items.is_empty() =>
+                {
+                    Some(TenantNested::MemberCount)
+                }
+                _ => None,
+            })
+        })
+    }
+}
+
+impl MeSel {
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        c.node(set, |c, f| {
+            if !f.arguments.is_empty() {
+                return Ok(None);
+            }
+            let set = &f.selection_set.node;
+            Ok(match f.name.node.as_str() {
+                "user" => Some(MeNested::User(plain(c, set)?)),
+                "tenant" => Some(MeNested::Tenant(TenantSel::compile(c, set)?)),
+                _ => None,
+            })
+        })
+    }
 }
 
 impl<'d> Compiler<'d> {
@@ -90,6 +144,7 @@ impl<'d> Compiler<'d> {
             doc,
             slots: 0,
             expanding: Vec::new(),
+            abstract_parent: false,
         }
     }
 
@@ -148,6 +203,7 @@ impl<'d> Compiler<'d> {
         let (fields, repeats) = self.fields_at(&op.selection_set.node, "Query", true)?;
         let mut list = Vec::with_capacity(fields.len());
         let mut delegated = Vec::new();
+        let mut scored = Vec::new();
         for (key, field) in fields {
             let name = field.node.name.node.as_str();
             if name.starts_with("__") && name != "__typename" {
@@ -160,7 +216,12 @@ impl<'d> Compiler<'d> {
                 self.root(&field.node)
             };
             let root = match root {
-                Ok(root) => root,
+                Ok(root) => {
+                    if root.scored() {
+                        scored.push(field);
+                    }
+                    root
+                }
                 Err(Decline(reason)) => {
                     // Slots are numbered in the order of the planned connections.
                     self.slots = slots;
@@ -183,12 +244,15 @@ impl<'d> Compiler<'d> {
         }
         let delegated = (!delegated.is_empty())
             .then(|| Delegated::new(self.doc, operation, op_name, &delegated));
+        let scored =
+            (!scored.is_empty()).then(|| Delegated::new(self.doc, operation, op_name, &scored));
         Ok(Plan {
             operation_name: name.map(str::to_string),
             variables,
             required,
             roots: Fields { list, repeats },
             delegated,
+            scored,
             slots: self.slots,
         })
     }
@@ -220,8 +284,67 @@ impl<'d> Compiler<'d> {
                 id: only_id(field)?,
                 sel: Box::new(ConversationSel::compile(self, &field.selection_set.node)?),
             },
+            "node" => {
+                let id = only_id(field)?;
+                let set = &field.selection_set.node;
+                let contact = self.concrete(|c| ContactSel::compile(c, set).and_then(leafy));
+                let conversation =
+                    self.concrete(|c| ConversationSel::compile(c, set).and_then(leafy));
+                let message = self.concrete(|c| MessageSel::compile(c, set));
+                if contact.is_none() && conversation.is_none() && message.is_none() {
+                    return Err(Decline("selection"));
+                }
+                Root::Node {
+                    id,
+                    contact,
+                    conversation,
+                    message,
+                }
+            }
+            "me" if field.arguments.is_empty() => {
+                Root::Me(Box::new(MeSel::compile(self, &field.selection_set.node)?))
+            }
+            "tenant" if field.arguments.is_empty() => Root::Tenant(Box::new(TenantSel::compile(
+                self,
+                &field.selection_set.node,
+            )?)),
+            "members" if field.arguments.is_empty() => {
+                Root::Members(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "tenantSettings" if field.arguments.is_empty() => {
+                Root::TenantSettings(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "myTenants" if field.arguments.is_empty() => {
+                Root::MyTenants(Box::new(plain(self, &field.selection_set.node)?))
+            }
             _ => return Err(Decline("unplanned_field")),
         })
+    }
+
+    /// `compile` as the selection of an abstract field for one of its object types, or
+    /// None if plans do not serve it for that type (its slots given back).
+    fn concrete<S>(&mut self, compile: impl FnOnce(&mut Self) -> Compiled<S>) -> Option<Box<S>> {
+        let slots = self.slots;
+        self.abstract_parent = true;
+        let compiled = compile(self);
+        self.abstract_parent = false;
+        if compiled.is_err() {
+            self.slots = slots;
+        }
+        compiled.ok().map(Box::new)
+    }
+
+    /// Whether a fragment on `on` applies to a selection on the object type `ty`: Some(true)
+    /// if it does, Some(false) if it is to be skipped (another object type under an
+    /// abstract field), None if plans do not serve it.
+    fn applies(&self, on: Option<&str>, ty: &str) -> Option<bool> {
+        match on {
+            None => Some(true),
+            Some(on) if on == ty => Some(true),
+            Some(_) if !self.abstract_parent => None,
+            Some("Node") => Some(true),
+            Some(_) => Some(false),
+        }
     }
 
     /// The fields of `set` on the object type `ty`, fragments inlined, by response key in
@@ -291,14 +414,16 @@ impl<'d> Compiler<'d> {
                 }
                 Selection::InlineFragment(fragment) => {
                     let fragment = &fragment.node;
-                    let applies = fragment
-                        .type_condition
-                        .as_ref()
-                        .is_none_or(|c| c.node.on.node.as_str() == ty);
-                    if !applies || !fragment.directives.is_empty() {
+                    let on = fragment.type_condition.as_ref();
+                    let applies = self
+                        .applies(on.map(|c| c.node.on.node.as_str()), ty)
+                        .ok_or(Decline("selection"))?;
+                    if !fragment.directives.is_empty() {
                         return Err(Decline("selection"));
                     }
-                    self.flatten(&fragment.selection_set.node, ty, directives, out)?;
+                    if applies {
+                        self.flatten(&fragment.selection_set.node, ty, directives, out)?;
+                    }
                 }
                 Selection::FragmentSpread(spread) => {
                     let spread = &spread.node;
@@ -309,12 +434,17 @@ impl<'d> Compiler<'d> {
                         .get(name)
                         .ok_or(Decline("selection"))?
                         .node;
+                    let applies = self
+                        .applies(Some(fragment.type_condition.node.on.node.as_str()), ty)
+                        .ok_or(Decline("selection"))?;
                     if !spread.directives.is_empty()
                         || !fragment.directives.is_empty()
-                        || fragment.type_condition.node.on.node.as_str() != ty
                         || self.expanding.contains(&name)
                     {
                         return Err(Decline("selection"));
+                    }
+                    if !applies {
+                        continue;
                     }
                     self.expanding.push(name);
                     self.flatten(&fragment.selection_set.node, ty, directives, out)?;

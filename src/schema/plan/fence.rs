@@ -3,6 +3,7 @@
 //! compiler must serve exactly the fields the declaration says it serves.
 
 use super::Plans;
+use crate::auth::session::MyTenant;
 use crate::config::Config;
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
@@ -11,6 +12,9 @@ use crate::graphql::plannable::Planned;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::schema::{Mutation, Query};
+use crate::tenancy::graphql::{Me, TenantFeature};
+use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::settings::TenantSettings;
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::OutputType;
 use std::collections::BTreeMap;
@@ -41,6 +45,13 @@ fn planned() -> Vec<Declared> {
         declared::<ContactRow>("{ contacts { nodes { {} } } }"),
         declared::<ConversationRow>("{ conversations { nodes { {} } } }"),
         declared::<MessageRow>("{ conversations { nodes { messages { nodes { {} } } } } }"),
+        declared::<TenantRow>("{ tenant { {} } }"),
+        declared::<TenantFeature>("{ tenant { features { {} } } }"),
+        declared::<UserRow>("{ me { user { {} } } }"),
+        declared::<Me>("{ me { {} } }"),
+        declared::<MemberRow>("{ members { {} } }"),
+        declared::<MyTenant>("{ myTenants { {} } }"),
+        declared::<TenantSettings>("{ tenantSettings { {} } }"),
     ]
 }
 
@@ -109,6 +120,7 @@ fn the_compiler_serves_exactly_the_declared_fields() {
         Arc::new(Rules::of::<Query, Mutation>()),
         Limits::from(&config),
         1024 * 1024,
+        None,
     );
     for decl in planned() {
         let schema = schema_fields(&registry, decl.ty);

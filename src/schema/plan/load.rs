@@ -3,18 +3,26 @@
 
 use super::{
     child_key, first_page, response_name, Bound, ContactNested, ConversationNested,
-    ConversationSel, LoadError, Loaded, Plan, Root, RootFilter, RootPage, RootRows, Window,
+    ConversationSel, LoadError, Loaded, MeNested, Plan, Root, RootFilter, RootPage, RootRows,
+    TenantNested, Window,
 };
+use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
+use crate::contacts::graphql::CONTACT_KIND;
 use crate::contacts::loaders::ContactById;
 use crate::contacts::model as contacts;
+use crate::conversations::graphql::CONVERSATION_KIND;
 use crate::conversations::loaders::{
     ConversationById, ConversationCountByContact, ConversationsByContact,
 };
 use crate::conversations::model::{self as conversations, ConversationRow};
 use crate::db::batch::dedup;
 use crate::error::AppError;
+use crate::ids::TenantId;
 use crate::messages::loaders::MessagesByConversation;
+use crate::messages::model as messages;
+use crate::tenancy::graphql::Me;
+use crate::tenancy::model as tenancy;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -24,9 +32,20 @@ impl Plan {
         &self,
         bound: &Bound,
         tx: &Arc<RequestTx>,
+        sessions: Option<&Sessions>,
     ) -> Result<Loaded, LoadError> {
         let mut loaded = Loaded::default();
         let unplaced = |e: AppError| (e, Vec::new());
+        // Named in every statement as well as through RLS, for routing (`db::routing`). A
+        // plan of auth-path fields only (`myTenants`) opens no tenant transaction, as its
+        // resolver does not: no statement uses the tenant then.
+        let tenant_path = self.roots.list.iter().any(|(_, root)| {
+            !matches!(root, Root::Typename | Root::Delegated | Root::MyTenants(_))
+        });
+        let tenant = match tenant_path {
+            true => tx.tenant().await.map_err(unplaced)?,
+            false => TenantId(uuid::Uuid::nil()),
+        };
 
         // Level 1: every root's page (and count), as its resolver loads it.
         let mut conversation_fields = Vec::new();
@@ -41,7 +60,8 @@ impl Plan {
                     let rows = if conn.wants_rows() {
                         let (p, f) = (page.clone(), filter.clone());
                         tx.run(move |c| {
-                            async move { contacts::list_contacts(c, &f, &p).await }.scope_boxed()
+                            async move { contacts::list_contacts(c, tenant, &f, &p).await }
+                                .scope_boxed()
                         })
                         .await
                         .map_err(at)?
@@ -50,7 +70,8 @@ impl Plan {
                     };
                     let total = if conn.counted() {
                         tx.run(move |c| {
-                            async move { contacts::count_contacts(c, &filter).await }.scope_boxed()
+                            async move { contacts::count_contacts(c, tenant, &filter).await }
+                                .scope_boxed()
                         })
                         .await
                         .map_err(at)?
@@ -90,7 +111,7 @@ impl Plan {
                         _ => {
                             let (p, f) = (page.clone(), filter.clone());
                             tx.run(move |c| {
-                                async move { conversations::list_conversations(c, &f, &p).await }
+                                async move { conversations::list_conversations(c, tenant, &f, &p).await }
                                     .scope_boxed()
                             })
                             .await
@@ -108,7 +129,8 @@ impl Plan {
                             .unwrap_or(0),
                         None => tx
                             .run(move |c| {
-                                async move { conversations::count(c, &filter).await }.scope_boxed()
+                                async move { conversations::count(c, tenant, &filter).await }
+                                    .scope_boxed()
                             })
                             .await
                             .map_err(at)?,
@@ -125,7 +147,7 @@ impl Plan {
                     let id = *id;
                     let found = tx
                         .run(move |c| {
-                            async move { contacts::get_contact(c, id).await }.scope_boxed()
+                            async move { contacts::get_contact(c, tenant, id).await }.scope_boxed()
                         })
                         .await
                         .map_err(at)?;
@@ -156,9 +178,114 @@ impl Plan {
                         }
                     }
                 }
+                (Root::Node { .. }, RootFilter::Node(kind, id)) => {
+                    let id = *id;
+                    let found = match *kind {
+                        CONTACT_KIND => tx
+                            .run(move |c| {
+                                async move { contacts::get_contact(c, tenant, id).await }
+                                    .scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?
+                            .map(RootRows::Contact),
+                        CONVERSATION_KIND => ConversationById(Arc::clone(tx))
+                            .load(&[id])
+                            .await
+                            .map_err(at)?
+                            .remove(&id)
+                            .map(RootRows::Conversation),
+                        _ => tx
+                            .run(move |c| {
+                                async move { messages::by_id(c, tenant, id).await }.scope_boxed()
+                            })
+                            .await
+                            .map_err(at)?
+                            .map(RootRows::Message),
+                    };
+                    found.unwrap_or_else(|| {
+                        loaded.missing = true;
+                        RootRows::None
+                    })
+                }
+                (Root::Me(_), _) => {
+                    let member = tx.member().await.map_err(at)?;
+                    let user_id = member.user_id.0;
+                    let user = tx
+                        .run(move |c| {
+                            async move { tenancy::get_user(c, user_id).await }.scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?;
+                    match user {
+                        Some(user) => RootRows::Me(Me {
+                            user,
+                            role: member.role,
+                        }),
+                        None => {
+                            loaded.missing = true;
+                            RootRows::None
+                        }
+                    }
+                }
+                (Root::Tenant(_) | Root::TenantSettings(_), _) => RootRows::Tenant,
+                // As its resolver: the signed-in user's tenants, through the auth path; a
+                // caller who is not signed in is the generic executor's to refuse.
+                (Root::MyTenants(_), _) => match (sessions, tx.admission().signed_in_user()) {
+                    (Some(sessions), Ok(user)) => {
+                        RootRows::MyTenants(sessions.my_tenants(user).await.map_err(at)?)
+                    }
+                    _ => {
+                        loaded.missing = true;
+                        RootRows::None
+                    }
+                },
+                (Root::Members(_), _) => RootRows::Members(
+                    tx.run(move |c| {
+                        async move { tenancy::list_members(c, tenant).await }.scope_boxed()
+                    })
+                    .await
+                    .map_err(at)?,
+                ),
                 _ => RootRows::None,
             };
             loaded.roots.push(rows);
+        }
+
+        // The current tenant and its member count, once, for every field showing them.
+        let mut tenants = Vec::new();
+        let mut settings = false;
+        for (_, root) in &self.roots.list {
+            match root {
+                Root::TenantSettings(_) => settings = true,
+                Root::Tenant(sel) => tenants.push(&**sel),
+                Root::Me(me) => tenants.extend(me.nested().filter_map(|n| match n {
+                    MeNested::Tenant(sel) => Some(sel),
+                    MeNested::User(_) => None,
+                })),
+                _ => {}
+            }
+        }
+        if settings || !tenants.is_empty() {
+            let row = tx
+                .run(move |c| async move { tenancy::current_tenant(c, tenant).await }.scope_boxed())
+                .await
+                .map_err(unplaced)?;
+            // The resolver's NOT_FOUND is the generic executor's to report.
+            loaded.missing |= row.is_none();
+            loaded.tenant = row;
+            let counted = tenants
+                .iter()
+                .flat_map(|sel| sel.nested())
+                .any(|n| matches!(n, TenantNested::MemberCount));
+            if counted {
+                loaded.member_count = tx
+                    .run(move |c| {
+                        async move { tenancy::count_members(c, tenant).await }.scope_boxed()
+                    })
+                    .await
+                    .map_err(unplaced)?;
+            }
         }
 
         // Level 2: the conversations of every contact, for every `conversations` field, and

@@ -5,10 +5,14 @@
 //! costs four times the SQL it runs (see bench/README.md). A query whose every field is
 //! one this module knows (the contact list and the conversation list, a contact's
 //! conversations, a conversation's messages and contact, their scalars, edges, cursors,
-//! page info, counts and `__typename`) is compiled once into a [`Plan`]
-//! that loads each level with the same batch loaders and model queries as the resolvers,
-//! in the same request transaction, and writes the JSON response straight into a buffer.
-//! Root fields a plan does not serve (`me`, `tenant`, `node`, a field under
+//! page info, counts and `__typename`; `node(id:)` for contacts, conversations and
+//! messages; `me`, `tenant` with its features, settings and member count,
+//! `tenantSettings`, `members`, `myTenants`) is compiled once into a [`Plan`] that loads
+//! each level with the same batch loaders and model queries as the resolvers, in the same
+//! request transaction, and writes the JSON response straight into a buffer. Every
+//! statement in the tenant's transaction names the request's tenant as well as through
+//! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
+//! Root fields a plan does not serve (`searchMessages`, `apiKeys`, a field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -37,7 +41,8 @@
 //! - tests compare both paths' answers: `tests/it/compiled.rs` for chosen queries,
 //!   `tests/it/differential.rs` for hundreds of documents generated from the schema;
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
-//!   `conversations/plan.rs`, `messages/plan.rs`, see [`crate::graphql::plannable`]), and
+//!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`, see
+//!   [`crate::graphql::plannable`]), and
 //!   a test (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a guard that
 //!   its declaration has not decided.
 
@@ -49,6 +54,7 @@ mod fence;
 mod load;
 mod write;
 
+use crate::auth::session::{MyTenant, Sessions};
 use crate::auth::RequestTx;
 use crate::contacts::model::{ContactFilter, ContactRow};
 use crate::conversations::model::ConversationFilter;
@@ -60,6 +66,9 @@ use crate::graphql::persisted::DocumentHash;
 use crate::graphql::plannable::JsonOut;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
+use crate::tenancy::graphql::{Me, TenantFeature};
+use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::settings::TenantSettings;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{Name, Variables};
@@ -98,12 +107,19 @@ pub struct Plans {
     limits: Limits,
     /// The query schema's types, for the complexity of delegated fields.
     registry: Registry,
+    /// The auth path, for `myTenants` (None: plans leave it to the generic executor).
+    sessions: Option<Sessions>,
 }
 
 impl Plans {
     /// An empty cache of at most about `capacity_bytes` (query texts, plus a flat
     /// allowance per plan).
-    pub fn new(rules: Arc<Rules>, limits: Limits, capacity_bytes: u64) -> Self {
+    pub fn new(
+        rules: Arc<Rules>,
+        limits: Limits,
+        capacity_bytes: u64,
+        sessions: Option<Sessions>,
+    ) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
                 .weigher(|_, (weight, _): &(u32, Cached)| *weight)
@@ -119,6 +135,7 @@ impl Plans {
                 registry.query_type = "Query".to_string();
                 registry
             },
+            sessions,
         }
     }
 
@@ -185,7 +202,7 @@ impl Plans {
             }
             None => None,
         };
-        let loaded = plan.load(&bound, tx).await?;
+        let loaded = plan.load(&bound, tx, self.sessions.as_ref()).await?;
         if loaded.missing {
             Decline("not_found").count();
             return Ok(None);
@@ -212,6 +229,10 @@ pub struct Plan {
     roots: Fields<Root>,
     /// The root fields left to the generic executor, if any (see `delegate.rs`).
     delegated: Option<delegate::Delegated>,
+    /// The planned root fields whose complexity is scored by async-graphql's rule as
+    /// `delegate.rs` walks it (`node`, `me`, `tenant`, `members`: no connection of their
+    /// own, and `node`'s fragments count whatever the id's type).
+    scored: Option<delegate::Delegated>,
     /// How many connection fields the operation has (each gets a page when bound).
     slots: usize,
 }
@@ -269,6 +290,39 @@ enum Root {
         id: Value,
         sel: Box<ConversationSel>,
     },
+    /// `node(id:)`: the selection as it applies to each type plans serve by id (None: a
+    /// selection plans do not serve for that type; an id of it declines when bound).
+    Node {
+        id: Value,
+        contact: Option<Box<ContactSel>>,
+        conversation: Option<Box<ConversationSel>>,
+        message: Option<Box<MessageSel>>,
+    },
+    /// `me`.
+    Me(Box<MeSel>),
+    /// `tenant`.
+    Tenant(Box<TenantSel>),
+    /// `members`.
+    Members(Box<MemberSel>),
+    /// `tenantSettings` (the current tenant's, resolved from its row).
+    TenantSettings(Box<Sel<TenantSettings, Leaf>>),
+    /// `myTenants` (from the auth path, as its resolver reads it).
+    MyTenants(Box<Sel<MyTenant, Leaf>>),
+}
+
+impl Root {
+    /// Whether the root's complexity is scored by walking its field (see [`Plan::scored`]).
+    fn scored(&self) -> bool {
+        matches!(
+            self,
+            Root::Node { .. }
+                | Root::Me(_)
+                | Root::Tenant(_)
+                | Root::Members(_)
+                | Root::MyTenants(_)
+                | Root::TenantSettings(_)
+        )
+    }
 }
 
 /// Relay page arguments as written (literals or variables).
@@ -341,6 +395,30 @@ type MessageSel = Sel<MessageRow, MessageNested>;
 /// Messages have no nested field plans serve.
 enum MessageNested {}
 
+/// The nested fields of a type that has none plans serve.
+enum Leaf {}
+
+type TenantSel = Sel<TenantRow, TenantNested>;
+
+enum TenantNested {
+    /// `features`, computed from the row.
+    Features(Sel<TenantFeature, Leaf>),
+    /// `memberCount`, loaded once per request.
+    MemberCount,
+    /// `settings`, resolved from the row.
+    Settings(Sel<TenantSettings, Leaf>),
+}
+
+type MeSel = Sel<Me, MeNested>;
+
+enum MeNested {
+    User(Sel<UserRow, Leaf>),
+    /// The current tenant, loaded once per request.
+    Tenant(TenantSel),
+}
+
+type MemberSel = Sel<MemberRow, Leaf>;
+
 impl<R, X> Sel<R, X> {
     /// The nested fields of the selection.
     fn nested(&self) -> impl Iterator<Item = &X> {
@@ -379,6 +457,8 @@ enum RootFilter {
     Conversations(ConversationFilter),
     /// The row named by `contact(id:)` or `conversation(id:)`.
     Id(Uuid),
+    /// The row named by `node(id:)`, with its global-id type name.
+    Node(&'static str, Uuid),
 }
 
 /// A root field's loaded page.
@@ -388,6 +468,12 @@ enum RootRows {
     Conversations(RootPage<ConversationRow>),
     Contact(ContactRow),
     Conversation(ConversationRow),
+    Message(MessageRow),
+    Me(Me),
+    /// The current tenant (in [`Loaded::tenant`]).
+    Tenant,
+    Members(Vec<MemberRow>),
+    MyTenants(Vec<MyTenant>),
 }
 
 impl RootRows {
@@ -419,6 +505,10 @@ struct Loaded {
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
     /// The contacts of the conversations shown, for `Conversation.contact`.
     contacts_by_id: HashMap<Uuid, ContactRow>,
+    /// The current tenant, for `tenant` and `me.tenant`.
+    tenant: Option<TenantRow>,
+    /// Its members, for `Tenant.memberCount`.
+    member_count: i64,
     /// A root's row was not found: the generic executor reports its NOT_FOUND.
     missing: bool,
 }

@@ -3,14 +3,17 @@
 use super::response_name;
 use super::{
     child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
-    Key, Loaded, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root, RootRows, Sel,
-    Window,
+    Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
+    RootRows, Sel, TenantNested, Window,
 };
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::KeysetCursor;
 use crate::graphql::plannable::{JsonOut, Planned};
 use crate::messages::model::MessageRow;
+use crate::tenancy::graphql::{tenant_features, Me};
+use crate::tenancy::model::TenantRow;
+use crate::tenancy::settings::TenantSettings;
 use async_graphql::connection::CursorType;
 use async_graphql_value::ConstValue;
 
@@ -64,6 +67,43 @@ impl Plan {
                 }
                 (Root::Conversation { sel, .. }, RootRows::Conversation(row)) => {
                     sel.write(&mut out, row, &ctx)
+                }
+                (
+                    Root::Node {
+                        contact: Some(sel), ..
+                    },
+                    RootRows::Contact(row),
+                ) => write_row(sel, &mut out, row, &ctx),
+                (
+                    Root::Node {
+                        conversation: Some(sel),
+                        ..
+                    },
+                    RootRows::Conversation(row),
+                ) => write_row(sel, &mut out, row, &ctx),
+                (
+                    Root::Node {
+                        message: Some(sel), ..
+                    },
+                    RootRows::Message(row),
+                ) => write_row(sel, &mut out, row, &ctx),
+                (Root::Me(sel), RootRows::Me(me)) => write_row(sel, &mut out, me, &ctx),
+                (Root::TenantSettings(sel), RootRows::Tenant) => match &loaded.tenant {
+                    Some(tenant) => {
+                        let settings = TenantSettings::resolve(tenant.plan, &tenant.settings);
+                        write_row(sel, &mut out, &settings, &ctx)
+                    }
+                    None => out.extend_from_slice(b"null"),
+                },
+                (Root::Tenant(sel), RootRows::Tenant) => match &loaded.tenant {
+                    Some(tenant) => write_row(sel, &mut out, tenant, &ctx),
+                    None => out.extend_from_slice(b"null"),
+                },
+                (Root::MyTenants(sel), RootRows::MyTenants(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
+                (Root::Members(sel), RootRows::Members(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
                 (Root::Typename, _) => string(&mut out, "Query"),
                 (Root::Delegated, _) => {
@@ -178,11 +218,56 @@ where
     }
 
     fn write(&self, out: &mut Vec<u8>, row: &R, ctx: &Ctx<'_>) {
-        object(out, &self.0.list, |out, field| match field {
-            NodeField::Typename => string(out, R::TYPE),
-            NodeField::Scalar(write) => write(row, &mut JsonOut(out)),
-            NodeField::Nested(nested) => nested.write(out, row, ctx),
-        });
+        write_row(self, out, row, ctx);
+    }
+}
+
+/// The object of the selection `sel` for `row`.
+fn write_row<R: Planned, X: WriteNested<R>>(
+    sel: &Sel<R, X>,
+    out: &mut Vec<u8>,
+    row: &R,
+    ctx: &Ctx<'_>,
+) {
+    object(out, &sel.0.list, |out, field| match field {
+        NodeField::Typename => string(out, R::TYPE),
+        NodeField::Scalar(write) => write(row, &mut JsonOut(out)),
+        NodeField::Nested(nested) => nested.write(out, row, ctx),
+    });
+}
+
+impl<R> WriteNested<R> for Leaf {
+    fn write(&self, _: &mut Vec<u8>, _: &R, _: &Ctx<'_>) {
+        match *self {}
+    }
+}
+
+impl WriteNested<TenantRow> for TenantNested {
+    fn write(&self, out: &mut Vec<u8>, row: &TenantRow, ctx: &Ctx<'_>) {
+        match self {
+            TenantNested::Features(sel) => array(out, &tenant_features(row), |out, f| {
+                write_row(sel, out, f, ctx)
+            }),
+            TenantNested::Settings(sel) => {
+                let settings = TenantSettings::resolve(row.plan, &row.settings);
+                write_row(sel, out, &settings, ctx)
+            }
+            TenantNested::MemberCount => {
+                out.extend_from_slice(ctx.loaded.member_count.to_string().as_bytes())
+            }
+        }
+    }
+}
+
+impl WriteNested<Me> for MeNested {
+    fn write(&self, out: &mut Vec<u8>, me: &Me, ctx: &Ctx<'_>) {
+        match self {
+            MeNested::User(sel) => write_row(sel, out, &me.user, ctx),
+            MeNested::Tenant(sel) => match &ctx.loaded.tenant {
+                Some(tenant) => write_row(sel, out, tenant, ctx),
+                None => out.extend_from_slice(b"null"),
+            },
+        }
     }
 }
 
