@@ -2,6 +2,12 @@
 //! per test (`CREATE DATABASE .. TEMPLATE ..`, dropped afterwards), and the real application
 //! and HTTP router on top of it, so tests go through exactly the path the server uses.
 //! The PostgreSQL is `DATABASE_URL`'s server if set, else the private cluster.
+//!
+//! With `TENANTRY_TEST_PGBOUNCER=1` the application's pools go through a PgBouncer in
+//! transaction mode started for this test process ([`pgbouncer`]), with the statement cache
+//! off (unless `TENANTRY_STATEMENT_CACHE` says otherwise, to show why it must be); the
+//! direct URL (migrations, the LISTEN connection, the platform path) and the tests' own raw
+//! SQL go to the server directly.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -20,6 +26,8 @@ use tower::ServiceExt;
 struct Base {
     admin_url: String,
     template: String,
+    /// The PgBouncer requests go through, with `TENANTRY_TEST_PGBOUNCER=1`.
+    pgbouncer: Option<tenantry::db::pooler::LocalPgBouncer>,
 }
 
 static BASE: OnceCell<Base> = OnceCell::const_new();
@@ -150,12 +158,28 @@ async fn base() -> &'static Base {
                 .expect("rename template");
         }
         admin.execute("SELECT pg_advisory_unlock(7243)", &[]).await.expect("unlock");
+        // Asked for and unavailable is a failure, never a quiet run without it.
+        let pgbouncer = match std::env::var("TENANTRY_TEST_PGBOUNCER").as_deref() {
+            Ok("1") => Some(
+                tenantry::db::pooler::LocalPgBouncer::start(&admin_url)
+                    .await
+                    .expect("starting PgBouncer (TENANTRY_TEST_PGBOUNCER=1)"),
+            ),
+            _ => None,
+        };
         Base {
             admin_url,
             template,
+            pgbouncer,
         }
     })
     .await
+}
+
+/// The PgBouncer of this test process, when the suite runs through one
+/// (`TENANTRY_TEST_PGBOUNCER=1`).
+pub async fn pgbouncer() -> Option<&'static tenantry::db::pooler::LocalPgBouncer> {
+    base().await.pgbouncer.as_ref()
 }
 
 /// A fresh database for one test, dropped when this goes out of scope.
@@ -259,6 +283,13 @@ impl TestApp {
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
         let mut config = Config::for_database(db.url.clone());
+        if let Some(pgbouncer) = pgbouncer().await {
+            config.database_url = Some(pgbouncer.url(&db.name));
+            config.direct_database_url = Some(db.url.clone());
+            if std::env::var_os("TENANTRY_STATEMENT_CACHE").is_none() {
+                config.statement_cache = tenantry::config::Switch::Off;
+            }
+        }
         config.jwt_secret = Some("test-secret-test-secret-test-secret!".into());
         config.tenant_cache_ttl_ms = 0;
         adjust(&mut config);

@@ -139,8 +139,9 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
         .into_json();
     assert!(response.get("errors").is_none(), "{response}");
     tx.finish().await.unwrap();
-    // membership lookup, the set-up batch, the count, COMMIT
-    assert_eq!(tx.statement_count(), 4);
+    // BEGIN, the membership lookup (inside the transaction: see TenantTx), the set-up
+    // batch, the count, COMMIT
+    assert_eq!(tx.statement_count(), 5);
 
     // A write inside a query's transaction is refused by PostgreSQL itself.
     let tx = t.app.tenant_tx(principal, TxMode::ReadOnly);
