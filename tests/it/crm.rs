@@ -459,10 +459,10 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
     let (planned, planned_fifty, compiled) = statements(&t, &tenant, counts(50)).await;
     assert!(compiled);
     assert_eq!(planned_fifty, fifty);
-    // membership lookup, BEGIN + settings, contacts, counts, COMMIT
+    // BEGIN, membership lookup, settings, contacts, counts, COMMIT
     assert_eq!(
         (count_10, count_50, planned),
-        (5, 5, 5),
+        (6, 6, 6),
         "conversation counts are not batched"
     );
     assert_eq!(ten["contacts"]["edges"].as_array().unwrap().len(), 10);
