@@ -82,6 +82,15 @@ impl App {
         // Behind a transaction-mode pooler, work a pooler cannot carry goes direct (README
         // "Behind PgBouncer"); without one, it shares the request pool.
         let direct_url = db::direct_database_url(&config, &database_url);
+        if !config.statement_cache.is_on() && config.direct_database_url.is_none() {
+            // The cache is turned off for a transaction-mode pooler; the work that must
+            // bypass one would then go through it (LISTEN would silently hear nothing).
+            tracing::warn!(
+                "TENANTRY_STATEMENT_CACHE=off without TENANTRY_DIRECT_DATABASE_URL: behind a \
+                 transaction-mode pooler, set it to a URL that bypasses the pooler (migrations, \
+                 notifications, export jobs, the platform path)"
+            );
+        }
         let direct_pool = if direct_url == database_url {
             pool.clone()
         } else {
