@@ -292,7 +292,7 @@ impl<A: Admission> TenantTx<A> {
             State::Open(_) => return Ok(state),
             State::Refused(e) => return Err(e.clone()),
             State::Finished => {
-                return Err(AppError::internal("request transaction used after finish"));
+                return Err(AppError::internal("request transaction used after finish"))
             }
             State::Idle => {}
         }
