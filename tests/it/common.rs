@@ -240,10 +240,12 @@ impl Drop for TestDb {
 
 /// Waits until the application's tenancy listener has run its `LISTEN` and dropped every
 /// cache once (it bumps the cache generation then), so a test that caches something
-/// cannot see it vanish afterwards.
+/// cannot see it vanish afterwards; and until the trusted-document list has been reloaded
+/// once more after that `LISTEN` (the second load; the first is at start), so a test
+/// counting reloads cannot take that one, begun before its own change, for the one after.
 async fn wait_for_tenancy_listener(app: &App) {
     for _ in 0..1000 {
-        if app.resolver.generation() > 0 {
+        if app.resolver.generation() > 0 && app.documents.loads() >= 2 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
