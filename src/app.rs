@@ -37,8 +37,11 @@ pub struct App {
     pub live: Arc<Live>,
     /// The trusted-document list and the APQ cache of this process.
     pub documents: Arc<Documents>,
-    /// The URL of the database in use.
+    /// The URL of the database in use (the one requests go through, maybe a pooler).
     pub database_url: String,
+    /// The URL that bypasses any pooler (`TENANTRY_DIRECT_DATABASE_URL`, else
+    /// `database_url`): migrations, the LISTEN connection, export and import jobs.
+    pub direct_url: String,
     /// Seals tenant secrets (and export download tokens).
     pub secrets: crate::tenancy::settings::SecretBox,
     /// Where export archives go.
@@ -52,6 +55,10 @@ pub struct App {
     export_worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     // Private: request code reaches the database only through RequestTx.
     pool: PgPool,
+    /// Connections to `direct_url`, for operator work: the platform path, audit
+    /// verification, the trusted-document list (the same pool as `pool` unless a direct URL
+    /// is set).
+    direct_pool: PgPool,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -71,13 +78,34 @@ impl App {
     /// migrations and assembles the schema.
     pub async fn start(config: Config) -> anyhow::Result<Arc<App>> {
         let database_url = db::database_url(&config).await?;
-        let pool = db::build_pool(&database_url, config.pool_size())?;
-        db::run_migrations(&pool).await?;
+        let pool = db::build_pool_with(&database_url, config.pool_size(), config.statement_cache)?;
+        // Behind a transaction-mode pooler, work a pooler cannot carry goes direct (README
+        // "Behind PgBouncer"); without one, it shares the request pool.
+        let direct_url = db::direct_database_url(&config, &database_url);
+        if !config.statement_cache.is_on() && config.direct_database_url.is_none() {
+            // The cache is turned off for a transaction-mode pooler; the work that must
+            // bypass one would then go through it (LISTEN would silently hear nothing).
+            tracing::warn!(
+                "TENANTRY_STATEMENT_CACHE=off without TENANTRY_DIRECT_DATABASE_URL: behind a \
+                 transaction-mode pooler, set it to a URL that bypasses the pooler (migrations, \
+                 notifications, export jobs, the platform path)"
+            );
+        }
+        let direct_pool = if direct_url == database_url {
+            pool.clone()
+        } else {
+            db::build_pool(&direct_url, 2)?
+        };
+        // Migrations run DDL and hold an advisory lock across statements: a direct session.
+        db::run_migrations(&direct_pool).await?;
         let on_citus = db::citus::check(&pool).await?;
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));
-        let documents = Arc::new(Documents::new(&config, DocumentList::new(pool.clone())));
+        let documents = Arc::new(Documents::new(
+            &config,
+            DocumentList::new(direct_pool.clone()),
+        ));
         let opener: TxOpener = {
             let pool = pool.clone();
             let timeout = config.statement_timeout();
@@ -109,8 +137,10 @@ impl App {
             url_ttl: Duration::from_secs(config.export_url_ttl_secs),
         };
         let observe = Observability::new(&config)?;
+        // LISTEN needs a session of its own: a transaction-mode pooler would hand the
+        // notifications' server connection to others between transactions.
         let listener = db::notify::listen(
-            database_url.clone(),
+            direct_url.clone(),
             vec![
                 ("tenantry_tenancy", {
                     let resolver = resolver.clone();
@@ -147,7 +177,11 @@ impl App {
         // connection of the main pool: drawing from that pool too, a burst of such requests
         // (the app's start-up query) each held one connection and waited for a second, and
         // none finished. Holders of this pool wait for nothing else, so it always drains.
-        let auth_pool = db::build_pool(&database_url, (config.pool_size() / 4).max(2))?;
+        let auth_pool = db::build_pool_with(
+            &database_url,
+            (config.pool_size() / 4).max(2),
+            config.statement_cache,
+        )?;
         let sessions = crate::auth::session::Sessions::new(
             auth_pool,
             keys.clone(),
@@ -163,7 +197,7 @@ impl App {
                 &config,
                 Services {
                     sessions: sessions.clone(),
-                    platform: Platform::new(pool.clone()),
+                    platform: Platform::new(direct_pool.clone()),
                     secrets: secrets.clone(),
                     exports: exports.clone(),
                     invitations: crate::tenancy::invitations::InvitationSettings {
@@ -180,6 +214,7 @@ impl App {
             sessions,
             resolver,
             database_url,
+            direct_url,
             secrets,
             exports,
             usage,
@@ -188,6 +223,7 @@ impl App {
             export_worker: std::sync::Mutex::new(None),
             config,
             pool,
+            direct_pool,
         }))
     }
 
@@ -206,8 +242,10 @@ impl App {
     pub fn start_export_worker(&self) {
         if let Ok(mut worker) = self.export_worker.lock() {
             if worker.is_none() {
+                // Jobs hold a transaction (and a row lock) for their whole run and COPY
+                // their rows: direct, not through a pooler.
                 *worker = Some(crate::exports::jobs::spawn_worker(
-                    self.database_url.clone(),
+                    self.direct_url.clone(),
                     self.exports.dir.clone(),
                     self.config.export_concurrency,
                     Arc::clone(&self.export_wake),
@@ -218,17 +256,17 @@ impl App {
 
     /// The trusted-document list in the database, for operator commands.
     pub fn document_list(&self) -> DocumentList {
-        DocumentList::new(self.pool.clone())
+        DocumentList::new(self.direct_pool.clone())
     }
 
     /// Verification and retention of the audit chains (operator commands).
     pub fn auditor(&self) -> crate::audit::verify::Auditor {
-        crate::audit::verify::Auditor::new(self.pool.clone())
+        crate::audit::verify::Auditor::new(self.direct_pool.clone())
     }
 
     /// The explicit, logged path for cross-tenant operator work.
     pub fn platform(&self) -> Platform {
-        Platform::new(self.pool.clone())
+        Platform::new(self.direct_pool.clone())
     }
 
     /// Whether the database answers (for `/readyz`).

@@ -604,7 +604,7 @@ pub async fn run() -> anyhow::Result<()> {
                     return Ok(());
                 }
                 TenantCommand::Export { tenant, output } => {
-                    let exported = export_to(&app.database_url, &tenant, &output).await?;
+                    let exported = export_to(&app.direct_url, &tenant, &output).await?;
                     let bytes: u64 = exported.trailer.tables.iter().map(|t| t.bytes).sum();
                     let line = format!(
                         "{tenant} exported: {} rows in {} tables ({bytes} bytes of rows) to {}",
@@ -623,7 +623,7 @@ pub async fn run() -> anyhow::Result<()> {
                 TenantCommand::Import { file, slug, name } => {
                     let options = crate::exports::restore::ImportOptions { slug, name };
                     let secrets = crate::tenancy::settings::load_secret_box(&app.config)?;
-                    let url = app.database_url.clone();
+                    let url = app.direct_url.clone();
                     let imported = crate::exports::on_own_thread(move || async move {
                         let mut progress = crate::exports::progress::Console::new("importing");
                         let input: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
@@ -654,9 +654,9 @@ pub async fn run() -> anyhow::Result<()> {
                     target,
                 } => {
                     let secrets = crate::tenancy::settings::load_secret_box(&app.config)?;
-                    let target = target.unwrap_or_else(|| app.database_url.clone());
+                    let target = target.unwrap_or_else(|| app.direct_url.clone());
                     let imported = crate::exports::clone_tenant(
-                        &app.database_url,
+                        &app.direct_url,
                         &tenant,
                         &target,
                         crate::exports::restore::ImportOptions {

@@ -13,6 +13,35 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL URL that bypasses any connection pooler in front of the database (e.g.
+    /// PgBouncer in transaction mode), for the work a pooler cannot carry: migrations (DDL,
+    /// advisory locks), the LISTEN connection (cache invalidation, subscriptions, export
+    /// wake-ups), export and import jobs (long transactions, COPY) and the platform path
+    /// (operator commands, audit verification, the trusted-document list). Default:
+    /// `DATABASE_URL`.
+    #[arg(
+        long,
+        env = "TENANTRY_DIRECT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub direct_database_url: Option<String>,
+
+    /// Prepared-statement cache of each pooled connection: `on` (the default; a hot
+    /// statement is parsed once per connection) or `off`, which a transaction-mode pooler
+    /// without prepared-statement support (PgBouncer before 1.21) needs: there a statement
+    /// cached on one server connection is missing on the next, and each request's
+    /// statements are parsed again instead.
+    #[arg(
+        long,
+        env = "TENANTRY_STATEMENT_CACHE",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Switch::On,
+        global = true
+    )]
+    pub statement_cache: Switch,
+
     /// Folder for local state (the private PostgreSQL cluster, the development JWT secret).
     #[arg(
         long,

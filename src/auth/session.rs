@@ -307,11 +307,19 @@ impl Sessions {
             bound_tenant: None,
         };
         let mut conn = crate::db::live_connection(&self.pool).await?;
-        Ok(self
-            .resolver
-            .resolve(&mut conn, &principal)
-            .await?
-            .tenant_id)
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let resolver = &self.resolver;
+        // In a transaction, like every statement on a pooled connection: a
+        // transaction-mode pooler may otherwise parse it on one server connection and run
+        // it on another.
+        let member = conn
+            .build_transaction()
+            .read_only()
+            .run::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
+                resolver.resolve(c, &principal).await
+            })
+            .await?;
+        Ok(member.tenant_id)
     }
 
     /// Signs an access token and stores a new refresh token of `family`.

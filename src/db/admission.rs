@@ -31,8 +31,9 @@ pub trait Admission: Send + Sync + 'static {
     /// the request before a connection is taken.
     async fn known(&self) -> Option<AppResult<Self::Admitted>>;
 
-    /// Looks the caller up on `conn`, outside any transaction. SERVICE_UNAVAILABLE means
-    /// the connection was lost (the lookup is tried once more on a fresh one).
+    /// Looks the caller up on `conn`, inside the transaction just begun for the request
+    /// (as the login role, before any `SET LOCAL`). SERVICE_UNAVAILABLE means the connection
+    /// was lost (the lookup is tried once more on a fresh one).
     async fn look_up(&self, conn: &mut AsyncPgConnection) -> AppResult<Self::Admitted>;
 
     /// Admits the looked-up caller for this one request (caps, rate limits); called at

@@ -317,7 +317,7 @@ fn find_pg_bin() -> anyhow::Result<PathBuf> {
     bail!("no PostgreSQL server binaries found: install the PostgreSQL server package, set TENANTRY_PG_BIN, or set DATABASE_URL")
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // /proc/self belongs to the effective uid of this process, which is what PostgreSQL checks.
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self")
@@ -335,7 +335,7 @@ fn reachable_by_others(path: &Path) -> bool {
     })
 }
 
-fn chown_postgres(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn chown_postgres(path: &Path) -> anyhow::Result<()> {
     let status = Command::new("chown")
         .arg("postgres:postgres")
         .arg(path)

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod keyset;
 pub mod lateral;
 pub mod notify;
+pub mod pooler;
 pub mod routing;
 pub mod schema;
 pub mod text_enum;
@@ -17,14 +18,18 @@ pub mod tx;
 
 pub use tx::{TenantTx, TxMode};
 
-use crate::config::Config;
+use crate::config::{Config, Switch};
 use crate::error::{AppError, AppResult};
 use anyhow::Context;
+use diesel::connection::CacheSize;
+use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncMigrationHarness, AsyncPgConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The connection pool. Only [`TenantTx`] and the platform path hold it.
@@ -48,14 +53,32 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Builds a pool of at most `size` connections to `url`.
+/// The URL that bypasses any pooler (`TENANTRY_DIRECT_DATABASE_URL`), else `database_url`.
+pub fn direct_database_url(config: &Config, database_url: &str) -> String {
+    config
+        .direct_database_url
+        .clone()
+        .unwrap_or_else(|| database_url.to_string())
+}
+
+/// Builds a pool of at most `size` connections to `url`, each with its prepared-statement
+/// cache on.
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
+    build_pool_with(url, size, Switch::On)
+}
+
+/// Builds a pool of at most `size` connections to `url`, each with its prepared-statement
+/// cache as `statement_cache` says (`TENANTRY_STATEMENT_CACHE`; off behind a
+/// transaction-mode pooler, see README "Behind PgBouncer").
+pub fn build_pool_with(url: &str, size: usize, statement_cache: Switch) -> anyhow::Result<PgPool> {
     let mut manager_config = ManagerConfig::default();
     // No test query per checkout: a connection whose socket closed is dropped by the pool
     // (`is_broken`); the request transaction starts once more on a fresh connection if a
     // pooled one died unnoticed (see `TenantTx`), and the other paths check theirs
     // ([`live_connection`]).
     manager_config.recycling_method = RecyclingMethod::Fast;
+    manager_config.custom_setup =
+        Box::new(move |url| Box::pin(establish(url.to_string(), statement_cache)));
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     Pool::builder(manager)
@@ -64,12 +87,36 @@ pub fn build_pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
         .context("building the connection pool")
 }
 
+/// Opens one pooled connection. diesel-async sets its session settings (time zone, client
+/// encoding) as it sets a connection up, with extended-protocol statements: outside a
+/// transaction a transaction-mode pooler may parse such a statement on one server
+/// connection and execute it on another, so they run inside one here. (A plain `SET`
+/// outlives its COMMIT, and PgBouncer re-applies these reported settings on whichever
+/// server connection the client gets next.)
+async fn establish(url: String, statement_cache: Switch) -> ConnectionResult<AsyncPgConnection> {
+    let bad = |e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .map_err(bad)?;
+    // Ends by itself when the connection is dropped (its client goes with it) or lost; a
+    // lost connection fails the client's next statement, which the callers handle.
+    tokio::spawn(connection);
+    client.batch_execute("BEGIN").await.map_err(bad)?;
+    let mut conn = AsyncPgConnection::try_from(client).await?;
+    conn.batch_execute("COMMIT")
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    if !statement_cache.is_on() {
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    }
+    Ok(conn)
+}
+
 /// A pooled connection known to be alive, for the paths off the request hot path (login,
 /// the platform): the pool itself sends no test query (see [`build_pool`]), so this one
 /// does, and replaces a dead connection once. Errors are logged, and reported without
 /// detail as SERVICE_UNAVAILABLE.
 pub async fn live_connection(pool: &PgPool) -> AppResult<PooledConnection> {
-    use diesel_async::SimpleAsyncConnection;
     for _ in 0..2 {
         let mut conn = checkout(pool).await?;
         match conn.batch_execute("SELECT 1").await {
@@ -120,8 +167,16 @@ pub async fn migrations_current(pool: &PgPool) -> AppResult<bool> {
         version: String,
     }
     let mut conn = checkout(pool).await?;
-    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-        .load(&mut conn)
+    // In a transaction, like every statement on a pooled connection: a transaction-mode
+    // pooler may otherwise parse it on one server connection and run it on another.
+    let applied: Vec<Applied> = conn
+        .build_transaction()
+        .read_only()
+        .run(async |c| {
+            diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+                .load(c)
+                .await
+        })
         .await?;
     let applied: std::collections::HashSet<String> =
         applied.into_iter().map(|a| a.version).collect();

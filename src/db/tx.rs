@@ -3,7 +3,9 @@
 //! One [`TenantTx`] exists per GraphQL request and is shared (behind an `Arc`) by every
 //! resolver and DataLoader of that request. It takes a pooled connection lazily, so a
 //! request that needs none (introspection) takes none. On first use it asks its
-//! [`Admission`] (the auth layer's: membership, API-key cap, rate) who the caller is, then
+//! [`Admission`] (the auth layer's: membership, API-key cap, rate) who the caller is — from
+//! its cache, or by a lookup run after the `BEGIN`, inside the transaction (so a
+//! transaction-mode pooler such as PgBouncer keeps it on one server connection) — then
 //! sends in one round trip:
 //!
 //! ```sql
@@ -382,33 +384,58 @@ impl<A: Admission> TenantTx<A> {
         let mut admitted: Option<A::Admitted> = None;
         for attempt in 0..2 {
             let retry = attempt == 0;
-            let mut conn = self.checkout().await?;
+            // Closed, not pooled, if anything below returns early with a transaction open.
+            let mut conn = Unsettled(Some(self.checkout().await?));
+            let mut begun = false;
             let member = match &admitted {
                 Some(member) => member.clone(),
                 None => {
                     let looked_up = match &known {
                         Some(member) => member.clone(),
-                        None => match self.admission.look_up(&mut conn).await {
-                            Ok(member) => member,
-                            // A refusal is an answer; a lost connection is worth another.
-                            Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
-                                crate::telemetry::quiet::warn(
-                                    "a pooled connection was dead; retrying once",
-                                    &e.message,
-                                );
-                                drop(Object::take(conn));
-                                continue;
+                        None => {
+                            // The lookup runs inside the transaction it opens (as the login
+                            // role, before the SET LOCALs): outside one, a transaction-mode
+                            // pooler may parse its statement on one server connection and
+                            // execute it on another.
+                            begun = true;
+                            let looked_up = match conn.batch_execute(self.begin_sql()).await {
+                                Ok(()) => self.admission.look_up(&mut conn).await,
+                                Err(e) => Err(e.into()),
+                            };
+                            match looked_up {
+                                Ok(member) => member,
+                                // A refusal is an answer; a lost connection is worth another.
+                                Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
+                                    crate::telemetry::quiet::warn(
+                                        "a pooled connection was dead; retrying once",
+                                        &e.message,
+                                    );
+                                    continue;
+                                }
+                                Err(e) => {
+                                    rollback_or_discard(conn.settle()).await;
+                                    return Err(e);
+                                }
                             }
-                            Err(e) => return Err(e),
-                        },
+                        }
                     };
-                    let member = self.admission.admit(looked_up)?;
+                    let member = match self.admission.admit(looked_up) {
+                        Ok(member) => member,
+                        Err(e) => {
+                            if begun {
+                                rollback_or_discard(conn.settle()).await;
+                            } else {
+                                drop(conn.settle());
+                            }
+                            return Err(e);
+                        }
+                    };
                     let _ = self.admitted.set(member.clone());
                     admitted = Some(member.clone());
                     member
                 }
             };
-            match self.start(conn, member).await {
+            match self.start(conn, member, begun).await {
                 Err(Attempt::Dead(e)) if retry => {
                     crate::telemetry::quiet::warn(
                         "a pooled connection was dead; retrying once",
@@ -423,21 +450,28 @@ impl<A: Admission> TenantTx<A> {
         ))
     }
 
-    /// Begins the transaction as `member` on `conn`.
+    /// `BEGIN` in this transaction's mode.
+    fn begin_sql(&self) -> &'static str {
+        match self.mode {
+            TxMode::ReadOnly => "BEGIN READ ONLY;",
+            TxMode::ReadWrite => "BEGIN;",
+        }
+    }
+
+    /// Begins the transaction as `member` on `conn` (or, if `begun`, goes on with the one
+    /// the lookup opened).
     async fn start(
         &self,
-        conn: Object<AsyncPgConnection>,
+        mut pending: Unsettled,
         member: A::Admitted,
+        begun: bool,
     ) -> Result<Open<A::Admitted>, Attempt> {
         let identity = self.admission.identity(&member);
         tracing::Span::current().record("tenant.id", tracing::field::display(identity.tenant_id));
-        let begin = match self.mode {
-            TxMode::ReadOnly => "BEGIN READ ONLY",
-            TxMode::ReadWrite => "BEGIN",
-        };
+        let begin = if begun { "" } else { self.begin_sql() };
         let field = self.pending_field.load(Ordering::Relaxed);
         let sql = format!(
-            "{begin}; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
+            "{begin} SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
              SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
              SET LOCAL app.role = '{role}';{request}{key}{savepoint}",
             timeout = self.statement_timeout.as_millis(),
@@ -459,8 +493,7 @@ impl<A: Admission> TenantTx<A> {
             },
         );
         // If the request is cancelled while this batch is in flight, the connection may be
-        // inside a transaction nobody will end: close it rather than pool it.
-        let mut pending = Unsettled(Some(conn));
+        // inside a transaction nobody will end: `pending` closes it rather than pool it.
         match pending.batch_execute(&sql).await {
             Ok(()) => Ok(Open {
                 conn: pending.settle(),

@@ -30,7 +30,7 @@ pub async fn download(
     if !crate::exports::jobs::download_allowed(&app.secrets, tenant, job, &q.token) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let path = match crate::exports::jobs::finished_file(&app.database_url, tenant, job).await {
+    let path = match crate::exports::jobs::finished_file(&app.direct_url, tenant, job).await {
         Ok(Some(path)) => path,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
         Err(e) => {

@@ -2,6 +2,12 @@
 //! per test (`CREATE DATABASE .. TEMPLATE ..`, dropped afterwards), and the real application
 //! and HTTP router on top of it, so tests go through exactly the path the server uses.
 //! The PostgreSQL is `DATABASE_URL`'s server if set, else the private cluster.
+//!
+//! With `TENANTRY_TEST_PGBOUNCER=1` the application's pools go through a PgBouncer in
+//! transaction mode started for this test process ([`pgbouncer`]), with the statement cache
+//! off (unless `TENANTRY_STATEMENT_CACHE` says otherwise, to show why it must be); the
+//! direct URL (migrations, the LISTEN connection, the platform path) and the tests' own raw
+//! SQL go to the server directly.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -22,6 +28,8 @@ struct Base {
     admin_url: String,
     template: String,
     citus: Option<tenantry::db::citus::CitusCluster>,
+    /// The PgBouncer requests go through, with `TENANTRY_TEST_PGBOUNCER=1`.
+    pgbouncer: Option<tenantry::db::pooler::LocalPgBouncer>,
 }
 
 /// Whether this run is on the local Citus cluster (`TENANTRY_TEST_CITUS=1`) rather than one
@@ -166,10 +174,20 @@ async fn base() -> &'static Base {
                 .expect("rename template");
         }
         admin.execute("SELECT pg_advisory_unlock(7243)", &[]).await.expect("unlock");
+        // Asked for and unavailable is a failure, never a quiet run without it.
+        let pgbouncer = match std::env::var("TENANTRY_TEST_PGBOUNCER").as_deref() {
+            Ok("1") => Some(
+                tenantry::db::pooler::LocalPgBouncer::start(&admin_url)
+                    .await
+                    .expect("starting PgBouncer (TENANTRY_TEST_PGBOUNCER=1)"),
+            ),
+            _ => None,
+        };
         Base {
             admin_url,
             template,
             citus: None,
+            pgbouncer,
         }
     })
     .await
@@ -213,7 +231,14 @@ async fn citus_base() -> Base {
         admin_url,
         template,
         citus: Some(cluster),
+        pgbouncer: None,
     }
+}
+
+/// The PgBouncer of this test process, when the suite runs through one
+/// (`TENANTRY_TEST_PGBOUNCER=1`).
+pub async fn pgbouncer() -> Option<&'static tenantry::db::pooler::LocalPgBouncer> {
+    base().await.pgbouncer.as_ref()
 }
 
 /// A fresh database for one test, dropped when this goes out of scope.
@@ -294,10 +319,12 @@ impl Drop for TestDb {
 
 /// Waits until the application's tenancy listener has run its `LISTEN` and dropped every
 /// cache once (it bumps the cache generation then), so a test that caches something
-/// cannot see it vanish afterwards.
+/// cannot see it vanish afterwards; and until the trusted-document list has been reloaded
+/// once more after that `LISTEN` (the second load; the first is at start), so a test
+/// counting reloads cannot take that one, begun before its own change, for the one after.
 async fn wait_for_tenancy_listener(app: &App) {
     for _ in 0..1000 {
-        if app.resolver.generation() > 0 {
+        if app.resolver.generation() > 0 && app.documents.loads() >= 2 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -337,6 +364,13 @@ impl TestApp {
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
         let mut config = Config::for_database(db.url.clone());
+        if let Some(pgbouncer) = pgbouncer().await {
+            config.database_url = Some(pgbouncer.url(&db.name));
+            config.direct_database_url = Some(db.url.clone());
+            if std::env::var_os("TENANTRY_STATEMENT_CACHE").is_none() {
+                config.statement_cache = tenantry::config::Switch::Off;
+            }
+        }
         config.jwt_secret = Some("test-secret-test-secret-test-secret!".into());
         config.tenant_cache_ttl_ms = 0;
         adjust(&mut config);

@@ -440,12 +440,12 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
         "the second run of the feed query should use its plan"
     );
     let (planned_50, planned_big, _) = feed_statements(&t, &tenant, 50).await;
-    // membership lookup, BEGIN + settings, contacts, conversations, messages, COMMIT
+    // BEGIN, membership lookup, settings, contacts, conversations, messages, COMMIT
     assert_eq!(at_10, at_50, "statements grew with the page size");
-    assert_eq!(at_50, 6);
+    assert_eq!(at_50, 7);
     assert_eq!(
         (planned_10, planned_50),
-        (6, 6),
+        (7, 7),
         "the plan sends other statements"
     );
     assert_eq!((&planned_small, &planned_big), (&small, &big));
@@ -459,10 +459,10 @@ async fn the_feed_query_sends_the_same_statements_at_any_page_size() {
     let (planned, planned_fifty, compiled) = statements(&t, &tenant, counts(50)).await;
     assert!(compiled);
     assert_eq!(planned_fifty, fifty);
-    // membership lookup, BEGIN + settings, contacts, counts, COMMIT
+    // BEGIN, membership lookup, settings, contacts, counts, COMMIT
     assert_eq!(
         (count_10, count_50, planned),
-        (5, 5, 5),
+        (6, 6, 6),
         "conversation counts are not batched"
     );
     assert_eq!(ten["contacts"]["edges"].as_array().unwrap().len(), 10);

@@ -403,3 +403,68 @@ async fn no_bleed_through_a_pool_of_one_connection() {
     });
     futures_util::future::join_all(requests).await;
 }
+
+/// With `TENANTRY_TEST_PGBOUNCER=1` this suite runs through PgBouncer in transaction mode:
+/// the requests must have reached the database through it (its own counters say so), so
+/// the run cannot pass against the server directly. Without it, the app talks to the
+/// test's database directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_reach_the_database_the_configured_way() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    for i in 0..5 {
+        t.contact(&a.token, &format!("Via {i}")).await;
+    }
+    // Rounds of concurrent requests: PgBouncer opens several server connections, and
+    // (round robin) a pooled connection's next transaction lands on another one than its
+    // last: a statement cached on one server connection is missing there.
+    let (app, token) = (&t, &a.token);
+    for round in 0..4 {
+        let requests = (0..8).map(|i| async move {
+            let body = app.gql(token, "{ contacts { totalCount } }").await;
+            assert_eq!(
+                body.data("contacts.totalCount"),
+                5,
+                "round {round}, request {i}: {body}"
+            );
+        });
+        futures_util::future::join_all(requests).await;
+    }
+    let Some(pgbouncer) = crate::common::pgbouncer().await else {
+        assert_eq!(t.app.database_url, t.db.url);
+        return;
+    };
+    assert_eq!(t.app.database_url, pgbouncer.url(&t.db.name));
+    assert_eq!(t.app.direct_url, t.db.url);
+    // Counted per database by PgBouncer (its totals are refreshed every second here).
+    let mut transactions = 0;
+    for _ in 0..30 {
+        let stats = pgbouncer.show("STATS").await.expect("SHOW STATS");
+        transactions = stats
+            .iter()
+            .find(|row| row.iter().any(|(k, v)| k == "database" && v == &t.db.name))
+            .and_then(|row| row.iter().find(|(k, _)| k == "total_xact_count"))
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if transactions >= 37 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        transactions >= 37,
+        "PgBouncer served {transactions} transactions of {}, not the 37 requests",
+        t.db.name
+    );
+    // Through more than one server connection of its own to the test's database.
+    let servers = pgbouncer.show("SERVERS").await.expect("SHOW SERVERS");
+    let to_this = servers
+        .iter()
+        .filter(|row| row.iter().any(|(k, v)| k == "database" && v == &t.db.name))
+        .count();
+    assert!(
+        to_this >= 2,
+        "PgBouncer holds {to_this} server connections to {}",
+        t.db.name
+    );
+}

@@ -139,8 +139,9 @@ async fn introspection_takes_no_connection_and_queries_are_read_only() {
         .into_json();
     assert!(response.get("errors").is_none(), "{response}");
     tx.finish().await.unwrap();
-    // membership lookup, the set-up batch, the count, COMMIT
-    assert_eq!(tx.statement_count(), 4);
+    // BEGIN, the membership lookup (inside the transaction: see TenantTx), the set-up
+    // batch, the count, COMMIT
+    assert_eq!(tx.statement_count(), 5);
 
     // A write inside a query's transaction is refused by PostgreSQL itself.
     let tx = t.app.tenant_tx(principal, TxMode::ReadOnly);
@@ -207,7 +208,7 @@ async fn a_dropped_transaction_is_rolled_back() {
 async fn a_request_survives_a_pooled_connection_the_database_dropped() {
     // One pooled connection, checked out without a test query: kill its backend between
     // requests, with a cached membership (the first statement is the BEGIN batch) and
-    // without (the first statement is the membership lookup).
+    // without (the first statement is the BEGIN before the membership lookup).
     for ttl_ms in [60_000, 0] {
         let t = TestApp::with_config(|c| {
             c.pool_size = Some(1);
