@@ -217,6 +217,23 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
             .await
             .expect("drop stale slots");
     }
+    let cluster = citus().await.expect("cluster");
+    for node in std::iter::once(cluster.coordinator()).chain(cluster.workers()) {
+        let c = client(&node.url("postgres")).await;
+        let roles: Vec<String> = c
+            .query(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE 'citus_shard_move_subscription_role%'",
+                &[],
+            )
+            .await
+            .expect("roles")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for role in roles {
+            let _ = c.batch_execute(&format!("DROP ROLE \"{role}\"")).await;
+        }
+    }
     let node_of = |placements: &[tenantry::platform::placement::TenantPlacement], slug: &str| {
         placements
             .iter()
@@ -331,15 +348,7 @@ async fn the_main_shapes_route_every_statement_to_one_node() {
     if !on_citus() {
         return;
     }
-    // Citus raises an error for any statement of these connections that would run on more
-    // than one shard: a request that fans out fails instead of answering.
-    let t = TestApp::with_config(|c| {
-        c.compiled_plans = tenantry::config::Switch::On;
-        let url = c.database_url.clone().expect("url");
-        c.database_url =
-            Some(format!("{url} options='-c citus.multi_task_query_log_level=error'"));
-    })
-    .await;
+    let t = TestApp::with_config(|c| c.compiled_plans = tenantry::config::Switch::On).await;
     let a = t.tenant("alpha").await;
     let _b = t.tenant("bravo").await;
     let contact = t.contact(&a.token, "Alice").await;
@@ -355,6 +364,23 @@ async fn the_main_shapes_route_every_statement_to_one_node() {
         .as_str()
         .unwrap_or_else(|| panic!("startConversation: {body}"))
         .to_string();
+    // From now on Citus raises an error for any statement of this database that would run
+    // on more than one shard: a request that fans out fails instead of answering. (Set for
+    // new sessions; the server's open ones are ended, and its pool reconnects.)
+    let admin = client(&t.db.url).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET citus.multi_task_query_log_level = 'error';
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            t.db.name
+        ))
+        .await
+        .expect("refuse fan-out");
+    for _ in 0..40 {
+        // Each dead pooled connection is replaced by the request that meets it.
+        let _ = t.gql(&a.token, "{ tenant { slug } }").await;
+    }
     let mut fanned_out = Vec::new();
     for (name, query, variables) in shapes(&contact, &conversation) {
         let (_, body) = t.post(Some(&a.token), &[], &query, variables).await;
