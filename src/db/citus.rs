@@ -137,9 +137,7 @@ impl CitusCluster {
     /// concurrent callers are serialised by an advisory lock on the coordinator.
     pub async fn prepare_database(&self, name: &str) -> anyhow::Result<()> {
         let admin = connect(&self.coordinator.url("postgres")).await?;
-        admin
-            .batch_execute("SELECT pg_advisory_lock(7244)")
-            .await?;
+        admin.batch_execute("SELECT pg_advisory_lock(7244)").await?;
         let result = async {
             for node in self.nodes() {
                 node.ensure_database(name).await?;
@@ -191,7 +189,9 @@ impl CitusCluster {
                     )
                     .await?;
                 match admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+                    .batch_execute(&format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                    ))
                     .await
                 {
                     Ok(()) => break,

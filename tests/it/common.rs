@@ -198,35 +198,55 @@ async fn base() -> &'static Base {
 async fn citus_base() -> Base {
     let home = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tenantry");
     let cluster = tenantry::db::citus::CitusCluster::new(&home, None).expect("citus cluster");
-    cluster.ensure_started().await.expect("start the Citus cluster");
+    cluster
+        .ensure_started()
+        .await
+        .expect("start the Citus cluster");
     let admin_url = cluster.coordinator().url("postgres");
     let template = format!("tenantry_ctmpl_{:016x}", migrations_hash());
     let admin = client(&admin_url).await;
-    admin.execute("SELECT pg_advisory_lock(7243)", &[]).await.expect("lock");
+    admin
+        .execute("SELECT pg_advisory_lock(7243)", &[])
+        .await
+        .expect("lock");
     let template_url = with_database(&admin_url, &template);
     let ready = match tokio_postgres::connect(&template_url, tokio_postgres::NoTls).await {
         Ok((c, conn)) => {
             tokio::spawn(conn);
-            c.query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'tenantry_template_ready'", &[])
-                .await
-                .ok()
-                .flatten()
-                .is_some()
+            c.query_opt(
+                "SELECT 1 FROM pg_tables WHERE tablename = 'tenantry_template_ready'",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .is_some()
         }
         Err(_) => false,
     };
     if !ready {
-        cluster.drop_database(&template).await.expect("drop a half-made template");
-        cluster.prepare_database(&template).await.expect("prepare the template");
+        cluster
+            .drop_database(&template)
+            .await
+            .expect("drop a half-made template");
+        cluster
+            .prepare_database(&template)
+            .await
+            .expect("prepare the template");
         let pool = tenantry::db::build_pool(&template_url, 1).expect("pool");
-        tenantry::db::run_migrations(&pool).await.expect("migrate the Citus template");
+        tenantry::db::run_migrations(&pool)
+            .await
+            .expect("migrate the Citus template");
         drop(pool);
         // A local table on the coordinator only: the mark that the template is complete.
         exec(&template_url, "CREATE TABLE tenantry_template_ready ()")
             .await
             .expect("mark the template");
     }
-    admin.execute("SELECT pg_advisory_unlock(7243)", &[]).await.expect("unlock");
+    admin
+        .execute("SELECT pg_advisory_unlock(7243)", &[])
+        .await
+        .expect("unlock");
     Base {
         admin_url,
         template,
