@@ -98,7 +98,9 @@ impl App {
         };
         // Migrations run DDL and hold an advisory lock across statements: a direct session.
         db::run_migrations(&direct_pool).await?;
-        let on_citus = db::citus::check(&pool).await?;
+        // On the direct pool: a prepared statement outside a transaction would not survive a
+        // transaction-mode pooler.
+        let on_citus = db::citus::check(&direct_pool).await?;
         let secret = load_secret(&config)?;
         let keys = TokenKeys::new(&config, &secret)?;
         let resolver = TenantResolver::new(Duration::from_millis(config.tenant_cache_ttl_ms));

@@ -1,4 +1,11 @@
--- Distribution is not undone (undistribute_table is the operator's tool); the policies are.
+-- On one server: the policies as they were. On Citus this is refused: undoing distribution
+-- (undistribute_table, the SET NULL keys, the runtime roles' LOGIN) is the operator's work.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'migration 000022 cannot be reverted on Citus: undistribute the tables first (undistribute_table)';
+  END IF;
+END $$;
 DROP FUNCTION app.distribute_tenant_table(regclass);
 CREATE OR REPLACE FUNCTION app.audit_platform_row() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER AS $$

@@ -9,28 +9,34 @@
 --    the global tables a tenant table points at (tenants, users) become reference tables;
 --    the platform's own tables stay on the coordinator. Without Citus, nothing else changes.
 
--- (PL/pgSQL rather than SQL: Citus cannot plan a SQL function's parameters.)
+-- (PL/pgSQL rather than SQL: Citus cannot plan a SQL function's parameters. The tables are
+-- named with their schema and the search path is pinned: a policy's own subquery was bound
+-- to the real tables when it was created, and a caller's temporary table of the same name
+-- must not stand in for them now.)
 CREATE FUNCTION app.is_member(p_tenant uuid, p_user uuid) RETURNS boolean
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  RETURN EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = p_tenant AND m.user_id = p_user);
+  RETURN EXISTS (SELECT 1 FROM public.memberships m WHERE m.tenant_id = p_tenant AND m.user_id = p_user);
 END $$;
 
 CREATE FUNCTION app.shares_current_tenant(p_user uuid) RETURNS boolean
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  RETURN EXISTS (SELECT 1 FROM memberships m
+  RETURN EXISTS (SELECT 1 FROM public.memberships m
                   WHERE m.tenant_id = app.current_tenant_id() AND m.user_id = p_user);
 END $$;
 
 CREATE FUNCTION app.current_user_email() RETURNS text
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  RETURN (SELECT lower(u.email) FROM users u WHERE u.id = app.current_user_id());
+  RETURN (SELECT lower(u.email) FROM public.users u WHERE u.id = app.current_user_id());
 END $$;
 
+REVOKE ALL ON FUNCTION app.is_member(uuid, uuid), app.shares_current_tenant(uuid),
+                       app.current_user_email() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.is_member(uuid, uuid), app.shares_current_tenant(uuid),
-                          app.current_user_email() TO tenantry_app, tenantry_auth;
+                          app.current_user_email()
+  TO tenantry_app, tenantry_auth, tenantry_audit, tenantry_meter;
 
 -- Before: EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id), where the
 -- memberships policy kept only the current tenant's rows. Now the tenant is also named, so

@@ -243,7 +243,8 @@ impl TenantResolver {
         cached.map(|r| r.map_err(refusal))
     }
 
-    /// Resolves `principal` on `conn` (outside any transaction) and caches the answer.
+    /// Resolves `principal` on `conn` and caches the answer (the request transaction calls it
+    /// after its BEGIN, so behind a transaction pooler its statements stay on one connection).
     pub async fn resolve(
         &self,
         conn: &mut AsyncPgConnection,

@@ -11,7 +11,8 @@
 
 /// `$table.tenant_id = $tenant`: the explicit tenant filter of a diesel query on a tenant
 /// table of [`crate::db::schema`] (`$tenant` a [`crate::ids::TenantId`]). The `tenants`
-/// table is distributed by its `id`: it says `tenants::id.eq(tenant.0)` instead.
+/// table is keyed by its `id` (a reference table on Citus, on every node): it says
+/// `tenants::id.eq(tenant.0)` instead.
 #[macro_export]
 macro_rules! of_tenant {
     ($table:ident, $tenant:expr) => {

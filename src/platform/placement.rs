@@ -213,9 +213,11 @@ impl Platform {
         let place = self.shard_of(tenant.id).await?;
         let mut conn = self.conn().await?;
         let target: Target = diesel::sql_query(
-            "SELECT max(nodename) AS host, max(nodeport) AS port, max(nodeid) AS node_id FROM pg_dist_node
-              WHERE noderole = 'primary' AND isactive
-                AND (nodeid::text = $1 OR nodename || ':' || nodeport = $1)",
+            "SELECT max(nodename) AS host, max(nodeport) AS port, max(nodeid) AS node_id
+               FROM (SELECT nodename, nodeport, nodeid FROM pg_dist_node
+                      WHERE noderole = 'primary' AND isactive AND groupid <> 0
+                        AND (nodeid::text = $1 OR nodename || ':' || nodeport = $1)
+                      ORDER BY nodeid LIMIT 1) n",
         )
         .bind::<Text, _>(to.trim())
         .get_result(&mut conn)
@@ -224,7 +226,7 @@ impl Platform {
         else {
             return Err(AppError::new(
                 ErrorCode::BadUserInput,
-                format!("no active node {to:?}: name one by its id or host:port, as `tenantry cluster status` lists them"),
+                format!("no active worker {to:?}: name one by its id or host:port, as `tenantry cluster status` lists them"),
             ));
         };
         if node_id == place.node_id {

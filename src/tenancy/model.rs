@@ -43,7 +43,7 @@ pub async fn current_tenant(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
 ) -> QueryResult<Option<TenantRow>> {
-    // `tenants` is distributed by its id (see `crate::db::routing`).
+    // `tenants` is keyed by its id (a reference table on Citus; see `crate::db::routing`).
     tenants::table
         .filter(tenants::id.eq(tenant.0))
         .select(TenantRow::as_select())

@@ -468,3 +468,33 @@ async fn requests_reach_the_database_the_configured_way() {
         t.db.name
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_table_cannot_stand_in_for_one_a_policy_reads() {
+    // The policies of `users` and `invitations` call functions that read `memberships` and
+    // `users`; a caller's temporary table of the same name must not replace the real one.
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+    c.batch_execute(&format!(
+        "CREATE TEMP TABLE memberships (tenant_id uuid, user_id uuid);
+         INSERT INTO memberships VALUES ('{}', '{}')",
+        a.id.0, b.owner.0
+    ))
+    .await
+    .expect("a temporary table");
+    let rows = c
+        .query("SELECT email FROM users WHERE id = $1", &[&b.owner.0])
+        .await
+        .expect("select");
+    assert!(
+        rows.is_empty(),
+        "another tenant's user was visible through a temporary table"
+    );
+    let own = c
+        .query("SELECT email FROM users WHERE id = $1", &[&a.owner.0])
+        .await
+        .expect("select");
+    assert_eq!(own.len(), 1);
+}
