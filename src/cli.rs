@@ -263,7 +263,8 @@ enum TenantCommand {
         /// Tenant slug or id.
         tenant: String,
     },
-    /// On Citus: move a tenant's shards to another node online (every tenant sharing its
+    /// On Citus: move a tenant's shards to another node; reads go on, writes to them wait
+    /// for the copy (every tenant sharing its
     /// shards moves too: isolate it first to move it alone).
     Move {
         /// Tenant slug or id.

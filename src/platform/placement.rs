@@ -1,11 +1,11 @@
 //! Where tenants live on a Citus cluster, for operators: the nodes and their shards
 //! (`tenantry cluster status`), a tenant given shards of its own (`tenantry tenant
-//! isolate`), and a tenant's shards moved to another node online (`tenantry tenant move`).
+//! isolate`), and a tenant's shards moved to another node (`tenantry tenant move`).
 //!
 //! Everything here is Citus's own machinery: `isolate_tenant_to_new_shard` splits the
 //! tenant's hash value out of its shard (with the co-located shards of every tenant table),
-//! and `citus_move_shard_placement` copies a shard group with logical replication while
-//! writes go on, then switches over under a short lock. Runs as the login role on the
+//! and `citus_move_shard_placement` copies a shard group to another node while reads go on
+//! (writes to that group wait for the copy; see [`Platform::move_tenant`]). Runs as the login role on the
 //! coordinator; refused with a clear message on a single server.
 
 use super::model::Platform;
@@ -203,8 +203,8 @@ impl Platform {
         Ok(row.shard_id)
     }
 
-    /// Moves the tenant's shard group to node `to` (a node id, or `host:port`) online:
-    /// logical replication copies it while requests go on, then Citus switches over. Every
+    /// Moves the tenant's shard group to node `to` (a node id, or `host:port`): Citus copies
+    /// it while reads go on and writes to it wait (see below), then switches over. Every
     /// tenant sharing the shard group moves with it (`isolate` first to move one alone).
     /// Returns (node id moved from, node id moved to, tenants moved).
     pub async fn move_tenant(&self, slug_or_id: &str, to: &str) -> AppResult<(i32, i32, i64)> {
@@ -232,8 +232,13 @@ impl Platform {
         if node_id == place.node_id {
             return Ok((place.node_id, node_id, place.tenants_in_shard));
         }
+        // `block_writes`: the shard group is copied while reads go on and writes to it wait.
+        // The logical-replication mode (`force_logical`, writes go on during the copy) fails
+        // here on PostgreSQL 15: Citus's subscription role is made non-superuser and may not
+        // apply changes into tables with FORCE ROW LEVEL SECURITY ("cannot replicate into
+        // relation with row-level security enabled"), and retries for ever.
         diesel::sql_query(
-            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'force_logical')",
+            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')",
         )
         .bind::<BigInt, _>(place.shard_id)
         .bind::<Text, _>(&place.host)
