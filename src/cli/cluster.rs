@@ -70,8 +70,12 @@ pub async fn cluster(config: Config, command: ClusterCommand) -> anyhow::Result<
     let ClusterCommand::Status { top } = command;
     let app = App::start(config).await?;
     let platform = app.platform();
+    // Both lists are read before anything is printed: on a single server the command is
+    // refused with no half-printed table.
+    let nodes = platform.cluster_nodes().await?;
+    let tenants = platform.largest_tenants(top).await?;
     println!("node\taddress\trole\tshards\tbytes");
-    for node in platform.cluster_nodes().await? {
+    for node in nodes {
         println!(
             "{}\t{}\t{}\t{}\t{}",
             node.node_id, node.address, node.role, node.shards, node.bytes
@@ -79,7 +83,7 @@ pub async fn cluster(config: Config, command: ClusterCommand) -> anyhow::Result<
     }
     println!();
     println!("node\ttenant\tshard\trows");
-    for tenant in platform.largest_tenants(top).await? {
+    for tenant in tenants {
         println!(
             "{}\t{}\t{}\t{}",
             tenant.node_id, tenant.slug, tenant.shard_id, tenant.rows

@@ -292,10 +292,16 @@ async fn the_cli_adds_lists_and_removes_documents_from_manifests() {
             .env("RUST_LOG", "error")
             .output()
             .expect("run tenantry");
+        // Scripts read stdout (one line); logs go to stderr, shown only when a run fails.
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let ok = out.status.success();
         (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-                + &String::from_utf8_lossy(&out.stderr),
+            ok,
+            if ok {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            } else {
+                String::from_utf8_lossy(&out.stdout).trim().to_string() + &stderr
+            },
         )
     };
     let q1 = "query Me { me { role } }";
