@@ -80,7 +80,8 @@ impl CitusCluster {
         &self.workers
     }
 
-    fn nodes(&self) -> impl Iterator<Item = &DevCluster> {
+    /// The coordinator, then the workers.
+    pub fn nodes(&self) -> impl Iterator<Item = &DevCluster> {
         std::iter::once(&self.coordinator).chain(self.workers.iter())
     }
 

@@ -108,7 +108,7 @@ pub struct Live {
     per_tenant: Mutex<HashMap<TenantId, i64>>,
     /// Set when live updates cannot work here (on Citus: the changes happen on the
     /// workers, where nobody listens); every new subscription is refused with it.
-    unavailable: Mutex<Option<&'static str>>,
+    unavailable: std::sync::OnceLock<&'static str>,
 }
 
 impl Live {
@@ -131,13 +131,13 @@ impl Live {
             statements: AtomicU64::new(0),
             subscriptions: AtomicUsize::new(0),
             per_tenant: Mutex::default(),
-            unavailable: Mutex::default(),
+            unavailable: std::sync::OnceLock::new(),
         })
     }
 
     /// Refuses every new subscription from now on, telling subscribers `why`.
     pub fn disable(&self, why: &'static str) {
-        *lock(&self.unavailable) = Some(why);
+        let _ = self.unavailable.set(why);
     }
 
     /// Opens a transaction of `principal` (a subscriber's own, for nested fields and
@@ -459,7 +459,7 @@ pub async fn open(ctx: &async_graphql::Context<'_>, role: Role) -> async_graphql
         .await
         .map_err(AppError::into_graphql)?;
     let live = Arc::clone(&session.live);
-    if let Some(why) = *lock(&live.unavailable) {
+    if let Some(why) = live.unavailable.get().copied() {
         return Err(AppError::new(ErrorCode::ServiceUnavailable, why).into_graphql());
     }
     if session.open.load(Ordering::SeqCst) >= session.max_per_connection {

@@ -225,7 +225,7 @@ async fn subscriptions_are_refused_on_citus_with_a_clear_message() {
 /// reuse their names.
 async fn clean_abandoned_moves() {
     let cluster = citus().await.expect("cluster");
-    for node in std::iter::once(cluster.coordinator()).chain(cluster.workers()) {
+    for node in cluster.nodes() {
         let c = client(&node.url("postgres")).await;
         let subscriptions: Vec<(String, String)> = c
             .query(

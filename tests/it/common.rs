@@ -266,6 +266,8 @@ pub struct TestDb {
     pub name: String,
     pub url: String,
     admin_url: String,
+    /// The run's Citus cluster, whose every node holds a copy of this database.
+    citus: Option<tenantry::db::citus::CitusCluster>,
 }
 
 impl TestDb {
@@ -289,6 +291,7 @@ impl TestDb {
             url: with_database(&base.admin_url, &name),
             name,
             admin_url: base.admin_url.clone(),
+            citus: base.citus.clone(),
         }
     }
 
@@ -309,6 +312,7 @@ impl TestDb {
             url: with_database(&base.admin_url, &name),
             name,
             admin_url: base.admin_url.clone(),
+            citus: base.citus.clone(),
         }
     }
 }
@@ -319,18 +323,19 @@ impl Drop for TestDb {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         // Drop runs outside async context guarantees: use a thread with its own runtime.
         let name = self.name.clone();
+        let citus = self.citus.take();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
-            if on_citus() {
-                let home = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tenantry");
-                if let Ok(cluster) = tenantry::db::citus::CitusCluster::new(&home, None) {
+            match citus {
+                Some(cluster) => {
                     let _ = rt.block_on(cluster.drop_database(&name));
                 }
-            } else {
-                let _ = rt.block_on(exec(&admin, &sql));
+                None => {
+                    let _ = rt.block_on(exec(&admin, &sql));
+                }
             }
         })
         .join();
