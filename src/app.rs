@@ -110,8 +110,8 @@ impl App {
         ));
         let opener: TxOpener = {
             let pool = pool.clone();
-            let timeout = config.statement_timeout();
-            Arc::new(move |admission, mode| RequestTx::new(pool.clone(), admission, mode, timeout))
+            let settings = config.tx_settings();
+            Arc::new(move |admission, mode| RequestTx::new(pool.clone(), admission, mode, settings))
         };
         let live = Live::new(
             crate::schema::live_sources(),
@@ -235,7 +235,7 @@ impl App {
             self.pool.clone(),
             RequestAdmission::new(self.resolver.clone(), principal).with_costs(self.usage.clone()),
             mode,
-            self.config.statement_timeout(),
+            self.config.tx_settings(),
         )
     }
 

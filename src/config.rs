@@ -121,6 +121,20 @@ pub struct Config {
     )]
     pub statement_timeout_ms: u64,
 
+    /// On Citus: refuse any request statement that Citus would send to more than one node
+    /// (each request transaction sets `citus.multi_task_query_log_level = error`). The test
+    /// suites run with it on, which is how they prove that requests are routed; an operator
+    /// may turn it on to find a statement that fans out. No effect on one server.
+    #[arg(
+        long,
+        env = "TENANTRY_CITUS_REFUSE_FAN_OUT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Switch::Off,
+        global = true
+    )]
+    pub citus_refuse_fan_out: Switch,
+
     /// How long a resolved tenant membership (status and role) is cached, in milliseconds.
     #[arg(
         long,
@@ -518,9 +532,12 @@ impl Config {
         })
     }
 
-    /// The statement timeout as a duration.
-    pub fn statement_timeout(&self) -> Duration {
-        Duration::from_millis(self.statement_timeout_ms)
+    /// What every request transaction sets besides who it runs as.
+    pub fn tx_settings(&self) -> crate::db::tx::TxSettings {
+        crate::db::tx::TxSettings {
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            refuse_fan_out: self.citus_refuse_fan_out == Switch::On,
+        }
     }
 
     /// Every setting from the environment, else its default (no command line).

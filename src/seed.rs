@@ -80,9 +80,7 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
     // Quiet: a bulk load announces no live events (one per row would flood the channel),
     // and is audited per table rather than per row (migration 000021).
     let sql = format!(
-        "SET LOCAL app.quiet_events = 'on';
-         SET LOCAL app.audit_bulk = 'on';
-         INSERT INTO contacts (id, name, email, phone, company, tags, created_at, updated_at)
+        "INSERT INTO contacts (id, name, email, phone, company, tags, created_at, updated_at)
          SELECT app.uuid_v7(t.ts, '{slug}:c:' || n), f.name || ' ' || l.name,
                 lower(f.name) || '.' || lower(l.name) || n || '@example.test',
                 '+1 555 ' || lpad(n::text, 7, '0'),
@@ -128,6 +126,6 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
         conversations = size.conversations,
         messages = size.messages,
     );
-    platform.execute_in_tenant(tenant, &sql).await?;
+    platform.bulk_load_in_tenant(tenant, &sql).await?;
     Ok(true)
 }

@@ -69,12 +69,22 @@ struct Open<M> {
     field_savepoint: Option<bool>,
 }
 
+/// What every request transaction sets besides who it runs as (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct TxSettings {
+    /// `statement_timeout` of the transaction.
+    pub statement_timeout: Duration,
+    /// On Citus, `citus.multi_task_query_log_level = error`: a statement that would run on
+    /// more than one node fails instead (`TENANTRY_CITUS_REFUSE_FAN_OUT`).
+    pub refuse_fan_out: bool,
+}
+
 /// The request-scoped tenant transaction (see the module documentation), admitted by `A`.
 pub struct TenantTx<A: Admission> {
     pool: PgPool,
     admission: A,
     mode: TxMode,
-    statement_timeout: Duration,
+    settings: TxSettings,
     statements: Arc<AtomicU64>,
     /// Set by the connection when it reports a failed statement (see [`TenantTx::run`] for
     /// the failures it does not report).
@@ -94,12 +104,12 @@ pub struct TenantTx<A: Admission> {
 
 impl<A: Admission> TenantTx<A> {
     /// A transaction for one request, admitted by `admission`, not yet begun.
-    pub fn new(pool: PgPool, admission: A, mode: TxMode, statement_timeout: Duration) -> Self {
+    pub fn new(pool: PgPool, admission: A, mode: TxMode, settings: TxSettings) -> Self {
         Self {
             pool,
             admission,
             mode,
-            statement_timeout,
+            settings,
             statements: Arc::new(AtomicU64::new(0)),
             failed: Arc::new(AtomicBool::new(false)),
             pending_field: AtomicBool::new(false),
@@ -473,8 +483,13 @@ impl<A: Admission> TenantTx<A> {
         let sql = format!(
             "{begin} SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
              SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
-             SET LOCAL app.role = '{role}';{request}{key}{savepoint}",
-            timeout = self.statement_timeout.as_millis(),
+             SET LOCAL app.role = '{role}';{fan_out}{request}{key}{savepoint}",
+            timeout = self.settings.statement_timeout.as_millis(),
+            fan_out = if self.settings.refuse_fan_out {
+                " SET LOCAL citus.multi_task_query_log_level = 'error';"
+            } else {
+                ""
+            },
             tenant = identity.tenant_id.0,
             user = identity.user_id.0,
             role = identity.role,

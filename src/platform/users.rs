@@ -168,11 +168,34 @@ impl Platform {
 
     /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
     pub async fn execute_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+        self.run_in_tenant(tenant, None, sql).await
+    }
+
+    /// As [`Self::execute_in_tenant`], for a bulk load: it announces no live events (one per
+    /// row would flood the channel) and is audited per table by the SQL's own
+    /// `app.audit_bulk_load` calls rather than per row (migration 000021).
+    pub async fn bulk_load_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+        // Its own batch: Citus hands each `SET LOCAL` to the workers by re-running the text
+        // of the batch it came in, so a batch that also held the INSERTs would run them on
+        // the workers too.
+        let quiet = "SET LOCAL app.quiet_events = 'on'; SET LOCAL app.audit_bulk = 'on'";
+        self.run_in_tenant(tenant, Some(quiet), sql).await
+    }
+
+    async fn run_in_tenant(
+        &self,
+        tenant: TenantId,
+        sets: Option<&str>,
+        sql: &str,
+    ) -> AppResult<()> {
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
-        let sql = sql.to_string();
+        let (sets, sql) = (sets.map(str::to_string), sql.to_string());
         conn.transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
             set_tenant(&mut *c, tenant).await?;
+            if let Some(sets) = sets {
+                c.batch_execute(&sets).await?;
+            }
             c.batch_execute(&sql).await
         })
         .await?;

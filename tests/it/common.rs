@@ -396,6 +396,11 @@ impl TestApp {
                 config.statement_cache = tenantry::config::Switch::Off;
             }
         }
+        if on_citus() {
+            // Every request statement of every test must go to one node (issue 15): one
+            // that fans out fails the request, and so the test.
+            config.citus_refuse_fan_out = tenantry::config::Switch::On;
+        }
         config.jwt_secret = Some("test-secret-test-secret-test-secret!".into());
         config.tenant_cache_ttl_ms = 0;
         adjust(&mut config);
