@@ -76,49 +76,55 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
         agents.push(format!("'{}'::uuid", user.0));
     }
     let agents = agents.join(", ");
-    // Every value below is either a number or an id we generated: no outside text.
+    // Every value below is either a number or an id we generated: no outside text. (No
+    // LATERAL: Citus cannot push an INSERT … SELECT with one down to the shards. The
+    // tenant is named, so on Citus each statement goes to the tenant's node.)
     // Quiet: a bulk load announces no live events (one per row would flood the channel),
     // and is audited per table rather than per row (migration 000021).
     let sql = format!(
         "INSERT INTO contacts (id, name, email, phone, company, tags, created_at, updated_at)
-         SELECT app.uuid_v7(t.ts, '{slug}:c:' || n), f.name || ' ' || l.name,
-                lower(f.name) || '.' || lower(l.name) || n || '@example.test',
-                '+1 555 ' || lpad(n::text, 7, '0'),
-                (ARRAY['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli', 'Vandelay', 'Stark', 'Wayne'])[1 + n % 8],
-                string_to_array((ARRAY['lead', 'customer', 'vip,customer', 'churned'])[1 + n % 4], ','),
-                t.ts, t.ts
-           FROM generate_series(1, {contacts}) n
-           CROSS JOIN LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 minute' AS ts) t
-           CROSS JOIN LATERAL (SELECT (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'John'])[1 + n % 10] AS name) f
-           CROSS JOIN LATERAL (SELECT (ARRAY['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Thompson', 'Allen', 'Backus', 'Kay'])[1 + (n / 10) % 11] AS name) l;
+         SELECT app.uuid_v7(s.ts, '{slug}:c:' || s.n), s.first || ' ' || s.last,
+                lower(s.first) || '.' || lower(s.last) || s.n || '@example.test',
+                '+1 555 ' || lpad(s.n::text, 7, '0'),
+                (ARRAY['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli', 'Vandelay', 'Stark', 'Wayne'])[1 + s.n % 8],
+                string_to_array((ARRAY['lead', 'customer', 'vip,customer', 'churned'])[1 + s.n % 4], ','),
+                s.ts, s.ts
+           FROM (SELECT n, timestamptz '2026-01-01' + n * interval '1 minute' AS ts,
+                        (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'John'])[1 + n % 10] AS first,
+                        (ARRAY['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Thompson', 'Allen', 'Backus', 'Kay'])[1 + (n / 10) % 11] AS last
+                   FROM generate_series(1, {contacts}) n) s;
          INSERT INTO conversations (id, contact_id, subject, status, channel, assignee_id, last_message_at, created_at, updated_at)
-         SELECT app.uuid_v7(t.ts, c.id::text || ':' || k), c.id,
-                (ARRAY['Question about pricing', 'Cannot log in', 'Invoice request', 'Feature request', 'Onboarding call', 'Renewal'])[1 + (k + length(c.name)) % 6],
-                (ARRAY['open', 'pending', 'closed'])[1 + k % 3],
-                (ARRAY['email', 'chat', 'sms'])[1 + (k + length(c.name)) % 3],
-                (ARRAY[{agents}, NULL])[1 + k % 4],
-                t.ts + {messages} * interval '1 minute', t.ts, t.ts
-           FROM contacts c
-           CROSS JOIN generate_series(1, {conversations}) k
-           CROSS JOIN LATERAL (SELECT c.created_at + k * interval '1 hour' AS ts) t
-          WHERE c.tenant_id = app.current_tenant_id();
+         SELECT app.uuid_v7(s.ts, s.id::text || ':' || s.k), s.id,
+                (ARRAY['Question about pricing', 'Cannot log in', 'Invoice request', 'Feature request', 'Onboarding call', 'Renewal'])[1 + (s.k + length(s.name)) % 6],
+                (ARRAY['open', 'pending', 'closed'])[1 + s.k % 3],
+                (ARRAY['email', 'chat', 'sms'])[1 + (s.k + length(s.name)) % 3],
+                (ARRAY[{agents}, NULL])[1 + s.k % 4],
+                s.ts + {messages} * interval '1 minute', s.ts, s.ts
+           FROM (SELECT c.id, c.name, k, c.created_at + k * interval '1 hour' AS ts
+                   FROM contacts c CROSS JOIN generate_series(1, {conversations}) k
+                  WHERE c.tenant_id = '{tenant}') s;
          INSERT INTO messages (id, conversation_id, direction, author_id, body, created_at)
-         SELECT app.uuid_v7(t.ts, v.id::text || ':' || j), v.id,
-                CASE WHEN j % 2 = 1 THEN 'inbound' ELSE 'outbound' END,
-                CASE WHEN j % 2 = 0 THEN v.assignee_id END,
+         SELECT app.uuid_v7(s.ts, s.id::text || ':' || s.j), s.id,
+                CASE WHEN s.j % 2 = 1 THEN 'inbound' ELSE 'outbound' END,
+                CASE WHEN s.j % 2 = 0 THEN s.assignee_id END,
                 (ARRAY['Hello, I have a question about my account.',
                        'Thanks for reaching out! Could you share your invoice number?',
                        'Sure, it is the one from last month, the renewal invoice.',
                        'Got it. I have refunded the duplicate charge on your card.',
                        'Perfect, thank you for the quick help with the billing problem.',
                        'Could we schedule an onboarding call next week?',
-                       'The export feature would really help our reporting team.'])[1 + (j + length(v.subject)) % 7],
-                t.ts
-           FROM conversations v
-           CROSS JOIN generate_series(1, {messages}) j
-           CROSS JOIN LATERAL (SELECT v.created_at + j * interval '1 minute' AS ts) t
-          WHERE v.tenant_id = app.current_tenant_id();
-         SELECT app.audit_bulk_load(t, n, '{{\"seeded\": true}}')
+                       'The export feature would really help our reporting team.'])[1 + (s.j + length(s.subject)) % 7],
+                s.ts
+           FROM (SELECT v.id, v.assignee_id, v.subject, j, v.created_at + j * interval '1 minute' AS ts
+                   FROM conversations v CROSS JOIN generate_series(1, {messages}) j
+                  WHERE v.tenant_id = '{tenant}') s;",
+        contacts = size.contacts,
+        conversations = size.conversations,
+        messages = size.messages,
+        tenant = tenant.0,
+    );
+    let audit = format!(
+        "SELECT app.audit_bulk_load(t, n, '{{\"seeded\": true}}')
            FROM (VALUES ('contacts', {contacts}::bigint),
                         ('conversations', {contacts}::bigint * {conversations}),
                         ('messages', {contacts}::bigint * {conversations} * {messages})) v(t, n);",
@@ -126,6 +132,6 @@ async fn seed_tenant(app: &App, prefix: &str, n: usize, size: SeedSize) -> anyho
         conversations = size.conversations,
         messages = size.messages,
     );
-    platform.bulk_load_in_tenant(tenant, &sql).await?;
+    platform.bulk_load_in_tenant(tenant, &sql, &audit).await?;
     Ok(true)
 }

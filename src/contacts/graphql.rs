@@ -319,20 +319,25 @@ impl ContactMutation {
     ) -> Result<Contact> {
         let id = decode_typed_id(&id, CONTACT_KIND, "id").gql()?;
         let changes = input.validate().gql()?;
-        request_tx(ctx)?
-            .run(move |c| async move { model::update_contact(c, id, &changes).await }.scope_boxed())
-            .await
-            .gql()?
-            .map(Contact)
-            .ok_or_else(|| AppError::not_found("contact").into_graphql())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| {
+            async move { model::update_contact(c, tenant, id, &changes).await }.scope_boxed()
+        })
+        .await
+        .gql()?
+        .map(Contact)
+        .ok_or_else(|| AppError::not_found("contact").into_graphql())
     }
 
     /// Deletes a contact and returns its id; another tenant's contact is NOT_FOUND.
     #[graphql(directive = requires_role::apply(Role::Member))]
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let raw = decode_typed_id(&id, CONTACT_KIND, "id").gql()?;
-        let deleted = request_tx(ctx)?
-            .run(move |c| async move { model::delete_contact(c, raw).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        let deleted = tx
+            .run(move |c| async move { model::delete_contact(c, tenant, raw).await }.scope_boxed())
             .await
             .gql()?;
         if deleted {

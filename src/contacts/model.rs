@@ -168,10 +168,14 @@ pub async fn insert_contact(
 /// Applies `changes` to the contact `id`; `None` if the current tenant has no such contact.
 pub async fn update_contact(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     id: Uuid,
     changes: &ContactChanges,
 ) -> QueryResult<Option<ContactRow>> {
-    diesel::update(contacts::table.filter(contacts::id.eq(id)))
+    let target = contacts::table
+        .filter(crate::of_tenant!(contacts, tenant))
+        .filter(contacts::id.eq(id));
+    diesel::update(target)
         .set(changes)
         .returning(ContactRow::as_returning())
         .get_result(conn)
@@ -180,9 +184,13 @@ pub async fn update_contact(
 }
 
 /// Deletes the contact `id`; whether the current tenant had it.
-pub async fn delete_contact(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::delete(contacts::table.filter(contacts::id.eq(id)))
-        .execute(conn)
-        .await
-        .map(|n| n > 0)
+pub async fn delete_contact(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> QueryResult<bool> {
+    let target = contacts::table
+        .filter(crate::of_tenant!(contacts, tenant))
+        .filter(contacts::id.eq(id));
+    diesel::delete(target).execute(conn).await.map(|n| n > 0)
 }

@@ -280,6 +280,7 @@ impl ConversationMutation {
                     if let Some(body) = first {
                         crate::messages::model::post(
                             c,
+                            tenant,
                             Uuid::now_v7(),
                             row.id,
                             crate::messages::model::MessageDirection::Outbound,
@@ -314,13 +315,16 @@ impl ConversationMutation {
             .map(|a| decode_typed_id(&a, USER_KIND, "assignee"))
             .transpose()
             .gql()?;
-        request_tx(ctx)?
-            .run(move |c| async move { model::set_assignee(c, id, assignee).await }.scope_boxed())
-            .await
-            .map_err(|e| e.missing("assignee", "member"))
-            .gql()?
-            .map(Conversation)
-            .ok_or_else(|| AppError::not_found("conversation").into_graphql())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| {
+            async move { model::set_assignee(c, tenant, id, assignee).await }.scope_boxed()
+        })
+        .await
+        .map_err(|e| e.missing("assignee", "member"))
+        .gql()?
+        .map(Conversation)
+        .ok_or_else(|| AppError::not_found("conversation").into_graphql())
     }
 
     /// Closes a conversation.
@@ -338,8 +342,9 @@ impl ConversationMutation {
 
 async fn set_status(ctx: &Context<'_>, id: ID, status: ConversationStatus) -> Result<Conversation> {
     let id = decode_typed_id(&id, CONVERSATION_KIND, "id").gql()?;
-    request_tx(ctx)?
-        .run(move |c| async move { model::set_status(c, id, status).await }.scope_boxed())
+    let tx = request_tx(ctx)?;
+    let tenant = tx.tenant().await.gql()?;
+    tx.run(move |c| async move { model::set_status(c, tenant, id, status).await }.scope_boxed())
         .await
         .gql()?
         .map(Conversation)

@@ -225,10 +225,14 @@ pub async fn insert(
 /// Sets the assignee (None: unassigned); None if the tenant has no such conversation.
 pub async fn set_assignee(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     id: Uuid,
     assignee: Option<Uuid>,
 ) -> QueryResult<Option<ConversationRow>> {
-    diesel::update(conversations::table.filter(conversations::id.eq(id)))
+    let target = conversations::table
+        .filter(crate::of_tenant!(conversations, tenant))
+        .filter(conversations::id.eq(id));
+    diesel::update(target)
         .set((
             conversations::assignee_id.eq(assignee),
             conversations::updated_at.eq(diesel::dsl::now),
@@ -242,10 +246,14 @@ pub async fn set_assignee(
 /// Sets the status; None if the tenant has no such conversation.
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     id: Uuid,
     status: ConversationStatus,
 ) -> QueryResult<Option<ConversationRow>> {
-    diesel::update(conversations::table.filter(conversations::id.eq(id)))
+    let target = conversations::table
+        .filter(crate::of_tenant!(conversations, tenant))
+        .filter(conversations::id.eq(id));
+    diesel::update(target)
         .set((
             conversations::status.eq(status),
             conversations::updated_at.eq(diesel::dsl::now),

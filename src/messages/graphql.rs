@@ -90,12 +90,13 @@ pub async fn message_page(
             .unwrap_or_default()
     } else {
         let p = page.clone();
-        request_tx(ctx)?
-            .run(move |c| {
-                async move { model::list_messages(c, conversation_id, &p).await }.scope_boxed()
-            })
-            .await
-            .gql()?
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| {
+            async move { model::list_messages(c, tenant, conversation_id, &p).await }.scope_boxed()
+        })
+        .await
+        .gql()?
     };
     Ok(page.connection(rows, EmptyFields, |r| (r.cursor(), Message(r))))
 }
@@ -178,10 +179,14 @@ impl MessageQuery {
             .transpose()
             .gql()?;
         let limit = page.limit as i64 + 1;
-        let mut hits = request_tx(ctx)?
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        let mut hits = tx
             .run(move |c| {
-                async move { model::search(c, &query, after.map(|a| (a.rank, a.id)), limit).await }
-                    .scope_boxed()
+                async move {
+                    model::search(c, tenant, &query, after.map(|a| (a.rank, a.id)), limit).await
+                }
+                .scope_boxed()
             })
             .await
             .gql()?;
@@ -224,15 +229,18 @@ impl MessageMutation {
             decode_typed_id(&input.conversation, CONVERSATION_KIND, "conversation").gql()?;
         let body = validate::required_lines("body", &input.body, 20_000).gql()?;
         let direction = input.direction;
-        request_tx(ctx)?
-            .run(move |c| {
-                async move { model::post(c, Uuid::now_v7(), conversation, direction, &body).await }
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| {
+            async move {
+                    model::post(c, tenant, Uuid::now_v7(), conversation, direction, &body).await
+                }
                     .scope_boxed()
-            })
-            .await
-            .map_err(|e| e.missing("conversation", "conversation"))
-            .gql()
-            .map(Message)
+        })
+        .await
+        .map_err(|e| e.missing("conversation", "conversation"))
+        .gql()
+        .map(Message)
     }
 }
 

@@ -45,9 +45,10 @@ impl Loader<Uuid> for MessageById {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, MessageRow>, AppError> {
         let ids = keys.to_vec();
+        let tenant = self.0.tenant().await?;
         let rows = self
             .0
-            .run(move |c| async move { model::by_ids(c, &ids).await }.scope_boxed())
+            .run(move |c| async move { model::by_ids(c, tenant, &ids).await }.scope_boxed())
             .await?;
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }

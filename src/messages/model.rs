@@ -73,8 +73,13 @@ pub async fn by_id(
 }
 
 /// The messages with these ids (of the current tenant).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<MessageRow>> {
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> QueryResult<Vec<MessageRow>> {
     messages::table
+        .filter(crate::of_tenant!(messages, tenant))
         .filter(messages::id.eq_any(ids))
         .select(MessageRow::as_select())
         .load(conn)
@@ -84,10 +89,12 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<V
 /// One page of a conversation's messages, newest first.
 pub async fn list_messages(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     conversation_id: Uuid,
     page: &Page,
 ) -> QueryResult<Vec<MessageRow>> {
     let query = messages::table
+        .filter(crate::of_tenant!(messages, tenant))
         .filter(messages::conversation_id.eq(conversation_id))
         .select(MessageRow::as_select())
         .into_boxed();
@@ -134,6 +141,7 @@ pub async fn newest_by_conversations(
 /// The author of an outbound message is the calling user (`app.user_id`).
 pub async fn post(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     id: Uuid,
     conversation_id: Uuid,
     direction: MessageDirection,
@@ -142,18 +150,20 @@ pub async fn post(
     // sql_query: diesel has no data-modifying CTE (insert and update in one statement).
     diesel::sql_query(format!(
         "WITH m AS (
-           INSERT INTO messages (id, conversation_id, direction, author_id, body)
-           VALUES ($1, $2, $3, CASE WHEN $3 = 'outbound' THEN app.current_user_id() END, $4)
+           INSERT INTO messages (tenant_id, id, conversation_id, direction, author_id, body)
+           VALUES ($5, $1, $2, $3, CASE WHEN $3 = 'outbound' THEN app.current_user_id() END, $4)
            RETURNING *),
          touched AS (
            UPDATE conversations c SET last_message_at = m.created_at, updated_at = now()
-             FROM m WHERE c.id = m.conversation_id RETURNING c.id)
+             FROM m WHERE c.tenant_id = $5 AND c.id = m.conversation_id
+                      AND m.tenant_id = $5 RETURNING c.id)
          SELECT {COLUMNS} FROM m"
     ))
     .bind::<SqlUuid, _>(id)
     .bind::<SqlUuid, _>(conversation_id)
     .bind::<Text, _>(direction)
     .bind::<Text, _>(body)
+    .bind::<SqlUuid, _>(tenant.0)
     .get_result(conn)
     .await
 }
@@ -162,6 +172,7 @@ pub async fn post(
 /// of the last hit of the previous page.
 pub async fn search(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     query: &str,
     after: Option<(f32, Uuid)>,
     limit: i64,
@@ -170,7 +181,7 @@ pub async fn search(
     diesel::sql_query(format!(
         "SELECT {COLUMNS}, ts_rank(m.body_tsv, q) AS rank
            FROM messages m, websearch_to_tsquery('simple', $1) q
-          WHERE m.body_tsv @@ q
+          WHERE m.tenant_id = $5 AND m.body_tsv @@ q
             AND ($2::real IS NULL OR (ts_rank(m.body_tsv, q), m.id) < ($2::real, $3::uuid))
           ORDER BY rank DESC, m.id DESC
           LIMIT $4"
@@ -179,6 +190,7 @@ pub async fn search(
     .bind::<Nullable<Float4>, _>(after.map(|a| a.0))
     .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
     .bind::<BigInt, _>(limit)
+    .bind::<SqlUuid, _>(tenant.0)
     .load(conn)
     .await
 }

@@ -172,14 +172,23 @@ impl Platform {
     }
 
     /// As [`Self::execute_in_tenant`], for a bulk load: it announces no live events (one per
-    /// row would flood the channel) and is audited per table by the SQL's own
-    /// `app.audit_bulk_load` calls rather than per row (migration 000021).
-    pub async fn bulk_load_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
+    /// row would flood the channel) and is audited per table rather than per row (migration
+    /// 000021), by `audit` (its `app.audit_bulk_load` calls), run once the load committed.
+    pub async fn bulk_load_in_tenant(
+        &self,
+        tenant: TenantId,
+        sql: &str,
+        audit: &str,
+    ) -> AppResult<()> {
         // Its own batch: Citus hands each `SET LOCAL` to the workers by re-running the text
         // of the batch it came in, so a batch that also held the INSERTs would run them on
         // the workers too.
         let quiet = "SET LOCAL app.quiet_events = 'on'; SET LOCAL app.audit_bulk = 'on'";
-        self.run_in_tenant(tenant, Some(quiet), sql).await
+        self.run_in_tenant(tenant, Some(quiet), sql).await?;
+        // A transaction of its own: on Citus, the audit functions run as their owner, and a
+        // transaction may not reach the tenant's shards as two different roles ("placements
+        // that were modified in this transaction by a different user").
+        self.run_in_tenant(tenant, Some(quiet), audit).await
     }
 
     async fn run_in_tenant(
