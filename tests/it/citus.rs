@@ -309,6 +309,11 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
         .expect("another worker")
         .node_id;
 
+    let unforced_before = unforced_tables(&t.db.name).await;
+    assert!(
+        !unforced_before.iter().any(|t| t.contains("contacts")),
+        "{unforced_before:?}"
+    );
     let moving = AtomicBool::new(true);
     let writer = async {
         let (mut acknowledged, mut refused, mut other_ok) = (Vec::new(), Vec::new(), 0);
@@ -392,7 +397,36 @@ async fn a_tenant_moves_between_workers_while_a_client_keeps_writing() {
     let after = platform.largest_tenants(100).await.expect("placements");
     assert_eq!(node_of(&after, "alpha"), to);
     assert_eq!(node_of(&after, "bravo"), bravo_node);
+    // The move turned FORCE ROW LEVEL SECURITY off for its window only (see
+    // placement::replication_window): every node has the same tables without it as before.
+    assert_eq!(unforced_tables(&t.db.name).await, unforced_before);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The tables with row-level security but without FORCE, on every node of the cluster
+/// (`node:table`, sorted; shards included).
+async fn unforced_tables(database: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for node in citus().await.expect("citus").nodes() {
+        let c = client(&node.url_as("postgres", database)).await;
+        // Shards are hidden from the catalog of a worker unless asked for.
+        c.batch_execute("SET citus.show_shards_for_app_name_prefixes = '*'")
+            .await
+            .expect("show shards");
+        for row in c
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+                    AND NOT c.relforcerowsecurity ORDER BY 1",
+                &[],
+            )
+            .await
+            .expect("unforced tables")
+        {
+            found.push(format!("{}:{}", node.address().1, row.get::<_, String>(0)));
+        }
+    }
+    found
 }
 
 /// The shapes users send most (bench/queries/mixed), each with its variables.
