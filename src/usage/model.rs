@@ -226,18 +226,21 @@ struct Written {
     rows: i64,
 }
 
-/// The rows the current request transaction has inserted, updated (with a change) or
-/// deleted in the tenant's tables so far: its entries in the audit log, which the
-/// database's triggers write for every such row (see the audit migration). Rows of a field
-/// rolled back to its savepoint took their entries with them and do not count. The
+/// The rows the current request transaction (of `tenant`) has inserted, updated (with a
+/// change) or deleted in the tenant's tables so far: its entries in the audit log, which
+/// the database's triggers write for every such row (see the audit migration). Rows of a
+/// field rolled back to its savepoint took their entries with them and do not count. The
 /// entries are found by the request id the transaction set, from the transaction's start
 /// on (`occurred_at` is never earlier), through the index on (tenant, time).
-pub async fn rows_written(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+pub async fn rows_written(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<i64> {
+    // The tenant is bound, not read from `app.current_tenant_id()`: Citus routes only on a
+    // value it knows when planning (row-level security still applies).
     let written: Written = diesel::sql_query(
         "SELECT count(*)::int8 AS rows FROM audit_log
-          WHERE tenant_id = app.current_tenant_id() AND occurred_at >= now()
+          WHERE tenant_id = $1 AND occurred_at >= now()
             AND request_id = NULLIF(current_setting('app.request_id', true), '')::uuid",
     )
+    .bind::<SqlUuid, _>(tenant.0)
     .get_result(conn)
     .await?;
     Ok(written.rows)
