@@ -4,7 +4,7 @@
 //! `tenantry_auth`, before any tenant is set) and names its tenant.
 
 use crate::auth::Role;
-use crate::db::functions::{coalesce, current_user_id};
+use crate::db::functions::current_user_id;
 use crate::db::schema::api_keys;
 use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
@@ -86,10 +86,26 @@ pub async fn revoke(
     tenant: TenantId,
     id: Uuid,
 ) -> QueryResult<Option<ApiKeyRow>> {
-    diesel::update(api_keys::table.find((tenant.0, id)))
-        .set(api_keys::revoked_at.eq(coalesce(api_keys::revoked_at, now).nullable()))
-        .returning(ApiKeyRow::as_returning())
-        .get_result(conn)
+    // A key revoked before keeps its time, and is answered as it is. (Not one UPDATE
+    // setting coalesce(revoked_at, now()): Citus refuses a non-immutable function in a
+    // COALESCE.)
+    let revoked = diesel::update(
+        api_keys::table
+            .find((tenant.0, id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(now))
+    .returning(ApiKeyRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?;
+    if revoked.is_some() {
+        return Ok(revoked);
+    }
+    api_keys::table
+        .find((tenant.0, id))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
         .await
         .optional()
 }

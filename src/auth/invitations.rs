@@ -159,9 +159,10 @@ impl Sessions {
         // invitations. Allowed here, for this transaction only (it reads nothing else).
         auth_tx(self.pool(), FanOut::Allowed, move |c| {
             async move {
-                diesel::sql_query("SELECT set_config('app.user_id', $1, true)")
-                    .bind::<diesel::sql_types::Text, _>(user.0.to_string())
-                    .execute(c)
+                // A SET LOCAL (rendered from a typed uuid), not set_config(): on Citus the
+                // policy is checked on the workers, and only SET LOCALs reach them. In a
+                // batch of its own (Citus re-runs a SET's whole batch there).
+                c.batch_execute(&format!("SET LOCAL app.user_id = '{}'", user.0))
                     .await?;
                 let inviter = diesel::alias!(users as inviter);
                 // The auth role's policy already limits rows to the user's own address;

@@ -21,7 +21,7 @@ use super::secrets::{sha256_hex, verify_password};
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
 use super::{Principal, TenantSelector, TenantStatus};
-use crate::db::functions::{coalesce, lower};
+use crate::db::functions::lower;
 use crate::db::schema::{memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -387,25 +387,26 @@ impl Sessions {
             async move {
                 // The tenant this user last used, for their next login without one. The
                 // policy lets the auth role write only the user of `app.user_id`, and only
-                // a tenant that user belongs to.
-                diesel::sql_query("SELECT set_config('app.user_id', $1, true)")
-                    .bind::<diesel::sql_types::Text, _>(user.0.to_string())
-                    .execute(c)
-                    .await?;
-                // On Citus `users` and `tenants` are reference tables (a copy on every
-                // node) and users.last_tenant_id references tenants. To serialise a write
-                // to `users` with writes sent from other nodes, Citus would also lock the
-                // `tenants` copy on the first worker, through `lock_shard_resources` run
-                // there as the current role, which demands UPDATE, DELETE or TRUNCATE on
-                // `tenants`: the auth role has none ("permission denied for table
-                // tenants"). Tenantry writes reference tables through the coordinator
-                // only, which takes the same locks itself: the remote one is skipped, for
-                // this statement alone. (An unknown `citus.` setting is harmless on one
-                // server. Each SET in a batch of its own: Citus re-runs a SET's batch on
-                // the workers.)
-                c.batch_execute(
-                    "SET LOCAL citus.allow_modifications_from_workers_to_replicated_tables = off",
-                )
+                // a tenant that user belongs to. A SET LOCAL (rendered from a typed uuid),
+                // not set_config(): on Citus `users` is a reference table, updated on every
+                // node's copy under that node's policy, and Citus carries only SET LOCALs
+                // to the workers (with set_config() only the coordinator's copy changed).
+                //
+                // Also on Citus: users.last_tenant_id references `tenants`, another
+                // reference table. To serialise a write to `users` with writes sent from
+                // other nodes, Citus would lock the `tenants` copy on the first worker
+                // through `lock_shard_resources`, run there as the current role, which
+                // demands UPDATE, DELETE or TRUNCATE on `tenants`: the auth role has none
+                // ("permission denied for table tenants"). Tenantry writes reference tables
+                // through the coordinator only, which takes the same locks itself: the
+                // remote one is skipped, for this statement alone. (An unknown `citus.`
+                // setting is harmless on one server. The SETs go in a batch of their own:
+                // Citus re-runs a SET's whole batch on the workers.)
+                c.batch_execute(&format!(
+                    "SET LOCAL app.user_id = '{}'; \
+                     SET LOCAL citus.allow_modifications_from_workers_to_replicated_tables = off",
+                    user.0
+                ))
                 .await?;
                 diesel::update(users::table.find(user.0))
                     .filter(users::last_tenant_id.is_distinct_from(tenant.0))
@@ -474,18 +475,15 @@ impl Sessions {
                         return Ok(Outcome::Invalid);
                     };
                     if stored.used_at.is_some() || stored.revoked_at.is_some() {
+                        // Tokens revoked before keep their time (not coalesce(revoked_at,
+                        // now()): Citus refuses a non-immutable function in a COALESCE).
                         diesel::update(
                             refresh_tokens::table
                                 .filter(refresh_tokens::tenant_id.eq(tenant.0))
-                                .filter(refresh_tokens::family_id.eq(stored.family_id)),
+                                .filter(refresh_tokens::family_id.eq(stored.family_id))
+                                .filter(refresh_tokens::revoked_at.is_null()),
                         )
-                        .set(
-                            refresh_tokens::revoked_at.eq(coalesce(
-                                refresh_tokens::revoked_at,
-                                now,
-                            )
-                            .nullable()),
-                        )
+                        .set(refresh_tokens::revoked_at.eq(now))
                         .execute(c)
                         .await?;
                         return Ok(if stored.used_at.is_some() {
@@ -540,15 +538,15 @@ impl Sessions {
                     .filter(presented.field(refresh_tokens::tenant_id).eq(tenant))
                     .filter(presented.field(refresh_tokens::token_hash).eq(&hash))
                     .select(presented.field(refresh_tokens::family_id));
+                // Tokens revoked before keep their time (not coalesce(revoked_at, now()):
+                // Citus refuses a non-immutable function in a COALESCE).
                 diesel::update(
                     refresh_tokens::table
                         .filter(refresh_tokens::tenant_id.eq(tenant))
-                        .filter(refresh_tokens::family_id.eq_any(family)),
+                        .filter(refresh_tokens::family_id.eq_any(family))
+                        .filter(refresh_tokens::revoked_at.is_null()),
                 )
-                .set(
-                    refresh_tokens::revoked_at
-                        .eq(coalesce(refresh_tokens::revoked_at, now).nullable()),
-                )
+                .set(refresh_tokens::revoked_at.eq(now))
                 .execute(c)
                 .await?;
                 Ok(())
