@@ -184,6 +184,8 @@ impl App {
             (config.pool_size() / 4).max(2),
             config.statement_cache,
         )?;
+        // The auth path refuses fan-out as the request transaction does.
+        let fan_out = crate::auth::session::FanOut::refused_if(config.tx_settings().refuse_fan_out);
         let sessions = crate::auth::session::Sessions::new(
             auth_pool,
             keys.clone(),
@@ -193,7 +195,8 @@ impl App {
                 per_address: config.login_failures_per_address,
                 window: Duration::from_secs(config.login_failure_window_secs),
             },
-        );
+        )
+        .with_fan_out(fan_out);
         Ok(Arc::new(App {
             graphql: Executor::new(
                 &config,
@@ -209,7 +212,7 @@ impl App {
                 },
             ),
             keys,
-            api_keys: ApiKeys::new(pool.clone(), resolver.clone()),
+            api_keys: ApiKeys::new(pool.clone(), resolver.clone()).with_fan_out(fan_out),
             listener,
             documents,
             live,

@@ -73,8 +73,10 @@ impl ApiKeyQuery {
         directive = requires_permission::apply(Permission::TenantManage)
     )]
     async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKey>> {
-        Ok(request_tx(ctx)?
-            .run(|c| async move { model::list(c).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        Ok(tx
+            .run(move |c| async move { model::list(c, tenant).await }.scope_boxed())
             .await
             .gql()?
             .into_iter()
@@ -149,8 +151,9 @@ impl ApiKeyMutation {
     )]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
         let id = decode_typed_id(&id, API_KEY_KIND, "id").gql()?;
-        request_tx(ctx)?
-            .run(move |c| async move { model::revoke(c, id).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        tx.run(move |c| async move { model::revoke(c, tenant, id).await }.scope_boxed())
             .await
             .gql()?
             .map(ApiKey)

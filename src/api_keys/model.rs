@@ -1,9 +1,10 @@
 //! Rows and queries of `api_keys`. Those of the request path run in the tenant
-//! transaction, so row-level security keeps them to the current tenant; [`find_live`] runs
-//! on the auth path (as `tenantry_auth`, before any tenant is set) and names its tenant.
+//! transaction, so row-level security keeps them to the current tenant, and name it too
+//! (for routing: see [`crate::db::routing`]); [`find_live`] runs on the auth path (as
+//! `tenantry_auth`, before any tenant is set) and names its tenant.
 
 use crate::auth::Role;
-use crate::db::functions::{coalesce, current_user_id};
+use crate::db::functions::current_user_id;
 use crate::db::schema::api_keys;
 use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
@@ -69,21 +70,42 @@ pub async fn insert(
         .await
 }
 
-/// The tenant's keys, newest first.
-pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ApiKeyRow>> {
+/// The keys of `tenant` (the request's), newest first.
+pub async fn list(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<Vec<ApiKeyRow>> {
     api_keys::table
+        .filter(crate::of_tenant!(api_keys, tenant))
         .select(ApiKeyRow::as_select())
         .order((api_keys::created_at.desc(), api_keys::id.desc()))
         .load(conn)
         .await
 }
 
-/// Revokes a key; None if the tenant has no such key.
-pub async fn revoke(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ApiKeyRow>> {
-    diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
-        .set(api_keys::revoked_at.eq(coalesce(api_keys::revoked_at, now).nullable()))
-        .returning(ApiKeyRow::as_returning())
-        .get_result(conn)
+/// Revokes key `id` of `tenant` (the request's); None if the tenant has no such key.
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> QueryResult<Option<ApiKeyRow>> {
+    // A key revoked before keeps its time, and is answered as it is. (Not one UPDATE
+    // setting coalesce(revoked_at, now()): Citus refuses a non-immutable function in a
+    // COALESCE.)
+    let revoked = diesel::update(
+        api_keys::table
+            .find((tenant.0, id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(now))
+    .returning(ApiKeyRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?;
+    if revoked.is_some() {
+        return Ok(revoked);
+    }
+    api_keys::table
+        .find((tenant.0, id))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
         .await
         .optional()
 }

@@ -9,7 +9,7 @@
 use super::model;
 use crate::auth::request::ApiKeyVerifier;
 use crate::auth::secrets::sha256_hex;
-use crate::auth::session::auth_tx;
+use crate::auth::session::{auth_tx, FanOut};
 use crate::auth::tenant::TenantResolver;
 use crate::auth::ApiKeyGrant;
 use crate::db::PgPool;
@@ -48,13 +48,26 @@ fn tenant_of(presented: &str) -> Option<TenantId> {
 pub struct ApiKeys {
     pool: PgPool,
     resolver: TenantResolver,
+    /// Whether the lookup refuses to fan out (it names its tenant, so it never should).
+    fan_out: FanOut,
 }
 
 impl ApiKeys {
     /// Keys looked up on `pool` and cached in `resolver` (which forgets them on any
     /// tenancy or key change).
     pub fn new(pool: PgPool, resolver: TenantResolver) -> Self {
-        Self { pool, resolver }
+        Self {
+            pool,
+            resolver,
+            fan_out: FanOut::Allowed,
+        }
+    }
+
+    /// The same verifier, whose lookups refuse statements that fan out if `fan_out` is
+    /// [`FanOut::Refused`] (`TENANTRY_CITUS_REFUSE_FAN_OUT`).
+    pub fn with_fan_out(mut self, fan_out: FanOut) -> Self {
+        self.fan_out = fan_out;
+        self
     }
 }
 
@@ -72,7 +85,7 @@ impl ApiKeyVerifier for ApiKeys {
         }
         let lookup = hash.clone();
         let seen = self.resolver.generation();
-        let row = auth_tx(&self.pool, move |c| {
+        let row = auth_tx(&self.pool, self.fan_out, move |c| {
             async move { Ok(model::find_live(c, tenant, &lookup).await?) }.scope_boxed()
         })
         .await?;

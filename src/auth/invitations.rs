@@ -20,7 +20,7 @@
 
 use super::plans::{Plan, QuotaLimit};
 use super::secrets::sha256_hex;
-use super::session::{auth_tx, MyTenant, Sessions};
+use super::session::{auth_tx, FanOut, MyTenant, Sessions};
 use super::{Role, TenantStatus};
 use crate::db::functions::lower;
 use crate::db::schema::{invitations, memberships, tenants, users};
@@ -73,8 +73,15 @@ fn token_tenant(token: &str) -> AppResult<TenantId> {
 }
 
 /// Runs `f` as `tenantry_app` in a transaction scoped to `tenant`, acting as `user` (see
-/// the module documentation: the invitation, not a membership, admits the caller).
-async fn invitee_tx<'a, R, F>(pool: &PgPool, tenant: TenantId, user: UserId, f: F) -> AppResult<R>
+/// the module documentation: the invitation, not a membership, admits the caller), refusing
+/// statements that fan out as the request transaction does (`fan_out`).
+async fn invitee_tx<'a, R, F>(
+    pool: &PgPool,
+    fan_out: FanOut,
+    tenant: TenantId,
+    user: UserId,
+    f: F,
+) -> AppResult<R>
 where
     R: Send + 'a,
     F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
@@ -87,8 +94,10 @@ where
         // Rendered from typed uuids only.
         c.batch_execute(&format!(
             "SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
-             SET LOCAL app.user_id = '{}'",
-            tenant.0, user.0
+             SET LOCAL app.user_id = '{}';{}",
+            tenant.0,
+            user.0,
+            fan_out.set_local()
         ))
         .await?;
         f(c).await
@@ -145,11 +154,15 @@ impl Sessions {
     /// The pending, unexpired invitations addressed to `user`'s email, in live tenants,
     /// newest first.
     pub async fn my_invitations(&self, user: UserId) -> AppResult<Vec<MyInvitation>> {
-        auth_tx(self.pool(), move |c| {
+        // The invitations addressed to one user by every tenant: a read across tenants by
+        // nature, which cannot name one, so Citus sends it to every node that holds
+        // invitations. Allowed here, for this transaction only (it reads nothing else).
+        auth_tx(self.pool(), FanOut::Allowed, move |c| {
             async move {
-                diesel::sql_query("SELECT set_config('app.user_id', $1, true)")
-                    .bind::<diesel::sql_types::Text, _>(user.0.to_string())
-                    .execute(c)
+                // A SET LOCAL (rendered from a typed uuid), not set_config(): on Citus the
+                // policy is checked on the workers, and only SET LOCALs reach them. In a
+                // batch of its own (Citus re-runs a SET's whole batch there).
+                c.batch_execute(&format!("SET LOCAL app.user_id = '{}'", user.0))
                     .await?;
                 let inviter = diesel::alias!(users as inviter);
                 // The auth role's policy already limits rows to the user's own address;
@@ -191,13 +204,14 @@ impl Sessions {
     pub async fn accept_invitation(&self, user: UserId, token: &str) -> AppResult<MyTenant> {
         let tenant = token_tenant(token)?;
         let hash = sha256_hex(token);
-        invitee_tx(self.pool(), tenant, user, move |c| {
+        invitee_tx(self.pool(), self.fan_out(), tenant, user, move |c| {
             async move {
                 let Some(invitation) = pending_for_me(c, tenant, user, &hash).await? else {
                     return Err(no_invitation());
                 };
                 // The tenant's own row is visible to the runtime role (app.tenant_id).
                 let Some((slug, name, status, plan)) = tenants::table
+                    .find(tenant.0)
                     .select((tenants::slug, tenants::name, tenants::status, tenants::plan))
                     .first::<(String, String, TenantStatus, Plan)>(c)
                     .await
@@ -216,7 +230,7 @@ impl Sessions {
                     TenantStatus::Deleted => return Err(no_invitation()),
                 }
                 let current: Option<Role> = memberships::table
-                    .filter(memberships::user_id.eq(user.0))
+                    .find((tenant.0, user.0))
                     .select(memberships::role)
                     .first(c)
                     .await
@@ -226,7 +240,7 @@ impl Sessions {
                     Some(role) => role,
                     None => {
                         let inviter: Option<Role> = memberships::table
-                            .filter(memberships::user_id.eq(invitation.invited_by))
+                            .find((tenant.0, invitation.invited_by))
                             .select(memberships::role)
                             .first(c)
                             .await
@@ -235,7 +249,11 @@ impl Sessions {
                         let Some(inviter) = inviter else {
                             return Err(no_invitation());
                         };
-                        let count: i64 = memberships::table.count().get_result(c).await?;
+                        let count: i64 = memberships::table
+                            .filter(memberships::tenant_id.eq(tenant.0))
+                            .count()
+                            .get_result(c)
+                            .await?;
                         if !plan.quotas().members.has_room_for_one(count) {
                             return Err(AppError::new(
                                 ErrorCode::QuotaExceeded,
@@ -274,7 +292,7 @@ impl Sessions {
     pub async fn decline_invitation(&self, user: UserId, token: &str) -> AppResult<()> {
         let tenant = token_tenant(token)?;
         let hash = sha256_hex(token);
-        invitee_tx(self.pool(), tenant, user, move |c| {
+        invitee_tx(self.pool(), self.fan_out(), tenant, user, move |c| {
             async move {
                 let Some(invitation) = pending_for_me(c, tenant, user, &hash).await? else {
                     return Err(no_invitation());

@@ -21,7 +21,7 @@ use super::secrets::{sha256_hex, verify_password};
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
 use super::{Principal, TenantSelector, TenantStatus};
-use crate::db::functions::{coalesce, lower};
+use crate::db::functions::lower;
 use crate::db::schema::{memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -113,10 +113,44 @@ struct NewRefreshToken<'a> {
     expires_at: DateTime<Utc>,
 }
 
+/// Whether a transaction of the auth path refuses statements that Citus would send to more
+/// than one node (`TENANTRY_CITUS_REFUSE_FAN_OUT`, as the request transaction does; see
+/// [`crate::db::tx::TxSettings`]). No effect on one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOut {
+    /// `citus.multi_task_query_log_level = error`: such a statement fails.
+    Refused,
+    /// Nothing set: such a statement runs. The configured default when the refusal is off,
+    /// and, when it is on, the explicit choice of the few reads that span tenants by
+    /// nature (one user's memberships or invitations in every tenant).
+    Allowed,
+}
+
+impl FanOut {
+    /// [`FanOut::Refused`] if `refuse` (the configuration's switch), else allowed.
+    pub fn refused_if(refuse: bool) -> Self {
+        if refuse {
+            Self::Refused
+        } else {
+            Self::Allowed
+        }
+    }
+
+    /// The `SET LOCAL` that makes it so, if any (for a batch of `SET`s only: Citus re-runs
+    /// the whole batch of a `SET LOCAL` on the workers).
+    pub(super) fn set_local(self) -> &'static str {
+        match self {
+            Self::Refused => " SET LOCAL citus.multi_task_query_log_level = 'error';",
+            Self::Allowed => "",
+        }
+    }
+}
+
 /// Runs `f` in a transaction as `tenantry_auth` (see the module documentation): the auth
 /// path's only door to the database, for work done before a tenant is chosen (logins,
-/// refresh tokens, and looking up a presented API key).
-pub async fn auth_tx<'a, R, F>(pool: &PgPool, f: F) -> AppResult<R>
+/// refresh tokens, and looking up a presented API key). `fan_out` says whether a statement
+/// Citus would send to more than one node is refused.
+pub async fn auth_tx<'a, R, F>(pool: &PgPool, fan_out: FanOut, f: F) -> AppResult<R>
 where
     R: Send + 'a,
     F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
@@ -126,7 +160,11 @@ where
     let mut conn = crate::db::live_connection(pool).await?;
     let conn: &mut AsyncPgConnection = &mut conn;
     conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-        c.batch_execute("SET LOCAL ROLE tenantry_auth").await?;
+        c.batch_execute(&format!(
+            "SET LOCAL ROLE tenantry_auth;{}",
+            fan_out.set_local()
+        ))
+        .await?;
         f(c).await
     })
     .await
@@ -153,6 +191,8 @@ pub struct Sessions {
     refresh_ttl: Duration,
     /// Failed-login limits (online password guessing), counted in the database.
     limits: LoginLimits,
+    /// Whether its transactions refuse statements that fan out (see [`FanOut`]).
+    fan_out: FanOut,
 }
 
 impl Sessions {
@@ -170,7 +210,20 @@ impl Sessions {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             limits,
+            fan_out: FanOut::Allowed,
         }
+    }
+
+    /// The same service, whose transactions refuse statements that fan out if `fan_out` is
+    /// [`FanOut::Refused`] (`TENANTRY_CITUS_REFUSE_FAN_OUT`).
+    pub fn with_fan_out(mut self, fan_out: FanOut) -> Self {
+        self.fan_out = fan_out;
+        self
+    }
+
+    /// Whether this service's transactions refuse statements that fan out.
+    pub(super) fn fan_out(&self) -> FanOut {
+        self.fan_out
     }
 
     /// The database pool (for the auth path's other services, such as the invitee's side of
@@ -179,7 +232,8 @@ impl Sessions {
         &self.pool
     }
 
-    /// Runs `f` in a transaction as `tenantry_auth` ([`auth_tx`]).
+    /// Runs `f` in a transaction as `tenantry_auth` ([`auth_tx`]), refusing fan-out as
+    /// configured.
     async fn auth_tx<'a, R, F>(&self, f: F) -> AppResult<R>
     where
         R: Send + 'a,
@@ -187,7 +241,7 @@ impl Sessions {
             + Send
             + 'a,
     {
-        auth_tx(&self.pool, f).await
+        auth_tx(&self.pool, self.fan_out, f).await
     }
 
     /// Logs in with email and password; the tokens are for `tenant` (slug or id) or,
@@ -333,16 +387,37 @@ impl Sessions {
             async move {
                 // The tenant this user last used, for their next login without one. The
                 // policy lets the auth role write only the user of `app.user_id`, and only
-                // a tenant that user belongs to.
-                diesel::sql_query("SELECT set_config('app.user_id', $1, true)")
-                    .bind::<diesel::sql_types::Text, _>(user.0.to_string())
-                    .execute(c)
-                    .await?;
+                // a tenant that user belongs to. A SET LOCAL (rendered from a typed uuid),
+                // not set_config(): on Citus `users` is a reference table, updated on every
+                // node's copy under that node's policy, and Citus carries only SET LOCALs
+                // to the workers (with set_config() only the coordinator's copy changed).
+                //
+                // Also on Citus: users.last_tenant_id references `tenants`, another
+                // reference table. To serialise a write to `users` with writes sent from
+                // other nodes, Citus would lock the `tenants` copy on the first worker
+                // through `lock_shard_resources`, run there as the current role, which
+                // demands UPDATE, DELETE or TRUNCATE on `tenants`: the auth role has none
+                // ("permission denied for table tenants"). Tenantry writes reference tables
+                // through the coordinator only, which takes the same locks itself: the
+                // remote one is skipped, for this statement alone. (An unknown `citus.`
+                // setting is harmless on one server. The SETs go in a batch of their own:
+                // Citus re-runs a SET's whole batch on the workers.)
+                c.batch_execute(&format!(
+                    "SET LOCAL app.user_id = '{}'; \
+                     SET LOCAL citus.allow_modifications_from_workers_to_replicated_tables = off",
+                    user.0
+                ))
+                .await?;
                 diesel::update(users::table.find(user.0))
                     .filter(users::last_tenant_id.is_distinct_from(tenant.0))
                     .set(users::last_tenant_id.eq(tenant.0))
                     .execute(c)
                     .await?;
+                c.batch_execute(
+                    "SET LOCAL citus.allow_modifications_from_workers_to_replicated_tables \
+                     TO DEFAULT",
+                )
+                .await?;
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshToken {
                         tenant_id: tenant.0,
@@ -400,18 +475,15 @@ impl Sessions {
                         return Ok(Outcome::Invalid);
                     };
                     if stored.used_at.is_some() || stored.revoked_at.is_some() {
+                        // Tokens revoked before keep their time (not coalesce(revoked_at,
+                        // now()): Citus refuses a non-immutable function in a COALESCE).
                         diesel::update(
                             refresh_tokens::table
                                 .filter(refresh_tokens::tenant_id.eq(tenant.0))
-                                .filter(refresh_tokens::family_id.eq(stored.family_id)),
+                                .filter(refresh_tokens::family_id.eq(stored.family_id))
+                                .filter(refresh_tokens::revoked_at.is_null()),
                         )
-                        .set(
-                            refresh_tokens::revoked_at.eq(coalesce(
-                                refresh_tokens::revoked_at,
-                                now,
-                            )
-                            .nullable()),
-                        )
+                        .set(refresh_tokens::revoked_at.eq(now))
                         .execute(c)
                         .await?;
                         return Ok(if stored.used_at.is_some() {
@@ -466,15 +538,15 @@ impl Sessions {
                     .filter(presented.field(refresh_tokens::tenant_id).eq(tenant))
                     .filter(presented.field(refresh_tokens::token_hash).eq(&hash))
                     .select(presented.field(refresh_tokens::family_id));
+                // Tokens revoked before keep their time (not coalesce(revoked_at, now()):
+                // Citus refuses a non-immutable function in a COALESCE).
                 diesel::update(
                     refresh_tokens::table
                         .filter(refresh_tokens::tenant_id.eq(tenant))
-                        .filter(refresh_tokens::family_id.eq_any(family)),
+                        .filter(refresh_tokens::family_id.eq_any(family))
+                        .filter(refresh_tokens::revoked_at.is_null()),
                 )
-                .set(
-                    refresh_tokens::revoked_at
-                        .eq(coalesce(refresh_tokens::revoked_at, now).nullable()),
-                )
+                .set(refresh_tokens::revoked_at.eq(now))
                 .execute(c)
                 .await?;
                 Ok(())
@@ -486,7 +558,10 @@ impl Sessions {
 
     /// The live tenants `user` belongs to, oldest membership first.
     pub async fn my_tenants(&self, user: UserId) -> AppResult<Vec<MyTenant>> {
-        self.auth_tx(move |c| {
+        // One user's memberships in every tenant: a read across tenants by nature, which
+        // cannot name one, so Citus sends it to every node that holds memberships. Allowed
+        // here, for this transaction of one statement only.
+        auth_tx(&self.pool, FanOut::Allowed, move |c| {
             async move {
                 Ok(memberships::table
                     .inner_join(tenants::table)

@@ -14,14 +14,20 @@ use scoped_futures::ScopedFutureExt;
 /// The rows a mutation of an admitted tenant wrote, asked of its transaction before it
 /// commits (0 for anything else, or if the transaction can no longer answer).
 pub(super) async fn rows_written(tx: &RequestTx) -> i64 {
-    if tx.mode() != TxMode::ReadWrite || tx.admission().record().member.is_none() {
+    let Some(member) = tx.admission().record().member else {
+        return 0;
+    };
+    if tx.mode() != TxMode::ReadWrite {
         return 0;
     }
+    let tenant = member.tenant_id;
     // Under a savepoint of its own: a failure of this count (a timeout, a lock) must not
     // abort the transaction and roll back the mutation it only measures.
     tx.begin_field().await;
     let rows = tx
-        .run(|c| async move { crate::usage::model::rows_written(c).await }.scope_boxed())
+        .run(move |c| {
+            async move { crate::usage::model::rows_written(c, tenant).await }.scope_boxed()
+        })
         .await;
     let _ = tx.end_field(rows.is_ok()).await;
     rows.unwrap_or(0)

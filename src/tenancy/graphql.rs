@@ -128,8 +128,11 @@ impl TenancyMutation {
         let member = tx.member().await.gql()?;
         let secrets = crate::graphql::data::<SecretBox>(ctx)?;
         let patch = input.into_patch(member.tenant_id, secrets).gql()?;
+        let tenant = member.tenant_id;
         let row = tx
-            .run(move |c| async move { model::patch_settings(c, &patch).await }.scope_boxed())
+            .run(move |c| {
+                async move { model::patch_settings(c, tenant, &patch).await }.scope_boxed()
+            })
             .await
             .gql()?
             .ok_or_else(|| AppError::not_found("tenant").into_graphql())?;
@@ -200,8 +203,10 @@ impl TenancyMutation {
             .into_graphql());
         }
         let name = feature.as_str();
+        let tenant = member.tenant_id;
         tx.run(move |c| {
-            async move { model::set_feature_disabled(c, name, !enabled).await }.scope_boxed()
+            async move { model::set_feature_disabled(c, tenant, name, !enabled).await }
+                .scope_boxed()
         })
         .await
         .gql()?
@@ -306,8 +311,10 @@ impl TenancyQuery {
     /// Counts of the current tenant's CRM.
     #[graphql(directive = requires_role::apply(Role::Viewer))]
     async fn tenant_stats(&self, ctx: &Context<'_>) -> Result<TenantStats> {
-        let row = request_tx(ctx)?
-            .run(|c| async move { model::tenant_stats(c).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        let row = tx
+            .run(move |c| async move { model::tenant_stats(c, tenant).await }.scope_boxed())
             .await
             .gql()?;
         Ok(TenantStats {

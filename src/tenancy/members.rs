@@ -80,10 +80,11 @@ pub(super) async fn change_member(
     let caller = tx.member().await.gql()?;
     outranks(caller.role, role, None).gql()?;
     let caller_role = caller.role;
+    let tenant = caller.tenant_id;
     let row = tx
         .run(move |c| {
             async move {
-                let (current, owners) = model::role_and_owners(c, user).await?;
+                let (current, owners) = model::role_and_owners(c, tenant, user).await?;
                 let Some(current) = current else {
                     return Err(AppError::not_found("member"));
                 };
@@ -93,11 +94,11 @@ pub(super) async fn change_member(
                 }
                 match role {
                     Some(role) => {
-                        model::upsert_member(c, user, role).await?;
-                        Ok(model::get_member(c, user).await?)
+                        model::upsert_member(c, tenant, user, role).await?;
+                        Ok(model::get_member(c, tenant, user).await?)
                     }
                     None => {
-                        model::remove_member(c, user).await?;
+                        model::remove_member(c, tenant, user).await?;
                         Ok::<_, AppError>(None)
                     }
                 }

@@ -1,5 +1,7 @@
 //! Diesel rows and queries of tenants, users and memberships, as seen from inside a tenant
 //! transaction (row-level security shows the current tenant, its members and the caller).
+//! Statements on tenant tables also name the request's tenant, so a distributed engine
+//! routes them to one node (see [`crate::db::routing`]); RLS stays the guarantee.
 
 use crate::auth::plans::Plan;
 use crate::auth::{Role, TenantStatus};
@@ -52,10 +54,11 @@ pub async fn current_tenant(
         .optional()
 }
 
-/// Adds `feature` to (or removes it from) the current tenant's switched-off features;
-/// returns the tenant.
+/// Adds `feature` to (or removes it from) the switched-off features of `tenant` (the
+/// request's); returns the tenant.
 pub async fn set_feature_disabled(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     feature: &str,
     disabled: bool,
 ) -> QueryResult<Option<TenantRow>> {
@@ -65,22 +68,25 @@ pub async fn set_feature_disabled(
            coalesce((SELECT jsonb_agg(DISTINCT f) FROM (
                SELECT jsonb_array_elements_text(coalesce(settings -> 'disabled_features', '[]')) AS f
                UNION SELECT $1 WHERE $2) x WHERE f <> $1 OR $2), '[]'))
+         WHERE id = $3
          RETURNING id, slug, name, status, plan, settings, created_at",
     )
     .bind::<Text, _>(feature)
     .bind::<Bool, _>(disabled)
+    .bind::<diesel::sql_types::Uuid, _>(tenant.0)
     .get_result(conn)
     .await
     .optional()
 }
 
-/// Merges `patch` into the current tenant's settings; returns the tenant.
+/// Merges `patch` into the settings of `tenant` (the request's); returns the tenant.
 pub async fn patch_settings(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     patch: &serde_json::Value,
 ) -> QueryResult<Option<TenantRow>> {
-    // No filter: row-level security leaves only the current tenant to update.
-    diesel::update(tenants::table)
+    // Row-level security leaves only the current tenant to update; the filter says which.
+    diesel::update(tenants::table.find(tenant.0))
         .set((
             tenants::settings.eq(tenants::settings.concat(patch)),
             tenants::updated_at.eq(now),
@@ -146,21 +152,34 @@ pub struct TenantStatsRow {
     pub messages: i64,
 }
 
-/// The tenant's counts, in one statement (four scalar subqueries).
-pub async fn tenant_stats(conn: &mut AsyncPgConnection) -> QueryResult<TenantStatsRow> {
+/// The counts of `tenant` (the request's), in one statement (four scalar subqueries).
+pub async fn tenant_stats(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> QueryResult<TenantStatsRow> {
     // A count always yields a row, so its subquery is never NULL.
     diesel::select((
-        contacts::table.count().single_value().assume_not_null(),
-        conversations::table
+        contacts::table
+            .filter(crate::of_tenant!(contacts, tenant))
             .count()
             .single_value()
             .assume_not_null(),
         conversations::table
+            .filter(crate::of_tenant!(conversations, tenant))
+            .count()
+            .single_value()
+            .assume_not_null(),
+        conversations::table
+            .filter(crate::of_tenant!(conversations, tenant))
             .filter(conversations::status.eq(ConversationStatus::Open))
             .count()
             .single_value()
             .assume_not_null(),
-        messages::table.count().single_value().assume_not_null(),
+        messages::table
+            .filter(crate::of_tenant!(messages, tenant))
+            .count()
+            .single_value()
+            .assume_not_null(),
     ))
     .get_result(conn)
     .await
@@ -191,13 +210,15 @@ pub async fn list_members(
         .await
 }
 
-/// One member of the current tenant.
+/// The member `user` of `tenant` (the request's).
 pub async fn get_member(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     user: Uuid,
 ) -> QueryResult<Option<MemberRow>> {
     memberships::table
         .inner_join(users::table)
+        .filter(crate::of_tenant!(memberships, tenant))
         .filter(memberships::user_id.eq(user))
         .select(MemberRow::as_select())
         .first(conn)
@@ -205,15 +226,21 @@ pub async fn get_member(
         .optional()
 }
 
-/// Re-roles a member of the current tenant (or adds one: used for existing members only).
+/// Re-roles a member of `tenant` (the request's), or adds one: used for existing members
+/// only.
 pub async fn upsert_member(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     user: Uuid,
     role: Role,
 ) -> QueryResult<()> {
-    // `tenant_id` is filled by the column default from the transaction.
+    // The tenant is named (the policy's WITH CHECK still refuses any other).
     diesel::insert_into(memberships::table)
-        .values((memberships::user_id.eq(user), memberships::role.eq(role)))
+        .values((
+            crate::of_tenant!(memberships, tenant),
+            memberships::user_id.eq(user),
+            memberships::role.eq(role),
+        ))
         .on_conflict((memberships::tenant_id, memberships::user_id))
         .do_update()
         .set(memberships::role.eq(excluded(memberships::role)))
@@ -222,10 +249,11 @@ pub async fn upsert_member(
         .map(|_| ())
 }
 
-/// The role of `user` in the current tenant and how many owners it has, with the owners'
-/// rows locked so two concurrent changes cannot both remove "the other" owner.
+/// The role of `user` in `tenant` (the request's) and how many owners it has, with the
+/// owners' rows locked so two concurrent changes cannot both remove "the other" owner.
 pub async fn role_and_owners(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     user: Uuid,
 ) -> QueryResult<(Option<Role>, i64)> {
     #[derive(QueryableByName)]
@@ -236,20 +264,28 @@ pub async fn role_and_owners(
         owners: i64,
     }
     // sql_query: diesel has no CTEs, and the owners must be locked and counted in one statement.
+    // Both lookups name the tenant: Citus refuses FOR UPDATE in a statement it would send to
+    // every shard, and routes this one to the tenant's.
     let row: Row = diesel::sql_query(
-        "WITH owners AS (SELECT user_id FROM memberships WHERE role = 'OWNER' FOR UPDATE)
-         SELECT (SELECT role FROM memberships WHERE user_id = $1) AS role,
+        "WITH owners AS (SELECT user_id FROM memberships
+                          WHERE tenant_id = $2 AND role = 'OWNER' FOR UPDATE)
+         SELECT (SELECT role FROM memberships WHERE tenant_id = $2 AND user_id = $1) AS role,
                 (SELECT count(*) FROM owners) AS owners",
     )
     .bind::<diesel::sql_types::Uuid, _>(user)
+    .bind::<diesel::sql_types::Uuid, _>(tenant.0)
     .get_result(conn)
     .await?;
     Ok((row.role, row.owners))
 }
 
-/// Removes `user` from the current tenant; whether it was a member.
-pub async fn remove_member(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<bool> {
-    diesel::delete(memberships::table.filter(memberships::user_id.eq(user)))
+/// Removes `user` from `tenant` (the request's); whether it was a member.
+pub async fn remove_member(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    user: Uuid,
+) -> QueryResult<bool> {
+    diesel::delete(memberships::table.find((tenant.0, user)))
         .execute(conn)
         .await
         .map(|n| n > 0)

@@ -143,9 +143,35 @@ where
     Ok(result)
 }
 
-/// Adds `batch` to the tenants' daily rows (one statement), sampling each tenant's members
-/// and contacts; counts of a tenant that no longer exists (purged) are dropped. Runs as
-/// `tenantry_meter` (see [`as_meter`]).
+#[derive(QueryableByName)]
+struct TenantCount {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many rows each of `tenants` has in `table` (`memberships` or `contacts`: the
+/// meter's role may count them, not read them). Tenants without rows are absent.
+async fn count_per_tenant(
+    conn: &mut AsyncPgConnection,
+    table: &'static str,
+    tenants: &[Uuid],
+) -> QueryResult<HashMap<Uuid, i64>> {
+    // sql_query: the same statement for two tables, by name (a constant, never input).
+    let rows: Vec<TenantCount> = diesel::sql_query(format!(
+        "SELECT tenant_id, count(*)::int8 AS n FROM {table}
+          WHERE tenant_id = ANY($1) GROUP BY tenant_id"
+    ))
+    .bind::<Array<SqlUuid>, _>(tenants)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.n)).collect())
+}
+
+/// Adds `batch` to the tenants' daily rows, sampling each tenant's members and contacts;
+/// counts of a tenant that no longer exists (purged) are dropped. Three statements per
+/// flush, whatever the number of tenants. Runs as `tenantry_meter` (see [`as_meter`]).
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
     batch: &[(TenantId, NaiveDate, Counts)],
@@ -154,19 +180,31 @@ pub async fn upsert(
         return Ok(0);
     }
     let column = |f: fn(&Counts) -> i64| batch.iter().map(|(_, _, c)| f(c)).collect::<Vec<_>>();
-    // sql_query: an upsert from unnest()ed arrays (one statement per flush, whatever the
-    // number of tenants), which diesel's DSL does not express.
+    // The samples are counted first, each in a statement of its own: on Citus, counts of
+    // distributed tables correlated with the rows of unnest() (one statement) are a join
+    // it cannot plan ("complex joins are only supported when all distributed tables are
+    // co-located and joined on their distribution columns").
+    let mut tenants: Vec<Uuid> = batch.iter().map(|(t, _, _)| t.0).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let members = count_per_tenant(conn, "memberships", &tenants).await?;
+    let contacts = count_per_tenant(conn, "contacts", &tenants).await?;
+    let sample = |counts: &HashMap<Uuid, i64>| {
+        batch
+            .iter()
+            .map(|(t, _, _)| counts.get(&t.0).copied().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    // sql_query: an upsert from unnest()ed arrays, which diesel's DSL does not express.
     diesel::sql_query(
         "INSERT INTO usage_daily AS u (tenant_id, day, requests, errors, mutations, query_cost,
                                        rows_written, members, contacts, updated_at)
          SELECT v.tenant_id, v.day, v.requests, v.errors, v.mutations, v.query_cost,
-                v.rows_written,
-                (SELECT count(*) FROM memberships m WHERE m.tenant_id = v.tenant_id),
-                (SELECT count(*) FROM contacts c WHERE c.tenant_id = v.tenant_id),
-                now()
+                v.rows_written, v.members, v.contacts, now()
            FROM unnest($1::uuid[], $2::date[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
-                       $7::int8[])
-                AS v(tenant_id, day, requests, errors, mutations, query_cost, rows_written)
+                       $7::int8[], $8::int8[], $9::int8[])
+                AS v(tenant_id, day, requests, errors, mutations, query_cost, rows_written,
+                     members, contacts)
           WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.tenant_id)
          ON CONFLICT (tenant_id, day) DO UPDATE SET
            requests = u.requests + EXCLUDED.requests,
@@ -185,6 +223,8 @@ pub async fn upsert(
     .bind::<Array<BigInt>, _>(column(|c| c.mutations))
     .bind::<Array<BigInt>, _>(column(|c| c.query_cost))
     .bind::<Array<BigInt>, _>(column(|c| c.rows_written))
+    .bind::<Array<BigInt>, _>(sample(&members))
+    .bind::<Array<BigInt>, _>(sample(&contacts))
     .execute(conn)
     .await
 }
@@ -226,18 +266,21 @@ struct Written {
     rows: i64,
 }
 
-/// The rows the current request transaction has inserted, updated (with a change) or
-/// deleted in the tenant's tables so far: its entries in the audit log, which the
-/// database's triggers write for every such row (see the audit migration). Rows of a field
-/// rolled back to its savepoint took their entries with them and do not count. The
+/// The rows the current request transaction (of `tenant`) has inserted, updated (with a
+/// change) or deleted in the tenant's tables so far: its entries in the audit log, which
+/// the database's triggers write for every such row (see the audit migration). Rows of a
+/// field rolled back to its savepoint took their entries with them and do not count. The
 /// entries are found by the request id the transaction set, from the transaction's start
 /// on (`occurred_at` is never earlier), through the index on (tenant, time).
-pub async fn rows_written(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+pub async fn rows_written(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<i64> {
+    // The tenant is bound, not read from `app.current_tenant_id()`: Citus routes only on a
+    // value it knows when planning (row-level security still applies).
     let written: Written = diesel::sql_query(
         "SELECT count(*)::int8 AS rows FROM audit_log
-          WHERE tenant_id = app.current_tenant_id() AND occurred_at >= now()
+          WHERE tenant_id = $1 AND occurred_at >= now()
             AND request_id = NULLIF(current_setting('app.request_id', true), '')::uuid",
     )
+    .bind::<SqlUuid, _>(tenant.0)
     .get_result(conn)
     .await?;
     Ok(written.rows)

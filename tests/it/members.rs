@@ -570,20 +570,41 @@ async fn concurrent_demotions_leave_an_owner() {
 
     // Holding the OWNER rows stops both demotions at the count (where they lock the same
     // rows); once both wait, letting go makes them race for the locks.
+    // The tenant is named: Citus runs FOR UPDATE only on the shard of one tenant.
     let holder = client(&t.db.url).await;
     holder
-        .batch_execute("BEGIN; SELECT 1 FROM memberships WHERE role = 'OWNER' FOR UPDATE")
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM memberships WHERE tenant_id = '{}' AND role = 'OWNER' FOR UPDATE",
+            a.id.0
+        ))
         .await
         .unwrap();
     // A separate session: pg_stat_activity is read once per transaction.
     let watcher = client(&t.db.url).await;
+    // On Citus the demotions wait on the worker that holds the tenant: its backends are in
+    // citus_stat_activity (every node's), not in the coordinator's pg_stat_activity.
+    let on_citus: bool = watcher
+        .query_one(
+            "SELECT to_regclass('pg_catalog.citus_stat_activity') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let activity = if on_citus {
+        "citus_stat_activity"
+    } else {
+        "pg_stat_activity"
+    };
     let release = async {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let waiting: i64 = watcher
                 .query_one(
-                    "SELECT count(*) FROM pg_stat_activity
-                      WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &format!(
+                        "SELECT count(*) FROM {activity}
+                          WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ),
                     &[],
                 )
                 .await

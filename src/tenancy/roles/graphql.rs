@@ -54,8 +54,10 @@ impl CustomRoleQuery {
         directive = requires_permission::apply(Permission::MembersManage)
     )]
     async fn custom_roles(&self, ctx: &Context<'_>) -> Result<Vec<CustomRole>> {
-        Ok(request_tx(ctx)?
-            .run(|c| async move { model::list_custom_roles(c).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        Ok(tx
+            .run(move |c| async move { model::list_custom_roles(c, tenant).await }.scope_boxed())
             .await
             .gql()?
             .into_iter()
@@ -113,13 +115,15 @@ impl CustomRoleMutation {
             .map(|r| decode_typed_id(&r, CUSTOM_ROLE_KIND, "role"))
             .transpose()
             .gql()?;
-        let row = request_tx(ctx)?
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        let row = tx
             .run(move |c| {
                 async move {
-                    if !model::set_member_custom_role(c, user, role).await? {
+                    if !model::set_member_custom_role(c, tenant, user, role).await? {
                         return Ok(None);
                     }
-                    tenancy_model::get_member(c, user).await
+                    tenancy_model::get_member(c, tenant, user).await
                 }
                 .scope_boxed()
             })
@@ -144,8 +148,12 @@ impl CustomRoleMutation {
     )]
     async fn delete_custom_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let role = decode_typed_id(&id, CUSTOM_ROLE_KIND, "id").gql()?;
-        let deleted = request_tx(ctx)?
-            .run(move |c| async move { model::delete_custom_role(c, role).await }.scope_boxed())
+        let tx = request_tx(ctx)?;
+        let tenant = tx.tenant().await.gql()?;
+        let deleted = tx
+            .run(move |c| {
+                async move { model::delete_custom_role(c, tenant, role).await }.scope_boxed()
+            })
             .await
             .gql()?;
         if deleted {

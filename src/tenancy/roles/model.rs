@@ -1,8 +1,10 @@
 //! Diesel rows and queries of `custom_roles` and of the custom role a membership holds.
 //! Every query runs inside the request's tenant transaction, so row-level security limits
-//! it to the current tenant; none names a tenant.
+//! it to the current tenant; each also names that tenant, so a distributed engine routes it
+//! to one node (see [`crate::db::routing`]).
 
 use crate::db::schema::{custom_roles, memberships};
+use crate::ids::TenantId;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -28,9 +30,13 @@ pub struct NewCustomRole {
     pub permissions: Vec<String>,
 }
 
-/// The current tenant's custom roles, by name.
-pub async fn list_custom_roles(conn: &mut AsyncPgConnection) -> QueryResult<Vec<CustomRoleRow>> {
+/// The custom roles of `tenant` (the request's), by name.
+pub async fn list_custom_roles(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> QueryResult<Vec<CustomRoleRow>> {
     custom_roles::table
+        .filter(crate::of_tenant!(custom_roles, tenant))
         .select(CustomRoleRow::as_select())
         .order(custom_roles::name)
         .load(conn)
@@ -50,25 +56,30 @@ pub async fn insert_custom_role(
         .await
 }
 
-/// Gives the member `user` the custom role `role` (`None` takes it away); whether the
-/// current tenant has that member. A role the tenant does not have violates the foreign
-/// key (NOT_FOUND).
+/// Gives the member `user` of `tenant` (the request's) the custom role `role` (`None` takes
+/// it away); whether the tenant has that member. A role the tenant does not have violates
+/// the foreign key (NOT_FOUND).
 pub async fn set_member_custom_role(
     conn: &mut AsyncPgConnection,
+    tenant: TenantId,
     user: Uuid,
     role: Option<Uuid>,
 ) -> QueryResult<bool> {
-    diesel::update(memberships::table.filter(memberships::user_id.eq(user)))
+    diesel::update(memberships::table.find((tenant.0, user)))
         .set(memberships::custom_role_id.eq(role))
         .execute(conn)
         .await
         .map(|n| n > 0)
 }
 
-/// Deletes the custom role `id` (its members' `custom_role_id` becomes NULL by the foreign
-/// key); whether the current tenant had it.
-pub async fn delete_custom_role(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::delete(custom_roles::table.filter(custom_roles::id.eq(id)))
+/// Deletes the custom role `id` of `tenant` (the request's; its members' `custom_role_id`
+/// becomes NULL by the foreign key); whether the tenant had it.
+pub async fn delete_custom_role(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> QueryResult<bool> {
+    diesel::delete(custom_roles::table.find((tenant.0, id)))
         .execute(conn)
         .await
         .map(|n| n > 0)
