@@ -100,6 +100,7 @@ pub async fn revoke(
     .await
     .optional()?;
     if revoked.is_some() {
+        crate::db::notify::announce_tenancy(conn, tenant.0).await?;
         return Ok(revoked);
     }
     api_keys::table

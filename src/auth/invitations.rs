@@ -266,6 +266,7 @@ impl Sessions {
                             .values((memberships::user_id.eq(user.0), memberships::role.eq(role)))
                             .execute(c)
                             .await?;
+                        crate::db::notify::announce_tenancy(c, tenant.0).await?;
                         role
                     }
                 };

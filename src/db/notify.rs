@@ -86,3 +86,25 @@ async fn listen_once(
         Err(_) => Ok(()),
     }
 }
+
+/// Announces on `tenantry_tenancy` that `tenant`'s members, roles or API keys changed, from
+/// the statement's own transaction (delivered at commit, dropped on rollback).
+///
+/// Why, when triggers announce such changes already: on Citus the triggers of a tenant
+/// table fire on the worker holding the row, which may not announce (a worker that has sent
+/// NOTIFY cannot take part in a two-phase commit; see migration 000022), so the writes
+/// Tenantry makes itself also announce from the coordinator. On one server the trigger's
+/// notification and this one are the same channel and payload in one transaction, which
+/// PostgreSQL delivers once. Changes made by hand in SQL on Citus reach the caches within
+/// their TTL (`TENANTRY_TENANT_CACHE_TTL_MS`).
+pub async fn announce_tenancy(
+    conn: &mut diesel_async::AsyncPgConnection,
+    tenant: uuid::Uuid,
+) -> diesel::QueryResult<()> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT pg_notify('tenantry_tenancy', $1)")
+        .bind::<diesel::sql_types::Text, _>(tenant.to_string())
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -131,8 +131,8 @@ impl Platform {
                 .do_update()
                 .set(memberships::role.eq(excluded(memberships::role)))
                 .execute(c)
-                .await
-                .map(|_| ())
+                .await?;
+            crate::db::notify::announce_tenancy(c, tenant.0).await
         })
         .await?;
         tracing::info!(target: "platform", tenant_id = %tenant, user_id = %user, role = role.as_str(), "membership set");

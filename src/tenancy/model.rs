@@ -245,8 +245,8 @@ pub async fn upsert_member(
         .do_update()
         .set(memberships::role.eq(excluded(memberships::role)))
         .execute(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    crate::db::notify::announce_tenancy(conn, tenant.0).await
 }
 
 /// The role of `user` in `tenant` (the request's) and how many owners it has, with the
@@ -285,8 +285,9 @@ pub async fn remove_member(
     tenant: TenantId,
     user: Uuid,
 ) -> QueryResult<bool> {
-    diesel::delete(memberships::table.find((tenant.0, user)))
+    let removed = diesel::delete(memberships::table.find((tenant.0, user)))
         .execute(conn)
-        .await
-        .map(|n| n > 0)
+        .await?;
+    crate::db::notify::announce_tenancy(conn, tenant.0).await?;
+    Ok(removed > 0)
 }

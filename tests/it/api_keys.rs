@@ -1,7 +1,7 @@
 //! API keys: plan-gated, shown once and stored hashed, a bearer credential bound to its
 //! tenant and capped at its role, revocable and expiring; tried across tenants and roles.
 
-use crate::common::{client, first_code, Reply, TestApp};
+use crate::common::{client, first_code, on_citus, Reply, TestApp};
 use serde_json::json;
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -217,6 +217,7 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string();
+    let id = body.data("createApiKey.apiKey.id").clone();
     let slug = || async {
         t.post(Some(&key), &[], "{ tenant { slug } }", json!({}))
             .await
@@ -236,10 +237,28 @@ async fn a_cached_api_key_stops_working_as_soon_as_it_is_revoked() {
     .unwrap();
     assert_eq!(slug().await.data("tenant.slug"), "alpha");
 
-    // ...while an announced one (the revokeApiKey path, or any UPDATE) ends it at once.
-    c.batch_execute("UPDATE api_keys SET revoked_at = revoked_at")
-        .await
-        .unwrap();
+    // ...while an announced one (the revokeApiKey path, or any UPDATE) ends it at once. On
+    // Citus the table's trigger fires on a worker, which does not announce: there the
+    // revocation is announced by the server that makes it (db::notify::announce_tenancy),
+    // and a change made by hand in SQL waits for the TTL (README "Tenantry on Citus").
+    if on_citus() {
+        c.batch_execute("UPDATE api_keys SET revoked_at = NULL")
+            .await
+            .unwrap();
+        let (_, body) = t
+            .post(
+                Some(&a.token),
+                &[],
+                "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert!(body.data("revokeApiKey.revokedAt").is_string(), "{body}");
+    } else {
+        c.batch_execute("UPDATE api_keys SET revoked_at = revoked_at")
+            .await
+            .unwrap();
+    }
     let started = std::time::Instant::now();
     loop {
         let body = slug().await;

@@ -65,11 +65,12 @@ pub async fn set_member_custom_role(
     user: Uuid,
     role: Option<Uuid>,
 ) -> QueryResult<bool> {
-    diesel::update(memberships::table.find((tenant.0, user)))
+    let changed = diesel::update(memberships::table.find((tenant.0, user)))
         .set(memberships::custom_role_id.eq(role))
         .execute(conn)
-        .await
-        .map(|n| n > 0)
+        .await?;
+    crate::db::notify::announce_tenancy(conn, tenant.0).await?;
+    Ok(changed > 0)
 }
 
 /// Deletes the custom role `id` of `tenant` (the request's; its members' `custom_role_id`
@@ -79,8 +80,9 @@ pub async fn delete_custom_role(
     tenant: TenantId,
     id: Uuid,
 ) -> QueryResult<bool> {
-    diesel::delete(custom_roles::table.find((tenant.0, id)))
+    let deleted = diesel::delete(custom_roles::table.find((tenant.0, id)))
         .execute(conn)
-        .await
-        .map(|n| n > 0)
+        .await?;
+    crate::db::notify::announce_tenancy(conn, tenant.0).await?;
+    Ok(deleted > 0)
 }
