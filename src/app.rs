@@ -110,7 +110,7 @@ impl App {
         ));
         let opener: TxOpener = {
             let pool = pool.clone();
-            let settings = config.tx_settings();
+            let settings = db::tx::TxSettings::from_config(&config);
             Arc::new(move |admission, mode| RequestTx::new(pool.clone(), admission, mode, settings))
         };
         let live = Live::new(
@@ -185,7 +185,9 @@ impl App {
             config.statement_cache,
         )?;
         // The auth path refuses fan-out as the request transaction does.
-        let fan_out = crate::auth::session::FanOut::refused_if(config.tx_settings().refuse_fan_out);
+        let fan_out = crate::auth::session::FanOut::refused_if(
+            config.citus_refuse_fan_out == crate::config::Switch::On,
+        );
         let sessions = crate::auth::session::Sessions::new(
             auth_pool,
             keys.clone(),
@@ -238,7 +240,7 @@ impl App {
             self.pool.clone(),
             RequestAdmission::new(self.resolver.clone(), principal).with_costs(self.usage.clone()),
             mode,
-            self.config.tx_settings(),
+            db::tx::TxSettings::from_config(&self.config),
         )
     }
 

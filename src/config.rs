@@ -532,12 +532,9 @@ impl Config {
         })
     }
 
-    /// What every request transaction sets besides who it runs as.
-    pub fn tx_settings(&self) -> crate::db::tx::TxSettings {
-        crate::db::tx::TxSettings {
-            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
-            refuse_fan_out: self.citus_refuse_fan_out == Switch::On,
-        }
+    /// The statement timeout as a duration.
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
     }
 
     /// Every setting from the environment, else its default (no command line).

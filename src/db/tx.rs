@@ -79,6 +79,16 @@ pub struct TxSettings {
     pub refuse_fan_out: bool,
 }
 
+impl TxSettings {
+    /// The settings `config` asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            statement_timeout: config.statement_timeout(),
+            refuse_fan_out: config.citus_refuse_fan_out == crate::config::Switch::On,
+        }
+    }
+}
+
 /// The request-scoped tenant transaction (see the module documentation), admitted by `A`.
 pub struct TenantTx<A: Admission> {
     pool: PgPool,
