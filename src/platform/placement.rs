@@ -4,10 +4,9 @@
 //!
 //! Everything here is Citus's own machinery: `isolate_tenant_to_new_shard` splits the
 //! tenant's hash value out of its shard (with the co-located shards of every tenant table),
-//! and `citus_move_shard_placement` copies a shard group to another node online, by
-//! logical replication: reads and writes go on during the copy, and writes wait only for
-//! the switch-over at its end (see [`Platform::move_tenant`]). Runs as the login role on
-//! the coordinator; refused with a clear message on a single server.
+//! and `citus_move_shard_placement` copies a shard group to another node while reads go on
+//! (writes to that group wait for the copy; see [`Platform::move_tenant`]). Runs as the login role on the
+//! coordinator; refused with a clear message on a single server.
 
 use super::model::Platform;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -233,114 +232,23 @@ impl Platform {
         if node_id == place.node_id {
             return Ok((place.node_id, node_id, place.tenants_in_shard));
         }
-        // `force_logical`: the shard group is copied, then kept in step by logical
-        // replication while reads and writes go on; writes wait only while Citus switches
-        // over. One move at a time (see `replication_window`).
-        diesel::sql_query("SELECT pg_advisory_lock(hashtext('tenantry.placement'))")
-            .execute(&mut conn)
-            .await?;
-        let moved = async {
-            replication_window(&mut conn, false).await?;
-            diesel::sql_query(
-                "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'force_logical')",
-            )
-            .bind::<BigInt, _>(place.shard_id)
-            .bind::<Text, _>(&place.host)
-            .bind::<Integer, _>(place.port)
-            .bind::<Text, _>(&host)
-            .bind::<Integer, _>(port)
-            .execute(&mut conn)
-            .await
-        }
-        .await;
-        // Whatever happened, the tables are FORCEd again before the lock is let go.
-        let mut restored = replication_window(&mut conn, true).await;
-        if restored.is_ok() {
-            restored = force_moved_shards(&mut conn, tenant.id).await;
-        }
-        let _ = diesel::sql_query("SELECT pg_advisory_unlock(hashtext('tenantry.placement'))")
-            .execute(&mut conn)
-            .await;
-        moved.map_err(|e| db_error("moving the tenant's shards", e))?;
-        restored.map_err(|e| db_error("restoring FORCE ROW LEVEL SECURITY after a move", e))?;
+        // `block_writes`: the shard group is copied while reads go on and writes to it wait.
+        // The logical-replication mode (`force_logical`, writes go on during the copy) fails
+        // here on PostgreSQL 15: Citus's subscription role is made non-superuser and may not
+        // apply changes into tables with FORCE ROW LEVEL SECURITY ("cannot replicate into
+        // relation with row-level security enabled"), and retries for ever.
+        diesel::sql_query(
+            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')",
+        )
+        .bind::<BigInt, _>(place.shard_id)
+        .bind::<Text, _>(&place.host)
+        .bind::<Integer, _>(place.port)
+        .bind::<Text, _>(&host)
+        .bind::<Integer, _>(port)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| db_error("moving the tenant's shards", e))?;
         tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, from = place.node_id, to = node_id, "tenant moved");
         Ok((place.node_id, node_id, place.tenants_in_shard))
     }
-}
-
-/// The tenant tables (every table co-located with [`ANCHOR`]).
-const TENANT_TABLES: &str = "SELECT logicalrelid::text AS name FROM pg_dist_partition
-     WHERE colocationid = (SELECT colocationid FROM pg_dist_partition
-                            WHERE logicalrelid = 'public.contacts'::regclass)
-     ORDER BY 1";
-
-#[derive(diesel::QueryableByName)]
-struct Name {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
-
-/// Turns FORCE ROW LEVEL SECURITY off (`force = false`) or back on for the shards a move
-/// creates, by changing the coordinator's own (empty) tables, which Citus copies a new
-/// shard's definition from; the shards in place keep FORCE throughout.
-///
-/// Why: Citus applies a logical-replication move as a subscription owned by a temporary
-/// member of the tables' owner, made non-superuser. On PostgreSQL 15 such a subscription
-/// refuses to write into a table whose row-level security applies to it ("cannot replicate
-/// into relation with row-level security enabled"), which FORCE makes the case for the
-/// owner and its members, and the move waits for ever. Without FORCE, RLS still holds on
-/// the new shards for every runtime role (none of them owns a table), so requests stay
-/// isolated; only the owner's own sessions read past the policies there until
-/// [`force_moved_shards`] puts FORCE back. One table per transaction: a request that holds
-/// one table and waits for the next cannot deadlock with it.
-async fn replication_window(
-    conn: &mut diesel_async::AsyncPgConnection,
-    force: bool,
-) -> diesel::QueryResult<()> {
-    use diesel_async::SimpleAsyncConnection;
-    let action = if force { "FORCE" } else { "NO FORCE" };
-    let tables: Vec<Name> = diesel::sql_query(TENANT_TABLES).load(conn).await?;
-    for t in tables {
-        conn.batch_execute(&format!(
-            "BEGIN; SET LOCAL citus.enable_ddl_propagation = off;
-             ALTER TABLE {} {action} ROW LEVEL SECURITY; COMMIT",
-            t.name
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
-/// FORCE ROW LEVEL SECURITY on the shards a move made for `tenant` (see
-/// [`replication_window`]), one shard per statement, on the workers that hold them (the
-/// source's old placements, if not dropped yet, kept FORCE and are skipped by IF EXISTS
-/// being true for them too, harmlessly).
-async fn force_moved_shards(
-    conn: &mut diesel_async::AsyncPgConnection,
-    tenant: Uuid,
-) -> diesel::QueryResult<()> {
-    let shards: Vec<Name> = diesel::sql_query(format!(
-        "SELECT shard_name(t.name::regclass, get_shard_id_for_distribution_column(t.name::regclass, $1)) AS name
-           FROM ({TENANT_TABLES}) t"
-    ))
-    .bind::<SqlUuid, _>(tenant)
-    .load(conn)
-    .await?;
-    for shard in shards {
-        // run_command_on_workers reports a failure in its rows rather than raising it.
-        let failed: Vec<Name> = diesel::sql_query(
-            "SELECT nodename || ':' || nodeport || ': ' || result AS name
-               FROM run_command_on_workers(format('ALTER TABLE IF EXISTS %s FORCE ROW LEVEL SECURITY', $1::text))
-              WHERE NOT success",
-        )
-        .bind::<Text, _>(&shard.name)
-        .load(conn)
-        .await?;
-        if let Some(f) = failed.iter().next() {
-            return Err(diesel::result::Error::QueryBuilderError(
-                format!("FORCE ROW LEVEL SECURITY on {}: {}", shard.name, f.name).into(),
-            ));
-        }
-    }
-    Ok(())
 }
