@@ -7,10 +7,12 @@
 -- On Citus these functions also run inside a query on a shard (a users row joined to the
 -- members of a tenant, on the worker that holds the tenant). Citus refuses a distributed
 -- query there unless `citus.allow_nested_distributed_execution` is on; it is set for these
--- functions only. Their lookup names the request's tenant, whose memberships shard is
--- co-located with the shard being read, so it runs locally, inside the same transaction,
--- and moves with it (the reason Citus is wary in general is a lookup that goes to another
--- node, outside the transaction).
+-- functions only. `shares_current_tenant` names the request's tenant, whose memberships
+-- shard is co-located with the shard being read: it runs locally, inside the same
+-- transaction. `is_member(last_tenant_id, id)` in the WITH CHECK of `users` (a reference
+-- table, written on every node's copy) may look on another node, over a connection of its
+-- own, and so sees committed memberships only; the login path records a last tenant only
+-- for a membership committed before (the reason Citus is wary of nesting in general).
 CREATE OR REPLACE FUNCTION app.is_member(p_tenant uuid, p_user uuid) RETURNS boolean
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

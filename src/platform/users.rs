@@ -188,7 +188,18 @@ impl Platform {
         // A transaction of its own: on Citus, the audit functions run as their owner, and a
         // transaction may not reach the tenant's shards as two different roles ("placements
         // that were modified in this transaction by a different user").
-        self.run_in_tenant(tenant, Some(quiet), audit).await
+        self.run_in_tenant(tenant, Some(quiet), audit)
+            .await
+            .map_err(|e| {
+                AppError::new(
+                    e.code,
+                    format!(
+                        "the rows were loaded but their audit entries were not written ({}); \
+                         record them with app.audit_bulk_load before using the tenant",
+                        e.message
+                    ),
+                )
+            })
     }
 
     async fn run_in_tenant(
