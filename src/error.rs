@@ -192,7 +192,8 @@ impl From<DieselError> for AppError {
             DieselError::NotFound => AppError::not_found("record"),
             DieselError::DatabaseError(kind, info) => match kind {
                 DatabaseErrorKind::UniqueViolation => {
-                    let field = constraint_field(info.table_name(), info.constraint_name());
+                    let field = constraint_field(info.table_name(), info.constraint_name())
+                        .or_else(|| relayed_constraint_field(info.message()));
                     let message = match &field {
                         Some(field) => format!("{field}: this value is already taken"),
                         None => "a record with these values already exists".to_string(),
@@ -278,12 +279,51 @@ fn count_db_error(e: &DieselError) {
 /// name their unique indexes the same way): the last column, as its GraphQL field name.
 /// `tenant_id`, which leads every key, is never the field at fault.
 fn constraint_field(table: Option<&str>, constraint: Option<&str>) -> Option<String> {
-    let rest = constraint?.strip_prefix(table?)?.strip_prefix('_')?;
+    let (table, constraint) = without_shard(table?, constraint?);
+    let rest = constraint.strip_prefix(table)?.strip_prefix('_')?;
     let columns = rest
         .strip_suffix("_key")
         .or_else(|| rest.strip_suffix("_check"))?;
     let column = columns.strip_prefix("tenant_id_").unwrap_or(columns);
     (!column.is_empty() && column != "tenant_id").then(|| camel_case(column))
+}
+
+/// The field of a constraint error relayed by Citus from a shard, which keeps only the
+/// message (`… violates unique constraint "custom_roles_tenant_id_name_key_102032"`): the
+/// constraint named there, without its shard id, read by the same convention. A tenant
+/// table's key names `tenant_id` first; the reference tables are `tenants` and `users`.
+fn relayed_constraint_field(message: &str) -> Option<String> {
+    let (_, quoted) = message.split_once(" constraint \"")?;
+    let name = quoted.split('"').next()?;
+    let name = match name.rsplit_once('_') {
+        Some((base, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    };
+    if let Some((_, rest)) = name.rsplit_once("_tenant_id_") {
+        let column = rest
+            .strip_suffix("_key")
+            .or_else(|| rest.strip_suffix("_check"))?;
+        return (!column.is_empty()).then(|| camel_case(column));
+    }
+    ["tenants", "users"]
+        .into_iter()
+        .find_map(|table| constraint_field(Some(table), Some(name)))
+}
+
+/// On Citus an error comes from a shard and names it: `<table>_<shard id>` and
+/// `<constraint>_<shard id>`. The names without the shard id (when both carry the same one).
+fn without_shard<'a>(table: &'a str, constraint: &'a str) -> (&'a str, &'a str) {
+    if let Some((base, id)) = table.rsplit_once('_') {
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some(c) = constraint
+                .strip_suffix(id)
+                .and_then(|c| c.strip_suffix('_'))
+            {
+                return (base, c);
+            }
+        }
+    }
+    (table, constraint)
 }
 
 /// `display_name` → `displayName`.
@@ -341,5 +381,31 @@ mod tests {
         assert_eq!(field("contacts", "some_other_key"), None);
         assert_eq!(field("memberships", "memberships_tenant_id_key"), None);
         assert_eq!(constraint_field(None, Some("contacts_name_check")), None);
+        let relayed = |m: &str| relayed_constraint_field(m);
+        assert_eq!(
+            relayed("duplicate key value violates unique constraint \"custom_roles_tenant_id_name_key_102032\""),
+            Some("name".into())
+        );
+        assert_eq!(
+            relayed("duplicate key value violates unique constraint \"tenants_custom_domain_key_102008\""),
+            Some("customDomain".into())
+        );
+        assert_eq!(
+            relayed("duplicate key value violates unique constraint \"contacts_pkey_102020\""),
+            None
+        );
+        // On Citus: the shard's names.
+        assert_eq!(
+            field(
+                "custom_roles_102032",
+                "custom_roles_tenant_id_name_key_102032"
+            ),
+            Some("name".into())
+        );
+        assert_eq!(
+            field("tenants_102008", "tenants_custom_domain_check"),
+            None,
+            "a shard id on one name only is not stripped"
+        );
     }
 }

