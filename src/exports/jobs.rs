@@ -220,10 +220,14 @@ impl ExportQuery {
     )]
     async fn export_job(&self, ctx: &Context<'_>, id: ID) -> Result<ExportJob> {
         let id = decode_typed_id(&id, EXPORT_JOB_KIND, "id").gql()?;
-        let row = request_tx(ctx)?
+        let tx = request_tx(ctx)?;
+        // Named as well as through RLS, so Citus routes the read to the tenant's node.
+        let tenant = tx.tenant().await.gql()?.0;
+        let row = tx
             .run(move |c| {
                 async move {
                     export_jobs::table
+                        .filter(export_jobs::tenant_id.eq(tenant))
                         .filter(export_jobs::id.eq(id))
                         .select(ExportJobRow::as_select())
                         .first(c)
@@ -386,7 +390,10 @@ async fn update(
 ) -> anyhow::Result<()> {
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant, &job];
     params.extend_from_slice(extra);
-    c.batch_execute(&format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'"))
+    // The SET LOCAL in a batch of its own: Citus hands it to the workers by re-running the
+    // text of the whole batch.
+    c.batch_execute("BEGIN").await?;
+    c.batch_execute(&format!("SET LOCAL app.tenant_id = '{tenant}'"))
         .await?;
     let sql = format!("UPDATE export_jobs SET {set} WHERE tenant_id = $1 AND id = $2");
     let result = tokio_postgres::Client::execute(c, &sql, &params).await;

@@ -10,7 +10,8 @@
 //! mismatch rolls everything back. `app.quiet_events` keeps the live-event triggers from
 //! sending a NOTIFY per imported row, and `app.audit_bulk` the audit triggers from writing
 //! an entry per row: each table gets one entry instead (`app.audit_bulk_load`, with its
-//! row count and checksum) in the new tenant's chain.
+//! row count and checksum) in the new tenant's chain. On Citus those entries are written
+//! just after the commit, in a second transaction (see [`import`]).
 
 use super::archive::{ArchiveReader, Frame, Summer, TableSum};
 use super::catalog::{self, ident};
@@ -140,8 +141,9 @@ pub async fn import<R: Read>(
             );
         }
         // Purged here, in this transaction: rolled back with everything else on failure.
-        tx.batch_execute(&crate::platform::lifecycle::purge_sql(id))
-            .await?;
+        for batch in crate::platform::lifecycle::purge_sql(id) {
+            tx.batch_execute(&batch).await?;
+        }
         replaced_deleted = true;
         // Restoring a tenant over its own deleted self keeps its id.
         if id == old_id {
@@ -242,11 +244,16 @@ pub async fn import<R: Read>(
             }
             None => {
                 users_created += 1;
+                // Looked up first rather than in the INSERT: Citus refuses a subquery in an
+                // INSERT's VALUES (`users` is a reference table there).
+                let taken = tx
+                    .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user.id])
+                    .await?
+                    .is_some();
+                let id = if taken { Uuid::now_v7() } else { user.id };
                 tx.query_one(
-                    "INSERT INTO users (id, email, display_name)
-                     VALUES (CASE WHEN EXISTS (SELECT 1 FROM users WHERE id = $1) THEN $4 ELSE $1 END, $2, $3)
-                     RETURNING id",
-                    &[&user.id, &user.email, &user.display_name, &Uuid::now_v7()],
+                    "INSERT INTO users (id, email, display_name) VALUES ($1, $2, $3) RETURNING id",
+                    &[&id, &user.email, &user.display_name],
                 )
                 .await
                 .with_context(|| format!("creating user {}", user.email))?
@@ -261,11 +268,21 @@ pub async fn import<R: Read>(
         .context("corrupted archive: a user twice")?;
     }
 
-    tx.batch_execute(&format!(
-        "SET LOCAL app.tenant_id = '{new_id}'; SET LOCAL app.quiet_events = 'on'; \
-         SET LOCAL app.audit_bulk = 'on'"
-    ))
-    .await?;
+    // On Citus the audit entries are written after the commit, in a transaction of their
+    // own: `app.audit_bulk_load` runs as its owner, and Citus refuses a transaction that
+    // reaches the new tenant's shards as two different roles ("placements that were
+    // modified in this transaction by a different user").
+    let citus: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut deferred_audit: Vec<(String, i64, String)> = Vec::new();
+    // Only SET LOCALs in this batch: Citus hands them to the workers by re-running the text
+    // of the whole batch.
+    tx.batch_execute(&bulk_settings(new_id)).await?;
     progress.begin(header.tables.iter().map(|t| t.rows).sum());
     let mut sums: Vec<TableSum> = Vec::new();
     let mut rows_in = 0u64;
@@ -377,12 +394,11 @@ pub async fn import<R: Read>(
             "archive_created_at": header.created_at,
             "sha256": sum.sha256,
         });
-        tx.execute(
-            "SELECT app.audit_bulk_load($1, $2, $3::text::jsonb)",
-            &[&name, &(sum.rows as i64), &details.to_string()],
-        )
-        .await
-        .with_context(|| format!("auditing the import of {name}"))?;
+        if citus {
+            deferred_audit.push((name.clone(), sum.rows as i64, details.to_string()));
+        } else {
+            audit_table(&tx, &name, sum.rows as i64, &details.to_string()).await?;
+        }
     };
     if next != header.tables.len() {
         bail!("corrupted or truncated archive: tables missing");
@@ -412,6 +428,23 @@ pub async fn import<R: Read>(
         }
     }
     tx.commit().await?;
+    if !deferred_audit.is_empty() {
+        let audited = async {
+            let tx = client.transaction().await?;
+            tx.batch_execute(&bulk_settings(new_id)).await?;
+            for (name, rows, details) in &deferred_audit {
+                audit_table(&tx, name, *rows, details).await?;
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        };
+        audited.await.map_err(|e| {
+            anyhow::anyhow!(
+                "tenant {slug} was imported but its audit entries were not written ({e:#}); \
+                 record them with app.audit_bulk_load before using the tenant"
+            )
+        })?;
+    }
     progress.done();
     tracing::info!(target: "platform", tenant_id = %new_id, rows = rows_in, "tenant imported");
     Ok(Imported {
@@ -424,4 +457,29 @@ pub async fn import<R: Read>(
         to_set_again,
         replaced_deleted,
     })
+}
+
+/// The settings of an import's bulk load into tenant `id`: quiet live events, and one audit
+/// entry per table instead of one per row.
+fn bulk_settings(id: Uuid) -> String {
+    format!(
+        "SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.quiet_events = 'on'; \
+         SET LOCAL app.audit_bulk = 'on'"
+    )
+}
+
+/// The one audit entry of an imported table (see the module documentation).
+async fn audit_table(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+    rows: i64,
+    details: &str,
+) -> anyhow::Result<()> {
+    tx.execute(
+        "SELECT app.audit_bulk_load($1, $2, $3::text::jsonb)",
+        &[&name, &rows, &details],
+    )
+    .await
+    .with_context(|| format!("auditing the import of {name}"))?;
+    Ok(())
 }

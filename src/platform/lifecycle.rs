@@ -90,28 +90,36 @@ struct PurgedRows {
 /// emptied only under `app.audit_maintenance`, switched off again at the end. The tenant
 /// row's own delete is recorded in the platform log. Leaves the number of rows removed in
 /// the transaction-local setting `app.purged_rows`. `id` is a uuid, never outside text.
-pub fn purge_sql(id: uuid::Uuid) -> String {
-    format!(
-        "SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.audit_maintenance = 'on';
-         INSERT INTO audit_heads (tenant_id, closed) VALUES ('{id}', true)
-           ON CONFLICT (tenant_id) DO UPDATE SET closed = true;
-         DO $purge$
-         DECLARE
-           t text;
-           n bigint;
-           total bigint := 0;
-         BEGIN
-           FOR t IN {TENANT_TABLES_SQL} LOOP
-             EXECUTE format('DELETE FROM public.%I WHERE tenant_id = %L', t, '{id}');
-             GET DIAGNOSTICS n = ROW_COUNT;
-             total := total + n;
-           END LOOP;
-           DELETE FROM public.tenants WHERE id = '{id}';
-           GET DIAGNOSTICS n = ROW_COUNT;
-           PERFORM set_config('app.purged_rows', (total + n)::text, true);
-         END $purge$;
-         SET LOCAL app.audit_maintenance = 'off'"
-    )
+///
+/// Each element is one simple-query batch, to be sent in order. The `SET LOCAL`s go alone:
+/// Citus hands a `SET LOCAL` to the workers by re-running the text of the whole batch it
+/// came in, which would run the INSERT and the DO block on every worker too.
+pub fn purge_sql(id: uuid::Uuid) -> [String; 4] {
+    [
+        format!("SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.audit_maintenance = 'on'"),
+        format!(
+            "INSERT INTO audit_heads (tenant_id, closed) VALUES ('{id}', true)
+               ON CONFLICT (tenant_id) DO UPDATE SET closed = true"
+        ),
+        format!(
+            "DO $purge$
+             DECLARE
+               t text;
+               n bigint;
+               total bigint := 0;
+             BEGIN
+               FOR t IN {TENANT_TABLES_SQL} LOOP
+                 EXECUTE format('DELETE FROM public.%I WHERE tenant_id = %L', t, '{id}');
+                 GET DIAGNOSTICS n = ROW_COUNT;
+                 total := total + n;
+               END LOOP;
+               DELETE FROM public.tenants WHERE id = '{id}';
+               GET DIAGNOSTICS n = ROW_COUNT;
+               PERFORM set_config('app.purged_rows', (total + n)::text, true);
+             END $purge$"
+        ),
+        "SET LOCAL app.audit_maintenance = 'off'".to_string(),
+    ]
 }
 
 impl Platform {
@@ -211,7 +219,9 @@ impl Platform {
         let conn: &mut AsyncPgConnection = &mut conn;
         let removed = conn
             .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
-                c.batch_execute(&purge_sql(id.0)).await?;
+                for batch in purge_sql(id.0) {
+                    c.batch_execute(&batch).await?;
+                }
                 // sql_query: reads the count the purge script left in a setting.
                 let removed: PurgedRows =
                     diesel::sql_query("SELECT current_setting('app.purged_rows')::bigint AS rows")

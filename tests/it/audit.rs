@@ -53,6 +53,17 @@ async fn audit_entries(c: &tokio_postgres::Client, tenant: uuid::Uuid) -> i64 {
     .get(0)
 }
 
+/// Runs `sql` in a transaction of its own after the `SET LOCAL`s `sets`, and commits. The
+/// settings go in a batch of their own: Citus hands a `SET LOCAL` to the workers by
+/// re-running the text of the whole batch it came in (README "Tenantry on Citus").
+async fn committed(c: &tokio_postgres::Client, sets: &str, sql: &str) {
+    for batch in ["BEGIN", sets, sql, "COMMIT"] {
+        c.batch_execute(batch)
+            .await
+            .unwrap_or_else(|e| panic!("{batch}: {e:?}"));
+    }
+}
+
 /// The first line of `audit verify --tenant slug` as the library reports it.
 async fn verify(t: &TestApp, slug: &str) -> String {
     let reports = t.app.auditor().verify(Some(slug)).await.unwrap();
@@ -311,8 +322,10 @@ async fn another_tenant_a_viewer_and_a_plan_without_the_feature_see_nothing() {
 
     // Raw SQL as the runtime role: only the current tenant's entries, none without one.
     let c = client(&t.db.url).await;
+    // BEGIN and the SET LOCALs apart: Citus re-runs a SET LOCAL's whole batch on the workers.
+    c.batch_execute("BEGIN").await.unwrap();
     c.batch_execute(&format!(
-        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+        "SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
         b.id.0
     ))
     .await
@@ -326,7 +339,8 @@ async fn another_tenant_a_viewer_and_a_plan_without_the_feature_see_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(foreign, 0);
-    c.batch_execute("ROLLBACK; BEGIN; SET LOCAL ROLE tenantry_app")
+    c.batch_execute("ROLLBACK; BEGIN").await.unwrap();
+    c.batch_execute("SET LOCAL ROLE tenantry_app")
         .await
         .unwrap();
     let unscoped: i64 = c
@@ -360,8 +374,9 @@ async fn the_runtime_roles_cannot_rewrite_or_forge_entries() {
             "DELETE FROM platform_audit_log",
             "TRUNCATE platform_audit_log",
         ] {
+            c.batch_execute("BEGIN").await.unwrap();
             c.batch_execute(&format!(
-                "BEGIN; SET LOCAL ROLE {role}; SET LOCAL app.tenant_id = '{}'",
+                "SET LOCAL ROLE {role}; SET LOCAL app.tenant_id = '{}'",
                 a.id.0
             ))
             .await
@@ -377,15 +392,19 @@ async fn the_runtime_roles_cannot_rewrite_or_forge_entries() {
     }
     // Under the bulk switch a runtime role's writes are still audited row by row.
     let before = audit_entries(&c, a.id.0).await;
-    c.batch_execute(&format!(
-        "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
-         SET LOCAL app.audit_bulk = 'on'; \
-         INSERT INTO contacts (tenant_id, id, name) VALUES ('{0}', gen_random_uuid(), 'Bulk'); \
-         COMMIT",
-        a.id.0
-    ))
-    .await
-    .unwrap();
+    committed(
+        &c,
+        &format!(
+            "SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
+             SET LOCAL app.audit_bulk = 'on'",
+            a.id.0
+        ),
+        &format!(
+            "INSERT INTO contacts (tenant_id, id, name) VALUES ('{}', gen_random_uuid(), 'Bulk')",
+            a.id.0
+        ),
+    )
+    .await;
     assert_eq!(audit_entries(&c, a.id.0).await, before + 1);
     // Even the owner needs the operator's explicit say-so.
     let e = c.batch_execute("DELETE FROM audit_log").await.unwrap_err();
@@ -412,47 +431,47 @@ async fn the_chain_reveals_edits_deletions_and_insertions_by_the_owner() {
     // The owner (a superuser here, so without row-level security: each statement names its
     // tenant), with the append-only guard switched off, as an intruder with its password.
     let tamper = |tenant: &TestTenant, sql: &str| {
-        format!(
-            "BEGIN; SET LOCAL app.audit_maintenance = 'on'; SET LOCAL app.tenant_id = '{}'; {sql}; COMMIT",
+        let c = &c;
+        let sets = format!(
+            "SET LOCAL app.audit_maintenance = 'on'; SET LOCAL app.tenant_id = '{}'",
             tenant.id.0
-        )
+        );
+        let sql = sql.to_string();
+        async move { committed(c, &sets, &sql).await }
     };
-    c.batch_execute(&tamper(
+    tamper(
         &tenants[0],
         "UPDATE audit_log SET new_values = jsonb_set(new_values, '{name}', '\"Mallory\"')
          WHERE seq = 3 AND tenant_id = app.current_tenant_id()",
-    ))
-    .await
-    .unwrap();
-    c.batch_execute(&tamper(
+    )
+    .await;
+    tamper(
         &tenants[1],
         "DELETE FROM audit_log WHERE seq = 3 AND tenant_id = app.current_tenant_id()",
-    ))
-    .await
-    .unwrap();
-    c.batch_execute(&tamper(
+    )
+    .await;
+    tamper(
         &tenants[2],
         "INSERT INTO audit_log SELECT tenant_id, seq + 100, occurred_at, actor_type, actor_id,
            request_id, action, table_name, row_id, old_values, new_values, hash
            FROM audit_log WHERE seq = 3 AND tenant_id = app.current_tenant_id()",
-    ))
-    .await
-    .unwrap();
-    c.batch_execute(&tamper(
+    )
+    .await;
+    // (`CASE WHEN seq = -2`, not `CASE seq WHEN -2`: Citus 13.2 deparses the latter for the
+    // workers as a comparison of bigint with boolean.)
+    tamper(
         &tenants[3],
         "UPDATE audit_log SET seq = -seq WHERE seq IN (2, 3) AND tenant_id = app.current_tenant_id();
-         UPDATE audit_log SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END
+         UPDATE audit_log SET seq = CASE WHEN seq = -2 THEN 3 ELSE 2 END
           WHERE seq IN (-2, -3) AND tenant_id = app.current_tenant_id()",
-    ))
-    .await
-    .unwrap();
-    c.batch_execute(&tamper(
+    )
+    .await;
+    tamper(
         &tenants[4],
         "DELETE FROM audit_log WHERE tenant_id = app.current_tenant_id()
            AND seq = (SELECT max(seq) FROM audit_log WHERE tenant_id = app.current_tenant_id())",
-    ))
-    .await
-    .unwrap();
+    )
+    .await;
     let edited = verify(&t, "edited").await;
     assert!(
         edited.starts_with("BROKEN edited: entry 3: altered"),

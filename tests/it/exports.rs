@@ -483,6 +483,26 @@ fn tenantry(url: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// A tenant table only these tests know, made as a migration would make it: one statement
+/// per query (Citus wants DDL on distributed tables so), then distributed (a no-op on one
+/// server).
+async fn probe_table(url: &str) {
+    for sql in [
+        "CREATE TABLE probe_blobs (
+           tenant_id uuid NOT NULL REFERENCES tenants (id),
+           id bigint NOT NULL, payload text NOT NULL, PRIMARY KEY (tenant_id, id))",
+        "ALTER TABLE probe_blobs ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE probe_blobs FORCE ROW LEVEL SECURITY",
+        "CREATE POLICY tenant_isolation ON probe_blobs
+           USING (tenant_id = app.current_tenant_id()) WITH CHECK (tenant_id = app.current_tenant_id())",
+        "SELECT app.distribute_tenant_table('probe_blobs')",
+    ] {
+        exec(url, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_table_is_exported_and_a_large_tenant_streams_in_bounded_memory() {
     let db = TestDb::new().await;
@@ -494,18 +514,12 @@ async fn a_new_table_is_exported_and_a_large_tenant_streams_in_bounded_memory() 
         &["tenant", "create", "--slug", "big", "--name", "Big"],
     );
     // A table only this test knows, as a migration would add it; ~120 MB of rows.
+    probe_table(&db.url).await;
     exec(
         &db.url,
-        "CREATE TABLE probe_blobs (
-           tenant_id uuid NOT NULL REFERENCES tenants (id),
-           id bigint NOT NULL, payload text NOT NULL, PRIMARY KEY (tenant_id, id));
-         ALTER TABLE probe_blobs ENABLE ROW LEVEL SECURITY;
-         ALTER TABLE probe_blobs FORCE ROW LEVEL SECURITY;
-         CREATE POLICY tenant_isolation ON probe_blobs
-           USING (tenant_id = app.current_tenant_id()) WITH CHECK (tenant_id = app.current_tenant_id());
-         INSERT INTO probe_blobs
+        "INSERT INTO probe_blobs
            SELECT t.id, i, repeat(md5(i::text), 40) FROM tenants t, generate_series(1, 100000) i
-            WHERE t.slug = 'big';",
+            WHERE t.slug = 'big'",
     )
     .await
     .unwrap();
@@ -557,7 +571,7 @@ async fn a_new_table_is_exported_and_a_large_tenant_streams_in_bounded_memory() 
     let line = tenantry(&db.url, &["tenant", "clone", "big", "--to", "big3"]);
     assert!(line.starts_with("big3 imported:"), "{line}");
     let other = TestDb::new().await;
-    exec(&other.url, "CREATE TABLE probe_blobs (tenant_id uuid NOT NULL REFERENCES tenants (id), id bigint NOT NULL, payload text NOT NULL, PRIMARY KEY (tenant_id, id)); ALTER TABLE probe_blobs ENABLE ROW LEVEL SECURITY; ALTER TABLE probe_blobs FORCE ROW LEVEL SECURITY; CREATE POLICY tenant_isolation ON probe_blobs USING (tenant_id = app.current_tenant_id()) WITH CHECK (tenant_id = app.current_tenant_id());").await.unwrap();
+    probe_table(&other.url).await;
     let line = tenantry(
         &db.url,
         &[
@@ -720,15 +734,21 @@ async fn a_job_interrupted_by_a_dead_worker_runs_again_after_a_restart() {
         .unwrap()
         .get(0);
     let state = client(&t.db.url).await;
+    // Statement by statement: Citus re-runs a SET LOCAL's whole batch on the workers.
+    state.batch_execute("BEGIN").await.unwrap();
+    state
+        .batch_execute(&format!("SET LOCAL app.tenant_id = '{}'", acme.id.0))
+        .await
+        .unwrap();
     state
         .batch_execute(&format!(
-            "BEGIN; SET LOCAL app.tenant_id = '{}'; \
-             UPDATE export_jobs SET status = 'running', started_at = now(), rows_done = 3 \
-              WHERE id = '{job}'; COMMIT",
+            "UPDATE export_jobs SET status = 'running', started_at = now(), rows_done = 3 \
+              WHERE tenant_id = '{}' AND id = '{job}'",
             acme.id.0
         ))
         .await
         .unwrap();
+    state.batch_execute("COMMIT").await.unwrap();
     // While its claim holds, a live worker leaves the job alone.
     t.app.start_export_worker();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
