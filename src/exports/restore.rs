@@ -438,10 +438,26 @@ pub async fn import<R: Read>(
             tx.commit().await?;
             anyhow::Ok(())
         };
+        // Everything needed to record them by hand goes with the error (the committed
+        // import cannot be run again: its slug is taken now).
         audited.await.map_err(|e| {
+            let entries: Vec<String> = deferred_audit
+                .iter()
+                .map(|(name, rows, details)| {
+                    format!("app.audit_bulk_load('{name}', {rows}, '{details}')")
+                })
+                .collect();
             anyhow::anyhow!(
-                "tenant {slug} was imported but its audit entries were not written ({e:#}); \
-                 record them with app.audit_bulk_load before using the tenant"
+                "tenant {slug} ({new_id}) was imported but its audit entries were not written \
+                 ({e:#}). Record them, in one transaction with SET LOCAL app.tenant_id = \
+                 '{new_id}' and SET LOCAL app.audit_bulk = 'on', as the migrations' owner: {}. \
+                 Sealed settings to set again: {}",
+                entries.join("; "),
+                if to_set_again.is_empty() {
+                    "none".to_string()
+                } else {
+                    to_set_again.join(", ")
+                }
             )
         })?;
     }

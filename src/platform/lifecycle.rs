@@ -218,7 +218,22 @@ impl Platform {
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
         let removed = conn
-            .transaction::<_, diesel::result::Error, _>(async move |c: &mut AsyncPgConnection| {
+            .transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
+                // Checked again under a lock inside the purge: a tenant reactivated since the
+                // check above (or while this waits) keeps its rows.
+                let status: Option<TenantStatus> = tenants::table
+                    .find(id.0)
+                    .select(tenants::status)
+                    .for_update()
+                    .first(c)
+                    .await
+                    .optional()?;
+                if status != Some(TenantStatus::Deleted) {
+                    return Err(AppError::new(
+                        ErrorCode::Conflict,
+                        "the tenant is no longer deleted: not purged",
+                    ));
+                }
                 for batch in purge_sql(id.0) {
                     c.batch_execute(&batch).await?;
                 }
