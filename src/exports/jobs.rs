@@ -392,11 +392,15 @@ async fn update(
     params.extend_from_slice(extra);
     // The SET LOCAL in a batch of its own: Citus hands it to the workers by re-running the
     // text of the whole batch.
+    // Whatever fails after BEGIN ends in ROLLBACK: the worker's connection is used again.
     c.batch_execute("BEGIN").await?;
-    c.batch_execute(&format!("SET LOCAL app.tenant_id = '{tenant}'"))
-        .await?;
     let sql = format!("UPDATE export_jobs SET {set} WHERE tenant_id = $1 AND id = $2");
-    let result = tokio_postgres::Client::execute(c, &sql, &params).await;
+    let result = async {
+        c.batch_execute(&format!("SET LOCAL app.tenant_id = '{tenant}'"))
+            .await?;
+        tokio_postgres::Client::execute(c, &sql, &params).await
+    }
+    .await;
     c.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })
         .await?;
     result?;
