@@ -295,10 +295,7 @@ fn constraint_field(table: Option<&str>, constraint: Option<&str>) -> Option<Str
 fn relayed_constraint_field(message: &str) -> Option<String> {
     let (_, quoted) = message.split_once(" constraint \"")?;
     let name = quoted.split('"').next()?;
-    let name = match name.rsplit_once('_') {
-        Some((base, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => base,
-        _ => name,
-    };
+    let name = split_shard(name).map_or(name, |(base, _)| base);
     if let Some((_, rest)) = name.rsplit_once("_tenant_id_") {
         let column = rest
             .strip_suffix("_key")
@@ -313,17 +310,22 @@ fn relayed_constraint_field(message: &str) -> Option<String> {
 /// On Citus an error comes from a shard and names it: `<table>_<shard id>` and
 /// `<constraint>_<shard id>`. The names without the shard id (when both carry the same one).
 fn without_shard<'a>(table: &'a str, constraint: &'a str) -> (&'a str, &'a str) {
-    if let Some((base, id)) = table.rsplit_once('_') {
-        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-            if let Some(c) = constraint
-                .strip_suffix(id)
-                .and_then(|c| c.strip_suffix('_'))
-            {
-                return (base, c);
-            }
+    if let Some((base, id)) = split_shard(table) {
+        if let Some(c) = constraint
+            .strip_suffix(id)
+            .and_then(|c| c.strip_suffix('_'))
+        {
+            return (base, c);
         }
     }
     (table, constraint)
+}
+
+/// `name` split into its base and a Citus shard id (`contacts_102008` → `contacts`,
+/// `102008`); None if it ends in no `_<digits>`.
+fn split_shard(name: &str) -> Option<(&str, &str)> {
+    let (base, id) = name.rsplit_once('_')?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some((base, id))
 }
 
 /// `display_name` → `displayName`.

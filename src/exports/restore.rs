@@ -479,8 +479,8 @@ pub async fn import<R: Read>(
 /// entry per table instead of one per row.
 fn bulk_settings(id: Uuid) -> String {
     format!(
-        "SET LOCAL app.tenant_id = '{id}'; SET LOCAL app.quiet_events = 'on'; \
-         SET LOCAL app.audit_bulk = 'on'"
+        "SET LOCAL app.tenant_id = '{id}'; {}",
+        crate::platform::users::BULK_LOAD
     )
 }
 

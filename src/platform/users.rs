@@ -17,6 +17,12 @@ use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
 
+/// The settings of an operator's bulk load: no live events (one per row would flood the
+/// channel) and no per-row audit entries (the load records one per table with
+/// `app.audit_bulk_load`, migration 000021). Sent alone: Citus re-runs a `SET LOCAL`'s whole
+/// batch on the workers.
+pub const BULK_LOAD: &str = "SET LOCAL app.quiet_events = 'on'; SET LOCAL app.audit_bulk = 'on'";
+
 impl Platform {
     /// Whether `user` is a platform administrator.
     pub async fn is_platform_admin(&self, user: UserId) -> AppResult<bool> {
@@ -183,12 +189,11 @@ impl Platform {
         // Its own batch: Citus hands each `SET LOCAL` to the workers by re-running the text
         // of the batch it came in, so a batch that also held the INSERTs would run them on
         // the workers too.
-        let quiet = "SET LOCAL app.quiet_events = 'on'; SET LOCAL app.audit_bulk = 'on'";
-        self.run_in_tenant(tenant, Some(quiet), sql).await?;
+        self.run_in_tenant(tenant, Some(BULK_LOAD), sql).await?;
         // A transaction of its own: on Citus, the audit functions run as their owner, and a
         // transaction may not reach the tenant's shards as two different roles ("placements
         // that were modified in this transaction by a different user").
-        self.run_in_tenant(tenant, Some(quiet), audit)
+        self.run_in_tenant(tenant, Some(BULK_LOAD), audit)
             .await
             .map_err(|e| {
                 AppError::new(
