@@ -677,8 +677,18 @@ pub async fn run() -> anyhow::Result<()> {
                     return Ok(());
                 }
                 TenantCommand::Move { tenant, to } => {
-                    let (from, to, tenants) = platform.move_tenant(&tenant, &to).await?;
-                    println!("{tenant} moved from node {from} to node {to} ({tenants} tenants in its shards)");
+                    let moved = platform.move_tenant(&tenant, &to).await?;
+                    println!(
+                        "{tenant} moved from node {} to node {} ({} tenants in its shards; {})",
+                        moved.from,
+                        moved.to,
+                        moved.tenants,
+                        if moved.online {
+                            "writes went on during the copy"
+                        } else {
+                            "writes waited for the copy: a worker has synchronous_commit = off"
+                        }
+                    );
                     return Ok(());
                 }
                 TenantCommand::Create { slug, name } => {

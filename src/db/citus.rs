@@ -36,6 +36,12 @@ fn settings() -> Vec<String> {
         // Eight shards per table (four per worker) rather than 32: a development cluster
         // makes and copies many small databases. Production keeps Citus's default.
         "citus.shard_count=8",
+        // An online move ends when the subscription has caught up with the source's WAL
+        // *write* position (`pg_current_wal_lsn()`). With asynchronous commit (the private
+        // single-node cluster's default, for speed) a commit is acknowledged before its WAL
+        // is written, so a write answered just before the switch-over can be left behind on
+        // the old node: acknowledged and lost (seen in 1 of ~8 moves under writes).
+        "synchronous_commit=on",
     ]
     .iter()
     .map(|s| s.to_string())

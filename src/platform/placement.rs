@@ -4,9 +4,10 @@
 //!
 //! Everything here is Citus's own machinery: `isolate_tenant_to_new_shard` splits the
 //! tenant's hash value out of its shard (with the co-located shards of every tenant table),
-//! and `citus_move_shard_placement` copies a shard group to another node while reads go on
-//! (writes to that group wait for the copy; see [`Platform::move_tenant`]). Runs as the login role on the
-//! coordinator; refused with a clear message on a single server.
+//! and `citus_move_shard_placement` copies a shard group to another node while reads and
+//! writes go on (logical replication; see [`Platform::move_tenant`]). Runs as the login
+//! role (a superuser: the move lets Citus's subscription role past row-level security) on
+//! the coordinator; refused with a clear message on a single server.
 
 use super::model::Platform;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -54,6 +55,20 @@ pub struct TenantPlacement {
     pub rows: i64,
 }
 
+/// What `tenant move` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// The node id the tenant's shard group was on.
+    pub from: i32,
+    /// The node id it is on now.
+    pub to: i32,
+    /// Tenants in that shard group (all moved together; `isolate` first to move one alone).
+    pub tenants: i64,
+    /// Whether writes went on during the copy (`force_logical`); `false` when a worker
+    /// commits asynchronously and the move blocked writes instead (see [`Platform::move_tenant`]).
+    pub online: bool,
+}
+
 #[derive(diesel::QueryableByName)]
 struct Found {
     #[diesel(sql_type = Bool)]
@@ -82,6 +97,40 @@ struct Target {
     port: Option<i32>,
     #[diesel(sql_type = Nullable<Integer>)]
     node_id: Option<i32>,
+}
+
+/// Lets the move's logical replication apply into tables with FORCE ROW LEVEL SECURITY.
+///
+/// Citus applies the writes made during a move through a subscription it owns by a role of
+/// its own (`citus_shard_move_subscription_role_…`), created on the target node as a member
+/// of the tables' owner and then made non-superuser. PostgreSQL 15 refuses to apply changes
+/// as a role that row-level security applies to, and FORCE makes it apply to the owner and
+/// its members, so the apply worker fails ("cannot replicate into relation with row-level
+/// security enabled") and retries for ever. Giving that role BYPASSRLS, while the move runs,
+/// lets it apply; FORCE stays on for everyone else, and Citus drops the role when the move
+/// ends. The role only replays rows the source shard already accepted under RLS.
+///
+/// Runs on every worker (the target creates the role); DDL propagation is off because a
+/// role made by Citus for one node must stay on that node.
+async fn let_subscriptions_apply(conn: &mut diesel_async::AsyncPgConnection) -> AppResult<()> {
+    diesel::sql_query(
+        r"SELECT run_command_on_workers($cmd$
+            DO $grant$
+            DECLARE r text;
+            BEGIN
+              SET LOCAL citus.enable_ddl_propagation TO off;
+              FOR r IN SELECT rolname FROM pg_roles
+                        WHERE rolname LIKE 'citus\_shard\_move\_subscription\_role\_%' AND NOT rolbypassrls
+              LOOP
+                EXECUTE format('ALTER ROLE %I BYPASSRLS', r);
+              END LOOP;
+            END $grant$
+          $cmd$)",
+    )
+    .execute(conn)
+    .await
+    .map_err(|e| db_error("letting the move's subscription apply", e))?;
+    Ok(())
 }
 
 fn db_error(what: &str, e: diesel::result::Error) -> AppError {
@@ -203,11 +252,18 @@ impl Platform {
         Ok(row.shard_id)
     }
 
-    /// Moves the tenant's shard group to node `to` (a node id, or `host:port`): Citus copies
-    /// it while reads go on and writes to it wait (see below), then switches over. Every
-    /// tenant sharing the shard group moves with it (`isolate` first to move one alone).
-    /// Returns (node id moved from, node id moved to, tenants moved).
-    pub async fn move_tenant(&self, slug_or_id: &str, to: &str) -> AppResult<(i32, i32, i64)> {
+    /// Moves the tenant's shard group to node `to` (a node id, or `host:port`) online:
+    /// Citus copies it while reads and writes go on, streams the writes made meanwhile
+    /// through logical replication, and holds writes only for the switch-over. Every tenant
+    /// sharing the shard group moves with it (`isolate` first to move one alone).
+    ///
+    /// Citus ends the move once its subscription has caught up with the source's WAL
+    /// *write* position. A worker that commits asynchronously (`synchronous_commit = off`)
+    /// acknowledges a commit before writing its WAL, so a write answered just before the
+    /// switch-over would stay behind on the old node: acknowledged, then lost. On such a
+    /// cluster the move falls back to Citus's `block_writes` mode (writes to the group
+    /// wait for the copy) and says so.
+    pub async fn move_tenant(&self, slug_or_id: &str, to: &str) -> AppResult<Moved> {
         self.require_citus().await?;
         let tenant = self.find_tenant(slug_or_id).await?;
         let place = self.shard_of(tenant.id).await?;
@@ -229,26 +285,55 @@ impl Platform {
                 format!("no active worker {to:?}: name one by its id or host:port, as `tenantry cluster status` lists them"),
             ));
         };
+        let mut moved = Moved {
+            from: place.node_id,
+            to: node_id,
+            tenants: place.tenants_in_shard,
+            online: true,
+        };
         if node_id == place.node_id {
-            return Ok((place.node_id, node_id, place.tenants_in_shard));
+            return Ok(moved);
         }
-        // `block_writes`: the shard group is copied while reads go on and writes to it wait.
-        // The logical-replication mode (`force_logical`, writes go on during the copy) fails
-        // here on PostgreSQL 15: Citus's subscription role is made non-superuser and may not
-        // apply changes into tables with FORCE ROW LEVEL SECURITY ("cannot replicate into
-        // relation with row-level security enabled"), and retries for ever.
-        diesel::sql_query(
-            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')",
+        let asynchronous: Found = diesel::sql_query(
+            "SELECT coalesce(bool_or(result = 'off'), false) AS found
+               FROM run_command_on_workers('SHOW synchronous_commit')",
+        )
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| db_error("reading the workers' synchronous_commit", e))?;
+        if asynchronous.found {
+            tracing::warn!(target: "platform", tenant = %tenant.slug,
+                "a worker commits asynchronously (synchronous_commit = off): an online move could lose writes answered just before its switch-over, so this move blocks writes to the tenant's shards while they are copied");
+            moved.online = false;
+        }
+        let mode = if moved.online {
+            "force_logical"
+        } else {
+            "block_writes"
+        };
+        let mut moving = self.conn().await?;
+        let copy = diesel::sql_query(
+            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => $6::citus.shard_transfer_mode)",
         )
         .bind::<BigInt, _>(place.shard_id)
         .bind::<Text, _>(&place.host)
         .bind::<Integer, _>(place.port)
         .bind::<Text, _>(&host)
         .bind::<Integer, _>(port)
-        .execute(&mut conn)
-        .await
-        .map_err(|e| db_error("moving the tenant's shards", e))?;
-        tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, from = place.node_id, to = node_id, "tenant moved");
-        Ok((place.node_id, node_id, place.tenants_in_shard))
+        .bind::<Text, _>(mode)
+        .execute(&mut moving);
+        tokio::pin!(copy);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                moved = &mut copy => {
+                    moved.map_err(|e| db_error("moving the tenant's shards", e))?;
+                    break;
+                }
+                _ = tick.tick() => let_subscriptions_apply(&mut conn).await?,
+            }
+        }
+        tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, from = place.node_id, to = node_id, mode, "tenant moved");
+        Ok(moved)
     }
 }
