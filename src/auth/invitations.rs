@@ -20,10 +20,10 @@
 
 use super::plans::{Plan, QuotaLimit};
 use super::secrets::sha256_hex;
-use super::session::{auth_tx, FanOut, MyTenant, Sessions};
+use super::session::{auth_tx, FanOut, MyTenant, Sessions, DIRECTORY_LIMIT};
 use super::{Role, TenantStatus};
 use crate::db::functions::lower;
-use crate::db::schema::{invitations, memberships, tenants, users};
+use crate::db::schema::{invitation_directory, invitations, memberships, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -154,10 +154,11 @@ impl Sessions {
     /// The pending, unexpired invitations addressed to `user`'s email, in live tenants,
     /// newest first.
     pub async fn my_invitations(&self, user: UserId) -> AppResult<Vec<MyInvitation>> {
-        // The invitations addressed to one user by every tenant: a read across tenants by
-        // nature, which cannot name one, so Citus sends it to every node that holds
-        // invitations. Allowed here, for this transaction only (it reads nothing else).
-        auth_tx(self.pool(), FanOut::Allowed, move |c| {
+        // The invitations addressed to one user by every tenant. Reading invitations by
+        // address would go to every node on Citus; the directory (a global index,
+        // `crate::db::directory`) says which tenants invited this address, and each
+        // tenant's invitations are then read in that tenant.
+        auth_tx(self.pool(), self.fan_out(), move |c| {
             async move {
                 // A SET LOCAL (rendered from a typed uuid), not set_config(): on Citus the
                 // policy is checked on the workers, and only SET LOCALs reach them. In a
@@ -167,32 +168,49 @@ impl Sessions {
                 let inviter = diesel::alias!(users as inviter);
                 // The auth role's policy already limits rows to the user's own address;
                 // the filter says so again for the reader (and the index).
-                let own_email = users::table
-                    .filter(users::id.eq(user.0))
-                    .select(lower(users::email))
-                    .single_value()
-                    .assume_not_null();
-                let rows: Vec<MyInvitation> = invitations::table
-                    .inner_join(tenants::table)
-                    .inner_join(inviter.on(inviter.field(users::id).eq(invitations::invited_by)))
-                    .filter(lower(invitations::email).eq(own_email))
-                    .filter(invitations::accepted_at.is_null())
-                    .filter(invitations::declined_at.is_null())
-                    .filter(invitations::revoked_at.is_null())
-                    .filter(invitations::expires_at.gt(now))
+                let own_email = || {
+                    users::table
+                        .filter(users::id.eq(user.0))
+                        .select(lower(users::email))
+                        .single_value()
+                        .assume_not_null()
+                };
+                let inviting: Vec<Uuid> = invitation_directory::table
+                    .inner_join(tenants::table.on(tenants::id.eq(invitation_directory::of_tenant)))
+                    .filter(invitation_directory::email.eq(own_email()))
                     .filter(tenants::status.eq(TenantStatus::Active))
-                    .order(invitations::created_at.desc())
-                    .select((
-                        tenants::id,
-                        tenants::slug,
-                        tenants::name,
-                        invitations::role,
-                        inviter.field(users::email),
-                        invitations::created_at,
-                        invitations::expires_at,
-                    ))
+                    .select(tenants::id)
+                    .limit(DIRECTORY_LIMIT)
                     .load(c)
                     .await?;
+                let mut rows: Vec<MyInvitation> = Vec::new();
+                for tenant in inviting {
+                    // The invitations themselves, in that tenant (routed to its node).
+                    let pending: Vec<MyInvitation> = invitations::table
+                        .inner_join(tenants::table)
+                        .inner_join(
+                            inviter.on(inviter.field(users::id).eq(invitations::invited_by)),
+                        )
+                        .filter(invitations::tenant_id.eq(tenant))
+                        .filter(lower(invitations::email).eq(own_email()))
+                        .filter(invitations::accepted_at.is_null())
+                        .filter(invitations::declined_at.is_null())
+                        .filter(invitations::revoked_at.is_null())
+                        .filter(invitations::expires_at.gt(now))
+                        .select((
+                            tenants::id,
+                            tenants::slug,
+                            tenants::name,
+                            invitations::role,
+                            inviter.field(users::email),
+                            invitations::created_at,
+                            invitations::expires_at,
+                        ))
+                        .load(c)
+                        .await?;
+                    rows.extend(pending);
+                }
+                rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
                 Ok(rows)
             }
             .scope_boxed()
@@ -266,6 +284,7 @@ impl Sessions {
                             .values((memberships::user_id.eq(user.0), memberships::role.eq(role)))
                             .execute(c)
                             .await?;
+                        crate::db::directory::index_member(c, tenant.0, user.0).await?;
                         crate::db::notify::announce_tenancy(c, tenant.0).await?;
                         role
                     }

@@ -22,7 +22,7 @@ use super::tenant::TenantResolver;
 use super::token::TokenKeys;
 use super::{Principal, TenantSelector, TenantStatus};
 use crate::db::functions::lower;
-use crate::db::schema::{memberships, refresh_tokens, tenants, users};
+use crate::db::schema::{member_directory, memberships, refresh_tokens, tenants, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -67,7 +67,10 @@ pub struct LoginResult {
     pub tenants: Vec<MyTenant>,
 }
 
-// Read by position: (tenants.id, slug, name, memberships.role).
+/// The most tenants `myTenants` and `myInvitations` look in for one person (each is one
+/// routed read).
+pub const DIRECTORY_LIMIT: i64 = 500;
+
 /// A tenant the caller belongs to.
 #[derive(Debug, Clone, Queryable, async_graphql::SimpleObject)]
 pub struct MyTenant {
@@ -558,19 +561,42 @@ impl Sessions {
 
     /// The live tenants `user` belongs to, oldest membership first.
     pub async fn my_tenants(&self, user: UserId) -> AppResult<Vec<MyTenant>> {
-        // One user's memberships in every tenant: a read across tenants by nature, which
-        // cannot name one, so Citus sends it to every node that holds memberships. Allowed
-        // here, for this transaction of one statement only.
-        auth_tx(&self.pool, FanOut::Allowed, move |c| {
+        // One user's memberships in every tenant. Reading memberships by user would go to
+        // every node on Citus; the directory (a global index, `crate::db::directory`) says
+        // which tenants to look in, and each membership is then read in its own tenant.
+        auth_tx(&self.pool, self.fan_out(), move |c| {
             async move {
-                Ok(memberships::table
-                    .inner_join(tenants::table)
-                    .filter(memberships::user_id.eq(user.0))
+                let candidates: Vec<(Uuid, String, String)> = member_directory::table
+                    .inner_join(tenants::table.on(tenants::id.eq(member_directory::of_tenant)))
+                    .filter(member_directory::user_id.eq(user.0))
                     .filter(tenants::status.ne(TenantStatus::Deleted))
-                    .order((memberships::created_at, tenants::slug))
-                    .select((tenants::id, tenants::slug, tenants::name, memberships::role))
+                    .select((tenants::id, tenants::slug, tenants::name))
+                    .limit(DIRECTORY_LIMIT)
                     .load(c)
-                    .await?)
+                    .await?;
+                let mut mine = Vec::with_capacity(candidates.len());
+                for (id, slug, name) in candidates {
+                    // The membership itself: a directory row alone proves nothing.
+                    let found: Option<(String, DateTime<Utc>)> = memberships::table
+                        .find((id, user.0))
+                        .select((memberships::role, memberships::created_at))
+                        .first(c)
+                        .await
+                        .optional()?;
+                    if let Some((role, joined)) = found {
+                        mine.push((
+                            joined,
+                            MyTenant {
+                                id,
+                                slug,
+                                name,
+                                role,
+                            },
+                        ));
+                    }
+                }
+                mine.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.slug.cmp(&y.slug)));
+                Ok(mine.into_iter().map(|(_, t)| t).collect())
             }
             .scope_boxed()
         })

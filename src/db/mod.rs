@@ -6,6 +6,7 @@ pub mod admission;
 pub mod batch;
 pub mod citus;
 pub mod dev;
+pub mod directory;
 pub mod functions;
 pub mod keyset;
 pub mod lateral;

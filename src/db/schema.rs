@@ -118,6 +118,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitation_directory (email, of_tenant) {
+        email -> Text,
+        of_tenant -> Uuid,
+    }
+}
+
+diesel::table! {
     invitations (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -140,6 +147,13 @@ diesel::table! {
         account -> Text,
         address -> Text,
         failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    member_directory (user_id, of_tenant) {
+        user_id -> Uuid,
+        of_tenant -> Uuid,
     }
 }
 
@@ -288,8 +302,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_roles,
     export_jobs,
     export_queue,
+    invitation_directory,
     invitations,
     login_failures,
+    member_directory,
     memberships,
     messages,
     platform_audit_head,

@@ -427,6 +427,11 @@ pub async fn import<R: Read>(
             );
         }
     }
+    // The imported memberships and invitations, in the directory `myTenants` and
+    // `myInvitations` look in.
+    tx.batch_execute(crate::db::directory::INDEX_TENANT_SQL)
+        .await
+        .context("indexing the tenant's members and invitations")?;
     tx.commit().await?;
     if !deferred_audit.is_empty() {
         let audited = async {

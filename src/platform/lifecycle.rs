@@ -113,6 +113,8 @@ pub fn purge_sql(id: uuid::Uuid) -> [String; 4] {
                  GET DIAGNOSTICS n = ROW_COUNT;
                  total := total + n;
                END LOOP;
+               DELETE FROM public.member_directory WHERE of_tenant = '{id}';
+               DELETE FROM public.invitation_directory WHERE of_tenant = '{id}';
                DELETE FROM public.tenants WHERE id = '{id}';
                GET DIAGNOSTICS n = ROW_COUNT;
                PERFORM set_config('app.purged_rows', (total + n)::text, true);

@@ -122,6 +122,7 @@ impl Platform {
                     ))
                     .execute(c)
                     .await?;
+                crate::db::directory::index_member(c, id.0, user).await?;
                 Ok((tenant, UserId(user)))
             })
             .await?;

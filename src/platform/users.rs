@@ -138,6 +138,7 @@ impl Platform {
                 .set(memberships::role.eq(excluded(memberships::role)))
                 .execute(c)
                 .await?;
+            crate::db::directory::index_member(c, tenant.0, user.0).await?;
             crate::db::notify::announce_tenancy(c, tenant.0).await
         })
         .await?;
@@ -174,7 +175,7 @@ impl Platform {
 
     /// Runs `sql` (trusted, operator-supplied seed SQL) inside a transaction scoped to `tenant`.
     pub async fn execute_in_tenant(&self, tenant: TenantId, sql: &str) -> AppResult<()> {
-        self.run_in_tenant(tenant, None, sql).await
+        self.run_in_tenant(tenant, None, sql, true).await
     }
 
     /// As [`Self::execute_in_tenant`], for a bulk load: it announces no live events (one per
@@ -189,11 +190,12 @@ impl Platform {
         // Its own batch: Citus hands each `SET LOCAL` to the workers by re-running the text
         // of the batch it came in, so a batch that also held the INSERTs would run them on
         // the workers too.
-        self.run_in_tenant(tenant, Some(BULK_LOAD), sql).await?;
+        self.run_in_tenant(tenant, Some(BULK_LOAD), sql, true)
+            .await?;
         // A transaction of its own: on Citus, the audit functions run as their owner, and a
         // transaction may not reach the tenant's shards as two different roles ("placements
         // that were modified in this transaction by a different user").
-        self.run_in_tenant(tenant, Some(BULK_LOAD), audit)
+        self.run_in_tenant(tenant, Some(BULK_LOAD), audit, false)
             .await
             .map_err(|e| {
                 AppError::new(
@@ -207,11 +209,15 @@ impl Platform {
             })
     }
 
+    /// Runs `sql` in a transaction of `tenant` (after `sets`, in a batch of their own);
+    /// with `index`, then indexes the tenant's memberships and invitations it may have
+    /// added (see [`crate::db::directory`]).
     async fn run_in_tenant(
         &self,
         tenant: TenantId,
         sets: Option<&str>,
         sql: &str,
+        index: bool,
     ) -> AppResult<()> {
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
@@ -221,7 +227,11 @@ impl Platform {
             if let Some(sets) = sets {
                 c.batch_execute(&sets).await?;
             }
-            c.batch_execute(&sql).await
+            c.batch_execute(&sql).await?;
+            if index {
+                crate::db::directory::index_tenant(c).await?;
+            }
+            Ok(())
         })
         .await?;
         Ok(())

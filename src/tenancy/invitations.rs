@@ -221,6 +221,7 @@ pub(super) async fn invite_member(
                     ))
                     .execute(c)
                     .await?;
+                crate::db::directory::index_invitation(c, tenant.0, &email).await?;
                 let row = invitations::table
                     .find((tenant.0, id))
                     .left_join(users::table.on(users::id.eq(invitations::invited_by)))

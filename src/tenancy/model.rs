@@ -246,6 +246,7 @@ pub async fn upsert_member(
         .set(memberships::role.eq(excluded(memberships::role)))
         .execute(conn)
         .await?;
+    crate::db::directory::index_member(conn, tenant.0, user).await?;
     crate::db::notify::announce_tenancy(conn, tenant.0).await
 }
 
@@ -288,6 +289,7 @@ pub async fn remove_member(
     let removed = diesel::delete(memberships::table.find((tenant.0, user)))
         .execute(conn)
         .await?;
+    crate::db::directory::forget_member(conn, tenant.0, user).await?;
     crate::db::notify::announce_tenancy(conn, tenant.0).await?;
     Ok(removed > 0)
 }

@@ -505,3 +505,111 @@ async fn a_temporary_table_cannot_stand_in_for_one_a_policy_reads() {
         .expect("select");
     assert_eq!(own.len(), 1);
 }
+
+/// The tenant directory (migration 000025, where `myTenants` and `myInvitations` look):
+/// as the runtime role, a transaction sees and adds rows of its own tenant only; and a row
+/// in it shows nothing by itself, since the readers check the membership or invitation it
+/// points to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_directory_admits_its_own_tenant_only_and_proves_nothing() {
+    let t = TestApp::new().await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("bravo").await;
+    let admin = client(&t.db.url).await;
+    let alice: String = admin
+        .query_one("SELECT email FROM users WHERE id = $1", &[&a.owner.0])
+        .await
+        .expect("owner")
+        .get(0);
+    // Alpha invites someone, so both directories hold a row of alpha's.
+    let body = t
+        .gql(
+            &a.token,
+            r#"mutation { inviteMember(email: "carol@example.com", role: MEMBER) { invitation { id } } }"#,
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+    for table in ["member_directory", "invitation_directory"] {
+        let seen: Vec<uuid::Uuid> = c
+            .query(&format!("SELECT DISTINCT of_tenant FROM {table}"), &[])
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(seen, vec![a.id.0], "{table} as alpha's runtime role");
+    }
+    let refused = c
+        .execute(
+            "INSERT INTO member_directory (user_id, of_tenant) VALUES ($1, $2)",
+            &[&a.owner.0, &b.id.0],
+        )
+        .await
+        .expect_err("a row for bravo");
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{refused}"
+    );
+    drop(c);
+    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+    let refused = c
+        .execute(
+            "INSERT INTO invitation_directory (email, of_tenant) VALUES ('x@example.com', $1)",
+            &[&b.id.0],
+        )
+        .await
+        .expect_err("a row for bravo");
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{refused}"
+    );
+    drop(c);
+    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+    let removed = c
+        .execute(
+            "DELETE FROM member_directory WHERE of_tenant = $1",
+            &[&b.id.0],
+        )
+        .await
+        .expect("delete");
+    assert_eq!(
+        removed, 0,
+        "alpha's runtime role removed bravo's directory rows"
+    );
+    c.batch_execute("ROLLBACK").await.expect("rollback");
+
+    // Bravo's runtime role lists alpha's owner in bravo's directories (its own tenant: the
+    // policy admits it). Alice still sees alpha alone, and no invitation.
+    let forged = crate::common::as_runtime_role(&t.db.url, b.id).await;
+    forged
+        .execute(
+            "INSERT INTO member_directory (user_id, of_tenant) VALUES ($1, $2)",
+            &[&a.owner.0, &b.id.0],
+        )
+        .await
+        .expect("own tenant's row");
+    forged
+        .execute(
+            "INSERT INTO invitation_directory (email, of_tenant) VALUES (lower($1), $2)",
+            &[&alice, &b.id.0],
+        )
+        .await
+        .expect("own tenant's row");
+    forged.batch_execute("COMMIT").await.expect("commit");
+    let body = t
+        .gql(
+            &a.token,
+            "{ myTenants { slug } myInvitations { tenantSlug } }",
+        )
+        .await;
+    assert_eq!(
+        body.data("myTenants"),
+        &json!([{ "slug": "alpha" }]),
+        "{body}"
+    );
+    assert_eq!(body.data("myInvitations"), &json!([]), "{body}");
+}

@@ -1,0 +1,92 @@
+-- Where to look for one person's tenants and invitations (issue 15, item 3). `myTenants`
+-- and `myInvitations` read one user's rows in every tenant; on Citus, memberships and
+-- invitations are distributed by tenant, so those reads went to every node. These two
+-- global tables say which tenants to look in; the rows themselves are then read tenant by
+-- tenant, each read routed to the one node holding that tenant. On Citus both are
+-- reference tables (a copy on every node, read locally).
+--
+-- An index, not the truth: a row only says "look in this tenant". The reads check the
+-- membership or the invitation itself, so a stale row (a membership since removed) shows
+-- nothing, and a forged one (the server's runtime role may add rows for its own tenant
+-- only) shows nothing either. A missing row would hide a tenant: every path that adds a
+-- membership or an invitation adds its row in the same transaction, bulk loads record
+-- theirs with `app.index_tenant_directory()`, and this migration fills both from what is
+-- there. The column is `of_tenant`, not `tenant_id`: these are global tables, read across
+-- tenants by the auth path like `users`, not tenant tables (purge, export and the
+-- isolation invariants key on `tenant_id`).
+-- Indexes the current tenant's memberships and invitations (after a bulk load: seed,
+-- import). Runs as the caller, under the policies below. (Created first: on Citus a
+-- function may not be created after the backfill's parallel reads in one transaction.)
+CREATE FUNCTION app.index_tenant_directory() RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_tenant uuid := app.current_tenant_id();
+BEGIN
+  IF v_tenant IS NULL THEN
+    RAISE EXCEPTION 'app.index_tenant_directory() needs app.tenant_id';
+  END IF;
+  INSERT INTO public.member_directory (user_id, of_tenant)
+    SELECT m.user_id, v_tenant FROM public.memberships m WHERE m.tenant_id = v_tenant
+    ON CONFLICT DO NOTHING;
+  INSERT INTO public.invitation_directory (email, of_tenant)
+    SELECT DISTINCT lower(i.email), v_tenant FROM public.invitations i WHERE i.tenant_id = v_tenant
+    ON CONFLICT DO NOTHING;
+END $$;
+REVOKE ALL ON FUNCTION app.index_tenant_directory() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.index_tenant_directory() TO tenantry_app;
+
+-- One DO block, one EXECUTE per command: on Citus, Citus hands a Citus table's DDL to the
+-- workers as the text of the query it came in, which may hold one command only. The tables
+-- become reference tables before they get their policies and rows.
+--
+-- No foreign keys: on Citus, a write to a reference table locks the reference tables it
+-- refers to on every node, as the writing role, which may not lock `users` ("permission
+-- denied for table users"). A row whose user or tenant is gone shows nothing (readers join
+-- `tenants` and check the membership); purge removes a tenant's rows.
+DO $$
+DECLARE
+  citus boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus');
+  command text;
+BEGIN
+  CREATE TABLE public.member_directory (
+    user_id   uuid NOT NULL,
+    of_tenant uuid NOT NULL,
+    PRIMARY KEY (user_id, of_tenant)
+  );
+  CREATE TABLE public.invitation_directory (
+    -- lower(email), as invitations are matched.
+    email     text NOT NULL,
+    of_tenant uuid NOT NULL,
+    PRIMARY KEY (email, of_tenant)
+  );
+  IF citus THEN
+    PERFORM create_reference_table('public.member_directory');
+    PERFORM create_reference_table('public.invitation_directory');
+  END IF;
+  FOREACH command IN ARRAY ARRAY[
+    'CREATE INDEX member_directory_of_tenant ON public.member_directory (of_tenant)',
+    'CREATE INDEX invitation_directory_of_tenant ON public.invitation_directory (of_tenant)',
+    'ALTER TABLE public.member_directory ENABLE ROW LEVEL SECURITY',
+    'ALTER TABLE public.member_directory FORCE ROW LEVEL SECURITY',
+    'ALTER TABLE public.invitation_directory ENABLE ROW LEVEL SECURITY',
+    'ALTER TABLE public.invitation_directory FORCE ROW LEVEL SECURITY',
+    -- The auth path reads anyone's (it already reads every membership and invitation);
+    -- every other role (requests, and the platform path with a tenant set) sees and
+    -- writes those of its own tenant only.
+    'CREATE POLICY auth_directory ON public.member_directory FOR SELECT TO tenantry_auth USING (true)',
+    'CREATE POLICY own_tenant ON public.member_directory
+       USING (of_tenant = app.current_tenant_id()) WITH CHECK (of_tenant = app.current_tenant_id())',
+    'CREATE POLICY auth_directory ON public.invitation_directory FOR SELECT TO tenantry_auth USING (true)',
+    'CREATE POLICY own_tenant ON public.invitation_directory
+       USING (of_tenant = app.current_tenant_id()) WITH CHECK (of_tenant = app.current_tenant_id())',
+    'GRANT SELECT ON public.member_directory, public.invitation_directory TO tenantry_auth',
+    'GRANT SELECT, INSERT, DELETE ON public.member_directory, public.invitation_directory TO tenantry_app',
+    -- Filled from what is there.
+    'INSERT INTO public.member_directory (user_id, of_tenant)
+       SELECT user_id, tenant_id FROM public.memberships',
+    'INSERT INTO public.invitation_directory (email, of_tenant)
+       SELECT DISTINCT lower(email), tenant_id FROM public.invitations'
+  ] LOOP
+    EXECUTE command;
+  END LOOP;
+END $$;
