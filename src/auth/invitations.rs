@@ -210,7 +210,7 @@ impl Sessions {
                         .await?;
                     rows.extend(pending);
                 }
-                rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
                 Ok(rows)
             }
             .scope_boxed()
