@@ -47,6 +47,7 @@ DO $$
 DECLARE
   citus boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus');
   command text;
+  tenant uuid;
 BEGIN
   CREATE TABLE public.member_directory (
     user_id   uuid NOT NULL,
@@ -70,23 +71,29 @@ BEGIN
     'ALTER TABLE public.member_directory FORCE ROW LEVEL SECURITY',
     'ALTER TABLE public.invitation_directory ENABLE ROW LEVEL SECURITY',
     'ALTER TABLE public.invitation_directory FORCE ROW LEVEL SECURITY',
-    -- The auth path reads anyone's (it already reads every membership and invitation);
-    -- every other role (requests, and the platform path with a tenant set) sees and
-    -- writes those of its own tenant only.
+    -- The auth path reads anyone's memberships (as it reads every membership) and the
+    -- invitations to its user's own address only (as on invitations); every other role
+    -- (requests, and the platform path with a tenant set) sees and writes those of its
+    -- own tenant only.
     'CREATE POLICY auth_directory ON public.member_directory FOR SELECT TO tenantry_auth USING (true)',
     'CREATE POLICY own_tenant ON public.member_directory
        USING (of_tenant = app.current_tenant_id()) WITH CHECK (of_tenant = app.current_tenant_id())',
-    'CREATE POLICY auth_directory ON public.invitation_directory FOR SELECT TO tenantry_auth USING (true)',
+    'CREATE POLICY auth_directory ON public.invitation_directory FOR SELECT TO tenantry_auth
+       USING (email = app.current_user_email())',
     'CREATE POLICY own_tenant ON public.invitation_directory
        USING (of_tenant = app.current_tenant_id()) WITH CHECK (of_tenant = app.current_tenant_id())',
     'GRANT SELECT ON public.member_directory, public.invitation_directory TO tenantry_auth',
-    'GRANT SELECT, INSERT, DELETE ON public.member_directory, public.invitation_directory TO tenantry_app',
-    -- Filled from what is there.
-    'INSERT INTO public.member_directory (user_id, of_tenant)
-       SELECT user_id, tenant_id FROM public.memberships',
-    'INSERT INTO public.invitation_directory (email, of_tenant)
-       SELECT DISTINCT lower(email), tenant_id FROM public.invitations'
+    'GRANT SELECT, INSERT, DELETE ON public.member_directory, public.invitation_directory TO tenantry_app'
   ] LOOP
     EXECUTE command;
   END LOOP;
+  -- Filled from what is there, tenant by tenant with the tenant set: an owner that is not
+  -- a superuser reads memberships and invitations under their FORCEd policies, and would
+  -- read nothing without one. (A SET LOCAL, which reaches Citus's workers; set_config
+  -- does not.)
+  FOR tenant IN SELECT id FROM public.tenants LOOP
+    EXECUTE format('SET LOCAL app.tenant_id = %L', tenant);
+    PERFORM app.index_tenant_directory();
+  END LOOP;
+  EXECUTE 'SET LOCAL app.tenant_id TO DEFAULT';
 END $$;

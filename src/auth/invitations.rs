@@ -180,6 +180,7 @@ impl Sessions {
                     .filter(invitation_directory::email.eq(own_email()))
                     .filter(tenants::status.eq(TenantStatus::Active))
                     .select(tenants::id)
+                    .order(tenants::id)
                     .limit(DIRECTORY_LIMIT)
                     .load(c)
                     .await?;
@@ -296,6 +297,7 @@ impl Sessions {
                     ))
                     .execute(c)
                     .await?;
+                crate::db::directory::settle_invitation(c, tenant.0, &invitation.email).await?;
                 Ok(MyTenant {
                     id: tenant.0,
                     slug,
@@ -321,6 +323,7 @@ impl Sessions {
                     .set(invitations::declined_at.eq(now))
                     .execute(c)
                     .await?;
+                crate::db::directory::settle_invitation(c, tenant.0, &invitation.email).await?;
                 Ok(())
             }
             .scope_boxed()

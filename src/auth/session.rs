@@ -123,9 +123,9 @@ struct NewRefreshToken<'a> {
 pub enum FanOut {
     /// `citus.multi_task_query_log_level = error`: such a statement fails.
     Refused,
-    /// Nothing set: such a statement runs. The configured default when the refusal is off,
-    /// and, when it is on, the explicit choice of the few reads that span tenants by
-    /// nature (one user's memberships or invitations in every tenant).
+    /// Nothing set: such a statement runs. The configured default when the refusal is off.
+    /// (No read chooses it any more: the reads across tenants go through the tenant
+    /// directory, `crate::db::directory`.)
     Allowed,
 }
 
@@ -571,6 +571,7 @@ impl Sessions {
                     .filter(member_directory::user_id.eq(user.0))
                     .filter(tenants::status.ne(TenantStatus::Deleted))
                     .select((tenants::id, tenants::slug, tenants::name))
+                    .order(tenants::id)
                     .limit(DIRECTORY_LIMIT)
                     .load(c)
                     .await?;

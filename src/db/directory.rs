@@ -71,3 +71,37 @@ pub async fn index_tenant(conn: &mut AsyncPgConnection) -> QueryResult<()> {
         .await
         .map(|_| ())
 }
+
+/// Forgets that `tenant` (the transaction's) invited `email`, once no invitation to that
+/// address is pending there (after an accept, a decline or a revoke), so the directory
+/// does not grow with settled invitations. Two statements: on Citus a write to a reference
+/// table may not read a distributed one.
+pub async fn settle_invitation(
+    conn: &mut AsyncPgConnection,
+    tenant: Uuid,
+    email: &str,
+) -> QueryResult<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Pending {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        pending: bool,
+    }
+    let row: Pending = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM invitations
+                         WHERE tenant_id = $1 AND lower(email) = lower($2) AND accepted_at IS NULL
+                           AND declined_at IS NULL AND revoked_at IS NULL) AS pending",
+    )
+    .bind::<SqlUuid, _>(tenant)
+    .bind::<Text, _>(email)
+    .get_result(conn)
+    .await?;
+    if row.pending {
+        return Ok(());
+    }
+    diesel::sql_query("DELETE FROM invitation_directory WHERE of_tenant = $1 AND email = lower($2)")
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Text, _>(email)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -6,7 +6,7 @@
 //! tenant's hash value out of its shard (with the co-located shards of every tenant table),
 //! and `citus_move_shard_placement` copies a shard group to another node while reads and
 //! writes go on (logical replication; see [`Platform::move_tenant`]). Runs as the login
-//! role (a superuser: the move lets Citus's subscription role past row-level security) on
+//! role (a superuser for an online move: it lets Citus's subscription role past row-level security) on
 //! the coordinator; refused with a clear message on a single server.
 
 use super::model::Platform;
@@ -113,8 +113,8 @@ struct Target {
 /// Runs on every worker (the target creates the role); DDL propagation is off because a
 /// role made by Citus for one node must stay on that node.
 async fn let_subscriptions_apply(conn: &mut diesel_async::AsyncPgConnection) -> AppResult<()> {
-    diesel::sql_query(
-        r"SELECT run_command_on_workers($cmd$
+    let done: Found = diesel::sql_query(
+        r"SELECT coalesce(bool_and(success), false) AS found FROM run_command_on_workers($cmd$
             DO $grant$
             DECLARE r text;
             BEGIN
@@ -127,9 +127,12 @@ async fn let_subscriptions_apply(conn: &mut diesel_async::AsyncPgConnection) -> 
             END $grant$
           $cmd$)",
     )
-    .execute(conn)
+    .get_result(conn)
     .await
     .map_err(|e| db_error("letting the move's subscription apply", e))?;
+    if !done.found {
+        tracing::warn!(target: "platform", "a worker refused to let the move's subscription role past row-level security; trying again");
+    }
     Ok(())
 }
 
@@ -294,16 +297,29 @@ impl Platform {
         if node_id == place.node_id {
             return Ok(moved);
         }
-        let asynchronous: Found = diesel::sql_query(
-            "SELECT coalesce(bool_or(result = 'off'), false) AS found
+        #[derive(diesel::QueryableByName)]
+        struct Online {
+            #[diesel(sql_type = Bool)]
+            superuser: bool,
+            #[diesel(sql_type = Bool)]
+            asynchronous: bool,
+        }
+        // A worker whose answer is missing counts as asynchronous.
+        let online: Online = diesel::sql_query(
+            "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser,
+                    coalesce(bool_or(NOT success OR result = 'off'), true) AS asynchronous
                FROM run_command_on_workers('SHOW synchronous_commit')",
         )
         .get_result(&mut conn)
         .await
         .map_err(|e| db_error("reading the workers' synchronous_commit", e))?;
-        if asynchronous.found {
+        if online.asynchronous {
             tracing::warn!(target: "platform", tenant = %tenant.slug,
                 "a worker commits asynchronously (synchronous_commit = off): an online move could lose writes answered just before its switch-over, so this move blocks writes to the tenant's shards while they are copied");
+            moved.online = false;
+        } else if !online.superuser {
+            tracing::warn!(target: "platform", tenant = %tenant.slug,
+                "not a superuser: Citus's subscription role cannot be let past row-level security (see let_subscriptions_apply), so this move blocks writes to the tenant's shards while they are copied");
             moved.online = false;
         }
         let mode = if moved.online {
@@ -326,11 +342,16 @@ impl Platform {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
-                moved = &mut copy => {
-                    moved.map_err(|e| db_error("moving the tenant's shards", e))?;
+                done = &mut copy => {
+                    done.map_err(|e| db_error("moving the tenant's shards", e))?;
                     break;
                 }
-                _ = tick.tick() => let_subscriptions_apply(&mut conn).await?,
+                // Never abandons the move: dropping `copy` would leave it running on the
+                // server over a connection handed back to the pool. A failed grant is logged
+                // (db_error) and tried again at the next tick.
+                _ = tick.tick(), if moved.online => {
+                    let _ = let_subscriptions_apply(&mut conn).await;
+                }
             }
         }
         tracing::info!(target: "platform", tenant = %tenant.slug, shard = place.shard_id, from = place.node_id, to = node_id, mode, "tenant moved");

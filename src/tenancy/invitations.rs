@@ -262,10 +262,12 @@ pub(super) async fn revoke_invitation(ctx: &Context<'_>, id: ID) -> Result<ID> {
                 return Err(AppError::not_found("invitation"));
             };
             outranks(caller, None, Some(offered))?;
-            diesel::update(invitations::table.find((tenant.0, invitation)))
+            let email: String = diesel::update(invitations::table.find((tenant.0, invitation)))
                 .set(invitations::revoked_at.eq(now))
-                .execute(c)
+                .returning(invitations::email)
+                .get_result(c)
                 .await?;
+            crate::db::directory::settle_invitation(c, tenant.0, &email).await?;
             Ok::<_, AppError>(())
         }
         .scope_boxed()

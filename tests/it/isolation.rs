@@ -529,6 +529,11 @@ async fn the_tenant_directory_admits_its_own_tenant_only_and_proves_nothing() {
         )
         .await;
     assert!(body.get("errors").is_none(), "{body}");
+    let invitation = body
+        .data("inviteMember.invitation.id")
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
     for table in ["member_directory", "invitation_directory"] {
@@ -612,4 +617,28 @@ async fn the_tenant_directory_admits_its_own_tenant_only_and_proves_nothing() {
         "{body}"
     );
     assert_eq!(body.data("myInvitations"), &json!([]), "{body}");
+
+    // A settled invitation leaves the directory (it would only cost a look at login).
+    let carol = || async {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM invitation_directory WHERE email = 'carol@example.com'",
+                &[],
+            )
+            .await
+            .expect("directory")
+            .get(0);
+        n
+    };
+    assert_eq!(carol().await, 1);
+    let (_, body) = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($id: ID!) { revokeInvitation(id: $id) }",
+            json!({ "id": invitation }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(carol().await, 0);
 }
