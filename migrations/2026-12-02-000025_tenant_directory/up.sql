@@ -14,7 +14,7 @@
 -- there. The column is `of_tenant`, not `tenant_id`: these are global tables, read across
 -- tenants by the auth path like `users`, not tenant tables (purge, export and the
 -- isolation invariants key on `tenant_id`).
--- Indexes the current tenant's memberships and invitations (after a bulk load: seed,
+-- Indexes the current tenant's memberships and pending invitations (after a bulk load: seed,
 -- import). Runs as the caller, under the policies below. (Created first: on Citus a
 -- function may not be created after the backfill's parallel reads in one transaction.)
 CREATE FUNCTION app.index_tenant_directory() RETURNS void
@@ -29,7 +29,9 @@ BEGIN
     SELECT m.user_id, v_tenant FROM public.memberships m WHERE m.tenant_id = v_tenant
     ON CONFLICT DO NOTHING;
   INSERT INTO public.invitation_directory (email, of_tenant)
-    SELECT DISTINCT lower(i.email), v_tenant FROM public.invitations i WHERE i.tenant_id = v_tenant
+    SELECT DISTINCT lower(i.email), v_tenant FROM public.invitations i
+     WHERE i.tenant_id = v_tenant AND i.accepted_at IS NULL AND i.declined_at IS NULL
+       AND i.revoked_at IS NULL AND i.expires_at > now()
     ON CONFLICT DO NOTHING;
 END $$;
 REVOKE ALL ON FUNCTION app.index_tenant_directory() FROM PUBLIC;

@@ -605,6 +605,23 @@ async fn the_tenant_directory_admits_its_own_tenant_only_and_proves_nothing() {
         .await
         .expect("own tenant's row");
     forged.batch_execute("COMMIT").await.expect("commit");
+    // The auth role reads the invitation directory for its own user's address only.
+    let auth = client(&t.db.url).await;
+    auth.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE tenantry_auth; SET LOCAL app.user_id = '{}'",
+        a.owner.0
+    ))
+    .await
+    .expect("auth role");
+    let addresses: Vec<String> = auth
+        .query("SELECT DISTINCT email FROM invitation_directory", &[])
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(addresses, vec![alice.to_lowercase()]);
+    auth.batch_execute("ROLLBACK").await.expect("rollback");
     let body = t
         .gql(
             &a.token,
