@@ -546,33 +546,28 @@ async fn the_tenant_directory_admits_its_own_tenant_only_and_proves_nothing() {
             .collect();
         assert_eq!(seen, vec![a.id.0], "{table} as alpha's runtime role");
     }
-    let refused = c
-        .execute(
-            "INSERT INTO member_directory (user_id, of_tenant) VALUES ($1, $2)",
-            &[&a.owner.0, &b.id.0],
-        )
-        .await
-        .expect_err("a row for bravo");
-    assert_eq!(
-        refused.code(),
-        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
-        "{refused}"
-    );
     drop(c);
-    let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
-    let refused = c
-        .execute(
-            "INSERT INTO invitation_directory (email, of_tenant) VALUES ('x@example.com', $1)",
-            &[&b.id.0],
-        )
-        .await
-        .expect_err("a row for bravo");
-    assert_eq!(
-        refused.code(),
-        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
-        "{refused}"
-    );
-    drop(c);
+    // Rows for bravo are refused (each attempt in a transaction of its own: a refusal
+    // aborts it).
+    for insert in [
+        format!(
+            "INSERT INTO member_directory (user_id, of_tenant) VALUES ('{}', $1)",
+            a.owner.0
+        ),
+        "INSERT INTO invitation_directory (email, of_tenant) VALUES ('x@example.com', $1)"
+            .to_string(),
+    ] {
+        let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
+        let refused = c
+            .execute(&insert, &[&b.id.0])
+            .await
+            .expect_err("a row for bravo");
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{insert}: {refused}"
+        );
+    }
     let c = crate::common::as_runtime_role(&t.db.url, a.id).await;
     let removed = c
         .execute(
