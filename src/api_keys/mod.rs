@@ -4,4 +4,5 @@
 
 pub mod graphql;
 pub mod model;
+pub mod plan;
 pub mod verify;

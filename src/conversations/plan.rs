@@ -1,7 +1,7 @@
 //! What compiled read plans serve of `Conversation` (see
 //! [`crate::graphql::plannable`]): its scalars, written here as the resolvers in
-//! [`super::graphql`] render them; its messages and its contact, loaded by batch by the
-//! plan module. Its assignee is left to the generic executor.
+//! [`super::graphql`] render them; its messages, its contact and its assignee, loaded by
+//! batch by the plan module.
 
 use super::graphql::CONVERSATION_KIND;
 use super::model::ConversationRow;
@@ -49,7 +49,10 @@ impl Planned for ConversationRow {
             name: "contact",
             ty: "Contact!",
         },
-        FieldPlan::Declined { name: "assignee" },
+        FieldPlan::Nested {
+            name: "assignee",
+            ty: "User",
+        },
         FieldPlan::Nested {
             name: "messages",
             ty: "MessageConnection!",

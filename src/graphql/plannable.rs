@@ -120,6 +120,14 @@ impl JsonOut<'_> {
         self.0.extend_from_slice(if b { b"true" } else { b"false" });
     }
 
+    /// An integer, or `null`.
+    pub fn optional_int(&mut self, n: Option<i64>) {
+        match n {
+            Some(n) => self.int(n),
+            None => self.null(),
+        }
+    }
+
     /// A timestamp as the `DateTime` scalar renders it (RFC 3339).
     pub fn timestamp(&mut self, at: &DateTime<Utc>) {
         self.string(&at.to_rfc3339());
@@ -140,6 +148,18 @@ impl JsonOut<'_> {
             .find(|item| item.value == value)
             .map_or("", |item| item.name);
         self.string(name);
+    }
+
+    /// A list of enum values, by their GraphQL names.
+    pub fn enum_values<E: EnumType>(&mut self, values: &[E]) {
+        self.0.push(b'[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            self.enum_value(*value);
+        }
+        self.0.push(b']');
     }
 
     /// The opaque global id of the `kind` row `id`.

@@ -1,6 +1,6 @@
 //! What compiled read plans serve of `Message` (see [`crate::graphql::plannable`]): its
-//! scalars, written here as the resolvers in [`super::graphql`] render them. Its author
-//! and conversation are left to the generic executor.
+//! scalars, written here as the resolvers in [`super::graphql`] render them; its author and
+//! its conversation, loaded by batch by the plan module.
 
 use super::graphql::MESSAGE_KIND;
 use super::model::MessageRow;
@@ -29,9 +29,13 @@ impl Planned for MessageRow {
             ty: "DateTime!",
             write: |row, out| out.timestamp(&row.created_at),
         },
-        FieldPlan::Declined { name: "author" },
-        FieldPlan::Declined {
+        FieldPlan::Nested {
+            name: "author",
+            ty: "User",
+        },
+        FieldPlan::Nested {
             name: "conversation",
+            ty: "Conversation!",
         },
     ];
 }

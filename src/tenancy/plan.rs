@@ -3,12 +3,13 @@
 //! `TenantMember`, `TenantSettings` and `MyTenant` (the caller's tenants, from the auth
 //! path), their scalars written here as the resolvers in [`super::graphql`],
 //! [`super::members`], [`super::settings`] and [`super::sessions`] render them. A tenant's
-//! member count, features and settings and the caller's user and tenant are loaded by the
-//! plan module; a tenant's quotas are left to the generic executor (rarely read).
+//! member count, features, quotas and settings and the caller's user and tenant are loaded by
+//! the plan module.
 
 use super::graphql::{Me, TenantFeature, TENANT_KIND, USER_KIND};
 use super::model::{MemberRow, TenantRow, UserRow};
 use super::settings::TenantSettings;
+use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
 use crate::graphql::plannable::{FieldPlan, Planned};
 
@@ -40,7 +41,10 @@ impl Planned for TenantRow {
             ty: "Plan!",
             write: |row, out| out.enum_value(row.plan),
         },
-        FieldPlan::Declined { name: "quotas" },
+        FieldPlan::Nested {
+            name: "quotas",
+            ty: "Quotas!",
+        },
         FieldPlan::Nested {
             name: "settings",
             ty: "TenantSettings!",
@@ -221,6 +225,43 @@ impl Planned for TenantSettings {
             name: "webhookSecretSet",
             ty: "Boolean!",
             write: |s, out| out.boolean(s.webhook_secret_set),
+        },
+    ];
+}
+
+/// A plan's limits, as `Tenant.quotas` shows them (`None`: unlimited).
+impl Planned for Quotas {
+    const TYPE: &'static str = "Quotas";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "members",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.members),
+        },
+        FieldPlan::Scalar {
+            name: "contacts",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.contacts),
+        },
+        FieldPlan::Scalar {
+            name: "requestsPerMinute",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.requests_per_minute),
+        },
+        FieldPlan::Scalar {
+            name: "subscriptions",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.subscriptions),
+        },
+        FieldPlan::Scalar {
+            name: "auditRetentionDays",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.audit_retention_days),
+        },
+        FieldPlan::Scalar {
+            name: "monthlyCostBudget",
+            ty: "Int",
+            write: |q, out| out.optional_int(q.monthly_cost_budget),
         },
     ];
 }

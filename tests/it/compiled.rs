@@ -39,7 +39,12 @@ pub(crate) fn uncached(query: &str) -> String {
 
 /// Runs `query` through its plan (after a first run that compiles it) and through the
 /// generic executor; asserts the plan answered and both bodies hold the same JSON.
-async fn same_both_ways(t: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn same_both_ways(
+    t: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
     let (warm_status, warm) = t.post_raw(Some(token), &[], query, variables.clone()).await;
     let before = t.app.graphql.compiled_count();
     let (status, planned) = t.post_raw(Some(token), &[], query, variables.clone()).await;
@@ -62,7 +67,12 @@ async fn same_both_ways(t: &TestApp, token: &str, query: &str, variables: Value)
 
 /// Runs `query` after its plan is cached and asserts the plan stepped aside: the answer is
 /// the generic executor's, byte for byte.
-async fn declined(t: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+pub(crate) async fn declined(
+    t: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
     let before = t.app.graphql.compiled_count();
     let (status, body) = t.post_raw(token, &[], query, variables.clone()).await;
     assert_eq!(t.app.graphql.compiled_count(), before, "a plan answered");

@@ -365,6 +365,8 @@ impl Doc<'_> {
             "members",
             "myTenants",
             "tenantSettings",
+            "apiKeys",
+            "customRoles",
         ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {

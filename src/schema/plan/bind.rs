@@ -3,8 +3,8 @@
 
 use super::{
     Bound, Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
-    ConversationSel, Decline, EdgeField, NodeField, PageInfoField, Plan, Root, RootFilter, Sel,
-    VarType,
+    ConversationSel, Decline, EdgeField, Leaf, MessageNested, MessageSel, NodeField, PageInfoField,
+    Plan, Root, RootFilter, Sel, VarType,
 };
 use crate::contacts::graphql::ContactFilterInput;
 use crate::contacts::graphql::CONTACT_KIND;
@@ -63,7 +63,9 @@ impl Plan {
                 | Root::Tenant(_)
                 | Root::Members(_)
                 | Root::MyTenants(_)
-                | Root::TenantSettings(_) => {
+                | Root::TenantSettings(_)
+                | Root::ApiKeys(_)
+                | Root::CustomRoles(_) => {
                     bound.filters.push(RootFilter::None);
                     0
                 }
@@ -357,12 +359,36 @@ fn bind_conversation(
             ConversationNested::Contact(contact) => {
                 Ok(1 + bind_contact(contact, resolve, limits, pages)?)
             }
+            ConversationNested::Assignee(user) => Ok(1 + bind_leaf(user, pages)?),
             ConversationNested::Messages(conn) => {
                 bind_connection(conn, resolve, limits, pages, false, |n, pages| {
-                    bind_node(n, |never, _| match *never {}, pages)
+                    bind_message(n, resolve, limits, pages)
                 })
             }
         },
         pages,
     )
+}
+
+fn bind_message(
+    sel: &MessageSel,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<usize> {
+    bind_node(
+        sel,
+        |nested, pages| match nested {
+            MessageNested::Author(user) => Ok(1 + bind_leaf(user, pages)?),
+            MessageNested::Conversation(conversation) => {
+                Ok(1 + bind_conversation(conversation, resolve, limits, pages)?)
+            }
+        },
+        pages,
+    )
+}
+
+/// The complexity of a selection of scalars only.
+fn bind_leaf<R>(sel: &Sel<R, Leaf>, pages: &mut Vec<Page>) -> Compiled<usize> {
+    bind_node(sel, |never, _| match *never {}, pages)
 }

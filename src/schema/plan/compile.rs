@@ -4,8 +4,9 @@
 use super::delegate::Delegated;
 use super::{
     Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
-    Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageSel, NodeField, NodeKind,
-    PageArgs, PageInfoField, Plan, Root, Sel, TenantNested, TenantSel, VarType, VariableDef,
+    Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeField,
+    NodeKind, PageArgs, PageInfoField, Plan, Root, Sel, TenantNested, TenantSel, VarType,
+    VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
@@ -50,6 +51,10 @@ impl NodeKind for ConversationSel {
                     }
                     Some(ConversationNested::Contact(contact))
                 }
+                "assignee" if f.arguments.is_empty() => Some(ConversationNested::Assignee(plain(
+                    c,
+                    &f.selection_set.node,
+                )?)),
                 _ => None,
             })
         })
@@ -62,7 +67,33 @@ impl NodeKind for MessageSel {
     const COUNTED: bool = false;
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
-        c.node(set, |_, _| Ok(None))
+        c.node(set, |c, f| {
+            if !f.arguments.is_empty() {
+                return Ok(None);
+            }
+            let set = &f.selection_set.node;
+            Ok(match f.name.node.as_str() {
+                "author" => Some(MessageNested::Author(plain(c, set)?)),
+                "conversation" => Some(MessageNested::Conversation(
+                    ConversationSel::compile(c, set)?.users_only()?,
+                )),
+                _ => None,
+            })
+        })
+    }
+}
+
+impl ConversationSel {
+    /// This selection, if its only nested fields are users (`assignee`): what plans serve
+    /// of a conversation loaded by id after the other levels (`node`'s, a message's).
+    fn users_only(self) -> Compiled<Self> {
+        if self
+            .nested()
+            .any(|n| !matches!(n, ConversationNested::Assignee(_)))
+        {
+            return Err(Decline("selection"));
+        }
+        Ok(self)
     }
 }
 
@@ -110,6 +141,9 @@ impl TenantSel {
                 }
                 "settings" if f.arguments.is_empty() => {
                     Some(TenantNested::Settings(plain(c, &f.selection_set.node)?))
+                }
+                "quotas" if f.arguments.is_empty() => {
+                    Some(TenantNested::Quotas(plain(c, &f.selection_set.node)?))
                 }
                 "memberCount"
                     if f.arguments.is_empty() && f.selection_set.node.items.is_empty() =>
@@ -288,8 +322,9 @@ impl<'d> Compiler<'d> {
                 let id = only_id(field)?;
                 let set = &field.selection_set.node;
                 let contact = self.concrete(|c| ContactSel::compile(c, set).and_then(leafy));
-                let conversation =
-                    self.concrete(|c| ConversationSel::compile(c, set).and_then(leafy));
+                let conversation = self.concrete(|c| {
+                    ConversationSel::compile(c, set).and_then(ConversationSel::users_only)
+                });
                 let message = self.concrete(|c| MessageSel::compile(c, set));
                 if contact.is_none() && conversation.is_none() && message.is_none() {
                     return Err(Decline("selection"));
@@ -316,6 +351,12 @@ impl<'d> Compiler<'d> {
             }
             "myTenants" if field.arguments.is_empty() => {
                 Root::MyTenants(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "apiKeys" if field.arguments.is_empty() => {
+                Root::ApiKeys(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "customRoles" if field.arguments.is_empty() => {
+                Root::CustomRoles(Box::new(plain(self, &field.selection_set.node)?))
             }
             _ => return Err(Decline("unplanned_field")),
         })

@@ -3,6 +3,8 @@
 //! compiler must serve exactly the fields the declaration says it serves.
 
 use super::Plans;
+use crate::api_keys::model::ApiKeyRow;
+use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
 use crate::config::Config;
 use crate::contacts::model::ContactRow;
@@ -14,6 +16,7 @@ use crate::messages::model::MessageRow;
 use crate::schema::{Mutation, Query};
 use crate::tenancy::graphql::{Me, TenantFeature};
 use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::OutputType;
@@ -52,6 +55,9 @@ fn planned() -> Vec<Declared> {
         declared::<MemberRow>("{ members { {} } }"),
         declared::<MyTenant>("{ myTenants { {} } }"),
         declared::<TenantSettings>("{ tenantSettings { {} } }"),
+        declared::<Quotas>("{ tenant { quotas { {} } } }"),
+        declared::<ApiKeyRow>("{ apiKeys { {} } }"),
+        declared::<CustomRole>("{ customRoles { {} } }"),
     ]
 }
 

@@ -2,10 +2,11 @@
 //! loaders, in the request's transaction.
 
 use super::{
-    child_key, first_page, response_name, Bound, ContactNested, ConversationNested,
-    ConversationSel, LoadError, Loaded, MeNested, Plan, Root, RootFilter, RootPage, RootRows,
-    TenantNested, Window,
+    child_key, first_page, response_name, Bound, Conn, ContactNested, ConversationNested,
+    ConversationSel, LoadError, Loaded, MeNested, MessageNested, MessageSel, Plan, Root,
+    RootFilter, RootPage, RootRows, TenantNested, Window,
 };
+use crate::api_keys::model as api_keys;
 use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::contacts::graphql::CONTACT_KIND;
@@ -20,9 +21,12 @@ use crate::db::batch::dedup;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::messages::loaders::MessagesByConversation;
-use crate::messages::model as messages;
+use crate::messages::model::{self as messages, MessageRow};
 use crate::tenancy::graphql::Me;
+use crate::tenancy::loaders::UserById;
 use crate::tenancy::model as tenancy;
+use crate::tenancy::roles::graphql::CustomRole;
+use crate::tenancy::roles::model as roles;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -81,7 +85,7 @@ impl Plan {
                     let (rows, has_previous, has_next) = page.finish(rows);
                     for node in conn.nodes() {
                         for ContactNested::Conversations(c) in node.nested() {
-                            conversation_fields.push((index, c));
+                            conversation_fields.push((index, &**c));
                         }
                     }
                     let window = Window {
@@ -154,7 +158,7 @@ impl Plan {
                     match found {
                         Some(row) => {
                             for ContactNested::Conversations(c) in sel.nested() {
-                                conversation_fields.push((index, c));
+                                conversation_fields.push((index, &**c));
                             }
                             RootRows::Contact(row)
                         }
@@ -247,6 +251,21 @@ impl Plan {
                     .await
                     .map_err(at)?,
                 ),
+                (Root::ApiKeys(_), _) => RootRows::ApiKeys(
+                    tx.run(move |c| async move { api_keys::list(c, tenant).await }.scope_boxed())
+                        .await
+                        .map_err(at)?,
+                ),
+                (Root::CustomRoles(_), _) => RootRows::CustomRoles(
+                    tx.run(move |c| {
+                        async move { roles::list_custom_roles(c, tenant).await }.scope_boxed()
+                    })
+                    .await
+                    .map_err(at)?
+                    .into_iter()
+                    .map(CustomRole::from)
+                    .collect(),
+                ),
                 _ => RootRows::None,
             };
             loaded.roots.push(rows);
@@ -321,40 +340,17 @@ impl Plan {
         // and its contact, where asked for.
         let mut message_keys = Vec::new();
         let mut contact_ids = Vec::new();
-        {
-            let mut shown: Vec<(&[ConversationRow], &ConversationSel)> = Vec::new();
-            for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
-                match (root, rows) {
-                    (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
-                        shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), node)));
+        for (rows, node) in self.shown_conversations(bound, &loaded, &conversation_fields) {
+            for nested in node.nested() {
+                match nested {
+                    ConversationNested::Messages(m) => {
+                        let page = &bound.pages[m.slot];
+                        message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
                     }
-                    (Root::Conversation { sel, .. }, RootRows::Conversation(row)) => {
-                        shown.push((std::slice::from_ref(row), sel));
+                    ConversationNested::Contact(_) => {
+                        contact_ids.extend(rows.iter().map(|r| r.contact_id));
                     }
-                    _ => {}
-                }
-            }
-            for (root, conn) in &conversation_fields {
-                let page = &bound.pages[conn.slot];
-                for contact in loaded.roots[*root].contacts() {
-                    let found = loaded.conversations.get(&child_key(contact.id, page));
-                    let rows = first_page(found, page).0;
-                    shown.extend(conn.nodes().map(|node| (rows, node)));
-                }
-            }
-            for (rows, node) in shown {
-                {
-                    for nested in node.nested() {
-                        match nested {
-                            ConversationNested::Messages(m) => {
-                                let page = &bound.pages[m.slot];
-                                message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
-                            }
-                            ConversationNested::Contact(_) => {
-                                contact_ids.extend(rows.iter().map(|r| r.contact_id));
-                            }
-                        }
-                    }
+                    ConversationNested::Assignee(_) => {}
                 }
             }
         }
@@ -380,6 +376,149 @@ impl Plan {
                 return Err(unplaced(AppError::not_found("contact")));
             }
         }
+
+        // Level 4: the conversation of every message shown, where asked for.
+        let mut conversation_ids = Vec::new();
+        let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
+        for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
+            for nested in node.nested() {
+                if let MessageNested::Conversation(_) = nested {
+                    conversation_ids.extend(rows.iter().map(|r| r.conversation_id));
+                }
+            }
+        }
+        drop(conversations);
+        if !conversation_ids.is_empty() {
+            dedup(&mut conversation_ids);
+            loaded.conversations_by_id = ConversationById(Arc::clone(tx))
+                .load(&conversation_ids)
+                .await
+                .map_err(unplaced)?;
+            // A message's conversation is always of its tenant (composite foreign key);
+            // should one be missing, the answer is the resolver's NOT_FOUND.
+            if conversation_ids
+                .iter()
+                .any(|id| !loaded.conversations_by_id.contains_key(id))
+            {
+                return Err(unplaced(AppError::not_found("conversation")));
+            }
+        }
+
+        // Level 5: every user shown (assignees of the conversations shown, authors of the
+        // messages shown), in one batch; like the resolvers, a user the caller may not see
+        // (no longer a member) is null.
+        let mut user_ids = Vec::new();
+        {
+            let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
+            let assignees = |rows: &mut dyn Iterator<Item = &ConversationRow>,
+                             sel: &ConversationSel,
+                             ids: &mut Vec<uuid::Uuid>| {
+                if sel
+                    .nested()
+                    .any(|n| matches!(n, ConversationNested::Assignee(_)))
+                {
+                    ids.extend(rows.filter_map(|r| r.assignee_id));
+                }
+            };
+            for (rows, sel) in &conversations {
+                assignees(&mut rows.iter(), sel, &mut user_ids);
+            }
+            for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
+                for nested in node.nested() {
+                    match nested {
+                        MessageNested::Author(_) => {
+                            user_ids.extend(rows.iter().filter_map(|r| r.author_id));
+                        }
+                        MessageNested::Conversation(sel) => {
+                            let by_id = &loaded.conversations_by_id;
+                            let mut shown =
+                                rows.iter().filter_map(|r| by_id.get(&r.conversation_id));
+                            assignees(&mut shown, sel, &mut user_ids);
+                        }
+                    }
+                }
+            }
+        }
+        if !user_ids.is_empty() {
+            dedup(&mut user_ids);
+            loaded.users = UserById(Arc::clone(tx))
+                .load(&user_ids)
+                .await
+                .map_err(unplaced)?;
+        }
         Ok(loaded)
+    }
+
+    /// Every conversation the response shows, with its selection: the roots'
+    /// (`conversations`, `conversation`, `node`) and each contact's `conversations`.
+    fn shown_conversations<'a>(
+        &'a self,
+        bound: &Bound,
+        loaded: &'a Loaded,
+        conversation_fields: &[(usize, &'a Conn<ConversationSel>)],
+    ) -> Vec<(&'a [ConversationRow], &'a ConversationSel)> {
+        let mut shown: Vec<(&[ConversationRow], &ConversationSel)> = Vec::new();
+        for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+            match (root, rows) {
+                (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
+                    shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), node)));
+                }
+                (Root::Conversation { sel, .. }, RootRows::Conversation(row))
+                | (
+                    Root::Node {
+                        conversation: Some(sel),
+                        ..
+                    },
+                    RootRows::Conversation(row),
+                ) => {
+                    shown.push((std::slice::from_ref(row), sel));
+                }
+                _ => {}
+            }
+        }
+        for (root, conn) in conversation_fields {
+            let page = &bound.pages[conn.slot];
+            for contact in loaded.roots[*root].contacts() {
+                let found = loaded.conversations.get(&child_key(contact.id, page));
+                let rows = first_page(found, page).0;
+                shown.extend(conn.nodes().map(|node| (rows, node)));
+            }
+        }
+        shown
+    }
+
+    /// Every message the response shows, with its selection: the pages of the
+    /// `conversations` shown, and `node`'s.
+    fn shown_messages<'a>(
+        &'a self,
+        bound: &Bound,
+        loaded: &'a Loaded,
+        conversations: &[(&'a [ConversationRow], &'a ConversationSel)],
+    ) -> Vec<(&'a [MessageRow], &'a MessageSel)> {
+        let mut shown: Vec<(&[MessageRow], &MessageSel)> = Vec::new();
+        for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+            if let (
+                Root::Node {
+                    message: Some(sel), ..
+                },
+                RootRows::Message(row),
+            ) = (root, rows)
+            {
+                shown.push((std::slice::from_ref(row), sel));
+            }
+        }
+        for (rows, sel) in conversations {
+            for nested in sel.nested() {
+                if let ConversationNested::Messages(conn) = nested {
+                    let page = &bound.pages[conn.slot];
+                    for row in *rows {
+                        let found = loaded.messages.get(&child_key(row.id, page));
+                        let messages = first_page(found, page).0;
+                        shown.extend(conn.nodes().map(|node| (messages, node)));
+                    }
+                }
+            }
+        }
+        shown
     }
 }

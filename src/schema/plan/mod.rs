@@ -5,14 +5,15 @@
 //! costs four times the SQL it runs (see bench/README.md). A query whose every field is
 //! one this module knows (the contact list and the conversation list, a contact's
 //! conversations, a conversation's messages and contact, their scalars, edges, cursors,
-//! page info, counts and `__typename`; `node(id:)` for contacts, conversations and
-//! messages; `me`, `tenant` with its features, settings and member count,
-//! `tenantSettings`, `members`, `myTenants`) is compiled once into a [`Plan`] that loads
+//! page info, counts and `__typename`; a conversation's assignee, a message's author and
+//! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
+//! its features, quotas, settings and member count, `tenantSettings`, `members`,
+//! `myTenants`, `apiKeys`, `customRoles`) is compiled once into a [`Plan`] that loads
 //! each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
-//! Root fields a plan does not serve (`searchMessages`, `apiKeys`, a field under
+//! Root fields a plan does not serve (`searchMessages`, `auditLog`, a field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -54,6 +55,8 @@ mod fence;
 mod load;
 mod write;
 
+use crate::api_keys::model::ApiKeyRow;
+use crate::auth::plans::Quotas;
 use crate::auth::session::{MyTenant, Sessions};
 use crate::auth::RequestTx;
 use crate::contacts::model::{ContactFilter, ContactRow};
@@ -68,6 +71,7 @@ use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{Me, TenantFeature};
 use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
 use async_graphql::registry::Registry;
@@ -308,6 +312,10 @@ enum Root {
     TenantSettings(Box<Sel<TenantSettings, Leaf>>),
     /// `myTenants` (from the auth path, as its resolver reads it).
     MyTenants(Box<Sel<MyTenant, Leaf>>),
+    /// `apiKeys`.
+    ApiKeys(Box<Sel<ApiKeyRow, Leaf>>),
+    /// `customRoles`.
+    CustomRoles(Box<Sel<CustomRole, Leaf>>),
 }
 
 impl Root {
@@ -321,6 +329,8 @@ impl Root {
                 | Root::Members(_)
                 | Root::MyTenants(_)
                 | Root::TenantSettings(_)
+                | Root::ApiKeys(_)
+                | Root::CustomRoles(_)
         )
     }
 }
@@ -388,12 +398,21 @@ enum ConversationNested {
     Messages(Box<Conn<MessageSel>>),
     /// The conversation's contact (its scalars only: no nested connection).
     Contact(ContactSel),
+    /// The member it is assigned to, loaded by batch with every other user shown.
+    Assignee(UserSel),
 }
 
 type MessageSel = Sel<MessageRow, MessageNested>;
 
-/// Messages have no nested field plans serve.
-enum MessageNested {}
+enum MessageNested {
+    /// The member who wrote it, loaded by batch with every other user shown.
+    Author(UserSel),
+    /// The conversation it belongs to, loaded by batch (its scalars and assignee only: see
+    /// [`ConversationSel::users_only`]).
+    Conversation(ConversationSel),
+}
+
+type UserSel = Sel<UserRow, Leaf>;
 
 /// The nested fields of a type that has none plans serve.
 enum Leaf {}
@@ -407,12 +426,14 @@ enum TenantNested {
     MemberCount,
     /// `settings`, resolved from the row.
     Settings(Sel<TenantSettings, Leaf>),
+    /// `quotas`, the plan's limits.
+    Quotas(Sel<Quotas, Leaf>),
 }
 
 type MeSel = Sel<Me, MeNested>;
 
 enum MeNested {
-    User(Sel<UserRow, Leaf>),
+    User(UserSel),
     /// The current tenant, loaded once per request.
     Tenant(TenantSel),
 }
@@ -474,6 +495,8 @@ enum RootRows {
     Tenant,
     Members(Vec<MemberRow>),
     MyTenants(Vec<MyTenant>),
+    ApiKeys(Vec<ApiKeyRow>),
+    CustomRoles(Vec<CustomRole>),
 }
 
 impl RootRows {
@@ -505,6 +528,10 @@ struct Loaded {
     messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
     /// The contacts of the conversations shown, for `Conversation.contact`.
     contacts_by_id: HashMap<Uuid, ContactRow>,
+    /// The conversations of the messages shown, for `Message.conversation`.
+    conversations_by_id: HashMap<Uuid, ConversationRow>,
+    /// The assignees and authors shown (visible users only, as for the resolvers).
+    users: HashMap<Uuid, UserRow>,
     /// The current tenant, for `tenant` and `me.tenant`.
     tenant: Option<TenantRow>,
     /// Its members, for `Tenant.memberCount`.

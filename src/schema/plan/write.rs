@@ -4,7 +4,7 @@ use super::response_name;
 use super::{
     child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
     Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
-    RootRows, Sel, TenantNested, Window,
+    RootRows, Sel, TenantNested, UserSel, Window,
 };
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
@@ -16,6 +16,7 @@ use crate::tenancy::model::TenantRow;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::connection::CursorType;
 use async_graphql_value::ConstValue;
+use uuid::Uuid;
 
 /// What a writer needs besides the rows: the pages and the loaded children.
 struct Ctx<'a> {
@@ -103,6 +104,12 @@ impl Plan {
                     array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
                 (Root::Members(sel), RootRows::Members(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
+                (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
+                (Root::CustomRoles(sel), RootRows::CustomRoles(rows)) => {
                     array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
                 (Root::Typename, _) => string(&mut out, "Query"),
@@ -255,6 +262,7 @@ impl WriteNested<TenantRow> for TenantNested {
             TenantNested::MemberCount => {
                 out.extend_from_slice(ctx.loaded.member_count.to_string().as_bytes())
             }
+            TenantNested::Quotas(sel) => write_row(sel, out, &row.plan.quotas(), ctx),
         }
     }
 }
@@ -299,6 +307,7 @@ impl WriteNested<ConversationRow> for ConversationNested {
                     None => out.extend_from_slice(b"null"),
                 }
             }
+            ConversationNested::Assignee(sel) => write_user(sel, out, row.assignee_id, ctx),
             ConversationNested::Messages(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
                 let found = ctx.loaded.messages.get(&child_key(row.id, page));
@@ -315,8 +324,25 @@ impl WriteNested<ConversationRow> for ConversationNested {
 }
 
 impl WriteNested<MessageRow> for MessageNested {
-    fn write(&self, _: &mut Vec<u8>, _: &MessageRow, _: &Ctx<'_>) {
-        match *self {}
+    fn write(&self, out: &mut Vec<u8>, row: &MessageRow, ctx: &Ctx<'_>) {
+        match self {
+            MessageNested::Author(sel) => write_user(sel, out, row.author_id, ctx),
+            MessageNested::Conversation(sel) => {
+                match ctx.loaded.conversations_by_id.get(&row.conversation_id) {
+                    Some(found) => write_row(sel, out, found, ctx),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+        }
+    }
+}
+
+/// The user `id` (an assignee, an author), or `null` for none and for a user the caller
+/// may not see (as the resolvers answer).
+fn write_user(sel: &UserSel, out: &mut Vec<u8>, id: Option<Uuid>, ctx: &Ctx<'_>) {
+    match id.and_then(|id| ctx.loaded.users.get(&id)) {
+        Some(user) => write_row(sel, out, user, ctx),
+        None => out.extend_from_slice(b"null"),
     }
 }
 

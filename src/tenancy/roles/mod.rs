@@ -4,6 +4,7 @@
 
 pub mod graphql;
 pub mod model;
+pub mod plan;
 
 // The schema's root list names the roots here, as it did when this was one file.
 pub use graphql::{CustomRoleMutation, CustomRoleQuery};

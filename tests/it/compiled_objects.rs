@@ -1,0 +1,238 @@
+//! Compiled plans of single objects loaded by batch (a conversation's assignee, a message's
+//! author and conversation, a tenant's quotas) and of the admin lists (`apiKeys`,
+//! `customRoles`): the same answers as the generic executor, each tenant's rows only, a
+//! user the caller may no longer see shown as `null` on both paths, and the lists' guards
+//! (plan feature and permission) applied before anything is read.
+
+use crate::common::{first_code, Reply};
+use crate::compiled::{answer, declined, same_both_ways, setup, uncached};
+use serde_json::{json, Value};
+use tenantry::auth::Role;
+
+/// Every `id` and `email` anywhere in `value`, for cross-tenant checks.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("id" | "email", Value::String(s)) => out.push(s.clone()),
+                    _ => strings(v, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_load_assignees_authors_and_conversations_by_batch_for_the_callers_tenant_only() {
+    let (t, a, b) = setup().await;
+    // In each tenant, one of the newest conversations assigned to its owner, one left
+    // unassigned.
+    for tenant in [&a, &b] {
+        let start = t
+            .gql(
+                &tenant.token,
+                "{ me { user { id } } conversations(first: 2) { nodes { id } } }",
+            )
+            .await;
+        let assigned = t
+            .post(
+                Some(&tenant.token),
+                &[],
+                "mutation($id: ID!, $to: ID) { assignConversation(id: $id, assignee: $to) { id } }",
+                json!({ "id": start.data("conversations.nodes")[1]["id"], "to": start.data("me.user.id") }),
+            )
+            .await
+            .1;
+        assert!(assigned.get("errors").is_none(), "{assigned}");
+    }
+    let deep = "query Deep($n: Int) {
+        conversations(first: $n) { nodes { id subject
+          assignee { __typename id email displayName createdAt }
+          messages(first: 3) { nodes { id body
+            author { id email }
+            conversation { id subject status assignee { email } } } } } }
+        tenant { slug quotas { __typename members contacts requestsPerMinute subscriptions
+          auditRetentionDays monthlyCostBudget } } }";
+    let a_deep = same_both_ways(&t, &a.token, deep, json!({ "n": 10 })).await;
+    let nodes = a_deep.data("conversations.nodes").as_array().unwrap();
+    assert!(
+        nodes.iter().any(|n| n["assignee"]["email"].is_string()),
+        "no assignee shown: {a_deep}"
+    );
+    assert!(
+        nodes.iter().any(|n| n["assignee"].is_null()),
+        "every conversation assigned: {a_deep}"
+    );
+    let messages: Vec<&Value> = nodes
+        .iter()
+        .flat_map(|n| n["messages"]["nodes"].as_array().unwrap())
+        .collect();
+    assert!(messages.iter().any(|m| m["author"]["email"].is_string()));
+    assert!(messages.iter().any(|m| m["author"].is_null()));
+    for node in nodes {
+        for message in node["messages"]["nodes"].as_array().unwrap() {
+            assert_eq!(message["conversation"]["id"], node["id"], "{a_deep}");
+            assert_eq!(
+                message["conversation"]["assignee"]["email"], node["assignee"]["email"],
+                "{a_deep}"
+            );
+        }
+    }
+    assert!(a_deep.data("tenant.quotas.members").is_null(), "{a_deep}");
+
+    // Tenant B's request with the text compiled for A: B's conversations, users and
+    // quotas only.
+    let before = t.app.graphql.compiled_count();
+    let b_deep = t
+        .post(Some(&b.token), &[], deep, json!({ "n": 10 }))
+        .await
+        .1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let b_generic = t
+        .post(Some(&b.token), &[], &uncached(deep), json!({ "n": 10 }))
+        .await
+        .1;
+    assert_eq!(b_deep, b_generic);
+    let (mut a_strings, mut b_strings) = (Vec::new(), Vec::new());
+    strings(a_deep.data("conversations"), &mut a_strings);
+    strings(b_deep.data("conversations"), &mut b_strings);
+    let leaked: Vec<_> = b_strings.iter().filter(|s| a_strings.contains(s)).collect();
+    assert!(leaked.is_empty(), "A's ids or users shown to B: {leaked:?}");
+    assert!(
+        b_strings.iter().any(|s| s == "owner@plan-0002.test"),
+        "{b_deep}"
+    );
+
+    // By global id: a message with its author and conversation, a conversation with its
+    // assignee; another tenant's id is the generic executor's NOT_FOUND.
+    let node = "query Node($id: ID!) { node(id: $id) { id
+        ... on Message { body author { email } conversation { subject assignee { email } } }
+        ... on Conversation { subject assignee { id email } } } }";
+    let authored = messages
+        .iter()
+        .find(|m| m["author"]["email"].is_string())
+        .unwrap();
+    let one = same_both_ways(&t, &a.token, node, json!({ "id": authored["id"] })).await;
+    assert_eq!(one.data("node.author.email"), &authored["author"]["email"]);
+    let assigned = nodes
+        .iter()
+        .find(|n| n["assignee"]["email"].is_string())
+        .unwrap();
+    let one = same_both_ways(&t, &a.token, node, json!({ "id": assigned["id"] })).await;
+    assert_eq!(one.data("node.assignee.id"), &assigned["assignee"]["id"]);
+    let foreign = declined(&t, Some(&b.token), node, json!({ "id": authored["id"] })).await;
+    assert_eq!(first_code(&foreign), "NOT_FOUND", "{foreign}");
+
+    // A member who wrote a message and then left: the plan, like the resolver, no longer
+    // shows that user (null), and shows every other field as before.
+    let (_, writer) = t.member(&a, "leaver@plan.test", Role::Member).await;
+    let conversation = nodes[0]["id"].clone();
+    let posted = t
+        .post(
+            Some(&writer),
+            &[],
+            "mutation($c: ID!) { postMessage(input: {conversation: $c, body: \"bye\"}) { id author { email } } }",
+            json!({ "c": conversation }),
+        )
+        .await
+        .1;
+    assert_eq!(posted.data("postMessage.author.email"), "leaver@plan.test");
+    let message = posted.data("postMessage.id").clone();
+    let shown = same_both_ways(&t, &a.token, node, json!({ "id": message })).await;
+    assert_eq!(shown.data("node.author.email"), "leaver@plan.test");
+    let members = t.gql(&a.token, "{ members { id email } }").await;
+    let leaver = members
+        .data("members")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "leaver@plan.test")
+        .unwrap()["id"]
+        .clone();
+    let removed = t
+        .post(
+            Some(&a.token),
+            &[],
+            "mutation($id: ID!) { removeMember(id: $id) }",
+            json!({ "id": leaver }),
+        )
+        .await
+        .1;
+    assert!(removed.get("errors").is_none(), "{removed}");
+    let shown = same_both_ways(&t, &a.token, node, json!({ "id": message })).await;
+    assert!(shown.data("node.author").is_null(), "{shown}");
+    assert_eq!(shown.data("node.body"), "bye");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_api_keys_and_custom_roles_keep_tenants_apart_and_apply_their_guards() {
+    let (t, a, b) = setup().await;
+    for (tenant, name) in [(&a, "alpha"), (&b, "beta")] {
+        let created = t
+            .post(
+                Some(&tenant.token),
+                &[],
+                "mutation($n: String!) {
+                   createApiKey(name: $n, role: MEMBER, requestsPerMinute: 60) { apiKey { id } }
+                   createCustomRole(name: $n, permissions: [CONTACTS_READ, AUDIT_READ]) { id } }",
+                json!({ "n": name }),
+            )
+            .await
+            .1;
+        assert!(created.get("errors").is_none(), "{created}");
+    }
+    let admin = "query Admin { apiKeys { __typename id name role expiresAt revokedAt createdAt
+        requestsPerMinute } customRoles { id name permissions } }";
+    let a_admin = same_both_ways(&t, &a.token, admin, json!({})).await;
+    assert_eq!(a_admin.data("apiKeys")[0]["name"], "alpha");
+    assert_eq!(a_admin.data("apiKeys")[0]["requestsPerMinute"], 60);
+    assert_eq!(
+        a_admin.data("customRoles")[0]["permissions"],
+        json!(["AUDIT_READ", "CONTACTS_READ"])
+    );
+    let before = t.app.graphql.compiled_count();
+    let b_admin = t.post(Some(&b.token), &[], admin, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let names = |body: &Value, root: &str| -> Vec<Value> {
+        body.data(root)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].clone())
+            .collect()
+    };
+    assert_eq!(names(&b_admin, "apiKeys"), vec![json!("beta")], "{b_admin}");
+    assert_eq!(names(&b_admin, "customRoles"), vec![json!("beta")]);
+    assert_ne!(
+        b_admin.data("apiKeys")[0]["id"],
+        a_admin.data("apiKeys")[0]["id"]
+    );
+
+    // Guards, on the compiled text: a member lacks the permissions, so both lists are
+    // FORBIDDEN exactly as the generic executor answers, and nothing is shown.
+    let (_, member) = t.member(&a, "member@plan.test", Role::Member).await;
+    let (status, planned) = t.post_raw(Some(&member), &[], admin, json!({})).await;
+    let (generic_status, generic) = t
+        .post_raw(Some(&member), &[], &uncached(admin), json!({}))
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(status, generic_status);
+    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    assert!(!planned.to_string().contains("alpha"), "{planned}");
+
+    // A tenant whose plan lacks the features: refused by the feature guard, alike.
+    let starter = t.tenant("starter").await;
+    let (_, planned) = t
+        .post_raw(Some(&starter.token), &[], admin, json!({}))
+        .await;
+    let (_, generic) = t
+        .post_raw(Some(&starter.token), &[], &uncached(admin), json!({}))
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(first_code(&planned), "FEATURE_NOT_ENABLED", "{planned}");
+}
