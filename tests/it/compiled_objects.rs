@@ -1,8 +1,9 @@
 //! Compiled plans of single objects loaded by batch (a conversation's assignee, a message's
-//! author and conversation, a tenant's quotas) and of the admin lists (`apiKeys`,
-//! `customRoles`): the same answers as the generic executor, each tenant's rows only, a
-//! user the caller may no longer see shown as `null` on both paths, and the lists' guards
-//! (plan feature and permission) applied before anything is read.
+//! author and conversation, a tenant's quotas), of the admin lists (`apiKeys`,
+//! `customRoles`) and of `searchMessages`: the same answers as the generic executor, each
+//! tenant's rows only, a user the caller may no longer see shown as `null` on both paths,
+//! guards (plan feature and permission) applied before anything is read, and what the
+//! resolvers refuse left to them.
 
 use crate::common::{first_code, Reply};
 use crate::compiled::{answer, declined, same_both_ways, setup, uncached};
@@ -231,6 +232,95 @@ async fn plans_of_api_keys_and_custom_roles_keep_tenants_apart_and_apply_their_g
         .await;
     let (_, generic) = t
         .post_raw(Some(&starter.token), &[], &uncached(admin), json!({}))
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(first_code(&planned), "FEATURE_NOT_ENABLED", "{planned}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_search_page_by_rank_for_the_callers_tenant_only() {
+    let (t, a, b) = setup().await;
+    let search = "query Search($q: String!, $n: Int, $after: String) {
+        searchMessages(query: $q, first: $n, after: $after) {
+          __typename
+          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+          edges { __typename cursor node { id body author { email }
+            conversation { id subject assignee { email } } } }
+          nodes { id } } }";
+    // Every page of the hits, through the plan, each equal to the generic executor's.
+    let mut after = Value::Null;
+    let mut a_ids = Vec::new();
+    for _ in 0..4 {
+        let page = same_both_ways(
+            &t,
+            &a.token,
+            search,
+            json!({ "q": "billing", "n": 7, "after": after }),
+        )
+        .await;
+        for node in page.data("searchMessages.nodes").as_array().unwrap() {
+            a_ids.push(node["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            page.data("searchMessages.pageInfo.hasPreviousPage"),
+            &json!(!after.is_null())
+        );
+        if page.data("searchMessages.pageInfo.hasNextPage") != &json!(true) {
+            break;
+        }
+        after = page.data("searchMessages.pageInfo.endCursor").clone();
+    }
+    assert!(a_ids.len() > 7, "one page only: {a_ids:?}");
+    let mut distinct = a_ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), a_ids.len(), "a hit on two pages");
+
+    // Tenant B, with the text compiled for A and the same words in its messages: its own
+    // hits only.
+    let before = t.app.graphql.compiled_count();
+    let b_page = t
+        .post(
+            Some(&b.token),
+            &[],
+            search,
+            json!({ "q": "billing", "n": 50 }),
+        )
+        .await
+        .1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1, "{b_page}");
+    let b_nodes = b_page.data("searchMessages.nodes").as_array().unwrap();
+    assert!(!b_nodes.is_empty(), "{b_page}");
+    for node in b_nodes {
+        assert!(!a_ids.contains(&node["id"].as_str().unwrap().to_string()));
+    }
+
+    // What the resolver refuses, the plan leaves to it: an empty query, a cursor that is
+    // not one, a page over the complexity limit; a plan without full-text search is
+    // refused alike.
+    for (variables, code) in [
+        (json!({ "q": "  " }), "BAD_USER_INPUT"),
+        (
+            json!({ "q": "billing", "after": "bm9wZQ" }),
+            "BAD_USER_INPUT",
+        ),
+        (json!({ "q": "billing", "n": 100000 }), "LIMIT_EXCEEDED"),
+    ] {
+        let refused = declined(&t, Some(&a.token), search, variables).await;
+        assert_eq!(first_code(&refused), code, "{refused}");
+    }
+    let starter = t.tenant("starter").await;
+    let (_, planned) = t
+        .post_raw(Some(&starter.token), &[], search, json!({ "q": "billing" }))
+        .await;
+    let (_, generic) = t
+        .post_raw(
+            Some(&starter.token),
+            &[],
+            &uncached(search),
+            json!({ "q": "billing" }),
+        )
         .await;
     let planned = answer(&planned);
     assert_eq!(planned, answer(&generic));

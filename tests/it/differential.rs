@@ -367,6 +367,7 @@ impl Doc<'_> {
             "tenantSettings",
             "apiKeys",
             "customRoles",
+            "searchMessages",
         ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {

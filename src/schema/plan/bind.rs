@@ -4,7 +4,7 @@
 use super::{
     Bound, Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
     ConversationSel, Decline, EdgeField, Leaf, MessageNested, MessageSel, NodeField, PageInfoField,
-    Plan, Root, RootFilter, Sel, VarType,
+    Plan, Root, RootFilter, SearchSel, Sel, VarType,
 };
 use crate::contacts::graphql::ContactFilterInput;
 use crate::contacts::graphql::CONTACT_KIND;
@@ -14,7 +14,9 @@ use crate::db::keyset::Page;
 use crate::error::AppError;
 use crate::graphql::relay::{decode_global_id, decode_typed_id, page_complexity};
 use crate::graphql::Limits;
-use crate::messages::graphql::MESSAGE_KIND;
+use crate::messages::graphql::{RankCursor, MESSAGE_KIND};
+use crate::validate;
+use async_graphql::connection::CursorType;
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Name, Variables, ID};
@@ -113,6 +115,12 @@ impl Plan {
                     bound.filters.push(RootFilter::Node(kind, id));
                     // Scored with the other walked roots (`Plan::scored`).
                     0
+                }
+                Root::Search { query, conn } => {
+                    let (filter, complexity) =
+                        bind_search(query, conn, &resolve, limits, &mut bound.pages)?;
+                    bound.filters.push(filter);
+                    complexity
                 }
                 Root::Conversations { filter, conn } => {
                     let filter = resolve(filter)?;
@@ -277,6 +285,21 @@ fn bind_connection<N>(
     if !root && !page.is_first_page() {
         return Err(Decline("nested_page"));
     }
+    Ok(page_complexity(
+        first,
+        last,
+        bind_page(conn, page, pages, node)?,
+    ))
+}
+
+/// Gives `conn` its `page` and returns the complexity of its selection (its children's,
+/// before the page size multiplies it).
+fn bind_page<N>(
+    conn: &Conn<N>,
+    page: Page,
+    pages: &mut Vec<Page>,
+    node: impl Fn(&N, &mut Vec<Page>) -> Compiled<usize>,
+) -> Compiled<usize> {
     // Slots are numbered in the order compiling met the connections; binding walks them
     // in the same order, and must never give a connection another one's page.
     if pages.len() != conn.slot {
@@ -307,7 +330,39 @@ fn bind_connection<N>(
             }
         };
     }
-    Ok(page_complexity(first, last, child))
+    Ok(child)
+}
+
+/// Binds `searchMessages`: its query text, first page and rank cursor validated as its
+/// resolver validates them (anything invalid: the generic executor reports it).
+fn bind_search(
+    query: &Value,
+    conn: &Conn<SearchSel>,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    pages: &mut Vec<Page>,
+) -> Compiled<(RootFilter, usize)> {
+    let ConstValue::String(query) = resolve(&Some(query.clone()))? else {
+        return Err(Decline("arguments"));
+    };
+    let query = validate::required_text("query", &query, 200).map_err(|_| Decline("arguments"))?;
+    let first = optional_int(resolve(&conn.args.first)?)?;
+    let after = optional_string(resolve(&conn.args.after)?)?
+        .map(|c| RankCursor::decode_cursor(&c).map_err(|_| Decline("arguments")))
+        .transpose()?;
+    if conn.args.last.is_some() || conn.args.before.is_some() {
+        return Err(Decline("arguments"));
+    }
+    let page = Page::from_args(first, None, None, None, limits.max_page_size)
+        .map_err(|_| Decline("arguments"))?;
+    let child = bind_page(conn, page, pages, |n, pages| {
+        bind_message(&n.0, resolve, limits, pages)
+    })?;
+    let after = after.map(|a| (a.rank, a.id));
+    Ok((
+        RootFilter::Search { query, after },
+        page_complexity(first, None, child),
+    ))
 }
 
 /// The complexity of a node selection: its repeated leaves, one per field (`__typename`

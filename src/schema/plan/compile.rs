@@ -5,8 +5,8 @@ use super::delegate::Delegated;
 use super::{
     Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
     Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeField,
-    NodeKind, PageArgs, PageInfoField, Plan, Root, Sel, TenantNested, TenantSel, VarType,
-    VariableDef,
+    NodeKind, PageArgs, PageInfoField, Plan, Root, SearchSel, Sel, TenantNested, TenantSel,
+    VarType, VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
@@ -80,6 +80,16 @@ impl NodeKind for MessageSel {
                 _ => None,
             })
         })
+    }
+}
+
+impl NodeKind for SearchSel {
+    const CONNECTION: &'static str = "MessageSearchConnection";
+    const EDGE: &'static str = "MessageSearchEdge";
+    const COUNTED: bool = false;
+
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        MessageSel::compile(c, set).map(SearchSel)
     }
 }
 
@@ -351,6 +361,17 @@ impl<'d> Compiler<'d> {
             }
             "myTenants" if field.arguments.is_empty() => {
                 Root::MyTenants(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "searchMessages" => {
+                let (conn, query) = self.connection::<SearchSel>(field, &["query"])?;
+                Root::Search {
+                    query: query
+                        .into_iter()
+                        .next()
+                        .flatten()
+                        .ok_or(Decline("arguments"))?,
+                    conn: Box::new(conn),
+                }
             }
             "apiKeys" if field.arguments.is_empty() => {
                 Root::ApiKeys(Box::new(plain(self, &field.selection_set.node)?))

@@ -251,6 +251,31 @@ impl Plan {
                     .await
                     .map_err(at)?,
                 ),
+                (Root::Search { conn, .. }, RootFilter::Search { query, after }) => {
+                    let page = &bound.pages[conn.slot];
+                    let (query, after, limit) = (query.clone(), *after, page.limit as i64 + 1);
+                    let mut hits = tx
+                        .run(move |c| {
+                            async move { messages::search(c, tenant, &query, after, limit).await }
+                                .scope_boxed()
+                        })
+                        .await
+                        .map_err(at)?;
+                    // As its resolver: one more than the page asks for says whether more exist.
+                    let has_next = hits.len() > page.limit;
+                    hits.truncate(page.limit);
+                    let ranks = hits.iter().map(|h| (h.message.id, h.rank)).collect();
+                    let rows = hits.into_iter().map(|h| h.message).collect();
+                    let window = Window {
+                        has_previous: after.is_some(),
+                        has_next,
+                        total: 0,
+                    };
+                    RootRows::Search {
+                        page: RootPage { rows, window },
+                        ranks,
+                    }
+                }
                 (Root::ApiKeys(_), _) => RootRows::ApiKeys(
                     tx.run(move |c| async move { api_keys::list(c, tenant).await }.scope_boxed())
                         .await
@@ -488,7 +513,7 @@ impl Plan {
     }
 
     /// Every message the response shows, with its selection: the pages of the
-    /// `conversations` shown, and `node`'s.
+    /// `conversations` shown, `node`'s and `searchMessages`'.
     fn shown_messages<'a>(
         &'a self,
         bound: &Bound,
@@ -497,14 +522,17 @@ impl Plan {
     ) -> Vec<(&'a [MessageRow], &'a MessageSel)> {
         let mut shown: Vec<(&[MessageRow], &MessageSel)> = Vec::new();
         for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
-            if let (
-                Root::Node {
-                    message: Some(sel), ..
-                },
-                RootRows::Message(row),
-            ) = (root, rows)
-            {
-                shown.push((std::slice::from_ref(row), sel));
+            match (root, rows) {
+                (
+                    Root::Node {
+                        message: Some(sel), ..
+                    },
+                    RootRows::Message(row),
+                ) => shown.push((std::slice::from_ref(row), sel)),
+                (Root::Search { conn, .. }, RootRows::Search { page, .. }) => {
+                    shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), &node.0)));
+                }
+                _ => {}
             }
         }
         for (rows, sel) in conversations {

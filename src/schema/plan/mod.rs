@@ -8,12 +8,12 @@
 //! page info, counts and `__typename`; a conversation's assignee, a message's author and
 //! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
-//! `myTenants`, `apiKeys`, `customRoles`) is compiled once into a [`Plan`] that loads
+//! `myTenants`, `apiKeys`, `customRoles`, `searchMessages`) is compiled once into a [`Plan`] that loads
 //! each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
-//! Root fields a plan does not serve (`searchMessages`, `auditLog`, a field under
+//! Root fields a plan does not serve (`auditLog`, `invitations`, a field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -312,6 +312,11 @@ enum Root {
     TenantSettings(Box<Sel<TenantSettings, Leaf>>),
     /// `myTenants` (from the auth path, as its resolver reads it).
     MyTenants(Box<Sel<MyTenant, Leaf>>),
+    /// `searchMessages(query:, first:, after:)`.
+    Search {
+        query: Value,
+        conn: Box<Conn<SearchSel>>,
+    },
     /// `apiKeys`.
     ApiKeys(Box<Sel<ApiKeyRow, Leaf>>),
     /// `customRoles`.
@@ -414,6 +419,9 @@ enum MessageNested {
 
 type UserSel = Sel<UserRow, Leaf>;
 
+/// The messages of a `searchMessages` page (their own connection type, ranked cursors).
+struct SearchSel(MessageSel);
+
 /// The nested fields of a type that has none plans serve.
 enum Leaf {}
 
@@ -480,6 +488,12 @@ enum RootFilter {
     Id(Uuid),
     /// The row named by `node(id:)`, with its global-id type name.
     Node(&'static str, Uuid),
+    /// `searchMessages`: the validated query text, and the rank and id after which the
+    /// page starts.
+    Search {
+        query: String,
+        after: Option<(f32, Uuid)>,
+    },
 }
 
 /// A root field's loaded page.
@@ -497,6 +511,11 @@ enum RootRows {
     MyTenants(Vec<MyTenant>),
     ApiKeys(Vec<ApiKeyRow>),
     CustomRoles(Vec<CustomRole>),
+    /// A page of search hits and each hit's rank (for its cursor).
+    Search {
+        page: RootPage<MessageRow>,
+        ranks: HashMap<Uuid, f32>,
+    },
 }
 
 impl RootRows {

@@ -4,12 +4,13 @@ use super::response_name;
 use super::{
     child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
     Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
-    RootRows, Sel, TenantNested, UserSel, Window,
+    RootRows, SearchSel, Sel, TenantNested, UserSel, Window,
 };
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::KeysetCursor;
 use crate::graphql::plannable::{JsonOut, Planned};
+use crate::messages::graphql::RankCursor;
 use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{tenant_features, Me};
 use crate::tenancy::model::TenantRow;
@@ -58,10 +59,17 @@ impl Plan {
             out.extend_from_slice(key.as_bytes());
             match (root, rows) {
                 (Root::Contacts { conn, .. }, RootRows::Contacts(page)) => {
-                    write_connection(&mut out, conn, &page.rows, page.window, &ctx)
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx, keyset)
                 }
                 (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
-                    write_connection(&mut out, conn, &page.rows, page.window, &ctx)
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx, keyset)
+                }
+                (Root::Search { conn, .. }, RootRows::Search { page, ranks }) => {
+                    let cursor = |row: &MessageRow| {
+                        let rank = ranks.get(&row.id).copied().unwrap_or_default();
+                        RankCursor { rank, id: row.id }.encode_cursor()
+                    };
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx, cursor)
                 }
                 (Root::Contact { sel, .. }, RootRows::Contact(row)) => {
                     sel.write(&mut out, row, &ctx)
@@ -128,18 +136,24 @@ impl Plan {
 /// A node type's rows and how they are written.
 trait WriteNode: NodeKind {
     type Row;
-    fn cursor(row: &Self::Row) -> KeysetCursor;
     fn write(&self, out: &mut Vec<u8>, row: &Self::Row, ctx: &Ctx<'_>);
 }
 
+/// The cursor of a row of a keyset-paged connection.
+fn keyset<R: Positioned>(row: &R) -> String {
+    row.cursor().encode_cursor()
+}
+
+/// A connection of `rows`, each row's cursor written by `cursor`.
 fn write_connection<N: WriteNode>(
     out: &mut Vec<u8>,
     conn: &Conn<N>,
     rows: &[N::Row],
     page: Window,
     ctx: &Ctx<'_>,
+    cursor_of: impl Fn(&N::Row) -> String,
 ) {
-    let cursor = |row: Option<&N::Row>| row.map(|r| N::cursor(r).encode_cursor());
+    let cursor = |row: Option<&N::Row>| row.map(&cursor_of);
     object(out, &conn.fields.list, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
         ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
@@ -147,7 +161,7 @@ fn write_connection<N: WriteNode>(
         ConnField::Edges(edge) => array(out, rows, |out, row| {
             object(out, &edge.list, |out, e| match e {
                 EdgeField::Typename => string(out, N::EDGE),
-                EdgeField::Cursor => string(out, &N::cursor(row).encode_cursor()),
+                EdgeField::Cursor => string(out, &cursor_of(row)),
                 EdgeField::Node(node) => node.write(out, row, ctx),
             })
         }),
@@ -220,10 +234,6 @@ where
 {
     type Row = R;
 
-    fn cursor(row: &R) -> KeysetCursor {
-        row.cursor()
-    }
-
     fn write(&self, out: &mut Vec<u8>, row: &R, ctx: &Ctx<'_>) {
         write_row(self, out, row, ctx);
     }
@@ -279,6 +289,14 @@ impl WriteNested<Me> for MeNested {
     }
 }
 
+impl WriteNode for SearchSel {
+    type Row = MessageRow;
+
+    fn write(&self, out: &mut Vec<u8>, row: &MessageRow, ctx: &Ctx<'_>) {
+        write_row(&self.0, out, row, ctx);
+    }
+}
+
 impl WriteNested<ContactRow> for ContactNested {
     fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
         match self {
@@ -292,7 +310,7 @@ impl WriteNested<ContactRow> for ContactNested {
                     has_next,
                     total: total.copied().unwrap_or(0),
                 };
-                write_connection(out, conn, rows, window, ctx);
+                write_connection(out, conn, rows, window, ctx, keyset);
             }
         }
     }
@@ -317,7 +335,7 @@ impl WriteNested<ConversationRow> for ConversationNested {
                     has_next,
                     total: 0,
                 };
-                write_connection(out, conn, rows, window, ctx);
+                write_connection(out, conn, rows, window, ctx, keyset);
             }
         }
     }
