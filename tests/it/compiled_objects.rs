@@ -326,3 +326,55 @@ async fn plans_of_search_page_by_rank_for_the_callers_tenant_only() {
     assert_eq!(planned, answer(&generic));
     assert_eq!(first_code(&planned), "FEATURE_NOT_ENABLED", "{planned}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_apply_include_and_skip_below_the_root_per_request() {
+    let (t, a, _) = setup().await;
+    let shaped = "query Shaped($full: Boolean!, $brief: Boolean = false) {
+        conversations(first: 3) {
+          pageInfo @skip(if: $brief) { hasNextPage }
+          nodes {
+            id
+            subject @include(if: $full)
+            ... on Conversation @skip(if: $brief) { status assignee { email } }
+            ...Thread @include(if: $full)
+            contact { name @skip(if: $brief) }
+          } } }
+      fragment Thread on Conversation {
+        messages(first: 2) { nodes { body author @include(if: true) { email } } } }";
+    let mut seen = Vec::new();
+    for (full, brief) in [(true, false), (false, false), (true, true), (false, true)] {
+        let body = same_both_ways(
+            &t,
+            &a.token,
+            shaped,
+            json!({ "full": full, "brief": brief }),
+        )
+        .await;
+        let node = &body.data("conversations.nodes")[0];
+        assert_eq!(node.get("subject").is_some(), full, "{body}");
+        assert_eq!(node.get("messages").is_some(), full, "{body}");
+        assert_eq!(node.get("status").is_some(), !brief, "{body}");
+        assert_eq!(
+            body.data("conversations").get("pageInfo").is_some(),
+            !brief,
+            "{body}"
+        );
+        // Every field of the contact left out: async-graphql answers null, so do plans.
+        assert_eq!(node["contact"].is_null(), brief, "{body}");
+        seen.push(body);
+    }
+    // One compiled text served every combination (each run above was planned).
+    assert_ne!(seen[0], seen[3]);
+    // One key selected twice, once under a condition: plans step aside (after the first
+    // run compiled the text), and the generic executor answers.
+    let twice = "query Twice($full: Boolean!) {
+        conversations(first: 2) { nodes { subject @include(if: $full) subject } } }";
+    t.post(Some(&a.token), &[], twice, json!({ "full": false }))
+        .await;
+    let body = declined(&t, Some(&a.token), twice, json!({ "full": false })).await;
+    assert!(
+        body.data("conversations.nodes")[0]["subject"].is_string(),
+        "{body}"
+    );
+}

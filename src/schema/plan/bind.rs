@@ -51,10 +51,22 @@ impl Plan {
                     .into_const_with(|name| values.get(&name).cloned().ok_or(Decline("arguments"))),
             }
         };
+        let mut skipped = Vec::with_capacity(self.conditions.len());
+        for conditions in &self.conditions {
+            let mut shown = true;
+            for condition in conditions {
+                match resolve(&Some(condition.value.clone()))? {
+                    ConstValue::Boolean(b) => shown &= b == condition.include,
+                    _ => return Err(Decline("arguments")),
+                }
+            }
+            skipped.push(!shown);
+        }
         let mut bound = Bound {
             complexity: 0,
             pages: Vec::with_capacity(self.slots),
             filters: Vec::with_capacity(self.roots.list.len()),
+            skipped,
         };
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {

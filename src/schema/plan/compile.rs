@@ -3,15 +3,15 @@
 
 use super::delegate::Delegated;
 use super::{
-    Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested, ConversationSel,
-    Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeField,
-    NodeKind, PageArgs, PageInfoField, Plan, Root, SearchSel, Sel, TenantNested, TenantSel,
-    VarType, VariableDef,
+    Compiled, Condition, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
+    ConversationSel, Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageNested,
+    MessageSel, NodeField, NodeKind, PageArgs, PageInfoField, Plan, Root, SearchSel, Sel,
+    TenantNested, TenantSel, VarType, VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
 use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+    BaseType, Directive, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
 use async_graphql_value::Value;
 use std::collections::HashMap;
@@ -110,6 +110,31 @@ impl ConversationSel {
 /// Fields by response key, with their positions.
 type Positioned<'d> = Vec<(Key, &'d async_graphql::Positioned<Field>)>;
 
+/// `inherited` and the `@include(if:)`/`@skip(if:)` of `directives` (any other directive
+/// declines).
+fn conditions(
+    inherited: &[Condition],
+    directives: &[async_graphql::Positioned<Directive>],
+) -> Compiled<Vec<Condition>> {
+    let mut all = inherited.to_vec();
+    for directive in directives {
+        let directive = &directive.node;
+        let include = match directive.name.node.as_str() {
+            "include" => true,
+            "skip" => false,
+            _ => return Err(Decline("directive")),
+        };
+        match directive.arguments.as_slice() {
+            [(name, value)] if name.node == "if" => all.push(Condition {
+                include,
+                value: value.node.clone(),
+            }),
+            _ => return Err(Decline("directive")),
+        }
+    }
+    Ok(all)
+}
+
 /// The `id` argument of a field that has no other.
 fn only_id(field: &Field) -> Compiled<Value> {
     match field.arguments.as_slice() {
@@ -121,6 +146,8 @@ fn only_id(field: &Field) -> Compiled<Value> {
 pub(super) struct Compiler<'d> {
     doc: &'d ExecutableDocument,
     slots: usize,
+    /// The `@include`/`@skip` conditions of the fields that have them, by condition slot.
+    conditions: Vec<Vec<Condition>>,
     /// Fragments being expanded (guards against cycles in documents not yet validated).
     expanding: Vec<&'d str>,
     /// Compiling the selection of an abstract field (`node`) for one of its object types:
@@ -187,6 +214,7 @@ impl<'d> Compiler<'d> {
         Self {
             doc,
             slots: 0,
+            conditions: Vec::new(),
             expanding: Vec::new(),
             abstract_parent: false,
         }
@@ -253,7 +281,7 @@ impl<'d> Compiler<'d> {
             if name.starts_with("__") && name != "__typename" {
                 return Err(Decline("introspection"));
             }
-            let slots = self.slots;
+            let (slots, conditions) = (self.slots, self.conditions.len());
             let root = if !field.node.directives.is_empty() {
                 Err(Decline("directive"))
             } else {
@@ -269,6 +297,7 @@ impl<'d> Compiler<'d> {
                 Err(Decline(reason)) => {
                     // Slots are numbered in the order of the planned connections.
                     self.slots = slots;
+                    self.conditions.truncate(conditions);
                     // Labelled by reason only: the field's name is the client's text (an unknown
                     // one too, as compiling precedes validation), so it would make series
                     // without bound.
@@ -298,6 +327,7 @@ impl<'d> Compiler<'d> {
             delegated,
             scored,
             slots: self.slots,
+            conditions: self.conditions,
         })
     }
 
@@ -386,12 +416,13 @@ impl<'d> Compiler<'d> {
     /// `compile` as the selection of an abstract field for one of its object types, or
     /// None if plans do not serve it for that type (its slots given back).
     fn concrete<S>(&mut self, compile: impl FnOnce(&mut Self) -> Compiled<S>) -> Option<Box<S>> {
-        let slots = self.slots;
+        let (slots, conditions) = (self.slots, self.conditions.len());
         self.abstract_parent = true;
         let compiled = compile(self);
         self.abstract_parent = false;
         if compiled.is_err() {
             self.slots = slots;
+            self.conditions.truncate(conditions);
         }
         compiled.ok().map(Box::new)
     }
@@ -424,55 +455,70 @@ impl<'d> Compiler<'d> {
         ))
     }
 
-    /// [`Compiler::fields`] with their positions; fields with directives are kept if
-    /// `directives` (the caller delegates them), else decline.
+    /// [`Compiler::fields`] with their positions. At the root (`root`), fields with
+    /// directives are kept as they are (the caller delegates them); below it, `@include` and
+    /// `@skip` on fields and fragments become the field's condition (its slot in the key),
+    /// evaluated per request, and any other directive declines.
     fn fields_at(
         &mut self,
         set: &'d SelectionSet,
         ty: &str,
-        directives: bool,
+        root: bool,
     ) -> Compiled<(Positioned<'d>, usize)> {
-        let mut flat: Vec<&'d async_graphql::Positioned<Field>> = Vec::new();
-        self.flatten(set, ty, directives, &mut flat)?;
+        let mut flat = Vec::new();
+        self.flatten(set, ty, root, &[], &mut flat)?;
         let mut out: Positioned<'d> = Vec::with_capacity(flat.len());
-        let mut seen: HashMap<&str, &Field> = HashMap::new();
+        let mut seen: HashMap<&str, (&Field, bool)> = HashMap::new();
         let mut repeats = 0;
-        for positioned in flat {
+        for (positioned, conditions) in flat {
             let field = &positioned.node;
             let key = field.response_key().node.as_str();
-            if let Some(earlier) = seen.get(key) {
+            if let Some((earlier, conditional)) = seen.get(key) {
                 let same_leaf = earlier.name.node == field.name.node
                     && earlier.arguments.is_empty()
                     && field.arguments.is_empty()
                     && earlier.selection_set.node.items.is_empty()
                     && field.selection_set.node.items.is_empty();
-                let plain = earlier.directives.is_empty() && field.directives.is_empty();
+                let plain = earlier.directives.is_empty()
+                    && field.directives.is_empty()
+                    && !conditional
+                    && conditions.is_empty();
                 if same_leaf && plain {
                     repeats += usize::from(field.name.node != "__typename");
                     continue;
                 }
                 return Err(Decline("repeated_field"));
             }
-            seen.insert(key, field);
-            out.push((format!("\"{key}\":").into_boxed_str(), positioned));
+            seen.insert(key, (field, !conditions.is_empty()));
+            let condition = (!conditions.is_empty()).then(|| {
+                self.conditions.push(conditions);
+                self.conditions.len() - 1
+            });
+            let text = format!("\"{key}\":").into_boxed_str();
+            out.push((Key { text, condition }, positioned));
         }
         Ok((out, repeats))
     }
 
+    /// The fields of `set`, fragments inlined, each with the `@include`/`@skip` conditions
+    /// of the fragments it is in (`inherited`) and its own.
     fn flatten(
         &mut self,
         set: &'d SelectionSet,
         ty: &str,
-        directives: bool,
-        out: &mut Vec<&'d async_graphql::Positioned<Field>>,
+        root: bool,
+        inherited: &[Condition],
+        out: &mut Vec<(&'d async_graphql::Positioned<Field>, Vec<Condition>)>,
     ) -> Compiled<()> {
         for item in &set.items {
             match &item.node {
                 Selection::Field(field) => {
-                    if !directives && !field.node.directives.is_empty() {
-                        return Err(Decline("directive"));
-                    }
-                    out.push(field);
+                    let conditions = if root {
+                        Vec::new()
+                    } else {
+                        conditions(inherited, &field.node.directives)?
+                    };
+                    out.push((field, conditions));
                 }
                 Selection::InlineFragment(fragment) => {
                     let fragment = &fragment.node;
@@ -480,11 +526,12 @@ impl<'d> Compiler<'d> {
                     let applies = self
                         .applies(on.map(|c| c.node.on.node.as_str()), ty)
                         .ok_or(Decline("selection"))?;
-                    if !fragment.directives.is_empty() {
+                    if root && !fragment.directives.is_empty() {
                         return Err(Decline("selection"));
                     }
+                    let inner = conditions(inherited, &fragment.directives)?;
                     if applies {
-                        self.flatten(&fragment.selection_set.node, ty, directives, out)?;
+                        self.flatten(&fragment.selection_set.node, ty, root, &inner, out)?;
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -499,7 +546,7 @@ impl<'d> Compiler<'d> {
                     let applies = self
                         .applies(Some(fragment.type_condition.node.on.node.as_str()), ty)
                         .ok_or(Decline("selection"))?;
-                    if !spread.directives.is_empty()
+                    if (root && !spread.directives.is_empty())
                         || !fragment.directives.is_empty()
                         || self.expanding.contains(&name)
                     {
@@ -508,8 +555,9 @@ impl<'d> Compiler<'d> {
                     if !applies {
                         continue;
                     }
+                    let inner = conditions(inherited, &spread.directives)?;
                     self.expanding.push(name);
-                    self.flatten(&fragment.selection_set.node, ty, directives, out)?;
+                    self.flatten(&fragment.selection_set.node, ty, root, &inner, out)?;
                     self.expanding.pop();
                 }
             }

@@ -13,7 +13,10 @@
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
-//! Root fields a plan does not serve (`auditLog`, `invitations`, a field under
+//! Below the root, `@include`/`@skip` (on fields, inline fragments and spreads) are
+//! evaluated per request from the bound variables; a field they leave out has no key, and
+//! an object left with no field is `null`, as async-graphql answers.
+//! Root fields a plan does not serve (`auditLog`, `invitations`, a root field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -239,10 +242,33 @@ pub struct Plan {
     scored: Option<delegate::Delegated>,
     /// How many connection fields the operation has (each gets a page when bound).
     slots: usize,
+    /// The `@include`/`@skip` conditions below the root, by slot (root fields with
+    /// directives are delegated).
+    conditions: Vec<Vec<Condition>>,
 }
 
-/// A response key, pre-rendered as `"key":`.
-type Key = Box<str>;
+/// A response key, pre-rendered as `"key":`, and the slot of its field's `@include`/`@skip`
+/// conditions, if it has any (see [`Bound::skipped`]).
+struct Key {
+    text: Box<str>,
+    condition: Option<usize>,
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// One `@include(if:)` (`include`) or `@skip(if:)` of a field or of a fragment it is in.
+#[derive(Clone)]
+struct Condition {
+    include: bool,
+    /// A literal or a variable.
+    value: Value,
+}
 
 /// A compiled selection set: its distinct fields by response key, in order, and how many
 /// repeated leaf fields were merged into them (the complexity limit counts every
@@ -477,6 +503,10 @@ struct Bound {
     pages: Vec<Page>,
     /// One per root field, in the order of [`Plan::roots`].
     filters: Vec<RootFilter>,
+    /// Per condition slot, whether its field is left out of this response. Skipped fields
+    /// are still loaded (their rows are batched with the others) but not written; like
+    /// async-graphql, the complexity counts them.
+    skipped: Vec<bool>,
 }
 
 /// A root field's validated filter.

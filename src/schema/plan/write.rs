@@ -154,18 +154,18 @@ fn write_connection<N: WriteNode>(
     cursor_of: impl Fn(&N::Row) -> String,
 ) {
     let cursor = |row: Option<&N::Row>| row.map(&cursor_of);
-    object(out, &conn.fields.list, |out, field| match field {
+    object(out, &conn.fields.list, ctx, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
         ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
         ConnField::Nodes(node) => array(out, rows, |out, row| node.write(out, row, ctx)),
         ConnField::Edges(edge) => array(out, rows, |out, row| {
-            object(out, &edge.list, |out, e| match e {
+            object(out, &edge.list, ctx, |out, e| match e {
                 EdgeField::Typename => string(out, N::EDGE),
                 EdgeField::Cursor => string(out, &cursor_of(row)),
                 EdgeField::Node(node) => node.write(out, row, ctx),
             })
         }),
-        ConnField::PageInfo(info) => object(out, &info.list, |out, p| match p {
+        ConnField::PageInfo(info) => object(out, &info.list, ctx, |out, p| match p {
             PageInfoField::Typename => string(out, "PageInfo"),
             PageInfoField::HasPreviousPage => boolean(out, page.has_previous),
             PageInfoField::HasNextPage => boolean(out, page.has_next),
@@ -175,15 +175,33 @@ fn write_connection<N: WriteNode>(
     });
 }
 
-/// A JSON object of the pre-rendered `fields` keys, each value written by `value`.
-fn object<F>(out: &mut Vec<u8>, fields: &[(Key, F)], mut value: impl FnMut(&mut Vec<u8>, &F)) {
+/// A JSON object of the pre-rendered `fields` keys, each value written by `value`; fields
+/// this request's `@include`/`@skip` leave out have no key, and an object whose every field
+/// is left out is `null` (as async-graphql answers it).
+fn object<F>(
+    out: &mut Vec<u8>,
+    fields: &[(Key, F)],
+    ctx: &Ctx<'_>,
+    mut value: impl FnMut(&mut Vec<u8>, &F),
+) {
+    let start = out.len();
     out.push(b'{');
-    for (i, (key, field)) in fields.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (key, field) in fields {
+        if key.condition.is_some_and(|c| ctx.bound.skipped[c]) {
+            continue;
+        }
+        if !first {
             out.push(b',');
         }
+        first = false;
         out.extend_from_slice(key.as_bytes());
         value(out, field);
+    }
+    if first {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+        return;
     }
     out.push(b'}');
 }
@@ -246,7 +264,7 @@ fn write_row<R: Planned, X: WriteNested<R>>(
     row: &R,
     ctx: &Ctx<'_>,
 ) {
-    object(out, &sel.0.list, |out, field| match field {
+    object(out, &sel.0.list, ctx, |out, field| match field {
         NodeField::Typename => string(out, R::TYPE),
         NodeField::Scalar(write) => write(row, &mut JsonOut(out)),
         NodeField::Nested(nested) => nested.write(out, row, ctx),
