@@ -7,8 +7,10 @@
 //! the plan module.
 
 use super::graphql::{Me, TenantFeature, TENANT_KIND, USER_KIND};
-use super::model::{MemberRow, TenantRow, UserRow};
+use super::invitations::Invitation;
+use super::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use super::settings::TenantSettings;
+use crate::auth::invitations::MyInvitation;
 use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
 use crate::graphql::plannable::{FieldPlan, Planned};
@@ -262,6 +264,112 @@ impl Planned for Quotas {
             name: "monthlyCostBudget",
             ty: "Int",
             write: |q, out| out.optional_int(q.monthly_cost_budget),
+        },
+    ];
+}
+
+/// The counts of `tenantStats`.
+impl Planned for TenantStatsRow {
+    const TYPE: &'static str = "TenantStats";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "contacts",
+            ty: "Int!",
+            write: |row, out| out.int(row.contacts),
+        },
+        FieldPlan::Scalar {
+            name: "conversations",
+            ty: "Int!",
+            write: |row, out| out.int(row.conversations),
+        },
+        FieldPlan::Scalar {
+            name: "openConversations",
+            ty: "Int!",
+            write: |row, out| out.int(row.open_conversations),
+        },
+        FieldPlan::Scalar {
+            name: "messages",
+            ty: "Int!",
+            write: |row, out| out.int(row.messages),
+        },
+    ];
+}
+
+/// A pending invitation of the tenant (`invitations`), as its resolver builds it.
+impl Planned for Invitation {
+    const TYPE: &'static str = "Invitation";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "id",
+            ty: "ID!",
+            write: |row, out| out.string(row.id.as_str()),
+        },
+        FieldPlan::Scalar {
+            name: "email",
+            ty: "String!",
+            write: |row, out| out.string(&row.email),
+        },
+        FieldPlan::Scalar {
+            name: "role",
+            ty: "Role!",
+            write: |row, out| out.enum_value(row.role),
+        },
+        FieldPlan::Scalar {
+            name: "invitedBy",
+            ty: "String",
+            write: |row, out| out.optional(row.invited_by.as_deref()),
+        },
+        FieldPlan::Scalar {
+            name: "createdAt",
+            ty: "DateTime!",
+            write: |row, out| out.timestamp(&row.created_at),
+        },
+        FieldPlan::Scalar {
+            name: "expiresAt",
+            ty: "DateTime!",
+            write: |row, out| out.timestamp(&row.expires_at),
+        },
+    ];
+}
+
+/// An invitation waiting for the caller (`myInvitations`, from the auth path).
+impl Planned for MyInvitation {
+    const TYPE: &'static str = "MyInvitation";
+    const FIELDS: &'static [FieldPlan<Self>] = &[
+        FieldPlan::Scalar {
+            name: "tenantId",
+            ty: "UUID!",
+            write: |row, out| out.string(&row.tenant_id.to_string()),
+        },
+        FieldPlan::Scalar {
+            name: "tenantSlug",
+            ty: "String!",
+            write: |row, out| out.string(&row.tenant_slug),
+        },
+        FieldPlan::Scalar {
+            name: "tenantName",
+            ty: "String!",
+            write: |row, out| out.string(&row.tenant_name),
+        },
+        FieldPlan::Scalar {
+            name: "role",
+            ty: "Role!",
+            write: |row, out| out.enum_value(row.role),
+        },
+        FieldPlan::Scalar {
+            name: "invitedBy",
+            ty: "String!",
+            write: |row, out| out.string(&row.invited_by),
+        },
+        FieldPlan::Scalar {
+            name: "createdAt",
+            ty: "DateTime!",
+            write: |row, out| out.timestamp(&row.created_at),
+        },
+        FieldPlan::Scalar {
+            name: "expiresAt",
+            ty: "DateTime!",
+            write: |row, out| out.timestamp(&row.expires_at),
         },
     ];
 }

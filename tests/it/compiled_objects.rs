@@ -378,3 +378,68 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_stats_and_invitations_keep_tenants_and_addresses_apart() {
+    let (t, a, b) = setup().await;
+    // A invites someone who is already a user (B's owner); B invites a stranger.
+    for (tenant, email) in [(&a, "owner@plan-0002.test"), (&b, "stranger@plan.test")] {
+        let invited = t
+            .post(
+                Some(&tenant.token),
+                &[],
+                "mutation($e: String!) { inviteMember(email: $e, role: MEMBER) { invitation { id } } }",
+                json!({ "e": email }),
+            )
+            .await
+            .1;
+        assert!(invited.get("errors").is_none(), "{invited}");
+    }
+    let admin = "query Admin { tenantStats { contacts conversations openConversations messages }
+        invitations { __typename id email role invitedBy createdAt expiresAt } }";
+    let a_admin = same_both_ways(&t, &a.token, admin, json!({})).await;
+    assert_eq!(a_admin.data("tenantStats.contacts"), 22);
+    assert_eq!(
+        a_admin.data("invitations")[0]["email"],
+        "owner@plan-0002.test"
+    );
+    let before = t.app.graphql.compiled_count();
+    let b_admin = t.post(Some(&b.token), &[], admin, json!({})).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    assert_eq!(b_admin.data("tenantStats.contacts"), 20, "{b_admin}");
+    let emails: Vec<&Value> = b_admin
+        .data("invitations")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["email"])
+        .collect();
+    assert_eq!(emails, vec!["stranger@plan.test"], "{b_admin}");
+
+    // The invitations addressed to the caller, whatever the token's tenant: B's owner sees
+    // A's invitation, A's owner sees none.
+    let mine =
+        "{ myInvitations { tenantId tenantSlug tenantName role invitedBy createdAt expiresAt } }";
+    let b_mine = same_both_ways(&t, &b.token, mine, json!({})).await;
+    assert_eq!(b_mine.data("myInvitations")[0]["tenantSlug"], "plan-0001");
+    assert_eq!(
+        b_mine.data("myInvitations")[0]["tenantId"],
+        a.id.0.to_string()
+    );
+    let a_mine = t.post(Some(&a.token), &[], mine, json!({})).await.1;
+    assert_eq!(a_mine.data("myInvitations"), &json!([]), "{a_mine}");
+
+    // Guards: a member may read the counts but not the invitations; both paths refuse
+    // alike, and nothing of the invitations is shown.
+    let (_, member) = t.member(&a, "member@plan.test", Role::Member).await;
+    let (_, planned) = t.post_raw(Some(&member), &[], admin, json!({})).await;
+    let (_, generic) = t
+        .post_raw(Some(&member), &[], &uncached(admin), json!({}))
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    assert!(!planned.to_string().contains("plan-0002"), "{planned}");
+    let anonymous = declined(&t, None, mine, json!({})).await;
+    assert_eq!(first_code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+}

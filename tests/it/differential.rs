@@ -368,12 +368,24 @@ impl Doc<'_> {
             "apiKeys",
             "customRoles",
             "searchMessages",
+            "tenantStats",
+            "invitations",
+            "myInvitations",
         ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {
             let first = i == 0 && self.rng.chance(85);
             let name = if first || self.rng.chance(25) {
                 *self.rng.pick(&planned)
+            } else if self.rng.chance(50) {
+                // The roots plans leave to the generic executor (delegated beside planned
+                // ones), chosen often enough that delegation is exercised.
+                let delegated: Vec<&str> = ROOTS
+                    .iter()
+                    .copied()
+                    .filter(|r| !planned.contains(r))
+                    .collect();
+                *self.rng.pick(&delegated)
             } else {
                 *self.rng.pick(ROOTS)
             };

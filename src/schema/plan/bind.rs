@@ -77,6 +77,9 @@ impl Plan {
                 | Root::Tenant(_)
                 | Root::Members(_)
                 | Root::MyTenants(_)
+                | Root::MyInvitations(_)
+                | Root::TenantStats(_)
+                | Root::Invitations(_)
                 | Root::TenantSettings(_)
                 | Root::ApiKeys(_)
                 | Root::CustomRoles(_) => {

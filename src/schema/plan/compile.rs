@@ -4,7 +4,7 @@
 use super::delegate::Delegated;
 use super::{
     Compiled, Condition, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
-    ConversationSel, Decline, EdgeField, Fields, Key, Leaf, MeNested, MeSel, MessageNested,
+    ConversationSel, Decline, EdgeField, Fields, Key, Later, Leaf, MeNested, MeSel, MessageNested,
     MessageSel, NodeField, NodeKind, PageArgs, PageInfoField, Plan, Root, SearchSel, Sel,
     TenantNested, TenantSel, VarType, VariableDef,
 };
@@ -51,10 +51,13 @@ impl NodeKind for ConversationSel {
                     }
                     Some(ConversationNested::Contact(contact))
                 }
-                "assignee" if f.arguments.is_empty() => Some(ConversationNested::Assignee(plain(
-                    c,
-                    &f.selection_set.node,
-                )?)),
+                "assignee" if f.arguments.is_empty() => {
+                    c.later.users = true;
+                    Some(ConversationNested::Assignee(plain(
+                        c,
+                        &f.selection_set.node,
+                    )?))
+                }
                 _ => None,
             })
         })
@@ -73,10 +76,16 @@ impl NodeKind for MessageSel {
             }
             let set = &f.selection_set.node;
             Ok(match f.name.node.as_str() {
-                "author" => Some(MessageNested::Author(plain(c, set)?)),
-                "conversation" => Some(MessageNested::Conversation(
-                    ConversationSel::compile(c, set)?.users_only()?,
-                )),
+                "author" => {
+                    c.later.users = true;
+                    Some(MessageNested::Author(plain(c, set)?))
+                }
+                "conversation" => {
+                    c.later.message_conversations = true;
+                    Some(MessageNested::Conversation(
+                        ConversationSel::compile(c, set)?.users_only()?,
+                    ))
+                }
                 _ => None,
             })
         })
@@ -148,6 +157,8 @@ pub(super) struct Compiler<'d> {
     slots: usize,
     /// The `@include`/`@skip` conditions of the fields that have them, by condition slot.
     conditions: Vec<Vec<Condition>>,
+    /// Which of the later levels the plan may need (set as their fields are compiled).
+    later: Later,
     /// Fragments being expanded (guards against cycles in documents not yet validated).
     expanding: Vec<&'d str>,
     /// Compiling the selection of an abstract field (`node`) for one of its object types:
@@ -215,6 +226,7 @@ impl<'d> Compiler<'d> {
             doc,
             slots: 0,
             conditions: Vec::new(),
+            later: Later::default(),
             expanding: Vec::new(),
             abstract_parent: false,
         }
@@ -328,6 +340,7 @@ impl<'d> Compiler<'d> {
             scored,
             slots: self.slots,
             conditions: self.conditions,
+            later: self.later,
         })
     }
 
@@ -402,6 +415,15 @@ impl<'d> Compiler<'d> {
                         .ok_or(Decline("arguments"))?,
                     conn: Box::new(conn),
                 }
+            }
+            "myInvitations" if field.arguments.is_empty() => {
+                Root::MyInvitations(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "tenantStats" if field.arguments.is_empty() => {
+                Root::TenantStats(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "invitations" if field.arguments.is_empty() => {
+                Root::Invitations(Box::new(plain(self, &field.selection_set.node)?))
             }
             "apiKeys" if field.arguments.is_empty() => {
                 Root::ApiKeys(Box::new(plain(self, &field.selection_set.node)?))

@@ -4,6 +4,7 @@
 
 use super::Plans;
 use crate::api_keys::model::ApiKeyRow;
+use crate::auth::invitations::MyInvitation;
 use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
 use crate::config::Config;
@@ -15,7 +16,8 @@ use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::schema::{Mutation, Query};
 use crate::tenancy::graphql::{Me, TenantFeature};
-use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::invitations::Invitation;
+use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::registry::{MetaType, Registry};
@@ -57,6 +59,9 @@ fn planned() -> Vec<Declared> {
         declared::<TenantSettings>("{ tenantSettings { {} } }"),
         declared::<Quotas>("{ tenant { quotas { {} } } }"),
         declared::<ApiKeyRow>("{ apiKeys { {} } }"),
+        declared::<TenantStatsRow>("{ tenantStats { {} } }"),
+        declared::<Invitation>("{ invitations { {} } }"),
+        declared::<MyInvitation>("{ myInvitations { {} } }"),
         declared::<CustomRole>("{ customRoles { {} } }"),
     ]
 }

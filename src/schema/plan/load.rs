@@ -23,6 +23,7 @@ use crate::ids::TenantId;
 use crate::messages::loaders::MessagesByConversation;
 use crate::messages::model::{self as messages, MessageRow};
 use crate::tenancy::graphql::Me;
+use crate::tenancy::invitations::{list_invitations, Invitation};
 use crate::tenancy::loaders::UserById;
 use crate::tenancy::model as tenancy;
 use crate::tenancy::roles::graphql::CustomRole;
@@ -44,7 +45,10 @@ impl Plan {
         // plan of auth-path fields only (`myTenants`) opens no tenant transaction, as its
         // resolver does not: no statement uses the tenant then.
         let tenant_path = self.roots.list.iter().any(|(_, root)| {
-            !matches!(root, Root::Typename | Root::Delegated | Root::MyTenants(_))
+            !matches!(
+                root,
+                Root::Typename | Root::Delegated | Root::MyTenants(_) | Root::MyInvitations(_)
+            )
         });
         let tenant = match tenant_path {
             true => tx.tenant().await.map_err(unplaced)?,
@@ -276,6 +280,30 @@ impl Plan {
                         ranks,
                     }
                 }
+                (Root::MyInvitations(_), _) => match (sessions, tx.admission().signed_in_user()) {
+                    (Some(sessions), Ok(user)) => {
+                        RootRows::MyInvitations(sessions.my_invitations(user).await.map_err(at)?)
+                    }
+                    _ => {
+                        loaded.missing = true;
+                        RootRows::None
+                    }
+                },
+                (Root::TenantStats(_), _) => RootRows::TenantStats(
+                    tx.run(move |c| {
+                        async move { tenancy::tenant_stats(c, tenant).await }.scope_boxed()
+                    })
+                    .await
+                    .map_err(at)?,
+                ),
+                (Root::Invitations(_), _) => RootRows::Invitations(
+                    tx.run(move |c| async move { list_invitations(c, tenant).await }.scope_boxed())
+                        .await
+                        .map_err(at)?
+                        .into_iter()
+                        .map(Invitation::from)
+                        .collect(),
+                ),
                 (Root::ApiKeys(_), _) => RootRows::ApiKeys(
                     tx.run(move |c| async move { api_keys::list(c, tenant).await }.scope_boxed())
                         .await
@@ -404,15 +432,16 @@ impl Plan {
 
         // Level 4: the conversation of every message shown, where asked for.
         let mut conversation_ids = Vec::new();
-        let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
-        for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
-            for nested in node.nested() {
-                if let MessageNested::Conversation(_) = nested {
-                    conversation_ids.extend(rows.iter().map(|r| r.conversation_id));
+        if self.later.message_conversations {
+            let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
+            for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
+                for nested in node.nested() {
+                    if let MessageNested::Conversation(_) = nested {
+                        conversation_ids.extend(rows.iter().map(|r| r.conversation_id));
+                    }
                 }
             }
         }
-        drop(conversations);
         if !conversation_ids.is_empty() {
             dedup(&mut conversation_ids);
             loaded.conversations_by_id = ConversationById(Arc::clone(tx))
@@ -433,7 +462,7 @@ impl Plan {
         // messages shown), in one batch; like the resolvers, a user the caller may not see
         // (no longer a member) is null.
         let mut user_ids = Vec::new();
-        {
+        if self.later.users {
             let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
             let assignees = |rows: &mut dyn Iterator<Item = &ConversationRow>,
                              sel: &ConversationSel,

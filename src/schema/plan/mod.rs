@@ -8,7 +8,8 @@
 //! page info, counts and `__typename`; a conversation's assignee, a message's author and
 //! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
-//! `myTenants`, `apiKeys`, `customRoles`, `searchMessages`) is compiled once into a [`Plan`] that loads
+//! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
+//! `searchMessages`) is compiled once into a [`Plan`] that loads
 //! each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
@@ -16,7 +17,7 @@
 //! Below the root, `@include`/`@skip` (on fields, inline fragments and spreads) are
 //! evaluated per request from the bound variables; a field they leave out has no key, and
 //! an object left with no field is `null`, as async-graphql answers.
-//! Root fields a plan does not serve (`auditLog`, `invitations`, a root field under
+//! Root fields a plan does not serve (`auditLog`, `tenantUsage`, a root field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -59,6 +60,7 @@ mod load;
 mod write;
 
 use crate::api_keys::model::ApiKeyRow;
+use crate::auth::invitations::MyInvitation;
 use crate::auth::plans::Quotas;
 use crate::auth::session::{MyTenant, Sessions};
 use crate::auth::RequestTx;
@@ -73,7 +75,8 @@ use crate::graphql::plannable::JsonOut;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{Me, TenantFeature};
-use crate::tenancy::model::{MemberRow, TenantRow, UserRow};
+use crate::tenancy::invitations::Invitation;
+use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
@@ -245,6 +248,18 @@ pub struct Plan {
     /// The `@include`/`@skip` conditions below the root, by slot (root fields with
     /// directives are delegated).
     conditions: Vec<Vec<Condition>>,
+    /// Which levels after the messages the plan may need.
+    later: Later,
+}
+
+/// The levels loaded after the messages, which most plans (the feed's) do not need: their
+/// walks over every conversation and message shown are skipped then.
+#[derive(Clone, Copy, Default)]
+struct Later {
+    /// `Message.conversation` is selected somewhere.
+    message_conversations: bool,
+    /// `Conversation.assignee` or `Message.author` is selected somewhere.
+    users: bool,
 }
 
 /// A response key, pre-rendered as `"key":`, and the slot of its field's `@include`/`@skip`
@@ -338,6 +353,12 @@ enum Root {
     TenantSettings(Box<Sel<TenantSettings, Leaf>>),
     /// `myTenants` (from the auth path, as its resolver reads it).
     MyTenants(Box<Sel<MyTenant, Leaf>>),
+    /// `myInvitations` (from the auth path, as its resolver reads it).
+    MyInvitations(Box<Sel<MyInvitation, Leaf>>),
+    /// `tenantStats`.
+    TenantStats(Box<Sel<TenantStatsRow, Leaf>>),
+    /// `invitations`.
+    Invitations(Box<Sel<Invitation, Leaf>>),
     /// `searchMessages(query:, first:, after:)`.
     Search {
         query: Value,
@@ -359,6 +380,9 @@ impl Root {
                 | Root::Tenant(_)
                 | Root::Members(_)
                 | Root::MyTenants(_)
+                | Root::MyInvitations(_)
+                | Root::TenantStats(_)
+                | Root::Invitations(_)
                 | Root::TenantSettings(_)
                 | Root::ApiKeys(_)
                 | Root::CustomRoles(_)
@@ -539,6 +563,9 @@ enum RootRows {
     Tenant,
     Members(Vec<MemberRow>),
     MyTenants(Vec<MyTenant>),
+    MyInvitations(Vec<MyInvitation>),
+    TenantStats(TenantStatsRow),
+    Invitations(Vec<Invitation>),
     ApiKeys(Vec<ApiKeyRow>),
     CustomRoles(Vec<CustomRole>),
     /// A page of search hits and each hit's rank (for its cursor).

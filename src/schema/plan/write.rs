@@ -114,6 +114,15 @@ impl Plan {
                 (Root::Members(sel), RootRows::Members(rows)) => {
                     array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
+                (Root::MyInvitations(sel), RootRows::MyInvitations(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
+                (Root::Invitations(sel), RootRows::Invitations(rows)) => {
+                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                }
+                (Root::TenantStats(sel), RootRows::TenantStats(row)) => {
+                    write_row(sel, &mut out, row, &ctx)
+                }
                 (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => {
                     array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
                 }
