@@ -21,10 +21,52 @@ pub struct KeysetCursor {
     pub id: Uuid,
 }
 
+/// Appends the opaque form (URL-safe base64, unpadded) of the short text `text` writes:
+/// cursors and global ids, which compiled plans write by the thousand per response, go
+/// through buffers on the stack, not the heap.
+pub fn push_opaque(
+    out: &mut Vec<u8>,
+    text: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) {
+    let mut plain = [0u8; 192];
+    let mut writer = std::io::Cursor::new(&mut plain[..]);
+    if text(&mut writer).is_ok() {
+        let len = writer.position() as usize;
+        let mut encoded = [0u8; 256];
+        if let Ok(n) = URL_SAFE_NO_PAD.encode_slice(&plain[..len], &mut encoded) {
+            out.extend_from_slice(&encoded[..n]);
+            return;
+        }
+    }
+    // Longer than the stack buffers (no id or cursor is): through the heap.
+    let mut plain = Vec::new();
+    if text(&mut plain).is_ok() {
+        out.extend_from_slice(URL_SAFE_NO_PAD.encode(plain).as_bytes());
+    }
+}
+
+/// The opaque text [`push_opaque`] appends, as a string.
+pub fn opaque(text: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    let mut out = Vec::with_capacity(96);
+    push_opaque(&mut out, text);
+    // Base64 is ASCII.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl KeysetCursor {
     /// The opaque text form clients see.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("k1:{}:{}", self.at.timestamp_micros(), self.id))
+        opaque(|w| self.text(w))
+    }
+
+    /// Appends the opaque text form to `out` (see [`push_opaque`]).
+    pub fn push_encoded(&self, out: &mut Vec<u8>) {
+        push_opaque(out, |w| self.text(w));
+    }
+
+    /// The text the opaque form encodes.
+    fn text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        write!(w, "k1:{}:{}", self.at.timestamp_micros(), self.id)
     }
 
     /// Reads the text form back.

@@ -2,7 +2,7 @@
 //! as connections. The keyset itself (positions, validated page arguments) is the db
 //! layer's ([`crate::db::keyset`]).
 
-use crate::db::keyset::{KeysetCursor, Page, DEFAULT_PAGE_SIZE};
+use crate::db::keyset::{opaque, push_opaque, KeysetCursor, Page, DEFAULT_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::ID;
@@ -13,7 +13,13 @@ use uuid::Uuid;
 
 /// Encodes a global id: opaque to clients, carrying the type and the row id.
 pub fn global_id(kind: &str, id: Uuid) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{kind}:{id}")))
+    ID(opaque(|w| write!(w, "{kind}:{id}")))
+}
+
+/// Appends the global id of `kind` `id` (its text as [`global_id`] has it) to `out`,
+/// without allocating.
+pub fn push_global_id(kind: &str, id: Uuid, out: &mut Vec<u8>) {
+    push_opaque(out, |w| write!(w, "{kind}:{id}"));
 }
 
 /// Decodes a global id into its type and row id. `field` names the argument for errors.

@@ -65,9 +65,9 @@ impl Plan {
                     write_connection(&mut out, conn, &page.rows, page.window, &ctx, keyset)
                 }
                 (Root::Search { conn, .. }, RootRows::Search { page, ranks }) => {
-                    let cursor = |row: &MessageRow| {
+                    let cursor = |row: &MessageRow, out: &mut Vec<u8>| {
                         let rank = ranks.get(&row.id).copied().unwrap_or_default();
-                        RankCursor { rank, id: row.id }.encode_cursor()
+                        string(out, &RankCursor { rank, id: row.id }.encode_cursor());
                     };
                     write_connection(&mut out, conn, &page.rows, page.window, &ctx, cursor)
                 }
@@ -148,21 +148,24 @@ trait WriteNode: NodeKind {
     fn write(&self, out: &mut Vec<u8>, row: &Self::Row, ctx: &Ctx<'_>);
 }
 
-/// The cursor of a row of a keyset-paged connection.
-fn keyset<R: Positioned>(row: &R) -> String {
-    row.cursor().encode_cursor()
+/// Writes the cursor of a row of a keyset-paged connection.
+fn keyset<R: Positioned>(row: &R, out: &mut Vec<u8>) {
+    JsonOut(out).keyset_cursor(&row.cursor());
 }
 
-/// A connection of `rows`, each row's cursor written by `cursor`.
+/// A connection of `rows`, each row's cursor written (as a JSON string) by `cursor_of`.
 fn write_connection<N: WriteNode>(
     out: &mut Vec<u8>,
     conn: &Conn<N>,
     rows: &[N::Row],
     page: Window,
     ctx: &Ctx<'_>,
-    cursor_of: impl Fn(&N::Row) -> String,
+    cursor_of: impl Fn(&N::Row, &mut Vec<u8>),
 ) {
-    let cursor = |row: Option<&N::Row>| row.map(&cursor_of);
+    let cursor = |out: &mut Vec<u8>, row: Option<&N::Row>| match row {
+        Some(row) => cursor_of(row, out),
+        None => out.extend_from_slice(b"null"),
+    };
     object(out, &conn.fields.list, ctx, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
         ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
@@ -170,7 +173,7 @@ fn write_connection<N: WriteNode>(
         ConnField::Edges(edge) => array(out, rows, |out, row| {
             object(out, &edge.list, ctx, |out, e| match e {
                 EdgeField::Typename => string(out, N::EDGE),
-                EdgeField::Cursor => string(out, &cursor_of(row)),
+                EdgeField::Cursor => cursor_of(row, out),
                 EdgeField::Node(node) => node.write(out, row, ctx),
             })
         }),
@@ -178,8 +181,8 @@ fn write_connection<N: WriteNode>(
             PageInfoField::Typename => string(out, "PageInfo"),
             PageInfoField::HasPreviousPage => boolean(out, page.has_previous),
             PageInfoField::HasNextPage => boolean(out, page.has_next),
-            PageInfoField::StartCursor => optional(out, cursor(rows.first()).as_deref()),
-            PageInfoField::EndCursor => optional(out, cursor(rows.last()).as_deref()),
+            PageInfoField::StartCursor => cursor(out, rows.first()),
+            PageInfoField::EndCursor => cursor(out, rows.last()),
         }),
     });
 }
@@ -393,10 +396,6 @@ fn write_user(sel: &UserSel, out: &mut Vec<u8>, id: Option<Uuid>, ctx: &Ctx<'_>)
 
 fn string(out: &mut Vec<u8>, s: &str) {
     JsonOut(out).string(s);
-}
-
-fn optional(out: &mut Vec<u8>, s: Option<&str>) {
-    JsonOut(out).optional(s);
 }
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
