@@ -341,6 +341,7 @@ impl<'d> Compiler<'d> {
             slots: self.slots,
             conditions: self.conditions,
             later: self.later,
+            size_hint: Default::default(),
         })
     }
 

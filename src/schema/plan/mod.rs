@@ -250,6 +250,8 @@ pub struct Plan {
     conditions: Vec<Vec<Condition>>,
     /// Which levels after the messages the plan may need.
     later: Later,
+    /// The length of the last response written, and some: the next one's buffer size.
+    size_hint: std::sync::atomic::AtomicUsize,
 }
 
 /// The levels loaded after the messages, which most plans (the feed's) do not need: their

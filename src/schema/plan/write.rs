@@ -17,6 +17,7 @@ use crate::tenancy::model::TenantRow;
 use crate::tenancy::settings::TenantSettings;
 use async_graphql::connection::CursorType;
 use async_graphql_value::ConstValue;
+use std::sync::atomic::Ordering;
 use uuid::Uuid;
 
 /// What a writer needs besides the rows: the pages and the loaded children.
@@ -33,7 +34,10 @@ impl Plan {
         delegated: Option<&ConstValue>,
     ) -> Vec<u8> {
         let ctx = Ctx { bound, loaded };
-        let mut out = Vec::with_capacity(64 * 1024);
+        // As large as this plan's last response and a little more (the cost extension is
+        // appended after), so that the buffer is not grown and copied while writing.
+        let hint = self.size_hint.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(hint.max(4096));
         out.extend_from_slice(b"{\"data\":{");
         let mut first = true;
         for ((key, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
@@ -138,6 +142,8 @@ impl Plan {
             }
         }
         out.extend_from_slice(b"}}");
+        self.size_hint
+            .store(out.len() + out.len() / 8 + 256, Ordering::Relaxed);
         out
     }
 }
