@@ -15,6 +15,35 @@ SHAPES = ["feed", "contact", "inbox", "node", "search", "startup", "members",
           "create_contact", "post_message"]
 
 
+def new_row_id_parameter(sql):
+    """The number of the parameter an INSERT binds to its `id` column, if any."""
+    m = re.search(r'INSERT INTO [\w".]+ \(([^)]*)\)\s*VALUES\s*\(', sql, re.I | re.S)
+    if not m:
+        return None
+    columns = [c.strip().strip('"') for c in m.group(1).split(",")]
+    if "id" not in columns:
+        return None
+    # The VALUES list, split at its top-level commas (values may call functions).
+    values, depth, current = [], 0, ""
+    for ch in sql[m.end():]:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        if ch == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    values.append(current.strip())
+    if len(values) != len(columns):
+        return None
+    value = values[columns.index("id")]
+    return int(value[1:]) if re.fullmatch(r"\$\d+", value) else None
+
+
 def text(shape):
     path = "bench/queries/feed.graphql" if shape == "feed" else f"bench/queries/mixed/{shape}.graphql"
     with open(path) as f:
@@ -96,10 +125,10 @@ def replay(log, start, end, out):
             params = {}
             if detail and detail[0] == pid and detail[1] == "DETAIL":
                 params = {int(n): v for n, v in PARAM.findall(detail[2])}
-            insert = re.search(r'INSERT INTO [\w".]+ \(\s*"?id"?\s*,', sql, re.I)
+            new_id = new_row_id_parameter(sql)
             for n in sorted(params, reverse=True):
                 value = params[n]
-                if insert and n == 1:
+                if n == new_id:
                     # A new row's id: a fresh one each time, or the replay would conflict.
                     value = "gen_random_uuid()"
                 sql = re.sub(rf"\${n}(?!\d)", lambda _: value, sql)

@@ -364,8 +364,40 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
         assert_eq!(node["contact"].is_null(), brief, "{body}");
         seen.push(body);
     }
-    // One compiled text served every combination (each run above was planned).
-    assert_ne!(seen[0], seen[3]);
+    // The plan writes the fields in selection order, conditional ones included.
+    let (_, raw) = t
+        .post_raw(Some(&a.token), &[], shaped, json!({ "full": true }))
+        .await;
+    let raw = String::from_utf8(raw).unwrap();
+    let node = &raw[raw.find("\"nodes\":").unwrap()..];
+    let at = |key: &str| node.find(&format!("\"{key}\":")).unwrap();
+    assert!(
+        at("id") < at("subject")
+            && at("subject") < at("status")
+            && at("status") < at("assignee")
+            && at("assignee") < at("messages")
+            && at("messages") < at("contact"),
+        "{raw}"
+    );
+    assert_eq!(seen.len(), 4);
+
+    // A condition on a variable the request leaves out is false, whatever its declared
+    // default, as async-graphql decides it: both ways alike.
+    let defaults = "query Defaults($on: Boolean = true, $off: Boolean! = false) {
+        conversations(first: 2) { nodes { id
+          subject @include(if: $on) status @skip(if: $on)
+          channel @include(if: $off) createdAt @skip(if: $off) } } }";
+    for variables in [json!({}), json!({ "on": true }), json!({ "off": true })] {
+        let body = same_both_ways(&t, &a.token, defaults, variables.clone()).await;
+        let node = &body.data("conversations.nodes")[0];
+        let on = variables["on"] == json!(true);
+        assert_eq!(node.get("subject").is_some(), on, "{variables} {body}");
+        assert_eq!(node.get("status").is_some(), !on, "{variables} {body}");
+    }
+    // An explicit null for it is refused by the generic executor's validation of the
+    // request's values: the plan steps aside.
+    let refused = declined(&t, Some(&a.token), defaults, json!({ "on": null })).await;
+    assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
     // One key selected twice, once under a condition: plans step aside (after the first
     // run compiled the text), and the generic executor answers.
     let twice = "query Twice($full: Boolean!) {

@@ -213,7 +213,21 @@ impl Doc<'_> {
             "skip"
         };
         let on = self.rng.chance(50);
-        let value = self.value("Boolean!", on.to_string(), json!(on));
+        let value = if self.rng.chance(25) {
+            // A variable with a declared default, sent or left out (left out, async-graphql
+            // counts it false whatever the default).
+            let name = self.fresh("d");
+            let default = self.rng.chance(50);
+            let nullable = if self.rng.chance(50) { "" } else { "!" };
+            self.definitions
+                .push(format!("${name}: Boolean{nullable} = {default}"));
+            if self.rng.chance(50) {
+                self.variables.insert(name.clone(), json!(on));
+            }
+            format!("${name}")
+        } else {
+            self.value("Boolean!", on.to_string(), json!(on))
+        };
         format!(" @{which}(if: {value})")
     }
 

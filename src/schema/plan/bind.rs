@@ -51,14 +51,25 @@ impl Plan {
                     .into_const_with(|name| values.get(&name).cloned().ok_or(Decline("arguments"))),
             }
         };
+        // As async-graphql removes skipped selections (`remove_skipped_selection`): from
+        // the variables the request sent, without their declared defaults, a variable left
+        // out counting as `false`. An explicit null is refused by its validation of the
+        // request's values: the plan steps aside for it.
         let mut skipped = Vec::with_capacity(self.conditions.len());
         for conditions in &self.conditions {
             let mut shown = true;
             for condition in conditions {
-                match resolve(&Some(condition.value.clone()))? {
-                    ConstValue::Boolean(b) => shown &= b == condition.include,
-                    _ => return Err(Decline("arguments")),
+                if let Value::Variable(name) = &condition.value {
+                    if matches!(variables.get(name), Some(ConstValue::Null)) {
+                        return Err(Decline("variables"));
+                    }
                 }
+                let value = condition
+                    .value
+                    .clone()
+                    .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
+                    .unwrap_or_default();
+                shown &= matches!(value, ConstValue::Boolean(true)) == condition.include;
             }
             skipped.push(!shown);
         }

@@ -580,8 +580,10 @@ impl<'d> Compiler<'d> {
                     }
                     let inner = conditions(inherited, &spread.directives)?;
                     self.expanding.push(name);
-                    self.flatten(&fragment.selection_set.node, ty, root, &inner, out)?;
+                    let flattened =
+                        self.flatten(&fragment.selection_set.node, ty, root, &inner, out);
                     self.expanding.pop();
+                    flattened?;
                 }
             }
         }

@@ -421,13 +421,11 @@ impl Plan {
                 .await
                 .map_err(unplaced)?;
             // A conversation's contact is always of its tenant (composite foreign key);
-            // should one be missing, the answer is the resolver's NOT_FOUND.
-            if contact_ids
+            // should one be missing, the generic executor answers (and reports it only
+            // where the field is not skipped).
+            loaded.missing |= contact_ids
                 .iter()
-                .any(|id| !loaded.contacts_by_id.contains_key(id))
-            {
-                return Err(unplaced(AppError::not_found("contact")));
-            }
+                .any(|id| !loaded.contacts_by_id.contains_key(id));
         }
 
         // Level 4: the conversation of every message shown, where asked for.
@@ -448,14 +446,10 @@ impl Plan {
                 .load(&conversation_ids)
                 .await
                 .map_err(unplaced)?;
-            // A message's conversation is always of its tenant (composite foreign key);
-            // should one be missing, the answer is the resolver's NOT_FOUND.
-            if conversation_ids
+            // Likewise for a message's conversation.
+            loaded.missing |= conversation_ids
                 .iter()
-                .any(|id| !loaded.conversations_by_id.contains_key(id))
-            {
-                return Err(unplaced(AppError::not_found("conversation")));
-            }
+                .any(|id| !loaded.conversations_by_id.contains_key(id));
         }
 
         // Level 5: every user shown (assignees of the conversations shown, authors of the
