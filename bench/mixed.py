@@ -23,9 +23,15 @@ def new_row_id_parameter(sql):
     columns = [c.strip().strip('"') for c in m.group(1).split(",")]
     if "id" not in columns:
         return None
-    # The VALUES list, split at its top-level commas (values may call functions).
-    values, depth, current = [], 0, ""
+    # The VALUES list, split at its top-level commas (values may call functions or be
+    # quoted literals).
+    values, depth, current, quoted = [], 0, "", False
     for ch in sql[m.end():]:
+        if ch == "'":
+            quoted = not quoted  # a doubled '' toggles twice
+        if quoted:
+            current += ch
+            continue
         if ch == "(":
             depth += 1
         elif ch == ")":

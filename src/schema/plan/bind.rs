@@ -41,6 +41,15 @@ impl Plan {
             if !value_fits(&value, def.ty, def.nullable) {
                 return Err(Decline("variables"));
             }
+            // A Boolean variable sent as an explicit null: where it stands for a non-null
+            // argument (an `@include`/`@skip` condition, wherever it is in the document) the
+            // generic executor's validation of the request's values refuses it, so the plan
+            // steps aside (over-cautious where it would have been accepted).
+            if def.ty == VarType::Boolean
+                && matches!(variables.get(&def.name), Some(ConstValue::Null))
+            {
+                return Err(Decline("variables"));
+            }
             values.insert(&def.name, value);
         }
         let resolve = |v: &Option<Value>| -> Compiled<ConstValue> {
@@ -53,17 +62,11 @@ impl Plan {
         };
         // As async-graphql removes skipped selections (`remove_skipped_selection`): from
         // the variables the request sent, without their declared defaults, a variable left
-        // out counting as `false`. An explicit null is refused by its validation of the
-        // request's values: the plan steps aside for it.
+        // out counting as `false` (an explicit null declined above).
         let mut skipped = Vec::with_capacity(self.conditions.len());
         for conditions in &self.conditions {
             let mut shown = true;
             for condition in conditions {
-                if let Value::Variable(name) = &condition.value {
-                    if matches!(variables.get(name), Some(ConstValue::Null)) {
-                        return Err(Decline("variables"));
-                    }
-                }
                 let value = condition
                     .value
                     .clone()
