@@ -85,21 +85,6 @@ impl Plan {
         let mut complexity = self.roots.repeats;
         for (_, root) in &self.roots.list {
             complexity += match root {
-                Root::Typename
-                | Root::Delegated
-                | Root::Me(_)
-                | Root::Tenant(_)
-                | Root::Members(_)
-                | Root::MyTenants(_)
-                | Root::MyInvitations(_)
-                | Root::TenantStats(_)
-                | Root::Invitations(_)
-                | Root::TenantSettings(_)
-                | Root::ApiKeys(_)
-                | Root::CustomRoles(_) => {
-                    bound.filters.push(RootFilter::None);
-                    0
-                }
                 Root::Contacts { filter, conn } => {
                     let filter = resolve(filter)?;
                     let filter = root_filter(filter, contact_filter, ContactFilterInput::validate)?;
@@ -164,6 +149,12 @@ impl Plan {
                         true,
                         |n, pages| bind_conversation(n, &resolve, limits, pages),
                     )?
+                }
+                // Roots without arguments of their own (`__typename`, delegated fields, and
+                // those scored by walking them: see `Root::scored`).
+                _ => {
+                    bound.filters.push(RootFilter::None);
+                    0
                 }
             };
         }

@@ -113,25 +113,21 @@ impl Plan {
                     None => out.extend_from_slice(b"null"),
                 },
                 (Root::MyTenants(sel), RootRows::MyTenants(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                    list(&mut out, sel, rows, &ctx)
                 }
-                (Root::Members(sel), RootRows::Members(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
-                }
+                (Root::Members(sel), RootRows::Members(rows)) => list(&mut out, sel, rows, &ctx),
                 (Root::MyInvitations(sel), RootRows::MyInvitations(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                    list(&mut out, sel, rows, &ctx)
                 }
                 (Root::Invitations(sel), RootRows::Invitations(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                    list(&mut out, sel, rows, &ctx)
                 }
                 (Root::TenantStats(sel), RootRows::TenantStats(row)) => {
                     write_row(sel, &mut out, row, &ctx)
                 }
-                (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
-                }
+                (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => list(&mut out, sel, rows, &ctx),
                 (Root::CustomRoles(sel), RootRows::CustomRoles(rows)) => {
-                    array(&mut out, rows, |out, row| write_row(sel, out, row, &ctx))
+                    list(&mut out, sel, rows, &ctx)
                 }
                 (Root::Typename, _) => string(&mut out, "Query"),
                 (Root::Delegated, _) => {
@@ -273,6 +269,16 @@ where
     fn write(&self, out: &mut Vec<u8>, row: &R, ctx: &Ctx<'_>) {
         write_row(self, out, row, ctx);
     }
+}
+
+/// A JSON array of the selection `sel` for each of `rows` (the list roots).
+fn list<R: Planned, X: WriteNested<R>>(
+    out: &mut Vec<u8>,
+    sel: &Sel<R, X>,
+    rows: &[R],
+    ctx: &Ctx<'_>,
+) {
+    array(out, rows, |out, row| write_row(sel, out, row, ctx));
 }
 
 /// The object of the selection `sel` for `row`.
