@@ -66,7 +66,16 @@ impl KeysetCursor {
 
     /// The text the opaque form encodes.
     fn text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        write!(w, "k1:{}:{}", self.at.timestamp_micros(), self.id)
+        // As `write!(w, "k1:{micros}:{id}")` writes it, without the formatting machinery.
+        w.write_all(b"k1:")?;
+        w.write_all(
+            itoa::Buffer::new()
+                .format(self.at.timestamp_micros())
+                .as_bytes(),
+        )?;
+        w.write_all(b":")?;
+        let mut id = uuid::Uuid::encode_buffer();
+        w.write_all(self.id.hyphenated().encode_lower(&mut id).as_bytes())
     }
 
     /// Reads the text form back.

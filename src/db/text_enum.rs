@@ -91,11 +91,14 @@ macro_rules! text_enum {
 
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
             fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                    diesel::sql_types::Text,
-                    diesel::pg::Pg,
-                >>::from_sql(bytes)?;
-                Self::parse(&text).ok_or_else(|| {
+                // The stored forms are exact: compared on the column's bytes, with no
+                // `String` per row (a feed page reads hundreds of these).
+                let raw = bytes.as_bytes();
+                if let Some(value) = Self::ALL.iter().find(|v| v.as_str().as_bytes() == raw) {
+                    return Ok(*value);
+                }
+                let text = std::str::from_utf8(raw)?;
+                Self::parse(text).ok_or_else(|| {
                     format!("{:?} is not a stored {}", text, stringify!($name)).into()
                 })
             }

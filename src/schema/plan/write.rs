@@ -170,7 +170,7 @@ fn write_connection<N: WriteNode>(
     };
     object(out, &conn.fields.list, ctx, |out, field| match field {
         ConnField::Typename => string(out, N::CONNECTION),
-        ConnField::TotalCount => out.extend_from_slice(page.total.to_string().as_bytes()),
+        ConnField::TotalCount => JsonOut(out).int(page.total),
         ConnField::Nodes(node) => array(out, rows, |out, row| node.write(out, row, ctx)),
         ConnField::Edges(edge) => array(out, rows, |out, row| {
             object(out, &edge.list, ctx, |out, e| match e {
@@ -311,9 +311,7 @@ impl WriteNested<TenantRow> for TenantNested {
                 let settings = TenantSettings::resolve(row.plan, &row.settings);
                 write_row(sel, out, &settings, ctx)
             }
-            TenantNested::MemberCount => {
-                out.extend_from_slice(ctx.loaded.member_count.to_string().as_bytes())
-            }
+            TenantNested::MemberCount => JsonOut(out).int(ctx.loaded.member_count),
             TenantNested::Quotas(sel) => write_row(sel, out, &row.plan.quotas(), ctx),
         }
     }
