@@ -14,7 +14,7 @@ use super::guards::Requirement;
 use super::relay::push_global_id;
 use crate::db::keyset::KeysetCursor;
 use async_graphql::resolver_utils::EnumType;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use uuid::Uuid;
 
 /// What compiled plans do with one field of a planned type whose rows are `R`.
@@ -218,6 +218,11 @@ impl JsonOut<'_> {
             out.extend_from_slice(&buf[..digits]);
         }
         out.extend_from_slice(b"+00:00\"");
+    }
+
+    /// A date as the `NaiveDate` scalar renders it (`%Y-%m-%d`).
+    pub fn date(&mut self, day: &NaiveDate) {
+        self.string(&day.format("%Y-%m-%d").to_string());
     }
 
     /// A timestamp, or `null`.

@@ -4,7 +4,7 @@
 
 use super::meter::Counts;
 use super::model::{self, TenantTotals, UsageRow};
-use crate::auth::Role;
+use crate::auth::{RequestTx, Role};
 use crate::error::{AppError, AppResult, GqlResultExt};
 use crate::graphql::guards::requires_role;
 use crate::graphql::relay::global_id;
@@ -64,24 +64,33 @@ impl UsageQuery {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<TenantUsage> {
-        validate_range(from, to).gql()?;
         let tx = request_tx(ctx)?;
-        let tenant = tx.member().await.gql()?.tenant_id;
-        let rows = tx
-            .run(move |c| async move { model::days(c, tenant, from, to).await }.scope_boxed())
-            .await
-            .gql()?;
-        let mut total = Counts::default();
-        for r in &rows {
-            total += r.counts();
-        }
-        Ok(TenantUsage {
-            from,
-            to,
-            days: rows,
-            total,
-        })
+        tenant_usage(&tx, from, to).await.gql()
     }
+}
+
+/// The calling tenant's usage from `from` to `to` (validated by [`validate_range`]), as
+/// `tenantUsage` answers it (its resolver, and compiled plans).
+pub async fn tenant_usage(
+    tx: &RequestTx,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<TenantUsage> {
+    validate_range(from, to)?;
+    let tenant = tx.member().await?.tenant_id;
+    let rows = tx
+        .run(move |c| async move { model::days(c, tenant, from, to).await }.scope_boxed())
+        .await?;
+    let mut total = Counts::default();
+    for r in &rows {
+        total += r.counts();
+    }
+    Ok(TenantUsage {
+        from,
+        to,
+        days: rows,
+        total,
+    })
 }
 
 /// One tenant's usage over the range, as platform administrators list it.

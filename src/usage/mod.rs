@@ -7,10 +7,12 @@
 //! - [`model`]: the `usage_daily` rows and their queries (the flush's, the tenant's, the
 //!   platform's);
 //! - [`graphql`]: `tenantUsage` (OWNER and ADMIN of the tenant) and the types
-//!   `platformUsage` (platform administrators, in [`crate::platform`]) returns.
+//!   `platformUsage` (platform administrators, in [`crate::platform`]) returns;
+//! - [`plan`]: what compiled read plans serve of `tenantUsage`'s types.
 
 pub mod graphql;
 pub mod meter;
 pub mod model;
+mod plan;
 
 pub use meter::{Counts, Meter};

@@ -3,7 +3,8 @@
 //! `customRoles`) and of `searchMessages`: the same answers as the generic executor, each
 //! tenant's rows only, a user the caller may no longer see shown as `null` on both paths,
 //! guards (plan feature and permission) applied before anything is read, and what the
-//! resolvers refuse left to them.
+//! resolvers refuse left to them; `tenantUsage` likewise, checked against raw SQL as the
+//! runtime role.
 
 use crate::common::{first_code, Reply};
 use crate::compiled::{answer, declined, same_both_ways, setup, uncached};
@@ -489,4 +490,99 @@ async fn plans_of_stats_and_invitations_keep_tenants_and_addresses_apart() {
     assert!(!planned.to_string().contains("plan-0002"), "{planned}");
     let anonymous = declined(&t, None, mine, json!({})).await;
     assert_eq!(first_code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_tenant_usage_show_the_callers_days_only_and_leave_refusals_to_the_resolver() {
+    let (t, a, b) = setup().await;
+    // A few more requests for A than for B, then one flush: each tenant has one day.
+    for token in [&a.token, &a.token, &a.token, &b.token] {
+        t.gql(token, "{ tenant { slug } }").await;
+    }
+    assert_eq!(t.app.usage.flush().await.unwrap(), 2);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let usage = "query Usage($f: NaiveDate!, $t: NaiveDate!) { tenantUsage(from: $f, to: $t) {
+        __typename from to
+        days { __typename day requests errors mutations queryCost rowsWritten members contacts }
+        total { __typename requests errors mutations queryCost rowsWritten } } }";
+    let range = json!({ "f": "2026-01-01", "t": today });
+    let a_usage = same_both_ways(&t, &a.token, usage, range.clone()).await;
+
+    // B runs the text compiled for A: B's day, as raw SQL as the runtime role reads it for
+    // each tenant; the two differ.
+    let before = t.app.graphql.compiled_count();
+    let b_usage = t.post(Some(&b.token), &[], usage, range.clone()).await.1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let b_generic = t
+        .post(Some(&b.token), &[], &uncached(usage), range.clone())
+        .await
+        .1;
+    assert_eq!(b_usage, b_generic);
+    let db = crate::common::client(&t.db.url).await;
+    for (tenant, body) in [(&a, &a_usage), (&b, &b_usage)] {
+        db.batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
+            tenant.id.0
+        ))
+        .await
+        .unwrap();
+        let rows = db
+            .query(
+                "SELECT day::text, requests FROM usage_daily ORDER BY day",
+                &[],
+            )
+            .await
+            .unwrap();
+        db.batch_execute("COMMIT").await.unwrap();
+        let days: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({ "day": r.get::<_, String>(0), "requests": r.get::<_, i64>(1) }))
+            .collect();
+        let shown: Vec<Value> = body
+            .data("tenantUsage.days")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| json!({ "day": d["day"], "requests": d["requests"] }))
+            .collect();
+        assert_eq!(shown, days, "{body}");
+        assert_eq!(days.len(), 1, "{body}");
+    }
+    assert_ne!(
+        a_usage.data("tenantUsage.total.requests"),
+        b_usage.data("tenantUsage.total.requests")
+    );
+    assert_eq!(a_usage.data("tenantUsage.from"), "2026-01-01");
+    assert_eq!(a_usage.data("tenantUsage.to"), &json!(today));
+
+    // What the resolver refuses, on the compiled text: a reversed range (BAD_USER_INPUT)
+    // and a date the scalar cannot parse are the generic executor's to report.
+    let reversed = declined(
+        &t,
+        Some(&a.token),
+        usage,
+        json!({ "f": "2026-02-01", "t": "2026-01-01" }),
+    )
+    .await;
+    assert_eq!(first_code(&reversed), "BAD_USER_INPUT", "{reversed}");
+    let unparsable = declined(
+        &t,
+        Some(&a.token),
+        usage,
+        json!({ "f": "2026-13-01", "t": today }),
+    )
+    .await;
+    assert!(unparsable.get("errors").is_some(), "{unparsable}");
+
+    // ADMIN and above: a member is FORBIDDEN on both paths, and sees no figure.
+    let (_, member) = t.member(&a, "member@usage.test", Role::Member).await;
+    let (status, planned) = t.post_raw(Some(&member), &[], usage, range.clone()).await;
+    let (generic_status, generic) = t
+        .post_raw(Some(&member), &[], &uncached(usage), range)
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(status, generic_status);
+    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    assert!(planned["data"].is_null(), "{planned}");
 }

@@ -82,6 +82,7 @@ const ROOTS: &[&str] = &[
     "conversation",
     "searchMessages",
     "auditLog",
+    "tenantUsage",
     "node",
 ];
 
@@ -164,6 +165,21 @@ impl Doc<'_> {
                         "nothing-matches-this",
                     ]);
                     self.value("String!", format!("{q:?}"), json!(q))
+                }
+                ("from" | "to", "NaiveDate") => {
+                    // Mostly a range holding today's flushed day; now and then a reversed
+                    // one (BAD_USER_INPUT) or a date the scalar refuses.
+                    let days: &[&str] = if name == "from" {
+                        &["2026-01-01", "2025-06-30", "2026-12-31", "2026-02-30"]
+                    } else {
+                        &["2026-12-31", "2026-06-01", "2025-01-02", "not-a-date"]
+                    };
+                    let day = if self.rng.chance(80) {
+                        days[0]
+                    } else {
+                        *self.rng.pick(days)
+                    };
+                    self.value("NaiveDate!", format!("{day:?}"), json!(day))
                 }
                 ("filter", "ContactFilterInput") if self.rng.chance(40) => {
                     let (literal, value) = self
@@ -385,6 +401,7 @@ impl Doc<'_> {
             "tenantStats",
             "invitations",
             "myInvitations",
+            "tenantUsage",
         ];
         let n = 1 + self.rng.below(3);
         for i in 0..n {
@@ -464,6 +481,8 @@ async fn generated_documents_answer_the_same_through_plans_and_the_generic_execu
     let (t, a, b) = setup().await;
     let (contacts, conversations, messages) = ids(&t, &a.token).await;
     let (foreign_contacts, foreign_conversations, foreign_messages) = ids(&t, &b.token).await;
+    // Each tenant's requests so far as one day of usage, for `tenantUsage`.
+    assert_eq!(t.app.usage.flush().await.unwrap(), 2);
     let ids = Ids {
         contacts,
         conversations,

@@ -6,7 +6,7 @@ use super::{
     Compiled, Condition, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
     ConversationSel, Decline, EdgeField, Fields, Key, Later, Leaf, MeNested, MeSel, MessageNested,
     MessageSel, NodeField, NodeKind, PageArgs, PageInfoField, Plan, Root, SearchSel, Sel,
-    TenantNested, TenantSel, VarType, VariableDef,
+    TenantNested, TenantSel, UsageNested, UsageSel, VarType, VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
@@ -204,6 +204,22 @@ impl TenantSel {
     }
 }
 
+impl UsageSel {
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        c.node(set, |c, f| {
+            Ok(match f.name.node.as_str() {
+                "days" if f.arguments.is_empty() => {
+                    Some(UsageNested::Days(plain(c, &f.selection_set.node)?))
+                }
+                "total" if f.arguments.is_empty() => {
+                    Some(UsageNested::Total(plain(c, &f.selection_set.node)?))
+                }
+                _ => None,
+            })
+        })
+    }
+}
+
 impl MeSel {
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         c.node(set, |c, f| {
@@ -271,6 +287,7 @@ impl<'d> Compiler<'d> {
                     "Boolean" => VarType::Boolean,
                     "ContactFilterInput" => VarType::ContactFilter,
                     "ConversationFilterInput" => VarType::ConversationFilter,
+                    "NaiveDate" => VarType::NaiveDate,
                     _ => VarType::Delegated,
                 },
                 BaseType::List(_) => VarType::Delegated,
@@ -431,6 +448,23 @@ impl<'d> Compiler<'d> {
             }
             "customRoles" if field.arguments.is_empty() => {
                 Root::CustomRoles(Box::new(plain(self, &field.selection_set.node)?))
+            }
+            "tenantUsage" => {
+                let argument = |name: &str| {
+                    let mut found = field.arguments.iter().filter(|(n, _)| n.node == name);
+                    match (found.next(), found.next()) {
+                        (Some((_, value)), None) => Ok(value.node.clone()),
+                        _ => Err(Decline("arguments")),
+                    }
+                };
+                if field.arguments.len() != 2 {
+                    return Err(Decline("arguments"));
+                }
+                Root::TenantUsage {
+                    from: argument("from")?,
+                    to: argument("to")?,
+                    sel: Box::new(UsageSel::compile(self, &field.selection_set.node)?),
+                }
             }
             _ => return Err(Decline("unplanned_field")),
         })

@@ -20,6 +20,9 @@ use crate::tenancy::invitations::Invitation;
 use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
+use crate::usage::graphql::TenantUsage;
+use crate::usage::model::UsageRow;
+use crate::usage::Counts;
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::OutputType;
 use std::collections::BTreeMap;
@@ -44,6 +47,11 @@ fn declared<R: Planned>(reach: &'static str) -> Declared {
     }
 }
 
+const USAGE: &str = r#"{ tenantUsage(from: "2026-01-01", to: "2026-01-31") { {} } }"#;
+const USAGE_DAYS: &str = r#"{ tenantUsage(from: "2026-01-01", to: "2026-01-31") { days { {} } } }"#;
+const USAGE_TOTAL: &str =
+    r#"{ tenantUsage(from: "2026-01-01", to: "2026-01-31") { total { {} } } }"#;
+
 /// Every planned type.
 fn planned() -> Vec<Declared> {
     vec![
@@ -63,6 +71,9 @@ fn planned() -> Vec<Declared> {
         declared::<Invitation>("{ invitations { {} } }"),
         declared::<MyInvitation>("{ myInvitations { {} } }"),
         declared::<CustomRole>("{ customRoles { {} } }"),
+        declared::<TenantUsage>(USAGE),
+        declared::<UsageRow>(USAGE_DAYS),
+        declared::<Counts>(USAGE_TOTAL),
     ]
 }
 

@@ -28,6 +28,7 @@ use crate::tenancy::loaders::UserById;
 use crate::tenancy::model as tenancy;
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::roles::model as roles;
+use crate::usage::graphql::tenant_usage;
 use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -319,6 +320,9 @@ impl Plan {
                     .map(CustomRole::from)
                     .collect(),
                 ),
+                (Root::TenantUsage { .. }, RootFilter::Days { from, to }) => {
+                    RootRows::TenantUsage(tenant_usage(tx, *from, *to).await.map_err(at)?)
+                }
                 _ => RootRows::None,
             };
             loaded.roots.push(rows);

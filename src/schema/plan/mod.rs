@@ -9,7 +9,7 @@
 //! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
-//! `searchMessages`) is compiled once into a [`Plan`] that loads
+//! `searchMessages`, `tenantUsage`) is compiled once into a [`Plan`] that loads
 //! each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
@@ -17,7 +17,7 @@
 //! Below the root, `@include`/`@skip` (on fields, inline fragments and spreads) are
 //! evaluated per request from the bound variables; a field they leave out has no key, and
 //! an object left with no field is `null`, as async-graphql answers.
-//! Root fields a plan does not serve (`auditLog`, `tenantUsage`, a root field under
+//! Root fields a plan does not serve (`auditLog`, `exportJob`, a root field under
 //! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
 //! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
 //! so a document mixing them with planned fields still runs as one plan.
@@ -79,6 +79,9 @@ use crate::tenancy::invitations::Invitation;
 use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::settings::TenantSettings;
+use crate::usage::graphql::TenantUsage;
+use crate::usage::model::UsageRow;
+use crate::usage::Counts;
 use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{Name, Variables};
@@ -310,6 +313,8 @@ enum VarType {
     Boolean,
     ContactFilter,
     ConversationFilter,
+    /// `NaiveDate` (`%Y-%m-%d`).
+    NaiveDate,
     /// A type plans do not read: only delegated fields use the variable, and the generic
     /// executor checks it.
     Delegated,
@@ -370,6 +375,12 @@ enum Root {
     ApiKeys(Box<Sel<ApiKeyRow, Leaf>>),
     /// `customRoles`.
     CustomRoles(Box<Sel<CustomRole, Leaf>>),
+    /// `tenantUsage(from:, to:)`.
+    TenantUsage {
+        from: Value,
+        to: Value,
+        sel: Box<UsageSel>,
+    },
 }
 
 impl Root {
@@ -388,6 +399,7 @@ impl Root {
                 | Root::TenantSettings(_)
                 | Root::ApiKeys(_)
                 | Root::CustomRoles(_)
+                | Root::TenantUsage { .. }
         )
     }
 }
@@ -500,6 +512,15 @@ enum MeNested {
 
 type MemberSel = Sel<MemberRow, Leaf>;
 
+type UsageSel = Sel<TenantUsage, UsageNested>;
+
+enum UsageNested {
+    /// `days`, the rows of the range.
+    Days(Sel<UsageRow, Leaf>),
+    /// `total`, the days summed.
+    Total(Sel<Counts, Leaf>),
+}
+
 impl<R, X> Sel<R, X> {
     /// The nested fields of the selection.
     fn nested(&self) -> impl Iterator<Item = &X> {
@@ -550,6 +571,11 @@ enum RootFilter {
         query: String,
         after: Option<(f32, Uuid)>,
     },
+    /// `tenantUsage`'s validated range of days.
+    Days {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
 }
 
 /// A root field's loaded page.
@@ -570,6 +596,7 @@ enum RootRows {
     Invitations(Vec<Invitation>),
     ApiKeys(Vec<ApiKeyRow>),
     CustomRoles(Vec<CustomRole>),
+    TenantUsage(TenantUsage),
     /// A page of search hits and each hit's rank (for its cursor).
     Search {
         page: RootPage<MessageRow>,

@@ -4,7 +4,7 @@ use super::response_name;
 use super::{
     child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
     Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
-    RootRows, SearchSel, Sel, TenantNested, UserSel, Window,
+    RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel, Window,
 };
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
@@ -15,6 +15,7 @@ use crate::messages::model::MessageRow;
 use crate::tenancy::graphql::{tenant_features, Me};
 use crate::tenancy::model::TenantRow;
 use crate::tenancy::settings::TenantSettings;
+use crate::usage::graphql::TenantUsage;
 use async_graphql::connection::CursorType;
 use async_graphql_value::ConstValue;
 use std::sync::atomic::Ordering;
@@ -128,6 +129,9 @@ impl Plan {
                 (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => list(&mut out, sel, rows, &ctx),
                 (Root::CustomRoles(sel), RootRows::CustomRoles(rows)) => {
                     list(&mut out, sel, rows, &ctx)
+                }
+                (Root::TenantUsage { sel, .. }, RootRows::TenantUsage(usage)) => {
+                    write_row(sel, &mut out, usage, &ctx)
                 }
                 (Root::Typename, _) => string(&mut out, "Query"),
                 (Root::Delegated, _) => {
@@ -313,6 +317,15 @@ impl WriteNested<TenantRow> for TenantNested {
             }
             TenantNested::MemberCount => JsonOut(out).int(ctx.loaded.member_count),
             TenantNested::Quotas(sel) => write_row(sel, out, &row.plan.quotas(), ctx),
+        }
+    }
+}
+
+impl WriteNested<TenantUsage> for UsageNested {
+    fn write(&self, out: &mut Vec<u8>, usage: &TenantUsage, ctx: &Ctx<'_>) {
+        match self {
+            UsageNested::Days(sel) => list(out, sel, &usage.days, ctx),
+            UsageNested::Total(sel) => write_row(sel, out, &usage.total, ctx),
         }
     }
 }
