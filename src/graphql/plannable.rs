@@ -87,7 +87,7 @@ pub trait Planned: Sized + 'static {
 }
 
 /// The JSON being written for a response, with the renderings of the generic executor
-/// (strings escaped by serde_json, RFC 3339 timestamps, enum names from the enum's own
+/// (strings escaped as serde_json escapes them, RFC 3339 timestamps, enum names from the enum's own
 /// declaration, opaque global ids).
 pub struct JsonOut<'a>(pub &'a mut Vec<u8>);
 

@@ -86,7 +86,13 @@ pub(crate) async fn declined(
 /// Two seeded tenants (20 contacts x 3 conversations x 5 messages each), plus contacts with
 /// awkward text and one without conversations in the first.
 pub(crate) async fn setup() -> (TestApp, TestTenant, TestTenant) {
-    let t = TestApp::with_plans().await;
+    // Usage is flushed by the tests themselves: a background flush between the runs a
+    // test compares would change `tenantUsage`'s figures under it.
+    let t = TestApp::with_config(|c| {
+        c.compiled_plans = tenantry::config::Switch::On;
+        c.usage_flush_secs = 24 * 3600;
+    })
+    .await;
     let size = tenantry::seed::SeedSize {
         tenants: 2,
         contacts: 20,

@@ -167,17 +167,28 @@ impl Doc<'_> {
                     self.value("String!", format!("{q:?}"), json!(q))
                 }
                 ("from" | "to", "NaiveDate") => {
-                    // Mostly a range holding today's flushed day; now and then a reversed
-                    // one (BAD_USER_INPUT) or a date the scalar refuses.
-                    let days: &[&str] = if name == "from" {
-                        &["2026-01-01", "2025-06-30", "2026-12-31", "2026-02-30"]
+                    // Mostly a range holding today's flushed day; now and then one without
+                    // it, a reversed or too long one (BAD_USER_INPUT), or a date the scalar
+                    // refuses.
+                    let today = chrono::Utc::now().date_naive();
+                    let (back, ahead) = (chrono::Days::new(30), chrono::Days::new(30));
+                    let days = if name == "from" {
+                        [
+                            (today - back).to_string(),
+                            (today + ahead).to_string(),
+                            "2026-02-30".into(),
+                        ]
                     } else {
-                        &["2026-12-31", "2026-06-01", "2025-01-02", "not-a-date"]
+                        [
+                            (today + ahead).to_string(),
+                            (today - back).to_string(),
+                            "not-a-date".into(),
+                        ]
                     };
                     let day = if self.rng.chance(80) {
-                        days[0]
+                        days[0].clone()
                     } else {
-                        *self.rng.pick(days)
+                        self.rng.pick(&days).clone()
                     };
                     self.value("NaiveDate!", format!("{day:?}"), json!(day))
                 }

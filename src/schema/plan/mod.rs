@@ -46,7 +46,8 @@
 //! - tests compare both paths' answers: `tests/it/compiled.rs` for chosen queries,
 //!   `tests/it/differential.rs` for hundreds of documents generated from the schema;
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
-//!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`, see
+//!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`,
+//!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, see
 //!   [`crate::graphql::plannable`]), and
 //!   a test (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a guard that
 //!   its declaration has not decided.
@@ -243,8 +244,8 @@ pub struct Plan {
     /// The root fields left to the generic executor, if any (see `delegate.rs`).
     delegated: Option<delegate::Delegated>,
     /// The planned root fields whose complexity is scored by async-graphql's rule as
-    /// `delegate.rs` walks it (`node`, `me`, `tenant`, `members`: no connection of their
-    /// own, and `node`'s fragments count whatever the id's type).
+    /// `delegate.rs` walks it (those of [`Root::scored`]: no connection of their own, and
+    /// `node`'s fragments count whatever the id's type).
     scored: Option<delegate::Delegated>,
     /// How many connection fields the operation has (each gets a page when bound).
     slots: usize,
