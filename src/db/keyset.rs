@@ -49,8 +49,8 @@ pub fn push_opaque(
 pub fn opaque(text: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
     let mut out = Vec::with_capacity(96);
     push_opaque(&mut out, text);
-    // Base64 is ASCII.
-    String::from_utf8_lossy(&out).into_owned()
+    // Base64 is ASCII: the conversion keeps the buffer and never fails.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl KeysetCursor {

@@ -520,14 +520,8 @@ async fn plans_of_tenant_usage_show_the_callers_days_only_and_leave_refusals_to_
         .await
         .1;
     assert_eq!(b_usage, b_generic);
-    let db = crate::common::client(&t.db.url).await;
     for (tenant, body) in [(&a, &a_usage), (&b, &b_usage)] {
-        db.batch_execute(&format!(
-            "BEGIN; SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'",
-            tenant.id.0
-        ))
-        .await
-        .unwrap();
+        let db = crate::common::as_runtime_role(&t.db.url, tenant.id).await;
         let rows = db
             .query(
                 "SELECT day::text, requests FROM usage_daily ORDER BY day",

@@ -144,12 +144,25 @@ fn conditions(
     Ok(all)
 }
 
+/// The arguments `names` of a field that has exactly those, each once (in any order).
+fn exactly<const N: usize>(field: &Field, names: [&str; N]) -> Compiled<[Value; N]> {
+    if field.arguments.len() != N {
+        return Err(Decline("arguments"));
+    }
+    let mut values = names.map(|_| None);
+    for (name, value) in &field.arguments {
+        let slot = names.iter().position(|n| *n == name.node.as_str());
+        match slot.map(|i| &mut values[i]) {
+            Some(free @ None) => *free = Some(value.node.clone()),
+            _ => return Err(Decline("arguments")),
+        }
+    }
+    Ok(values.map(|v| v.unwrap_or(Value::Null)))
+}
+
 /// The `id` argument of a field that has no other.
 fn only_id(field: &Field) -> Compiled<Value> {
-    match field.arguments.as_slice() {
-        [(name, value)] if name.node == "id" => Ok(value.node.clone()),
-        _ => Err(Decline("arguments")),
-    }
+    exactly(field, ["id"]).map(|[id]| id)
 }
 
 pub(super) struct Compiler<'d> {
@@ -450,19 +463,10 @@ impl<'d> Compiler<'d> {
                 Root::CustomRoles(Box::new(plain(self, &field.selection_set.node)?))
             }
             "tenantUsage" => {
-                let argument = |name: &str| {
-                    let mut found = field.arguments.iter().filter(|(n, _)| n.node == name);
-                    match (found.next(), found.next()) {
-                        (Some((_, value)), None) => Ok(value.node.clone()),
-                        _ => Err(Decline("arguments")),
-                    }
-                };
-                if field.arguments.len() != 2 {
-                    return Err(Decline("arguments"));
-                }
+                let [from, to] = exactly(field, ["from", "to"])?;
                 Root::TenantUsage {
-                    from: argument("from")?,
-                    to: argument("to")?,
+                    from,
+                    to,
                     sel: Box::new(UsageSel::compile(self, &field.selection_set.node)?),
                 }
             }

@@ -240,15 +240,22 @@ impl Plan {
                 (Root::Tenant(_) | Root::TenantSettings(_), _) => RootRows::Tenant,
                 // As its resolver: the signed-in user's tenants, through the auth path; a
                 // caller who is not signed in is the generic executor's to refuse.
-                (Root::MyTenants(_), _) => match (sessions, tx.admission().signed_in_user()) {
-                    (Some(sessions), Ok(user)) => {
-                        RootRows::MyTenants(sessions.my_tenants(user).await.map_err(at)?)
+                // The auth path, as their resolvers read it (no sessions, or no signed-in
+                // user: the generic executor answers).
+                (Root::MyTenants(_) | Root::MyInvitations(_), _) => {
+                    match (sessions, tx.admission().signed_in_user()) {
+                        (Some(sessions), Ok(user)) if matches!(root, Root::MyTenants(_)) => {
+                            RootRows::MyTenants(sessions.my_tenants(user).await.map_err(at)?)
+                        }
+                        (Some(sessions), Ok(user)) => RootRows::MyInvitations(
+                            sessions.my_invitations(user).await.map_err(at)?,
+                        ),
+                        _ => {
+                            loaded.missing = true;
+                            RootRows::None
+                        }
                     }
-                    _ => {
-                        loaded.missing = true;
-                        RootRows::None
-                    }
-                },
+                }
                 (Root::Members(_), _) => RootRows::Members(
                     tx.run(move |c| {
                         async move { tenancy::list_members(c, tenant).await }.scope_boxed()
@@ -281,15 +288,6 @@ impl Plan {
                         ranks,
                     }
                 }
-                (Root::MyInvitations(_), _) => match (sessions, tx.admission().signed_in_user()) {
-                    (Some(sessions), Ok(user)) => {
-                        RootRows::MyInvitations(sessions.my_invitations(user).await.map_err(at)?)
-                    }
-                    _ => {
-                        loaded.missing = true;
-                        RootRows::None
-                    }
-                },
                 (Root::TenantStats(_), _) => RootRows::TenantStats(
                     tx.run(move |c| {
                         async move { tenancy::tenant_stats(c, tenant).await }.scope_boxed()
