@@ -98,25 +98,14 @@ impl Reply {
             })
             .unwrap_or("OK");
         self.observe(|o| o.code = code);
-        let mut body = serde_json::Map::new();
-        if with_data {
-            body.insert(
-                "data".into(),
-                serde_json::to_value(&response.data).unwrap_or_default(),
-            );
-        }
-        if !response.errors.is_empty() {
-            body.insert(
-                "errors".into(),
-                serde_json::to_value(&response.errors).unwrap_or_default(),
-            );
-        }
-        if !response.extensions.is_empty() {
-            body.insert(
-                "extensions".into(),
-                serde_json::to_value(&response.extensions).unwrap_or_default(),
-            );
-        }
+        // Serialised straight from the response, not through `serde_json::Value` (whose
+        // maps sort their keys): the fields of `data` keep the order of the selection, as
+        // the GraphQL specification asks and as compiled plans write them.
+        let body = Body {
+            data: with_data.then_some(&response.data),
+            errors: &response.errors,
+            extensions: &response.extensions,
+        };
         let body = serde_json::to_vec(&body).unwrap_or_else(|e| {
             tracing::error!(error = %e, "serialising a response");
             br#"{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
@@ -147,4 +136,15 @@ impl Reply {
         }
         crate::graphql::coded::code_errors(response, Some(&self.request_id.to_string()));
     }
+}
+
+/// A response body: `data` (when sent), then `errors` and `extensions` (when not empty).
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, Value>,
 }
