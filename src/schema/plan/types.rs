@@ -1,0 +1,506 @@
+//! The compiled form of a plan, and what binding, loading and writing share: selections
+//! by planned type, connections, root fields, a request's bound pages and its loaded rows.
+
+use super::compile::Compiler;
+use super::{delegate, Compiled};
+use crate::api_keys::model::ApiKeyRow;
+use crate::auth::invitations::MyInvitation;
+use crate::auth::plans::Quotas;
+use crate::auth::session::MyTenant;
+use crate::contacts::model::{ContactFilter, ContactRow};
+use crate::conversations::model::ConversationFilter;
+use crate::conversations::model::ConversationRow;
+use crate::db::keyset::Page;
+use crate::error::AppError;
+use crate::graphql::guards::Required;
+use crate::graphql::plannable::JsonOut;
+use crate::messages::model::MessageRow;
+use crate::tenancy::graphql::{Me, TenantFeature};
+use crate::tenancy::invitations::Invitation;
+use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
+use crate::tenancy::roles::graphql::CustomRole;
+use crate::tenancy::settings::TenantSettings;
+use crate::usage::graphql::TenantUsage;
+use crate::usage::model::UsageRow;
+use crate::usage::Counts;
+use async_graphql::parser::types::SelectionSet;
+use async_graphql::Name;
+use async_graphql_value::{ConstValue, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A compiled query operation (see the module documentation).
+pub struct Plan {
+    pub(super) operation_name: Option<String>,
+    pub(super) variables: Vec<VariableDef>,
+    pub(super) required: Vec<Required>,
+    pub(super) roots: Fields<Root>,
+    /// The root fields left to the generic executor, if any (see `delegate.rs`).
+    pub(super) delegated: Option<delegate::Delegated>,
+    /// The planned root fields whose complexity is scored by async-graphql's rule as
+    /// `delegate.rs` walks it (those of [`Root::scored`]: no connection of their own, and
+    /// `node`'s fragments count whatever the id's type).
+    pub(super) scored: Option<delegate::Delegated>,
+    /// How many connection fields the operation has (each gets a page when bound).
+    pub(super) slots: usize,
+    /// The `@include`/`@skip` conditions below the root, by slot (root fields with
+    /// directives are delegated).
+    pub(super) conditions: Vec<Vec<Condition>>,
+    /// Which levels after the messages the plan may need.
+    pub(super) later: Later,
+    /// The length of the last response written, and some: the next one's buffer size.
+    pub(super) size_hint: std::sync::atomic::AtomicUsize,
+}
+
+/// The levels loaded after the messages, which most plans (the feed's) do not need: their
+/// walks over every conversation and message shown are skipped then.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Later {
+    /// `Message.conversation` is selected somewhere.
+    pub(super) message_conversations: bool,
+    /// `Conversation.assignee` or `Message.author` is selected somewhere.
+    pub(super) users: bool,
+}
+
+/// A response key, pre-rendered as `"key":`, and the slot of its field's `@include`/`@skip`
+/// conditions, if it has any (see [`Bound::skipped`]).
+pub(super) struct Key {
+    pub(super) text: Box<str>,
+    pub(super) condition: Option<usize>,
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// One `@include(if:)` (`include`) or `@skip(if:)` of a field or of a fragment it is in.
+#[derive(Clone)]
+pub(super) struct Condition {
+    pub(super) include: bool,
+    /// A literal or a variable.
+    pub(super) value: Value,
+}
+
+/// A compiled selection set: its distinct fields by response key, in order, and how many
+/// repeated leaf fields were merged into them (the complexity limit counts every
+/// occurrence, as async-graphql's visitor does).
+pub(super) struct Fields<F> {
+    pub(super) list: Vec<(Key, F)>,
+    pub(super) repeats: usize,
+}
+
+pub(super) struct VariableDef {
+    pub(super) name: Name,
+    pub(super) ty: VarType,
+    pub(super) nullable: bool,
+    pub(super) default: Option<ConstValue>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum VarType {
+    Int,
+    String,
+    Id,
+    Boolean,
+    ContactFilter,
+    ConversationFilter,
+    /// `NaiveDate` (`%Y-%m-%d`).
+    NaiveDate,
+    /// A type plans do not read: only delegated fields use the variable, and the generic
+    /// executor checks it.
+    Delegated,
+}
+
+pub(super) enum Root {
+    Typename,
+    /// Served by the generic executor, with the other delegated root fields.
+    Delegated,
+    Contacts {
+        filter: Option<Value>,
+        conn: Box<Conn<ContactSel>>,
+    },
+    Conversations {
+        filter: Option<Value>,
+        conn: Box<Conn<ConversationSel>>,
+    },
+    /// `contact(id:)`.
+    Contact {
+        id: Value,
+        sel: Box<ContactSel>,
+    },
+    /// `conversation(id:)`.
+    Conversation {
+        id: Value,
+        sel: Box<ConversationSel>,
+    },
+    /// `node(id:)`: the selection as it applies to each type plans serve by id (None: a
+    /// selection plans do not serve for that type; an id of it declines when bound).
+    Node {
+        id: Value,
+        contact: Option<Box<ContactSel>>,
+        conversation: Option<Box<ConversationSel>>,
+        message: Option<Box<MessageSel>>,
+    },
+    /// `me`.
+    Me(Box<MeSel>),
+    /// `tenant`.
+    Tenant(Box<TenantSel>),
+    /// `members`.
+    Members(Box<MemberSel>),
+    /// `tenantSettings` (the current tenant's, resolved from its row).
+    TenantSettings(Box<Sel<TenantSettings, Leaf>>),
+    /// `myTenants` (from the auth path, as its resolver reads it).
+    MyTenants(Box<Sel<MyTenant, Leaf>>),
+    /// `myInvitations` (from the auth path, as its resolver reads it).
+    MyInvitations(Box<Sel<MyInvitation, Leaf>>),
+    /// `tenantStats`.
+    TenantStats(Box<Sel<TenantStatsRow, Leaf>>),
+    /// `invitations`.
+    Invitations(Box<Sel<Invitation, Leaf>>),
+    /// `searchMessages(query:, first:, after:)`.
+    Search {
+        query: Value,
+        conn: Box<Conn<SearchSel>>,
+    },
+    /// `apiKeys`.
+    ApiKeys(Box<Sel<ApiKeyRow, Leaf>>),
+    /// `customRoles`.
+    CustomRoles(Box<Sel<CustomRole, Leaf>>),
+    /// `tenantUsage(from:, to:)`.
+    TenantUsage {
+        from: Value,
+        to: Value,
+        sel: Box<UsageSel>,
+    },
+}
+
+impl Root {
+    /// Whether the root's complexity is scored by walking its field (see [`Plan::scored`]).
+    pub(super) fn scored(&self) -> bool {
+        matches!(
+            self,
+            Root::Node { .. }
+                | Root::Me(_)
+                | Root::Tenant(_)
+                | Root::Members(_)
+                | Root::MyTenants(_)
+                | Root::MyInvitations(_)
+                | Root::TenantStats(_)
+                | Root::Invitations(_)
+                | Root::TenantSettings(_)
+                | Root::ApiKeys(_)
+                | Root::CustomRoles(_)
+                | Root::TenantUsage { .. }
+        )
+    }
+}
+
+/// Relay page arguments as written (literals or variables).
+#[derive(Default)]
+pub(super) struct PageArgs {
+    pub(super) first: Option<Value>,
+    pub(super) after: Option<Value>,
+    pub(super) last: Option<Value>,
+    pub(super) before: Option<Value>,
+}
+
+/// A connection field: its page slot, arguments and selection.
+pub(super) struct Conn<N> {
+    pub(super) slot: usize,
+    pub(super) args: PageArgs,
+    pub(super) fields: Fields<ConnField<N>>,
+}
+
+pub(super) enum ConnField<N> {
+    Typename,
+    TotalCount,
+    Edges(Fields<EdgeField<N>>),
+    Nodes(N),
+    PageInfo(Fields<PageInfoField>),
+}
+
+pub(super) enum EdgeField<N> {
+    Typename,
+    Cursor,
+    Node(N),
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum PageInfoField {
+    Typename,
+    HasPreviousPage,
+    HasNextPage,
+    StartCursor,
+    EndCursor,
+}
+
+/// A compiled selection of the planned type whose rows are `R` (declared by its domain,
+/// see [`Planned`]), with the nested fields `X` this module loads itself.
+pub(super) struct Sel<R: 'static, X>(pub(super) Fields<NodeField<R, X>>);
+
+pub(super) enum NodeField<R: 'static, X> {
+    Typename,
+    /// A scalar, written by its domain's writer.
+    Scalar(fn(&R, &mut JsonOut<'_>)),
+    /// A connection or object loaded by batch.
+    Nested(X),
+}
+
+pub(super) type ContactSel = Sel<ContactRow, ContactNested>;
+
+pub(super) enum ContactNested {
+    Conversations(Box<Conn<ConversationSel>>),
+}
+
+pub(super) type ConversationSel = Sel<ConversationRow, ConversationNested>;
+
+pub(super) enum ConversationNested {
+    Messages(Box<Conn<MessageSel>>),
+    /// The conversation's contact (its scalars only: no nested connection).
+    Contact(ContactSel),
+    /// The member it is assigned to, loaded by batch with every other user shown.
+    Assignee(UserSel),
+}
+
+pub(super) type MessageSel = Sel<MessageRow, MessageNested>;
+
+pub(super) enum MessageNested {
+    /// The member who wrote it, loaded by batch with every other user shown.
+    Author(UserSel),
+    /// The conversation it belongs to, loaded by batch (its scalars and assignee only: see
+    /// [`ConversationSel::users_only`]).
+    Conversation(ConversationSel),
+}
+
+pub(super) type UserSel = Sel<UserRow, Leaf>;
+
+/// The messages of a `searchMessages` page (their own connection type, ranked cursors).
+pub(super) struct SearchSel(pub(super) MessageSel);
+
+/// The nested fields of a type that has none plans serve.
+pub(super) enum Leaf {}
+
+pub(super) type TenantSel = Sel<TenantRow, TenantNested>;
+
+pub(super) enum TenantNested {
+    /// `features`, computed from the row.
+    Features(Sel<TenantFeature, Leaf>),
+    /// `memberCount`, loaded once per request.
+    MemberCount,
+    /// `settings`, resolved from the row.
+    Settings(Sel<TenantSettings, Leaf>),
+    /// `quotas`, the plan's limits.
+    Quotas(Sel<Quotas, Leaf>),
+}
+
+pub(super) type MeSel = Sel<Me, MeNested>;
+
+pub(super) enum MeNested {
+    User(UserSel),
+    /// The current tenant, loaded once per request.
+    Tenant(TenantSel),
+}
+
+pub(super) type MemberSel = Sel<MemberRow, Leaf>;
+
+pub(super) type UsageSel = Sel<TenantUsage, UsageNested>;
+
+pub(super) enum UsageNested {
+    /// `days`, the rows of the range.
+    Days(Sel<UsageRow, Leaf>),
+    /// `total`, the days summed.
+    Total(Sel<Counts, Leaf>),
+}
+
+impl<R, X> Sel<R, X> {
+    /// The nested fields of the selection.
+    pub(super) fn nested(&self) -> impl Iterator<Item = &X> {
+        self.0.list.iter().filter_map(|(_, f)| match f {
+            NodeField::Nested(x) => Some(x),
+            _ => None,
+        })
+    }
+}
+
+/// A node type of a connection: its GraphQL names and how a selection of it compiles.
+pub(super) trait NodeKind: Sized {
+    /// Its connection's type name.
+    const CONNECTION: &'static str;
+    /// Its edge's type name.
+    const EDGE: &'static str;
+    /// Whether its connection has `totalCount`.
+    const COUNTED: bool;
+    /// Compiles a selection of this type.
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self>;
+}
+
+/// A plan bound to one request: the page of every connection and the root filters.
+pub(super) struct Bound {
+    /// The request's complexity, as async-graphql would score it (what the request costs).
+    pub(super) complexity: usize,
+    pub(super) pages: Vec<Page>,
+    /// One per root field, in the order of [`Plan::roots`].
+    pub(super) filters: Vec<RootFilter>,
+    /// Per condition slot, whether its field is left out of this response. Skipped fields
+    /// are still loaded (their rows are batched with the others) but not written; like
+    /// async-graphql, the complexity counts them.
+    pub(super) skipped: Vec<bool>,
+}
+
+/// A root field's validated filter.
+pub(super) enum RootFilter {
+    None,
+    Contacts(ContactFilter),
+    Conversations(ConversationFilter),
+    /// The row named by `contact(id:)` or `conversation(id:)`.
+    Id(Uuid),
+    /// The row named by `node(id:)`, with its global-id type name.
+    Node(&'static str, Uuid),
+    /// `searchMessages`: the validated query text, and the rank and id after which the
+    /// page starts.
+    Search {
+        query: String,
+        after: Option<(f32, Uuid)>,
+    },
+    /// `tenantUsage`'s validated range of days.
+    Days {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
+}
+
+/// A root field's loaded page.
+pub(super) enum RootRows {
+    None,
+    Contacts(RootPage<ContactRow>),
+    Conversations(RootPage<ConversationRow>),
+    Contact(ContactRow),
+    Conversation(ConversationRow),
+    Message(MessageRow),
+    Me(Me),
+    /// The current tenant (in [`Loaded::tenant`]).
+    Tenant,
+    Members(Vec<MemberRow>),
+    MyTenants(Vec<MyTenant>),
+    MyInvitations(Vec<MyInvitation>),
+    TenantStats(TenantStatsRow),
+    Invitations(Vec<Invitation>),
+    ApiKeys(Vec<ApiKeyRow>),
+    CustomRoles(Vec<CustomRole>),
+    TenantUsage(TenantUsage),
+    /// A page of search hits and each hit's rank (for its cursor).
+    Search {
+        page: RootPage<MessageRow>,
+        ranks: HashMap<Uuid, f32>,
+    },
+}
+
+impl RootRows {
+    /// The contacts of a `contacts` or `contact` root (none for other roots).
+    pub(super) fn contacts(&self) -> &[ContactRow] {
+        match self {
+            RootRows::Contacts(page) => &page.rows,
+            RootRows::Contact(row) => std::slice::from_ref(row),
+            _ => &[],
+        }
+    }
+}
+
+/// A root connection's rows and what it says besides them.
+pub(super) struct RootPage<R> {
+    pub(super) rows: Vec<R>,
+    pub(super) window: Window,
+}
+
+/// The rows of one request: each root's page, then the children of every level, keyed
+/// like the batch loaders' keys (`(parent, limit + 1)`).
+#[derive(Default)]
+pub(super) struct Loaded {
+    /// One per root field, in the order of [`Plan::roots`].
+    pub(super) roots: Vec<RootRows>,
+    /// Conversations per contact, for `totalCount` of nested connections.
+    pub(super) conversation_totals: HashMap<Uuid, i64>,
+    pub(super) conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
+    pub(super) messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
+    /// The contacts of the conversations shown, for `Conversation.contact`.
+    pub(super) contacts_by_id: HashMap<Uuid, ContactRow>,
+    /// The conversations of the messages shown, for `Message.conversation`.
+    pub(super) conversations_by_id: HashMap<Uuid, ConversationRow>,
+    /// The assignees and authors shown (visible users only, as for the resolvers).
+    pub(super) users: HashMap<Uuid, UserRow>,
+    /// The current tenant, for `tenant` and `me.tenant`.
+    pub(super) tenant: Option<TenantRow>,
+    /// Its members, for `Tenant.memberCount`.
+    pub(super) member_count: i64,
+    /// A root's row was not found: the generic executor reports its NOT_FOUND.
+    pub(super) missing: bool,
+}
+
+/// The loader key of a nested first page.
+pub(super) fn child_key(parent: Uuid, page: &Page) -> (Uuid, i64) {
+    (parent, page.limit as i64 + 1)
+}
+
+/// The rows of a nested first page and whether more exist (see [`Page::finish`]).
+pub(super) fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [T], bool) {
+    let rows = rows.map(Vec::as_slice).unwrap_or_default();
+    (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
+}
+
+pub(super) type LoadError = (AppError, Vec<String>);
+
+impl<N> Conn<N> {
+    /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
+    pub(super) fn wants_rows(&self) -> bool {
+        self.fields.list.iter().any(|(_, f)| {
+            matches!(
+                f,
+                ConnField::Edges(_) | ConnField::Nodes(_) | ConnField::PageInfo(_)
+            )
+        })
+    }
+
+    /// Whether `totalCount` is selected.
+    pub(super) fn counted(&self) -> bool {
+        self.fields
+            .list
+            .iter()
+            .any(|(_, f)| matches!(f, ConnField::TotalCount))
+    }
+
+    /// The node selections of this connection (under `edges.node` and `nodes`).
+    pub(super) fn nodes(&self) -> impl Iterator<Item = &N> {
+        self.fields.list.iter().flat_map(|(_, f)| {
+            let (edges, nodes) = match f {
+                ConnField::Edges(edge) => (Some(&edge.list), None),
+                ConnField::Nodes(n) => (None, Some(n)),
+                _ => (None, None),
+            };
+            edges
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, e)| match e {
+                    EdgeField::Node(n) => Some(n),
+                    _ => None,
+                })
+                .chain(nodes)
+        })
+    }
+}
+
+/// `key` of a pre-rendered `"key":`.
+pub(super) fn response_name(key: &str) -> String {
+    key.trim_end_matches(':').trim_matches('"').to_string()
+}
+
+/// What a connection says besides its rows.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Window {
+    pub(super) has_previous: bool,
+    pub(super) has_next: bool,
+    pub(super) total: i64,
+}
