@@ -5,6 +5,7 @@
 use super::model::{self, AuditFilter, AuditPosition, AuditRow};
 use crate::api_keys::graphql::API_KEY_KIND;
 use crate::auth::plans::{Feature, Permission};
+use crate::db::keyset::Page;
 use crate::error::{AppError, AppResult, GqlResultExt};
 use crate::graphql::guards::{requires_feature, requires_permission};
 use crate::graphql::relay::{decode_global_id, global_id};
@@ -37,7 +38,8 @@ impl AuditAction {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The action as the database records it (its CHECK constraint allows only these).
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "insert" => Some(AuditAction::Insert),
             "update" => Some(AuditAction::Update),
@@ -71,19 +73,11 @@ impl AuditEntry {
     }
     /// Whether a user or an API key acted; null for an operator's command.
     async fn actor_type(&self) -> Option<AuditActorType> {
-        match self.0.actor_type.as_deref() {
-            Some("user") => Some(AuditActorType::User),
-            Some("api_key") => Some(AuditActorType::ApiKey),
-            _ => None,
-        }
+        actor_type(&self.0)
     }
     /// The global id of the acting user or API key.
     async fn actor_id(&self) -> Option<ID> {
-        let kind = match self.0.actor_type.as_deref() {
-            Some("api_key") => API_KEY_KIND,
-            _ => USER_KIND,
-        };
-        self.0.actor_id.map(|id| global_id(kind, id))
+        self.0.actor_id.map(|id| global_id(actor_kind(&self.0), id))
     }
     /// The request that made the change (its `extensions.requestId` and `request.id`).
     async fn request_id(&self) -> Option<String> {
@@ -113,6 +107,23 @@ impl AuditEntry {
     /// SHA-256 (hex) of the previous entry's hash and this entry's content.
     async fn hash(&self) -> String {
         hex(&self.0.hash)
+    }
+}
+
+/// Whether a user or an API key acted on `row` (None: an operator's command).
+pub fn actor_type(row: &AuditRow) -> Option<AuditActorType> {
+    match row.actor_type.as_deref() {
+        Some("user") => Some(AuditActorType::User),
+        Some("api_key") => Some(AuditActorType::ApiKey),
+        _ => None,
+    }
+}
+
+/// The global-id kind of `row`'s actor.
+pub fn actor_kind(row: &AuditRow) -> &'static str {
+    match row.actor_type.as_deref() {
+        Some("api_key") => API_KEY_KIND,
+        _ => USER_KIND,
     }
 }
 
@@ -218,18 +229,8 @@ pub fn page_args(
     after: Option<String>,
 ) -> Result<(usize, Option<AuditPosition>)> {
     let max = data::<Limits>(ctx)?.max_page_size;
-    let first = match first {
-        None => crate::db::keyset::DEFAULT_PAGE_SIZE.min(max),
-        Some(n) if n < 0 => {
-            return Err(AppError::bad_input("first", "must not be negative").into_graphql())
-        }
-        Some(n) if n as usize > max => {
-            return Err(
-                AppError::bad_input("first", format!("must be at most {max}")).into_graphql(),
-            )
-        }
-        Some(n) => n as usize,
-    };
+    // The same rules (and messages) as every keyset page's `first`.
+    let first = Page::from_args(first, None, None, None, max).gql()?.limit;
     let after = match after {
         None => None,
         Some(s) => Some(

@@ -164,6 +164,16 @@ impl JsonOut<'_> {
         self.0.extend_from_slice(if b { b"true" } else { b"false" });
     }
 
+    /// A value of the `JSON` scalar (`Json<serde_json::Value>`), or `null`: written by
+    /// serde_json in the value's own key order, as async-graphql's response carries it.
+    pub fn optional_json(&mut self, value: Option<&serde_json::Value>) {
+        match value {
+            // Serialising a `Value` into a Vec cannot fail.
+            Some(value) => drop(serde_json::to_writer(&mut *self.0, value)),
+            None => self.null(),
+        }
+    }
+
     /// An integer, or `null`.
     pub fn optional_int(&mut self, n: Option<i64>) {
         match n {

@@ -446,6 +446,41 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
         body.data("conversations.nodes")[0]["subject"].is_string(),
         "{body}"
     );
+
+    // At the root too: a root field left out has no key, and is not loaded (a missing
+    // contact left out is no NOT_FOUND); every root field left out is `data: null`.
+    let roots = "query Roots($c: Boolean!, $t: Boolean!, $id: ID!) {
+        contacts(first: 2) @include(if: $c) { nodes { id } }
+        ... @skip(if: $t) { tenant { slug } }
+        contact(id: $id) @include(if: $c) { name } }";
+    let missing = "Q29udGFjdDowMTkzMDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDA";
+    let shown = same_both_ways(
+        &t,
+        &a.token,
+        roots,
+        json!({ "c": false, "t": false, "id": missing }),
+    )
+    .await;
+    assert_eq!(shown.data("tenant.slug"), "plan-0001", "{shown}");
+    assert!(shown["data"].get("contacts").is_none() && shown["data"].get("contact").is_none());
+    let none = same_both_ways(
+        &t,
+        &a.token,
+        roots,
+        json!({ "c": false, "t": true, "id": missing }),
+    )
+    .await;
+    assert!(none["data"].is_null(), "{none}");
+    // A delegated root field (the platform's, refused to a tenant owner) under a skipped
+    // fragment: the generic executor skips it in the sub-document as the plan does, so the
+    // plan answers; shown, its refusal makes the plan step aside and the generic executor
+    // reports it.
+    let platform = "query P($skip: Boolean!) { tenant { slug }
+        ... @skip(if: $skip) { platformTenants { slug } } }";
+    let served = same_both_ways(&t, &a.token, platform, json!({ "skip": true })).await;
+    assert!(served["data"].get("platformTenants").is_none(), "{served}");
+    let refused = declined(&t, Some(&a.token), platform, json!({ "skip": false })).await;
+    assert_eq!(first_code(&refused), "FORBIDDEN", "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

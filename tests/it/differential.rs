@@ -217,6 +217,43 @@ impl Doc<'_> {
                         .clone();
                     self.value("ConversationFilterInput", literal.to_string(), value)
                 }
+                ("filter", "AuditLogFilter") if self.rng.chance(40) => {
+                    // Mostly filters the resolver takes (enums literal or as strings, a
+                    // time range around now); now and then one it refuses (an actor that
+                    // is no id, an unparsable time) or validation refuses (an unknown field).
+                    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+                    let (literal, value) = self
+                        .rng
+                        .pick(&[
+                            (
+                                "{table: \"contacts\"}".to_string(),
+                                json!({ "table": "contacts" }),
+                            ),
+                            (
+                                "{action: INSERT}".to_string(),
+                                json!({ "action": "INSERT" }),
+                            ),
+                            (
+                                format!("{{since: {hour_ago:?}, action: UPDATE}}"),
+                                json!({ "since": hour_ago, "action": "UPDATE" }),
+                            ),
+                            (
+                                "{until: \"2000-01-01T00:00:00Z\"}".to_string(),
+                                json!({ "until": "2000-01-01T00:00:00Z" }),
+                            ),
+                            (
+                                "{actor: \"not-an-id\"}".to_string(),
+                                json!({ "actor": "x" }),
+                            ),
+                            (
+                                "{since: \"yesterday\"}".to_string(),
+                                json!({ "since": "no" }),
+                            ),
+                            ("{table: null}".to_string(), json!({ "bogus": 1 })),
+                        ])
+                        .clone();
+                    self.value("AuditLogFilter", literal, value)
+                }
                 _ if required => return None,
                 _ => continue,
             };

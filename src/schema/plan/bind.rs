@@ -2,10 +2,11 @@
 //! and filters validated as the resolvers validate them, the complexity recomputed.
 
 use super::{
-    Bound, Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
+    AuditSel, Bound, Compiled, Conn, ConnField, ContactNested, ContactSel, ConversationNested,
     ConversationSel, Decline, EdgeField, Leaf, MessageNested, MessageSel, NodeField, PageInfoField,
     Plan, Root, RootFilter, SearchSel, Sel, VarType,
 };
+use crate::audit::graphql::{AuditCursor, AuditLogFilter};
 use crate::contacts::graphql::ContactFilterInput;
 use crate::contacts::graphql::CONTACT_KIND;
 use crate::conversations::graphql::ConversationFilterInput;
@@ -18,9 +19,9 @@ use crate::messages::graphql::{RankCursor, MESSAGE_KIND};
 use crate::usage::graphql::validate_range;
 use crate::validate;
 use async_graphql::connection::CursorType;
-use async_graphql::registry::Registry;
+use async_graphql::registry::{MetaType, Registry};
 use async_graphql::resolver_utils::EnumType;
-use async_graphql::{Name, Variables, ID};
+use async_graphql::{InputType, Name, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -149,6 +150,12 @@ impl Plan {
                     // Scored with the other walked roots (`Plan::scored`).
                     0
                 }
+                Root::AuditLog { filter, conn } => {
+                    let (filter, complexity) =
+                        bind_audit(filter, conn, &resolve, limits, registry, &mut bound.pages)?;
+                    bound.filters.push(filter);
+                    complexity
+                }
                 Root::Conversations { filter, conn } => {
                     let filter = resolve(filter)?;
                     let validate = ConversationFilterInput::validate;
@@ -200,7 +207,7 @@ fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
 fn value_fits(value: &ConstValue, ty: VarType, nullable: bool) -> bool {
     match (value, ty) {
         (ConstValue::Null, _) => nullable,
-        (_, VarType::Delegated) => true,
+        (_, VarType::Delegated | VarType::Parsed) => true,
         (ConstValue::Number(n), VarType::Int) => {
             n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
         }
@@ -400,6 +407,51 @@ fn bind_search(
     let after = after.map(|a| (a.rank, a.id));
     Ok((
         RootFilter::Search { query, after },
+        page_complexity(first, None, child),
+    ))
+}
+
+/// Binds `auditLog`: its filter read by the input type's own parser (and only its own
+/// fields, as validation admits them), validated, its first page and cursor as its
+/// resolver takes them (anything refused: the generic executor reports it).
+fn bind_audit(
+    filter: &Option<Value>,
+    conn: &Conn<AuditSel>,
+    resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
+    limits: &Limits,
+    registry: &Registry,
+    pages: &mut Vec<Page>,
+) -> Compiled<(RootFilter, usize)> {
+    let filter = match resolve(filter)? {
+        ConstValue::Null => AuditLogFilter::default(),
+        value => {
+            let ConstValue::Object(fields) = &value else {
+                return Err(Decline("arguments"));
+            };
+            let known = match registry.types.get("AuditLogFilter") {
+                Some(MetaType::InputObject { input_fields, .. }) => input_fields,
+                _ => return Err(Decline("arguments")),
+            };
+            if fields.keys().any(|name| !known.contains_key(name.as_str())) {
+                return Err(Decline("arguments"));
+            }
+            <AuditLogFilter as InputType>::parse(Some(value)).map_err(|_| Decline("arguments"))?
+        }
+    };
+    let filter = filter.validate().map_err(|_| Decline("arguments"))?;
+    if conn.args.last.is_some() || conn.args.before.is_some() {
+        return Err(Decline("arguments"));
+    }
+    let first = optional_int(resolve(&conn.args.first)?)?;
+    let after = optional_string(resolve(&conn.args.after)?)?
+        .map(|c| AuditCursor::decode_cursor(&c).map_err(|_| Decline("arguments")))
+        .transpose()?
+        .map(|c| c.0);
+    let page = Page::from_args(first, None, None, None, limits.max_page_size)
+        .map_err(|_| Decline("arguments"))?;
+    let child = bind_page(conn, page, pages, |n, pages| bind_leaf(&n.0, pages))?;
+    Ok((
+        RootFilter::Audit { filter, after },
         page_complexity(first, None, child),
     ))
 }

@@ -11,6 +11,7 @@ use crate::graphql::plannable::Planned;
 use async_graphql::parser::types::{
     BaseType, Directive, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
+use async_graphql::Name;
 use async_graphql_value::Value;
 use std::collections::HashMap;
 
@@ -40,6 +41,34 @@ fn conditions(
         }
     }
     Ok(all)
+}
+
+/// `field` with `conditions` as its only directives (`@include(if:)`/`@skip(if:)`): a
+/// delegated root field as the generic executor is to see it, whatever fragments it came
+/// through.
+fn conditioned(
+    field: &async_graphql::Positioned<Field>,
+    conditions: &[Condition],
+) -> async_graphql::Positioned<Field> {
+    let mut field = field.clone();
+    let pos = field.pos;
+    let at = |node| async_graphql::Positioned::new(node, pos);
+    field.node.directives = conditions
+        .iter()
+        .map(|c| {
+            async_graphql::Positioned::new(
+                Directive {
+                    name: at(Name::new(if c.include { "include" } else { "skip" })),
+                    arguments: vec![(
+                        at(Name::new("if")),
+                        async_graphql::Positioned::new(c.value.clone(), pos),
+                    )],
+                },
+                pos,
+            )
+        })
+        .collect();
+    field
 }
 
 pub(super) struct Compiler<'d> {
@@ -109,6 +138,7 @@ impl<'d> Compiler<'d> {
                     "ContactFilterInput" => VarType::ContactFilter,
                     "ConversationFilterInput" => VarType::ConversationFilter,
                     "NaiveDate" => VarType::NaiveDate,
+                    "AuditLogFilter" | "DateTime" | "AuditAction" => VarType::Parsed,
                     _ => VarType::Delegated,
                 },
                 BaseType::List(_) => VarType::Delegated,
@@ -120,9 +150,10 @@ impl<'d> Compiler<'d> {
                 default: def.default_value().cloned(),
             });
         }
-        // Each root field is planned, or else delegated to the generic executor (with its
-        // directives, if it has any: `@include`/`@skip` are the generic executor's to apply).
-        let (fields, repeats) = self.fields_at(&op.selection_set.node, "Query", true)?;
+        // Each root field is planned, or else delegated to the generic executor. Like the
+        // fields below them, root fields under `@include`/`@skip` (their own, or a
+        // fragment's) have a condition, evaluated per request.
+        let (fields, repeats) = self.fields_at(&op.selection_set.node, "Query")?;
         let mut list = Vec::with_capacity(fields.len());
         let mut delegated = Vec::new();
         let mut scored = Vec::new();
@@ -132,12 +163,7 @@ impl<'d> Compiler<'d> {
                 return Err(Decline("introspection"));
             }
             let (slots, conditions) = (self.slots, self.conditions.len());
-            let root = if !field.node.directives.is_empty() {
-                Err(Decline("directive"))
-            } else {
-                self.root(&field.node)
-            };
-            let root = match root {
+            let root = match self.root(&field.node) {
                 Ok(root) => {
                     if root.scored() {
                         scored.push(field);
@@ -153,7 +179,10 @@ impl<'d> Compiler<'d> {
                     // without bound.
                     metrics::counter!("tenantry_plan_delegated_fields_total", "reason" => reason)
                         .increment(1);
-                    delegated.push(field);
+                    // With its conditions as its own directives, so that the generic
+                    // executor skips it exactly when this plan does (a fragment's included).
+                    let conditions = key.condition.map_or(&[][..], |c| &self.conditions[c]);
+                    delegated.push(conditioned(field, conditions));
                     Root::Delegated
                 }
             };
@@ -165,8 +194,10 @@ impl<'d> Compiler<'d> {
         if !planned {
             return Err(Decline("no_planned_root"));
         }
-        let delegated = (!delegated.is_empty())
-            .then(|| Delegated::new(self.doc, operation, op_name, &delegated));
+        let delegated = (!delegated.is_empty()).then(|| {
+            let fields: Vec<_> = delegated.iter().collect();
+            Delegated::new(self.doc, operation, op_name, &fields)
+        });
         let scored =
             (!scored.is_empty()).then(|| Delegated::new(self.doc, operation, op_name, &scored));
         Ok(Plan {
@@ -221,25 +252,19 @@ impl<'d> Compiler<'d> {
         set: &'d SelectionSet,
         ty: &str,
     ) -> Compiled<(Vec<(Key, &'d Field)>, usize)> {
-        let (fields, repeats) = self.fields_at(set, ty, false)?;
+        let (fields, repeats) = self.fields_at(set, ty)?;
         Ok((
             fields.into_iter().map(|(k, f)| (k, &f.node)).collect(),
             repeats,
         ))
     }
 
-    /// [`Compiler::fields`] with their positions. At the root (`root`), fields with
-    /// directives are kept as they are (the caller delegates them); below it, `@include` and
-    /// `@skip` on fields and fragments become the field's condition (its slot in the key),
-    /// evaluated per request, and any other directive declines.
-    fn fields_at(
-        &mut self,
-        set: &'d SelectionSet,
-        ty: &str,
-        root: bool,
-    ) -> Compiled<(Positioned<'d>, usize)> {
+    /// [`Compiler::fields`] with their positions. `@include` and `@skip` on fields and
+    /// fragments become the field's condition (its slot in the key), evaluated per request,
+    /// and any other directive declines.
+    fn fields_at(&mut self, set: &'d SelectionSet, ty: &str) -> Compiled<(Positioned<'d>, usize)> {
         let mut flat = Vec::new();
-        self.flatten(set, ty, root, &[], &mut flat)?;
+        self.flatten(set, ty, &[], &mut flat)?;
         let mut out: Positioned<'d> = Vec::with_capacity(flat.len());
         let mut seen: HashMap<&str, (&Field, bool)> = HashMap::new();
         let mut repeats = 0;
@@ -279,19 +304,13 @@ impl<'d> Compiler<'d> {
         &mut self,
         set: &'d SelectionSet,
         ty: &str,
-        root: bool,
         inherited: &[Condition],
         out: &mut Vec<(&'d async_graphql::Positioned<Field>, Vec<Condition>)>,
     ) -> Compiled<()> {
         for item in &set.items {
             match &item.node {
                 Selection::Field(field) => {
-                    let conditions = if root {
-                        Vec::new()
-                    } else {
-                        conditions(inherited, &field.node.directives)?
-                    };
-                    out.push((field, conditions));
+                    out.push((field, conditions(inherited, &field.node.directives)?));
                 }
                 Selection::InlineFragment(fragment) => {
                     let fragment = &fragment.node;
@@ -299,12 +318,9 @@ impl<'d> Compiler<'d> {
                     let applies = self
                         .applies(on.map(|c| c.node.on.node.as_str()), ty)
                         .ok_or(Decline("selection"))?;
-                    if root && !fragment.directives.is_empty() {
-                        return Err(Decline("selection"));
-                    }
                     let inner = conditions(inherited, &fragment.directives)?;
                     if applies {
-                        self.flatten(&fragment.selection_set.node, ty, root, &inner, out)?;
+                        self.flatten(&fragment.selection_set.node, ty, &inner, out)?;
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -319,10 +335,7 @@ impl<'d> Compiler<'d> {
                     let applies = self
                         .applies(Some(fragment.type_condition.node.on.node.as_str()), ty)
                         .ok_or(Decline("selection"))?;
-                    if (root && !spread.directives.is_empty())
-                        || !fragment.directives.is_empty()
-                        || self.expanding.contains(&name)
-                    {
+                    if !fragment.directives.is_empty() || self.expanding.contains(&name) {
                         return Err(Decline("selection"));
                     }
                     if !applies {
@@ -330,8 +343,7 @@ impl<'d> Compiler<'d> {
                     }
                     let inner = conditions(inherited, &spread.directives)?;
                     self.expanding.push(name);
-                    let flattened =
-                        self.flatten(&fragment.selection_set.node, ty, root, &inner, out);
+                    let flattened = self.flatten(&fragment.selection_set.node, ty, &inner, out);
                     self.expanding.pop();
                     flattened?;
                 }

@@ -4,6 +4,7 @@
 
 use super::Plans;
 use crate::api_keys::model::ApiKeyRow;
+use crate::audit::model::AuditRow;
 use crate::auth::invitations::MyInvitation;
 use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
@@ -74,6 +75,7 @@ fn planned() -> Vec<Declared> {
         declared::<TenantUsage>(USAGE),
         declared::<UsageRow>(USAGE_DAYS),
         declared::<Counts>(USAGE_TOTAL),
+        declared::<AuditRow>("{ auditLog { nodes { {} } } }"),
     ]
 }
 

@@ -36,11 +36,12 @@ impl Plan {
         // Named in every statement as well as through RLS, for routing (`db::routing`). A
         // plan of auth-path fields only (`myTenants`) opens no tenant transaction, as its
         // resolver does not: no statement uses the tenant then.
-        let tenant_path = self.roots.list.iter().any(|(_, root)| {
-            !matches!(
+        let tenant_path = self.roots.list.iter().any(|(key, root)| {
+            let auth_path = matches!(
                 root,
                 Root::Typename | Root::Delegated | Root::MyTenants(_) | Root::MyInvitations(_)
-            )
+            );
+            bound.shows(key) && !auth_path
         });
         let tenant = match tenant_path {
             true => tx.tenant().await.map_err(unplaced)?,
@@ -55,6 +56,12 @@ impl Plan {
             sessions,
         };
         for ((key, root), filter) in self.roots.list.iter().zip(&bound.filters) {
+            // A root field left out (`@include`/`@skip`) is not loaded: its resolver would
+            // not run, nor report anything.
+            if !bound.shows(key) {
+                loaded.roots.push(RootRows::None);
+                continue;
+            }
             match root_rows(&cx, key, root, filter).await? {
                 Some(rows) => loaded.roots.push(rows),
                 // The resolver's NOT_FOUND (or refusal) is the generic executor's to report.
@@ -69,7 +76,7 @@ impl Plan {
         // The current tenant and its member count, once, for every field showing them.
         let mut tenants = Vec::new();
         let mut settings = false;
-        for (_, root) in &self.roots.list {
+        for (_, root) in self.roots.list.iter().filter(|(key, _)| bound.shows(key)) {
             match root {
                 Root::TenantSettings(_) => settings = true,
                 Root::Tenant(sel) => tenants.push(&**sel),

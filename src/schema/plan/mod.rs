@@ -9,18 +9,20 @@
 //! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
-//! `searchMessages`, `tenantUsage`) is compiled once into a [`Plan`] that loads
+//! `searchMessages`, `tenantUsage`, `auditLog`) is compiled once into a [`Plan`] that loads
 //! each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
-//! Below the root, `@include`/`@skip` (on fields, inline fragments and spreads) are
-//! evaluated per request from the bound variables; a field they leave out has no key, and
-//! an object left with no field is `null`, as async-graphql answers.
-//! Root fields a plan does not serve (`auditLog`, `exportJob`, a root field under
-//! `@include`/`@skip`, a root whose selection reaches an undeclared field, …) are delegated
-//! to the generic executor as one sub-document in the same transaction (`delegate.rs`),
-//! so a document mixing them with planned fields still runs as one plan.
+//! At every level, the root included, `@include`/`@skip` (on fields, inline fragments and
+//! spreads) are evaluated per request from the bound variables; a field they leave out has
+//! no key (a root field left out is not loaded either), and an object left with no field
+//! is `null` (`data` too), as async-graphql answers.
+//! Root fields a plan does not serve (`exportJob`, `tenantHealth`, the platform fields, a
+//! root whose selection reaches a field plans do not serve, …) are delegated to the generic
+//! executor as one sub-document in the same transaction (`delegate.rs`), each with its
+//! conditions as its own directives, so a document mixing them with planned fields still
+//! runs as one plan.
 //!
 //! Every decline is counted (`tenantry_plan_declines_total{reason}`, and a debug log
 //! line), per request served generically; every delegated root field at compile time
@@ -47,7 +49,7 @@
 //!   `tests/it/differential.rs` for hundreds of documents generated from the schema;
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
 //!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`,
-//!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, see
+//!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, `audit/plan.rs`, see
 //!   [`crate::graphql::plannable`]), and
 //!   a test (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a guard that
 //!   its declaration has not decided.

@@ -6,6 +6,8 @@ use super::{
     RootPage, RootRows, Window,
 };
 use crate::api_keys::model as api_keys;
+use crate::audit::graphql::AuditAction;
+use crate::audit::model as audit;
 use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::contacts::graphql::CONTACT_KIND;
@@ -252,6 +254,31 @@ pub(super) async fn root_rows(
                 page: RootPage { rows, window },
                 ranks,
             }
+        }
+        (Root::AuditLog { conn, .. }, RootFilter::Audit { filter, after }) => {
+            let page = &bound.pages[conn.slot];
+            let (filter, after, limit) = (filter.clone(), *after, page.limit as i64 + 1);
+            // As its resolver: the caller must be admitted (the guards ran already).
+            let mut rows = tx
+                .run(move |c| {
+                    async move { audit::list(c, tenant, &filter, after, limit).await }.scope_boxed()
+                })
+                .await
+                .map_err(at)?;
+            // An action the resolver could not name is its INTERNAL error to report (the
+            // table's CHECK constraint makes this unreachable).
+            if rows.iter().any(|r| AuditAction::parse(&r.action).is_none()) {
+                return Ok(None);
+            }
+            // One more than the page asks for says whether more exist.
+            let has_next = rows.len() > page.limit;
+            rows.truncate(page.limit);
+            let window = Window {
+                has_previous: after.is_some(),
+                has_next,
+                total: 0,
+            };
+            RootRows::AuditLog(RootPage { rows, window })
         }
         (Root::TenantStats(_), _) => RootRows::TenantStats(
             tx.run(move |c| async move { tenancy::tenant_stats(c, tenant).await }.scope_boxed())

@@ -3,8 +3,8 @@
 
 use super::compile::Compiler;
 use super::{
-    Compiled, ContactNested, ContactSel, ConversationNested, ConversationSel, Decline, Leaf,
-    MeNested, MeSel, MessageNested, MessageSel, NodeKind, Root, SearchSel, Sel, TenantNested,
+    AuditSel, Compiled, ContactNested, ContactSel, ConversationNested, ConversationSel, Decline,
+    Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeKind, Root, SearchSel, Sel, TenantNested,
     TenantSel, UsageNested, UsageSel,
 };
 use crate::graphql::plannable::Planned;
@@ -94,6 +94,16 @@ impl NodeKind for SearchSel {
 
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
         MessageSel::compile(c, set).map(SearchSel)
+    }
+}
+
+impl NodeKind for AuditSel {
+    const CONNECTION: &'static str = "AuditEntryConnection";
+    const EDGE: &'static str = "AuditEntryEdge";
+    const COUNTED: bool = false;
+
+    fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self> {
+        plain(c, set).map(AuditSel)
     }
 }
 
@@ -295,6 +305,13 @@ impl<'d> Compiler<'d> {
                     from,
                     to,
                     sel: Box::new(UsageSel::compile(self, &field.selection_set.node)?),
+                }
+            }
+            "auditLog" => {
+                let (conn, filter) = self.connection::<AuditSel>(field, &["filter"])?;
+                Root::AuditLog {
+                    filter: filter.into_iter().next().flatten(),
+                    conn: Box::new(conn),
                 }
             }
             _ => return Err(Decline("unplanned_field")),

@@ -4,6 +4,7 @@
 use super::compile::Compiler;
 use super::{delegate, Compiled};
 use crate::api_keys::model::ApiKeyRow;
+use crate::audit::model::{AuditFilter, AuditPosition, AuditRow};
 use crate::auth::invitations::MyInvitation;
 use crate::auth::plans::Quotas;
 use crate::auth::session::MyTenant;
@@ -110,6 +111,10 @@ pub(super) enum VarType {
     ConversationFilter,
     /// `NaiveDate` (`%Y-%m-%d`).
     NaiveDate,
+    /// An input type (or a scalar or enum within one) that plans read only through its
+    /// own `InputType::parse`, where the variable is used (`AuditLogFilter`, `DateTime`,
+    /// `AuditAction`): a value it refuses declines there.
+    Parsed,
     /// A type plans do not read: only delegated fields use the variable, and the generic
     /// executor checks it.
     Delegated,
@@ -175,6 +180,11 @@ pub(super) enum Root {
         from: Value,
         to: Value,
         sel: Box<UsageSel>,
+    },
+    /// `auditLog(first:, after:, filter:)`.
+    AuditLog {
+        filter: Option<Value>,
+        conn: Box<Conn<AuditSel>>,
     },
 }
 
@@ -281,6 +291,9 @@ pub(super) type UserSel = Sel<UserRow, Leaf>;
 /// The messages of a `searchMessages` page (their own connection type, ranked cursors).
 pub(super) struct SearchSel(pub(super) MessageSel);
 
+/// The entries of an `auditLog` page (their own cursors: time and chain position).
+pub(super) struct AuditSel(pub(super) Sel<AuditRow, Leaf>);
+
 /// The nested fields of a type that has none plans serve.
 pub(super) enum Leaf {}
 
@@ -351,6 +364,13 @@ pub(super) struct Bound {
     pub(super) skipped: Vec<bool>,
 }
 
+impl Bound {
+    /// Whether this request shows the field of `key` (its `@include`/`@skip`, if any).
+    pub(super) fn shows(&self, key: &Key) -> bool {
+        !key.condition.is_some_and(|c| self.skipped[c])
+    }
+}
+
 /// A root field's validated filter.
 pub(super) enum RootFilter {
     None,
@@ -370,6 +390,11 @@ pub(super) enum RootFilter {
     Days {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
+    },
+    /// `auditLog`'s validated filter and the position after which the page starts.
+    Audit {
+        filter: AuditFilter,
+        after: Option<AuditPosition>,
     },
 }
 
@@ -392,6 +417,8 @@ pub(super) enum RootRows {
     ApiKeys(Vec<ApiKeyRow>),
     CustomRoles(Vec<CustomRole>),
     TenantUsage(TenantUsage),
+    /// A page of audit entries.
+    AuditLog(RootPage<AuditRow>),
     /// A page of search hits and each hit's rank (for its cursor).
     Search {
         page: RootPage<MessageRow>,

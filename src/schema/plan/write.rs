@@ -2,10 +2,12 @@
 
 use super::response_name;
 use super::{
-    child_key, first_page, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField,
-    Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
-    RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel, Window,
+    child_key, first_page, AuditSel, Bound, Conn, ConnField, ContactNested, ConversationNested,
+    EdgeField, Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField,
+    Plan, Root, RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel, Window,
 };
+use crate::audit::graphql::AuditCursor;
+use crate::audit::model::{AuditPosition, AuditRow};
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::KeysetCursor;
@@ -42,6 +44,10 @@ impl Plan {
         out.extend_from_slice(b"{\"data\":{");
         let mut first = true;
         for ((key, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
+            // A root field this request's `@include`/`@skip` leave out has no key.
+            if !bound.shows(key) {
+                continue;
+            }
             let value = match root {
                 Root::Delegated => {
                     // A delegated field the generic executor skipped (`@skip`, `@include`)
@@ -73,6 +79,16 @@ impl Plan {
                     let cursor = |row: &MessageRow, out: &mut Vec<u8>| {
                         let rank = ranks.get(&row.id).copied().unwrap_or_default();
                         string(out, &RankCursor { rank, id: row.id }.encode_cursor());
+                    };
+                    write_connection(&mut out, conn, &page.rows, page.window, &ctx, cursor)
+                }
+                (Root::AuditLog { conn, .. }, RootRows::AuditLog(page)) => {
+                    let cursor = |row: &AuditRow, out: &mut Vec<u8>| {
+                        let at = AuditPosition {
+                            at: row.occurred_at,
+                            seq: row.seq,
+                        };
+                        string(out, &AuditCursor(at).encode_cursor());
                     };
                     write_connection(&mut out, conn, &page.rows, page.window, &ctx, cursor)
                 }
@@ -141,7 +157,14 @@ impl Plan {
                 _ => out.extend_from_slice(b"null"),
             }
         }
-        out.extend_from_slice(b"}}");
+        if first {
+            // Every root field left out: async-graphql answers `null`, as for any object
+            // whose every field is left out.
+            out.truncate(b"{\"data\":".len());
+            out.extend_from_slice(b"null}");
+        } else {
+            out.extend_from_slice(b"}}");
+        }
         self.size_hint
             .store(out.len() + out.len() / 8 + 256, Ordering::Relaxed);
         out
@@ -206,7 +229,7 @@ fn object<F>(
     out.push(b'{');
     let mut first = true;
     for (key, field) in fields {
-        if key.condition.is_some_and(|c| ctx.bound.skipped[c]) {
+        if !ctx.bound.shows(key) {
             continue;
         }
         if !first {
@@ -346,6 +369,14 @@ impl WriteNode for SearchSel {
     type Row = MessageRow;
 
     fn write(&self, out: &mut Vec<u8>, row: &MessageRow, ctx: &Ctx<'_>) {
+        write_row(&self.0, out, row, ctx);
+    }
+}
+
+impl WriteNode for AuditSel {
+    type Row = AuditRow;
+
+    fn write(&self, out: &mut Vec<u8>, row: &AuditRow, ctx: &Ctx<'_>) {
         write_row(&self.0, out, row, ctx);
     }
 }
