@@ -84,8 +84,30 @@ pub enum ExportStatus {
 
 /// An export of the tenant's data.
 pub struct ExportJob {
-    row: ExportJobRow,
-    download: Option<(String, DateTime<Utc>)>,
+    pub(super) row: ExportJobRow,
+    /// Once done: its download path and when that stops working.
+    pub(super) download: Option<(String, DateTime<Utc>)>,
+}
+
+impl ExportJobRow {
+    /// Where the job is.
+    pub fn status(&self) -> ExportStatus {
+        match self.status.as_str() {
+            "running" => ExportStatus::Running,
+            "done" => ExportStatus::Done,
+            "failed" => ExportStatus::Failed,
+            _ => ExportStatus::Queued,
+        }
+    }
+
+    /// Fraction done, 0 to 1.
+    pub fn progress(&self) -> f64 {
+        match self.status.as_str() {
+            "done" => 1.0,
+            _ if self.total_rows > 0 => (self.rows_done as f64 / self.total_rows as f64).min(1.0),
+            _ => 0.0,
+        }
+    }
 }
 
 #[Object]
@@ -96,22 +118,11 @@ impl ExportJob {
     }
     /// Where it is.
     async fn status(&self) -> ExportStatus {
-        match self.row.status.as_str() {
-            "running" => ExportStatus::Running,
-            "done" => ExportStatus::Done,
-            "failed" => ExportStatus::Failed,
-            _ => ExportStatus::Queued,
-        }
+        self.row.status()
     }
     /// Fraction done, 0 to 1.
     async fn progress(&self) -> f64 {
-        match self.row.status.as_str() {
-            "done" => 1.0,
-            _ if self.row.total_rows > 0 => {
-                (self.row.rows_done as f64 / self.row.total_rows as f64).min(1.0)
-            }
-            _ => 0.0,
-        }
+        self.row.progress()
     }
     /// Rows exported so far.
     async fn rows(&self) -> i64 {
@@ -145,20 +156,48 @@ impl ExportJob {
 }
 
 fn job(row: ExportJobRow, ctx: &Context<'_>) -> Result<ExportJob> {
-    let download = if row.status == "done" {
-        let secrets = crate::graphql::data::<SecretBox>(ctx)?;
-        let settings = crate::graphql::data::<ExportSettings>(ctx)?;
-        let expires = Utc::now()
-            + chrono::Duration::from_std(settings.url_ttl).unwrap_or(chrono::Duration::zero());
-        let token = download_token(secrets, TenantId(row.tenant_id), row.id, expires).gql()?;
-        Some((
-            format!("/exports/{}/{}?token={token}", row.tenant_id, row.id),
-            expires,
-        ))
-    } else {
-        None
-    };
-    Ok(ExportJob { row, download })
+    let secrets = crate::graphql::data::<SecretBox>(ctx)?;
+    let settings = crate::graphql::data::<ExportSettings>(ctx)?;
+    ExportJob::of(row, secrets, settings).gql()
+}
+
+impl ExportJob {
+    /// The job of `row`; once done, with a download path signed now, working for the
+    /// settings' URL lifetime.
+    pub fn of(
+        row: ExportJobRow,
+        secrets: &SecretBox,
+        settings: &ExportSettings,
+    ) -> crate::error::AppResult<Self> {
+        let download = if row.status == "done" {
+            let ttl = chrono::Duration::from_std(settings.url_ttl);
+            let expires = Utc::now() + ttl.unwrap_or(chrono::Duration::zero());
+            let token = download_token(secrets, TenantId(row.tenant_id), row.id, expires)?;
+            Some((
+                format!("/exports/{}/{}?token={token}", row.tenant_id, row.id),
+                expires,
+            ))
+        } else {
+            None
+        };
+        Ok(ExportJob { row, download })
+    }
+}
+
+/// The export job `id` of `tenant` (named as well as through RLS, so Citus routes the read
+/// to the tenant's node), if it is one of the tenant's.
+pub async fn get_job(
+    c: &mut diesel_async::AsyncPgConnection,
+    tenant: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<ExportJobRow>> {
+    export_jobs::table
+        .filter(export_jobs::tenant_id.eq(tenant))
+        .filter(export_jobs::id.eq(id))
+        .select(ExportJobRow::as_select())
+        .first(c)
+        .await
+        .optional()
 }
 
 /// A download token: `job:expiry` sealed for the tenant (authenticated encryption under the
@@ -221,21 +260,9 @@ impl ExportQuery {
     async fn export_job(&self, ctx: &Context<'_>, id: ID) -> Result<ExportJob> {
         let id = decode_typed_id(&id, EXPORT_JOB_KIND, "id").gql()?;
         let tx = request_tx(ctx)?;
-        // Named as well as through RLS, so Citus routes the read to the tenant's node.
         let tenant = tx.tenant().await.gql()?.0;
         let row = tx
-            .run(move |c| {
-                async move {
-                    export_jobs::table
-                        .filter(export_jobs::tenant_id.eq(tenant))
-                        .filter(export_jobs::id.eq(id))
-                        .select(ExportJobRow::as_select())
-                        .first(c)
-                        .await
-                        .optional()
-                }
-                .scope_boxed()
-            })
+            .run(move |c| async move { get_job(c, tenant, id).await }.scope_boxed())
             .await
             .gql()?
             .ok_or_else(|| AppError::not_found(EXPORT_JOB_KIND).into_graphql())?;

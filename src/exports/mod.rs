@@ -2,7 +2,8 @@
 //! compressed archive ([`archive`], [`dump`]) and come back whole into any Tenantry database
 //! as a new tenant ([`restore`]); [`clone_tenant`] pipes one into the other without a file.
 //! Tables are found in the catalog as purge finds them ([`catalog`]). Tenants request
-//! exports over GraphQL as background jobs ([`jobs`]).
+//! exports over GraphQL as background jobs ([`jobs`]; what compiled plans serve of them in
+//! `plan.rs`).
 //!
 //! This is platform-path code: it runs as the login role with `app.tenant_id` set to the one
 //! tenant it works on, never on the request path.
@@ -11,6 +12,7 @@ pub mod archive;
 pub mod catalog;
 pub mod dump;
 pub mod jobs;
+mod plan;
 pub mod progress;
 pub mod restore;
 

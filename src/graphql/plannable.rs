@@ -174,6 +174,12 @@ impl JsonOut<'_> {
         }
     }
 
+    /// A `Float`, as serde_json writes an `f64` (async-graphql's response carries it so).
+    pub fn float(&mut self, x: f64) {
+        // Serialising an f64 into a Vec cannot fail (a non-finite one is `null`).
+        drop(serde_json::to_writer(&mut *self.0, &x));
+    }
+
     /// An integer, or `null`.
     pub fn optional_int(&mut self, n: Option<i64>) {
         match n {

@@ -77,12 +77,16 @@ impl Executor {
         let limits = Limits::from(config);
         let rules = Arc::new(Rules::of::<Query, Mutation>());
         let plans = config.compiled_plans.is_on().then(|| {
-            let sessions = Some(services.sessions.clone());
+            let services = plan::PlanServices {
+                sessions: services.sessions.clone(),
+                secrets: services.secrets.clone(),
+                exports: services.exports.clone(),
+            };
             Plans::new(
                 Arc::clone(&rules),
                 limits,
                 config.plan_cache_bytes,
-                sessions,
+                Some(services),
             )
         });
         Self {

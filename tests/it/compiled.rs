@@ -83,6 +83,27 @@ pub(crate) async fn declined(
     body
 }
 
+/// Runs `query` for the caller of `token` on its plan's text and on the generic executor,
+/// and asserts both refuse it alike (the same body and status) with the error `code`;
+/// returns the body.
+pub(crate) async fn refused_alike(
+    t: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+    code: &str,
+) -> Value {
+    let (status, planned) = t.post_raw(Some(token), &[], query, variables.clone()).await;
+    let (generic_status, generic) = t
+        .post_raw(Some(token), &[], &uncached(query), variables)
+        .await;
+    let planned = answer(&planned);
+    assert_eq!(planned, answer(&generic));
+    assert_eq!(status, generic_status);
+    assert_eq!(first_code(&planned), code, "{planned}");
+    planned
+}
+
 /// Two seeded tenants (20 contacts x 3 conversations x 5 messages each), plus contacts with
 /// awkward text and one without conversations in the first.
 pub(crate) async fn setup() -> (TestApp, TestTenant, TestTenant) {

@@ -7,7 +7,7 @@
 //! runtime role.
 
 use crate::common::{first_code, Reply};
-use crate::compiled::{answer, declined, same_both_ways, setup, uncached};
+use crate::compiled::{declined, refused_alike, same_both_ways, setup, uncached};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -216,27 +216,12 @@ async fn plans_of_api_keys_and_custom_roles_keep_tenants_apart_and_apply_their_g
     // Guards, on the compiled text: a member lacks the permissions, so both lists are
     // FORBIDDEN exactly as the generic executor answers, and nothing is shown.
     let (_, member) = t.member(&a, "member@plan.test", Role::Member).await;
-    let (status, planned) = t.post_raw(Some(&member), &[], admin, json!({})).await;
-    let (generic_status, generic) = t
-        .post_raw(Some(&member), &[], &uncached(admin), json!({}))
-        .await;
-    let planned = answer(&planned);
-    assert_eq!(planned, answer(&generic));
-    assert_eq!(status, generic_status);
-    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    let planned = refused_alike(&t, &member, admin, json!({}), "FORBIDDEN").await;
     assert!(!planned.to_string().contains("alpha"), "{planned}");
 
     // A tenant whose plan lacks the features: refused by the feature guard, alike.
     let starter = t.tenant("starter").await;
-    let (_, planned) = t
-        .post_raw(Some(&starter.token), &[], admin, json!({}))
-        .await;
-    let (_, generic) = t
-        .post_raw(Some(&starter.token), &[], &uncached(admin), json!({}))
-        .await;
-    let planned = answer(&planned);
-    assert_eq!(planned, answer(&generic));
-    assert_eq!(first_code(&planned), "FEATURE_NOT_ENABLED", "{planned}");
+    refused_alike(&t, &starter.token, admin, json!({}), "FEATURE_NOT_ENABLED").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,20 +297,8 @@ async fn plans_of_search_page_by_rank_for_the_callers_tenant_only() {
         assert_eq!(first_code(&refused), code, "{refused}");
     }
     let starter = t.tenant("starter").await;
-    let (_, planned) = t
-        .post_raw(Some(&starter.token), &[], search, json!({ "q": "billing" }))
-        .await;
-    let (_, generic) = t
-        .post_raw(
-            Some(&starter.token),
-            &[],
-            &uncached(search),
-            json!({ "q": "billing" }),
-        )
-        .await;
-    let planned = answer(&planned);
-    assert_eq!(planned, answer(&generic));
-    assert_eq!(first_code(&planned), "FEATURE_NOT_ENABLED", "{planned}");
+    let billing = json!({ "q": "billing" });
+    refused_alike(&t, &starter.token, search, billing, "FEATURE_NOT_ENABLED").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,13 +509,7 @@ async fn plans_of_stats_and_invitations_keep_tenants_and_addresses_apart() {
     // Guards: a member may read the counts but not the invitations; both paths refuse
     // alike, and nothing of the invitations is shown.
     let (_, member) = t.member(&a, "member@plan.test", Role::Member).await;
-    let (_, planned) = t.post_raw(Some(&member), &[], admin, json!({})).await;
-    let (_, generic) = t
-        .post_raw(Some(&member), &[], &uncached(admin), json!({}))
-        .await;
-    let planned = answer(&planned);
-    assert_eq!(planned, answer(&generic));
-    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    let planned = refused_alike(&t, &member, admin, json!({}), "FORBIDDEN").await;
     assert!(!planned.to_string().contains("plan-0002"), "{planned}");
     let anonymous = declined(&t, None, mine, json!({})).await;
     assert_eq!(first_code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
@@ -628,13 +595,6 @@ async fn plans_of_tenant_usage_show_the_callers_days_only_and_leave_refusals_to_
 
     // ADMIN and above: a member is FORBIDDEN on both paths, and sees no figure.
     let (_, member) = t.member(&a, "member@usage.test", Role::Member).await;
-    let (status, planned) = t.post_raw(Some(&member), &[], usage, range.clone()).await;
-    let (generic_status, generic) = t
-        .post_raw(Some(&member), &[], &uncached(usage), range)
-        .await;
-    let planned = answer(&planned);
-    assert_eq!(planned, answer(&generic));
-    assert_eq!(status, generic_status);
-    assert_eq!(first_code(&planned), "FORBIDDEN", "{planned}");
+    let planned = refused_alike(&t, &member, usage, range, "FORBIDDEN").await;
     assert!(planned["data"].is_null(), "{planned}");
 }

@@ -13,7 +13,7 @@ mod breaking;
 mod citus;
 mod cli;
 mod compiled;
-mod compiled_audit;
+mod compiled_admin;
 mod compiled_objects;
 mod crm;
 mod db;

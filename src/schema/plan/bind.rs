@@ -13,6 +13,7 @@ use crate::conversations::graphql::ConversationFilterInput;
 use crate::conversations::graphql::CONVERSATION_KIND;
 use crate::db::keyset::Page;
 use crate::error::AppError;
+use crate::exports::jobs::EXPORT_JOB_KIND;
 use crate::graphql::relay::{decode_global_id, decode_typed_id, page_complexity};
 use crate::graphql::Limits;
 use crate::messages::graphql::{RankCursor, MESSAGE_KIND};
@@ -104,6 +105,12 @@ impl Plan {
                     let id = root_id(resolve(&Some(id.clone()))?, CONTACT_KIND)?;
                     bound.filters.push(RootFilter::Id(id));
                     1 + bind_contact(sel, &resolve, limits, &mut bound.pages)?
+                }
+                Root::ExportJob { id, .. } => {
+                    let id = root_id(resolve(&Some(id.clone()))?, EXPORT_JOB_KIND)?;
+                    bound.filters.push(RootFilter::Id(id));
+                    // Scored with the other walked roots (`Plan::scored`).
+                    0
                 }
                 Root::Conversation { id, sel } => {
                     let id = root_id(resolve(&Some(id.clone()))?, CONVERSATION_KIND)?;

@@ -11,6 +11,7 @@ use crate::auth::session::MyTenant;
 use crate::config::Config;
 use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
+use crate::exports::jobs::ExportJob;
 use crate::graphql::guards::Rules;
 use crate::graphql::plannable::Planned;
 use crate::graphql::Limits;
@@ -76,6 +77,7 @@ fn planned() -> Vec<Declared> {
         declared::<UsageRow>(USAGE_DAYS),
         declared::<Counts>(USAGE_TOTAL),
         declared::<AuditRow>("{ auditLog { nodes { {} } } }"),
+        declared::<ExportJob>(r#"{ exportJob(id: "x") { {} } }"#),
     ]
 }
 

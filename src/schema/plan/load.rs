@@ -4,9 +4,8 @@
 use super::roots::{root_rows, RootContext};
 use super::{
     child_key, first_page, Bound, Conn, ConversationNested, ConversationSel, LoadError, Loaded,
-    MeNested, MessageNested, MessageSel, Plan, Root, RootRows, TenantNested,
+    MeNested, MessageNested, MessageSel, Plan, PlanServices, Root, RootRows, TenantNested,
 };
-use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::contacts::loaders::ContactById;
 use crate::conversations::loaders::{
@@ -29,7 +28,7 @@ impl Plan {
         &self,
         bound: &Bound,
         tx: &Arc<RequestTx>,
-        sessions: Option<&Sessions>,
+        services: Option<&PlanServices>,
     ) -> Result<Loaded, LoadError> {
         let mut loaded = Loaded::default();
         let unplaced = |e: AppError| (e, Vec::new());
@@ -53,7 +52,7 @@ impl Plan {
             bound,
             tx,
             tenant,
-            sessions,
+            services,
         };
         for ((key, root), filter) in self.roots.list.iter().zip(&bound.filters) {
             // A root field left out (`@include`/`@skip`) is not loaded: its resolver would

@@ -9,8 +9,8 @@
 //! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
-//! `searchMessages`, `tenantUsage`, `auditLog`) is compiled once into a [`Plan`] that loads
-//! each level with the same batch loaders and model queries as the resolvers, in the same
+//! `searchMessages`, `tenantUsage`, `auditLog`, `exportJob`) is compiled once into a
+//! [`Plan`] that loads each level with the same batch loaders and model queries as the resolvers, in the same
 //! request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
@@ -18,7 +18,7 @@
 //! spreads) are evaluated per request from the bound variables; a field they leave out has
 //! no key (a root field left out is not loaded either), and an object left with no field
 //! is `null` (`data` too), as async-graphql answers.
-//! Root fields a plan does not serve (`exportJob`, `tenantHealth`, the platform fields, a
+//! Root fields a plan does not serve (`tenantHealth`, the platform fields, a
 //! root whose selection reaches a field plans do not serve, …) are delegated to the generic
 //! executor as one sub-document in the same transaction (`delegate.rs`), each with its
 //! conditions as its own directives, so a document mixing them with planned fields still
@@ -49,10 +49,15 @@
 //!   `tests/it/differential.rs` for hundreds of documents generated from the schema;
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
 //!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`,
-//!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, `audit/plan.rs`, see
-//!   [`crate::graphql::plannable`]), and
-//!   a test (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a guard that
-//!   its declaration has not decided.
+//!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, `audit/plan.rs`,
+//!   `exports/plan.rs`, see [`crate::graphql::plannable`]), and a test
+//!   (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a
+//!   guard that its declaration has not decided.
+//!
+//! Files: `compile.rs` (flattening selections, conditions, connections), `selections.rs`
+//! (each root field and planned type), `types.rs` (the compiled form), `bind.rs` (one
+//! request's values), `roots.rs` and `load.rs` (loading: the roots, then the nested
+//! levels), `write.rs` (the JSON), `delegate.rs` (the generic executor's share).
 
 mod bind;
 mod compile;
@@ -68,15 +73,28 @@ mod write;
 use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::error::AppError;
+use crate::exports::jobs::ExportSettings;
 use crate::graphql::guards::{self, Rules};
 use crate::graphql::persisted::DocumentHash;
 use crate::graphql::Limits;
+use crate::tenancy::settings::SecretBox;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
 use async_graphql::Variables;
 use compile::Compiler;
 use std::sync::Arc;
 use types::*;
+
+/// What some planned roots read besides the tenant transaction, as their resolvers read it.
+#[derive(Clone)]
+pub struct PlanServices {
+    /// The auth path, for `myTenants` and `myInvitations`.
+    pub sessions: Sessions,
+    /// Seals the download tokens of `exportJob`.
+    pub secrets: SecretBox,
+    /// How long `exportJob`'s download URLs work.
+    pub exports: ExportSettings,
+}
 
 /// Why a request is not served by its plan (a short, fixed reason, the label of
 /// `tenantry_plan_declines_total`): the generic executor serves it instead.
@@ -107,8 +125,9 @@ pub struct Plans {
     limits: Limits,
     /// The query schema's types, for the complexity of delegated fields.
     registry: Registry,
-    /// The auth path, for `myTenants` (None: plans leave it to the generic executor).
-    sessions: Option<Sessions>,
+    /// The paths besides the tenant transaction (None: plans leave the roots that need
+    /// them to the generic executor).
+    services: Option<PlanServices>,
 }
 
 impl Plans {
@@ -118,7 +137,7 @@ impl Plans {
         rules: Arc<Rules>,
         limits: Limits,
         capacity_bytes: u64,
-        sessions: Option<Sessions>,
+        services: Option<PlanServices>,
     ) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
@@ -135,7 +154,7 @@ impl Plans {
                 registry.query_type = "Query".to_string();
                 registry
             },
-            sessions,
+            services,
         }
     }
 
@@ -202,7 +221,7 @@ impl Plans {
             }
             None => None,
         };
-        let loaded = plan.load(&bound, tx, self.sessions.as_ref()).await?;
+        let loaded = plan.load(&bound, tx, self.services.as_ref()).await?;
         if loaded.missing {
             Decline("not_found").count();
             return Ok(None);

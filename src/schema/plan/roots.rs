@@ -2,13 +2,12 @@
 //! in the request's transaction (the nested levels are `load.rs`).
 
 use super::{
-    child_key, Bound, Conn, ContactNested, ConversationSel, Key, LoadError, Plan, Root, RootFilter,
-    RootPage, RootRows, Window,
+    child_key, Bound, Conn, ContactNested, ConversationSel, Key, LoadError, Plan, PlanServices,
+    Root, RootFilter, RootPage, RootRows, Window,
 };
 use crate::api_keys::model as api_keys;
 use crate::audit::graphql::AuditAction;
 use crate::audit::model as audit;
-use crate::auth::session::Sessions;
 use crate::auth::RequestTx;
 use crate::contacts::graphql::CONTACT_KIND;
 use crate::contacts::model as contacts;
@@ -18,6 +17,7 @@ use crate::conversations::loaders::{
 };
 use crate::conversations::model as conversations;
 use crate::error::AppError;
+use crate::exports::jobs::{get_job, ExportJob};
 use crate::ids::TenantId;
 use crate::messages::model as messages;
 use crate::tenancy::graphql::Me;
@@ -31,12 +31,12 @@ use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 
 /// What loading any root needs: the bound pages, the transaction, the tenant every
-/// statement names, and the auth path.
+/// statement names, and the paths besides it.
 pub(super) struct RootContext<'a> {
     pub(super) bound: &'a Bound,
     pub(super) tx: &'a Arc<RequestTx>,
     pub(super) tenant: TenantId,
-    pub(super) sessions: Option<&'a Sessions>,
+    pub(super) services: Option<&'a PlanServices>,
 }
 
 /// The rows of one root field, as its resolver loads them; None where the resolver would
@@ -52,7 +52,7 @@ pub(super) async fn root_rows(
         bound,
         tx,
         tenant,
-        sessions,
+        services,
     } = *cx;
     let at = |e: AppError| (e, vec![super::response_name(key)]);
     let rows = match (root, filter) {
@@ -213,13 +213,13 @@ pub(super) async fn root_rows(
         // The auth path, as their resolvers read it (no sessions, or no signed-in
         // user: the generic executor answers).
         (Root::MyTenants(_) | Root::MyInvitations(_), _) => {
-            match (sessions, tx.admission().signed_in_user()) {
-                (Some(sessions), Ok(user)) if matches!(root, Root::MyTenants(_)) => {
-                    RootRows::MyTenants(sessions.my_tenants(user).await.map_err(at)?)
+            match (services, tx.admission().signed_in_user()) {
+                (Some(services), Ok(user)) if matches!(root, Root::MyTenants(_)) => {
+                    RootRows::MyTenants(services.sessions.my_tenants(user).await.map_err(at)?)
                 }
-                (Some(sessions), Ok(user)) => {
-                    RootRows::MyInvitations(sessions.my_invitations(user).await.map_err(at)?)
-                }
+                (Some(services), Ok(user)) => RootRows::MyInvitations(
+                    services.sessions.my_invitations(user).await.map_err(at)?,
+                ),
                 _ => {
                     return Ok(None);
                 }
@@ -279,6 +279,20 @@ pub(super) async fn root_rows(
                 total: 0,
             };
             RootRows::AuditLog(RootPage { rows, window })
+        }
+        (Root::ExportJob { .. }, RootFilter::Id(id)) => {
+            let id = *id;
+            let row = tx
+                .run(move |c| async move { get_job(c, tenant.0, id).await }.scope_boxed())
+                .await
+                .map_err(at)?;
+            // Not found (the resolver's NOT_FOUND), or no key to sign its download with.
+            let (Some(row), Some(services)) = (row, services) else {
+                return Ok(None);
+            };
+            RootRows::ExportJob(
+                ExportJob::of(row, &services.secrets, &services.exports).map_err(at)?,
+            )
         }
         (Root::TenantStats(_), _) => RootRows::TenantStats(
             tx.run(move |c| async move { tenancy::tenant_stats(c, tenant).await }.scope_boxed())

@@ -307,6 +307,10 @@ impl<'d> Compiler<'d> {
                     sel: Box::new(UsageSel::compile(self, &field.selection_set.node)?),
                 }
             }
+            "exportJob" => Root::ExportJob {
+                id: only_id(field)?,
+                sel: Box::new(plain(self, &field.selection_set.node)?),
+            },
             "auditLog" => {
                 let (conn, filter) = self.connection::<AuditSel>(field, &["filter"])?;
                 Root::AuditLog {

@@ -13,6 +13,7 @@ use crate::conversations::model::ConversationFilter;
 use crate::conversations::model::ConversationRow;
 use crate::db::keyset::Page;
 use crate::error::AppError;
+use crate::exports::jobs::ExportJob;
 use crate::graphql::guards::Required;
 use crate::graphql::plannable::JsonOut;
 use crate::messages::model::MessageRow;
@@ -181,6 +182,11 @@ pub(super) enum Root {
         to: Value,
         sel: Box<UsageSel>,
     },
+    /// `exportJob(id:)`.
+    ExportJob {
+        id: Value,
+        sel: Box<Sel<ExportJob, Leaf>>,
+    },
     /// `auditLog(first:, after:, filter:)`.
     AuditLog {
         filter: Option<Value>,
@@ -205,6 +211,7 @@ impl Root {
                 | Root::ApiKeys(_)
                 | Root::CustomRoles(_)
                 | Root::TenantUsage { .. }
+                | Root::ExportJob { .. }
         )
     }
 }
@@ -417,6 +424,7 @@ pub(super) enum RootRows {
     ApiKeys(Vec<ApiKeyRow>),
     CustomRoles(Vec<CustomRole>),
     TenantUsage(TenantUsage),
+    ExportJob(ExportJob),
     /// A page of audit entries.
     AuditLog(RootPage<AuditRow>),
     /// A page of search hits and each hit's rank (for its cursor).

@@ -146,6 +146,9 @@ impl Plan {
                 (Root::CustomRoles(sel), RootRows::CustomRoles(rows)) => {
                     list(&mut out, sel, rows, &ctx)
                 }
+                (Root::ExportJob { sel, .. }, RootRows::ExportJob(job)) => {
+                    write_row(sel, &mut out, job, &ctx)
+                }
                 (Root::TenantUsage { sel, .. }, RootRows::TenantUsage(usage)) => {
                     write_row(sel, &mut out, usage, &ctx)
                 }

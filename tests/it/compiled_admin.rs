@@ -1,11 +1,13 @@
-//! Compiled plans of `auditLog`: the same answers as the generic executor (the entries'
+//! Compiled plans of the admin's reads. `auditLog`: the same answers as the generic executor (the entries'
 //! JSON values byte for byte), each tenant's entries only (checked against raw SQL as the
 //! runtime role), filters and cursors taken as its resolver takes them, and what the
 //! resolver or validation refuses (a bad cursor, a bad actor id, an unknown filter field, an
 //! unparsable time) left to the generic executor; guards (permission, feature) alike.
+//! `exportJob`: the same answers (the download URL signed afresh on each path, and the
+//! plan's downloads), another tenant's job NOT_FOUND, guards alike.
 
-use crate::common::{first_code, Reply};
-use crate::compiled::{answer, declined, same_both_ways, setup, uncached};
+use crate::common::{first_code, Reply, TestApp};
+use crate::compiled::{declined, refused_alike, same_both_ways, setup, uncached};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -165,14 +167,122 @@ async fn plans_of_the_audit_log_show_the_callers_entries_only_and_leave_refusals
         (member.as_str(), "FORBIDDEN"),
         (starter.token.as_str(), "FEATURE_NOT_ENABLED"),
     ] {
-        let (status, planned) = t.post_raw(Some(token), &[], AUDIT, vars.clone()).await;
-        let (generic_status, generic) = t
-            .post_raw(Some(token), &[], &uncached(AUDIT), vars.clone())
-            .await;
-        let planned = answer(&planned);
-        assert_eq!(planned, answer(&generic));
-        assert_eq!(status, generic_status);
-        assert_eq!(first_code(&planned), code, "{planned}");
+        let planned = refused_alike(&t, token, AUDIT, vars.clone(), code).await;
         assert!(planned["data"].is_null(), "{planned}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_export_jobs_show_the_callers_jobs_only_with_a_working_download() {
+    let dir = std::env::temp_dir().join(format!("tenantry-plan-jobs-{}", uuid::Uuid::new_v4()));
+    let d = dir.clone();
+    let t = TestApp::with_config(move |c| {
+        c.compiled_plans = tenantry::config::Switch::On;
+        c.export_dir = Some(d);
+    })
+    .await;
+    let (acme, globex) = (t.tenant("acme").await, t.tenant("globex").await);
+    for slug in ["acme", "globex"] {
+        let plan = tenantry::auth::plans::Plan::Enterprise;
+        t.app.platform().change_plan(slug, plan).await.unwrap();
+    }
+    let r = t
+        .gql(&acme.token, "mutation { c: createContact(input: { name: \"Ada\" }) { id } r: requestExport { id } }")
+        .await;
+    let id = r.data("r.id").clone();
+    assert!(id.is_string(), "{r}");
+    let job = "query Job($id: ID!) { exportJob(id: $id) { __typename id status progress rows
+        bytes error createdAt finishedAt downloadUrl downloadExpiresAt } }";
+    let vars = json!({ "id": id });
+
+    // Queued (no worker yet): the whole answer is the same on both paths.
+    let queued = same_both_ways(&t, &acme.token, job, vars.clone()).await;
+    assert_eq!(queued.data("exportJob.status"), "QUEUED", "{queued}");
+    assert!(queued.data("exportJob.downloadUrl").is_null());
+
+    // Done: the same but for the download URL and its expiry, which each path signs when
+    // it runs; the plan's URL downloads the archive.
+    t.app.start_export_worker();
+    for _ in 0..200 {
+        let r = t
+            .post(Some(&acme.token), &[], &uncached(job), vars.clone())
+            .await
+            .1;
+        if r.data("exportJob.status") == "DONE" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = t.app.graphql.compiled_count();
+    let planned = t.post(Some(&acme.token), &[], job, vars.clone()).await.1;
+    assert_eq!(
+        t.app.graphql.compiled_count(),
+        before + 1,
+        "no plan answered"
+    );
+    let generic = t
+        .post(Some(&acme.token), &[], &uncached(job), vars.clone())
+        .await
+        .1;
+    assert_eq!(planned.data("exportJob.status"), "DONE", "{planned}");
+    assert_eq!(planned.data("exportJob.progress"), &json!(1.0), "{planned}");
+    let without = |body: &Value| {
+        let mut job = body.data("exportJob").clone();
+        let url = job["downloadUrl"].take();
+        let expires = job["downloadExpiresAt"].take();
+        assert!(url.is_string() && expires.is_string(), "{body}");
+        job
+    };
+    assert_eq!(without(&planned), without(&generic));
+    let url = planned
+        .data("exportJob.downloadUrl")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with(&format!("/exports/{}/", acme.id.0)),
+        "{url}"
+    );
+    let response = {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get(url).body(axum::body::Body::empty());
+        t.router.clone().oneshot(request.unwrap()).await.unwrap()
+    };
+    assert_eq!(response.status(), 200);
+
+    // Another tenant running the compiled text with this job's id: NOT_FOUND (the plan
+    // steps aside, the generic executor reports it), as raw SQL as the runtime role shows.
+    let other = declined(&t, Some(&globex.token), job, vars.clone()).await;
+    assert_eq!(first_code(&other), "NOT_FOUND", "{other}");
+    assert!(other["data"].is_null(), "{other}");
+    for (tenant, expected) in [(&acme, 1i64), (&globex, 0)] {
+        let db = crate::common::as_runtime_role(&t.db.url, tenant.id).await;
+        let raw = tenantry::graphql::relay::decode_global_id(
+            &async_graphql::ID(id.as_str().unwrap().to_string()),
+            "id",
+        )
+        .unwrap()
+        .1;
+        let n: i64 = db
+            .query_one("SELECT count(*) FROM export_jobs WHERE id = $1", &[&raw])
+            .await
+            .unwrap()
+            .get(0);
+        db.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(n, expected);
+    }
+    // A malformed id, and guards: a viewer lacks tenant:manage, a plan without the
+    // feature; alike on both paths.
+    let malformed = declined(&t, Some(&acme.token), job, json!({ "id": "nope" })).await;
+    assert_eq!(first_code(&malformed), "BAD_USER_INPUT", "{malformed}");
+    let (_, viewer) = t.member(&acme, "vic@acme.test", Role::Viewer).await;
+    let basic = t.tenant("basic").await;
+    for (token, code) in [
+        (viewer.as_str(), "FORBIDDEN"),
+        (basic.token.as_str(), "FEATURE_NOT_ENABLED"),
+    ] {
+        let planned = refused_alike(&t, token, job, vars.clone(), code).await;
+        assert!(planned["data"].is_null(), "{planned}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
