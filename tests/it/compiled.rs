@@ -613,6 +613,58 @@ async fn plans_of_node_me_tenant_and_members_keep_tenants_apart() {
     same_both_ways(&t, &b.token, node, json!({ "id": b_contact })).await;
     let foreign = declined(&t, Some(&b.token), node, json!({ "id": a_contact })).await;
     assert_eq!(first_code(&foreign), "NOT_FOUND", "{foreign}");
+    // With nested connections (a contact's conversations, a conversation's messages and
+    // contact) as `contact(id:)` and `conversation(id:)` have them: planned for each type,
+    // B's rows only; A's conversation is NOT_FOUND to B.
+    let deep = "query Deep($id: ID!, $n: Int) { node(id: $id) { __typename id
+        ... on Contact { name conversations(first: $n) { totalCount
+          nodes { subject messages(first: 2) { nodes { body } } } } }
+        ... on Conversation { subject contact { name } messages(first: $n) {
+          pageInfo { hasNextPage } edges { cursor node { body author { email } } } } }
+        ... on Message { body conversation { subject assignee { email } } } } }";
+    let b_deep = same_both_ways(&t, &b.token, deep, json!({ "id": b_contact, "n": 2 })).await;
+    let conversations = b_deep.data("node.conversations.nodes").as_array().unwrap();
+    assert!(!conversations.is_empty(), "{b_deep}");
+    let first_conversation = |token: &str| {
+        let t = &t;
+        let token = token.to_string();
+        async move {
+            t.gql(&token, "{ conversations(first: 1) { nodes { id } } }")
+                .await
+                .data("conversations.nodes")[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a_conv, b_conv) = (
+        first_conversation(&a.token).await,
+        first_conversation(&b.token).await,
+    );
+    let b_thread = same_both_ways(&t, &b.token, deep, json!({ "id": b_conv, "n": 3 })).await;
+    assert_eq!(
+        b_thread.data("node.__typename"),
+        "Conversation",
+        "{b_thread}"
+    );
+    assert!(b_thread.data("node.contact.name").is_string(), "{b_thread}");
+    let edges = b_thread.data("node.messages.edges").as_array().unwrap();
+    assert!(!edges.is_empty(), "{b_thread}");
+    let a_thread = same_both_ways(&t, &a.token, deep, json!({ "id": a_conv, "n": 3 })).await;
+    let bodies = |v: &Value, at: &str| -> Vec<Value> {
+        v.data(at)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["body"].clone())
+            .collect()
+    };
+    let a_bodies = bodies(&a_thread, "node.messages.edges");
+    assert!(bodies(&b_thread, "node.messages.edges")
+        .iter()
+        .all(|b| !a_bodies.contains(b)));
+    let foreign = declined(&t, Some(&b.token), deep, json!({ "id": a_conv, "n": 3 })).await;
+    assert_eq!(first_code(&foreign), "NOT_FOUND", "{foreign}");
 
     // myTenants alone, with a token bound to no tenant: planned, and no tenant needed.
     let unbound = t.token(a.owner, None);

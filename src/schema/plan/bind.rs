@@ -136,7 +136,19 @@ impl Plan {
                         _ => return Err(Decline("node_type")),
                     };
                     bound.filters.push(RootFilter::Node(kind, id));
-                    // Scored with the other walked roots (`Plan::scored`).
+                    // Every type's selection gets its pages (slots are numbered through all
+                    // three), whichever one the id names; the complexity is scored with the
+                    // other walked roots (`Plan::scored`), as async-graphql counts every
+                    // fragment.
+                    if let Some(sel) = contact {
+                        bind_contact(sel, &resolve, limits, &mut bound.pages)?;
+                    }
+                    if let Some(sel) = conversation {
+                        bind_conversation(sel, &resolve, limits, &mut bound.pages)?;
+                    }
+                    if let Some(sel) = message {
+                        bind_message(sel, &resolve, limits, &mut bound.pages)?;
+                    }
                     0
                 }
                 Root::Search { query, conn } => {

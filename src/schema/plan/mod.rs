@@ -6,7 +6,7 @@
 //! one this module knows (the contact list and the conversation list, a contact's
 //! conversations, a conversation's messages and contact, their scalars, edges, cursors,
 //! page info, counts and `__typename`; a conversation's assignee, a message's author and
-//! conversation; `node(id:)` for contacts, conversations and messages; `me`, `tenant` with
+//! conversation; `node(id:)` for contacts, conversations and messages, with their nested fields; `me`, `tenant` with
 //! its features, quotas, settings and member count, `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
 //! `searchMessages`, `tenantUsage`, `auditLog`, `exportJob`) is compiled once into a

@@ -335,7 +335,10 @@ impl Plan {
         for (index, (_, root)) in self.roots.list.iter().enumerate() {
             let nodes: Box<dyn Iterator<Item = _>> = match root {
                 Root::Contacts { conn, .. } => Box::new(conn.nodes()),
-                Root::Contact { sel, .. } => Box::new(std::iter::once(&**sel)),
+                Root::Contact { sel, .. }
+                | Root::Node {
+                    contact: Some(sel), ..
+                } => Box::new(std::iter::once(&**sel)),
                 _ => continue,
             };
             for node in nodes {

@@ -109,7 +109,7 @@ impl NodeKind for AuditSel {
 
 impl ConversationSel {
     /// This selection, if its only nested fields are users (`assignee`): what plans serve
-    /// of a conversation loaded by id after the other levels (`node`'s, a message's).
+    /// of a conversation loaded by id after the other levels (a message's).
     fn users_only(self) -> Compiled<Self> {
         if self
             .nested()
@@ -140,14 +140,6 @@ fn exactly<const N: usize>(field: &Field, names: [&str; N]) -> Compiled<[Value; 
 /// The `id` argument of a field that has no other.
 fn only_id(field: &Field) -> Compiled<Value> {
     exactly(field, ["id"]).map(|[id]| id)
-}
-
-/// A selection with no nested field of its own (the plans of `node` load only the row).
-fn leafy<R, X>(sel: Sel<R, X>) -> Compiled<Sel<R, X>> {
-    if sel.nested().next().is_some() {
-        return Err(Decline("selection"));
-    }
-    Ok(sel)
 }
 
 /// A selection of a type whose fields plans serve are all scalars.
@@ -242,10 +234,11 @@ impl<'d> Compiler<'d> {
             "node" => {
                 let id = only_id(field)?;
                 let set = &field.selection_set.node;
-                let contact = self.concrete(|c| ContactSel::compile(c, set).and_then(leafy));
-                let conversation = self.concrete(|c| {
-                    ConversationSel::compile(c, set).and_then(ConversationSel::users_only)
-                });
+                // Each type's selection in full (a contact's conversations, a conversation's
+                // messages and contact), loaded by the levels as `contact(id:)` and
+                // `conversation(id:)` are; its slots numbered contact, conversation, message.
+                let contact = self.concrete(|c| ContactSel::compile(c, set));
+                let conversation = self.concrete(|c| ConversationSel::compile(c, set));
                 let message = self.concrete(|c| MessageSel::compile(c, set));
                 if contact.is_none() && conversation.is_none() && message.is_none() {
                     return Err(Decline("selection"));
