@@ -8,6 +8,12 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 
 impl Planned for ContactRow {
     const TYPE: &'static str = "Contact";
+    const NODE: Option<&'static str> = Some(CONTACT_KIND);
+
+    fn node_id(&self) -> Option<uuid::Uuid> {
+        Some(self.id)
+    }
+
     const FIELDS: &'static [FieldPlan<Self>] = &[
         FieldPlan::Scalar {
             name: "id",

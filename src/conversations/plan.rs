@@ -9,6 +9,12 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 
 impl Planned for ConversationRow {
     const TYPE: &'static str = "Conversation";
+    const NODE: Option<&'static str> = Some(CONVERSATION_KIND);
+
+    fn node_id(&self) -> Option<uuid::Uuid> {
+        Some(self.id)
+    }
+
     const FIELDS: &'static [FieldPlan<Self>] = &[
         FieldPlan::Scalar {
             name: "id",

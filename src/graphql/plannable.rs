@@ -69,6 +69,15 @@ pub trait Planned: Sized + 'static {
     const FIELDS: &'static [FieldPlan<Self>];
     /// The guards of the type's fields, as the plan expects them (none by default).
     const GUARDS: &'static [(&'static str, Requirement)] = &[];
+    /// The global-id kind of a type that implements `Node` (None by default): a nested
+    /// field plans cannot serve on such a type is left to the generic executor through
+    /// `node(id:)`, row by row, instead of the whole root field.
+    const NODE: Option<&'static str> = None;
+
+    /// The row's id, for a type with [`Planned::NODE`].
+    fn node_id(&self) -> Option<Uuid> {
+        None
+    }
 
     /// The writer of the scalar field `name`, if plans write it.
     fn scalar(name: &str) -> Option<fn(&Self, &mut JsonOut<'_>)> {

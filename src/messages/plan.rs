@@ -8,6 +8,12 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 
 impl Planned for MessageRow {
     const TYPE: &'static str = "Message";
+    const NODE: Option<&'static str> = Some(MESSAGE_KIND);
+
+    fn node_id(&self) -> Option<uuid::Uuid> {
+        Some(self.id)
+    }
+
     const FIELDS: &'static [FieldPlan<Self>] = &[
         FieldPlan::Scalar {
             name: "id",

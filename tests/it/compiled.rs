@@ -354,7 +354,9 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
             messages(first: $k) { edges { node { id body } } } } } } } } } }";
     same_both_ways(&t, &a.token, q, json!({ "n": 2, "m": 2, "k": 2 })).await;
 
-    // A nested page after a cursor is not batched: the generic executor serves it.
+    // A nested page after a cursor sent as a variable is not batched: the generic executor
+    // serves the request (a literal cursor is left to it field by field, see
+    // `compiled_objects`).
     let page = same_both_ways(&t, &a.token, FEED, json!({})).await;
     let cursor = t
         .gql(
@@ -367,11 +369,10 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
     let body = declined(&t, Some(&a.token), q, json!({ "n": 1, "c": cursor })).await;
     assert!(body.get("errors").is_none(), "{body}");
 
-    // A conversation's contact with its own conversations nests too deep for a plan.
+    // A conversation's contact with its own conversations nests too deep for the plan's
+    // levels: the plan answers, that field left to the generic executor row by row.
     let deep = "{ conversations(first: 2) { nodes { contact { conversations { totalCount } } } } }";
-    t.gql(&a.token, deep).await;
-    let body = declined(&t, Some(&a.token), deep, json!({})).await;
-    assert!(body.get("errors").is_none(), "{body}");
+    same_both_ways(&t, &a.token, deep, json!({})).await;
 
     // Invalid values are the generic executor's errors.
     let body = declined(&t, Some(&a.token), q, json!({ "n": 1000 })).await;

@@ -598,3 +598,75 @@ async fn plans_of_tenant_usage_show_the_callers_days_only_and_leave_refusals_to_
     let planned = refused_alike(&t, &member, usage, range, "FORBIDDEN").await;
     assert!(planned["data"].is_null(), "{planned}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_by_row() {
+    let (t, a, b) = setup().await;
+    // Too deep for the plan's levels (a conversation's contact with its conversations, a
+    // message's conversation with its messages), and a nested page after a literal
+    // cursor: the plan still answers, those fields through `node(id:)` per row.
+    let cursor = t
+        .gql(
+            &a.token,
+            "{ contacts(first: 1) { nodes { conversations(first: 1) { edges { cursor } } } } }",
+        )
+        .await
+        .data("contacts.nodes")[0]["conversations"]["edges"][0]["cursor"]
+        .clone();
+    let deep = format!(
+        "query Deep($n: Int) {{
+          conversations(first: $n) {{ nodes {{ id subject
+            contact {{ name conversations(first: 2) {{ totalCount nodes {{ id subject }} }} }}
+            messages(first: 2) {{ nodes {{ body conversation {{ subject messages(first: 1) {{ nodes {{ id body }} }} }} }} }} }} }}
+          contacts(first: 3) {{ nodes {{ name
+            later: conversations(first: 2, after: {cursor}) {{ pageInfo {{ hasPreviousPage }} nodes {{ id subject }} }}
+            conversations(first: 1) {{ nodes {{ subject }} }} }} }} }}"
+    );
+    let a_deep = same_both_ways(&t, &a.token, &deep, json!({ "n": 4 })).await;
+    let nodes = a_deep.data("conversations.nodes").as_array().unwrap();
+    assert_eq!(nodes.len(), 4, "{a_deep}");
+    for node in nodes {
+        assert!(node["contact"]["conversations"]["totalCount"].as_i64() >= Some(1));
+        for message in node["messages"]["nodes"].as_array().unwrap() {
+            assert_eq!(
+                message["conversation"]["subject"], node["subject"],
+                "{a_deep}"
+            );
+        }
+    }
+    // B runs the text compiled for A: B's rows, the delegated fields included.
+    let before = t.app.graphql.compiled_count();
+    let b_deep = t
+        .post(Some(&b.token), &[], &deep, json!({ "n": 4 }))
+        .await
+        .1;
+    assert_eq!(t.app.graphql.compiled_count(), before + 1);
+    let b_generic = t
+        .post(Some(&b.token), &[], &uncached(&deep), json!({ "n": 4 }))
+        .await
+        .1;
+    assert_eq!(b_deep, b_generic);
+    let (mut a_ids, mut b_ids) = (Vec::new(), Vec::new());
+    strings(&a_deep, &mut a_ids);
+    strings(&b_deep, &mut b_ids);
+    assert!(!b_ids.is_empty());
+    assert!(b_ids.iter().all(|id| !a_ids.contains(id)), "{b_deep}");
+    // The delegated parts hold ids too (a contact's conversations, a conversation's
+    // messages, the page after the cursor): every one of them is B's.
+    let delegated = |v: &Value| {
+        v.data("conversations.nodes")[0]["contact"]["conversations"]["nodes"][0]["id"].clone()
+    };
+    assert!(
+        delegated(&b_deep).is_string()
+            && a_ids.contains(&delegated(&a_deep).as_str().unwrap().to_string())
+    );
+    // A delegated field under a condition is asked for only where shown; left out, it has
+    // no key on either path.
+    let conditional = "query C($deep: Boolean!) { conversations(first: 2) { nodes { subject
+        contact @include(if: $deep) { conversations(first: 1) { totalCount } } } } }";
+    for deep in [true, false] {
+        let body = same_both_ways(&t, &a.token, conditional, json!({ "deep": deep })).await;
+        let node = &body.data("conversations.nodes")[0];
+        assert_eq!(node.get("contact").is_some(), deep, "{body}");
+    }
+}

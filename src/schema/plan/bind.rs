@@ -79,6 +79,18 @@ impl Plan {
             }
             skipped.push(!shown);
         }
+        // Each nested field left to the generic executor costs what async-graphql gives it,
+        // once per row its connection may show (multiplied where it stands).
+        let mut delegated = Vec::with_capacity(self.nested.len());
+        if let Some(sub) = &self.delegated {
+            for i in 0..self.nested.len() {
+                delegated.push(sub.nested_complexity(i, registry, &|v| resolve(&Some(v.clone())))?);
+            }
+        }
+        let cx = Cx {
+            limits,
+            delegated: &delegated,
+        };
         let mut bound = Bound {
             complexity: 0,
             pages: Vec::with_capacity(self.slots),
@@ -98,13 +110,13 @@ impl Plan {
                         limits,
                         &mut bound.pages,
                         true,
-                        |n, pages| bind_contact(n, &resolve, limits, pages),
+                        |n, pages| bind_contact(n, &resolve, &cx, pages),
                     )?
                 }
                 Root::Contact { id, sel } => {
                     let id = root_id(resolve(&Some(id.clone()))?, CONTACT_KIND)?;
                     bound.filters.push(RootFilter::Id(id));
-                    1 + bind_contact(sel, &resolve, limits, &mut bound.pages)?
+                    1 + bind_contact(sel, &resolve, &cx, &mut bound.pages)?
                 }
                 Root::ExportJob { id, .. } => {
                     let id = root_id(resolve(&Some(id.clone()))?, EXPORT_JOB_KIND)?;
@@ -115,7 +127,7 @@ impl Plan {
                 Root::Conversation { id, sel } => {
                     let id = root_id(resolve(&Some(id.clone()))?, CONVERSATION_KIND)?;
                     bound.filters.push(RootFilter::Id(id));
-                    1 + bind_conversation(sel, &resolve, limits, &mut bound.pages)?
+                    1 + bind_conversation(sel, &resolve, &cx, &mut bound.pages)?
                 }
                 Root::Node {
                     id,
@@ -141,19 +153,19 @@ impl Plan {
                     // other walked roots (`Plan::scored`), as async-graphql counts every
                     // fragment.
                     if let Some(sel) = contact {
-                        bind_contact(sel, &resolve, limits, &mut bound.pages)?;
+                        bind_contact(sel, &resolve, &cx, &mut bound.pages)?;
                     }
                     if let Some(sel) = conversation {
-                        bind_conversation(sel, &resolve, limits, &mut bound.pages)?;
+                        bind_conversation(sel, &resolve, &cx, &mut bound.pages)?;
                     }
                     if let Some(sel) = message {
-                        bind_message(sel, &resolve, limits, &mut bound.pages)?;
+                        bind_message(sel, &resolve, &cx, &mut bound.pages)?;
                     }
                     0
                 }
                 Root::Search { query, conn } => {
                     let (filter, complexity) =
-                        bind_search(query, conn, &resolve, limits, &mut bound.pages)?;
+                        bind_search(query, conn, &resolve, &cx, &mut bound.pages)?;
                     bound.filters.push(filter);
                     complexity
                 }
@@ -186,7 +198,7 @@ impl Plan {
                         limits,
                         &mut bound.pages,
                         true,
-                        |n, pages| bind_conversation(n, &resolve, limits, pages),
+                        |n, pages| bind_conversation(n, &resolve, &cx, pages),
                     )?
                 }
                 // Roots without arguments of their own (`__typename`, delegated fields, and
@@ -404,7 +416,7 @@ fn bind_search(
     query: &Value,
     conn: &Conn<SearchSel>,
     resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
-    limits: &Limits,
+    cx: &Cx<'_>,
     pages: &mut Vec<Page>,
 ) -> Compiled<(RootFilter, usize)> {
     let ConstValue::String(query) = resolve(&Some(query.clone()))? else {
@@ -418,10 +430,10 @@ fn bind_search(
     if conn.args.last.is_some() || conn.args.before.is_some() {
         return Err(Decline("arguments"));
     }
-    let page = Page::from_args(first, None, None, None, limits.max_page_size)
+    let page = Page::from_args(first, None, None, None, cx.limits.max_page_size)
         .map_err(|_| Decline("arguments"))?;
     let child = bind_page(conn, page, pages, |n, pages| {
-        bind_message(&n.0, resolve, limits, pages)
+        bind_message(&n.0, resolve, cx, pages)
     })?;
     let after = after.map(|a| (a.rank, a.id));
     Ok((
@@ -480,6 +492,7 @@ fn bind_audit(
 fn bind_node<R, X>(
     sel: &Sel<R, X>,
     mut nested: impl FnMut(&X, &mut Vec<Page>) -> Compiled<usize>,
+    delegated: &[usize],
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
     let mut sum = sel.0.repeats;
@@ -488,26 +501,35 @@ fn bind_node<R, X>(
             NodeField::Typename => 0,
             NodeField::Scalar(_) => 1,
             NodeField::Nested(x) => nested(x, pages)?,
+            NodeField::Delegated(i) => *delegated.get(*i).ok_or(Decline("delegated"))?,
         };
     }
     Ok(sum)
 }
 
+/// What binding a node selection needs besides its values: the limits, and the
+/// complexity of each nested field left to the generic executor (by index).
+struct Cx<'a> {
+    limits: &'a Limits,
+    delegated: &'a [usize],
+}
+
 fn bind_contact(
     sel: &ContactSel,
     resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
-    limits: &Limits,
+    cx: &Cx<'_>,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
     bind_node(
         sel,
         |nested, pages| match nested {
             ContactNested::Conversations(conn) => {
-                bind_connection(conn, resolve, limits, pages, false, |n, pages| {
-                    bind_conversation(n, resolve, limits, pages)
+                bind_connection(conn, resolve, cx.limits, pages, false, |n, pages| {
+                    bind_conversation(n, resolve, cx, pages)
                 })
             }
         },
+        cx.delegated,
         pages,
     )
 }
@@ -515,22 +537,23 @@ fn bind_contact(
 fn bind_conversation(
     sel: &ConversationSel,
     resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
-    limits: &Limits,
+    cx: &Cx<'_>,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
     bind_node(
         sel,
         |nested, pages| match nested {
             ConversationNested::Contact(contact) => {
-                Ok(1 + bind_contact(contact, resolve, limits, pages)?)
+                Ok(1 + bind_contact(contact, resolve, cx, pages)?)
             }
             ConversationNested::Assignee(user) => Ok(1 + bind_leaf(user, pages)?),
             ConversationNested::Messages(conn) => {
-                bind_connection(conn, resolve, limits, pages, false, |n, pages| {
-                    bind_message(n, resolve, limits, pages)
+                bind_connection(conn, resolve, cx.limits, pages, false, |n, pages| {
+                    bind_message(n, resolve, cx, pages)
                 })
             }
         },
+        cx.delegated,
         pages,
     )
 }
@@ -538,7 +561,7 @@ fn bind_conversation(
 fn bind_message(
     sel: &MessageSel,
     resolve: &impl Fn(&Option<Value>) -> Compiled<ConstValue>,
-    limits: &Limits,
+    cx: &Cx<'_>,
     pages: &mut Vec<Page>,
 ) -> Compiled<usize> {
     bind_node(
@@ -546,14 +569,15 @@ fn bind_message(
         |nested, pages| match nested {
             MessageNested::Author(user) => Ok(1 + bind_leaf(user, pages)?),
             MessageNested::Conversation(conversation) => {
-                Ok(1 + bind_conversation(conversation, resolve, limits, pages)?)
+                Ok(1 + bind_conversation(conversation, resolve, cx, pages)?)
             }
         },
+        cx.delegated,
         pages,
     )
 }
 
 /// The complexity of a selection of scalars only.
 fn bind_leaf<R>(sel: &Sel<R, Leaf>, pages: &mut Vec<Page>) -> Compiled<usize> {
-    bind_node(sel, |never, _| match *never {}, pages)
+    bind_node(sel, |never, _| match *never {}, &[], pages)
 }

@@ -3,8 +3,8 @@
 
 use super::delegate::Delegated;
 use super::{
-    Compiled, Condition, Conn, ConnField, Decline, EdgeField, Fields, Key, Later, NodeField,
-    NodeKind, PageArgs, PageInfoField, Plan, Root, Sel, VarType, VariableDef,
+    Compiled, Condition, Conn, ConnField, Decline, EdgeField, Fields, Key, Later, NestedField,
+    NodeField, NodeKind, PageArgs, PageInfoField, Plan, Root, Sel, VarType, VariableDef,
 };
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
@@ -84,6 +84,11 @@ pub(super) struct Compiler<'d> {
     /// fragments on the `Node` interface apply, fragments on other object types are
     /// skipped (validation admits them only there).
     abstract_parent: bool,
+    /// The nested fields left to the generic executor (see [`NodeField::Delegated`]), and
+    /// each one's object type and field (without directives: its key's condition says
+    /// where it is shown).
+    nested: Vec<NestedField>,
+    templates: Vec<(&'static str, async_graphql::Positioned<Field>)>,
 }
 
 impl<'d> Compiler<'d> {
@@ -95,6 +100,8 @@ impl<'d> Compiler<'d> {
             later: Later::default(),
             expanding: Vec::new(),
             abstract_parent: false,
+            nested: Vec::new(),
+            templates: Vec::new(),
         }
     }
 
@@ -194,18 +201,20 @@ impl<'d> Compiler<'d> {
         if !planned {
             return Err(Decline("no_planned_root"));
         }
-        let delegated = (!delegated.is_empty()).then(|| {
+        let templates: Vec<_> = self.templates.iter().map(|(ty, f)| (*ty, f)).collect();
+        let delegated = (!delegated.is_empty() || !templates.is_empty()).then(|| {
             let fields: Vec<_> = delegated.iter().collect();
-            Delegated::new(self.doc, operation, op_name, &fields)
+            Delegated::new(self.doc, operation, op_name, &fields, &templates)
         });
-        let scored =
-            (!scored.is_empty()).then(|| Delegated::new(self.doc, operation, op_name, &scored));
+        let scored = (!scored.is_empty())
+            .then(|| Delegated::new(self.doc, operation, op_name, &scored, &[]));
         Ok(Plan {
             operation_name: name.map(str::to_string),
             variables,
             required,
             roots: Fields { list, repeats },
             delegated,
+            nested: self.nested,
             scored,
             slots: self.slots,
             conditions: self.conditions,
@@ -393,9 +402,50 @@ impl<'d> Compiler<'d> {
             if !R::nested(f.name.node.as_str()) {
                 return Ok(None);
             }
-            Ok(nested(c, f)?.map(NodeField::Nested))
+            if R::NODE.is_none() {
+                return Ok(nested(c, f)?.map(NodeField::Nested));
+            }
+            // On a `Node` type, a nested field plans cannot serve (too deep, or a page that
+            // is not a first one: a literal cursor or `last`) is left to the generic
+            // executor, row by row, rather than the whole root.
+            let paged = f.arguments.iter().any(|(name, value)| {
+                matches!(name.node.as_str(), "after" | "before" | "last")
+                    && !matches!(value.node, Value::Null | Value::Variable(_))
+            });
+            let saved = (c.slots, c.conditions.len(), c.later);
+            let compiled = match paged {
+                true => Err(Decline("nested_page")),
+                false => nested(c, f),
+            };
+            Ok(Some(match compiled {
+                Ok(Some(x)) => NodeField::Nested(x),
+                Ok(None) | Err(_) => {
+                    (c.slots, c.later) = (saved.0, saved.2);
+                    c.conditions.truncate(saved.1);
+                    NodeField::Delegated(c.delegate(R::TYPE, f))
+                }
+            }))
         })?;
+        for (key, field) in &fields.list {
+            if let NodeField::Delegated(i) = field {
+                self.nested[*i].condition = key.condition;
+            }
+        }
         Ok(Sel(fields))
+    }
+
+    /// Leaves the field `f` of the object type `ty` to the generic executor; its index.
+    fn delegate(&mut self, ty: &'static str, f: &Field) -> usize {
+        let mut field = f.clone();
+        field.directives.clear();
+        self.nested.push(NestedField {
+            key: f.response_key().node.clone(),
+            condition: None,
+        });
+        let pos = async_graphql::Pos::default();
+        self.templates
+            .push((ty, async_graphql::Positioned::new(field, pos)));
+        self.nested.len() - 1
     }
 
     /// A connection field with the Relay arguments and the `extra` ones (returned in order).

@@ -17,34 +17,50 @@ use super::bind::optional_int;
 use super::{Compiled, Decline};
 use crate::graphql::relay::page_complexity;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, Field, InlineFragment, OperationDefinition, Selection,
+    SelectionSet, TypeCondition,
 };
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{Name, Positioned, Request, Variables};
+use async_graphql::{Name, Pos, Positioned, Request, Variables};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashSet;
+use uuid::Uuid;
 
-/// The delegated root fields of a plan, as a document of their own.
+/// The delegated root fields of a plan, and the templates of its delegated nested fields,
+/// as a document of their own.
 pub(super) struct Delegated {
     doc: ExecutableDocument,
+    /// How many of the operation's fields are delegated root fields; after them, one
+    /// template per nested field (`node(id: "") { ... on T { field } }`), repeated per
+    /// row when a request is made.
+    roots: usize,
 }
 
 impl Delegated {
-    /// The sub-document of `doc` whose operation `op` (named `name`) keeps only `fields`.
+    /// The sub-document of `doc` whose operation `op` (named `name`) keeps only `fields`,
+    /// followed by the `node(id:)` templates of the nested fields `nested` (each a field on
+    /// the object type named with it).
     pub(super) fn new(
         doc: &ExecutableDocument,
         op: &Positioned<OperationDefinition>,
         name: Option<&Name>,
         fields: &[&Positioned<Field>],
+        nested: &[(&str, &Positioned<Field>)],
     ) -> Self {
+        let templates: Vec<Positioned<Field>> = nested
+            .iter()
+            .map(|(ty, field)| node_template(ty, field))
+            .collect();
         let mut used = Uses::default();
-        for field in fields {
+        for field in fields.iter().copied().chain(&templates) {
             used.field(doc, &field.node);
         }
         let mut op = op.clone();
         op.node.selection_set.node.items = fields
             .iter()
-            .map(|f| Positioned::new(Selection::Field((*f).clone()), f.pos))
+            .copied()
+            .chain(&templates)
+            .map(|f| Positioned::new(Selection::Field(f.clone()), f.pos))
             .collect();
         op.node
             .variable_definitions
@@ -64,37 +80,149 @@ impl Delegated {
                 operations,
                 fragments,
             },
+            roots: fields.len(),
         }
     }
 
-    /// The request the generic executor runs for the delegated fields.
-    pub(super) fn request(&self, operation_name: Option<&str>, variables: &Variables) -> Request {
+    /// Whether a request has anything to ask: delegated root fields, or rows in `ids`.
+    pub(super) fn asks(&self, ids: &[Vec<(Uuid, String)>]) -> bool {
+        self.roots > 0 || ids.iter().any(|ids| !ids.is_empty())
+    }
+
+    /// The request the generic executor runs for the delegated root fields and, for each
+    /// nested field `i`, its value on each row of `ids[i]` (global ids): aliased
+    /// `node(id:)` fields, [`nested_alias`]`(i, j)`.
+    pub(super) fn request(
+        &self,
+        operation_name: Option<&str>,
+        variables: &Variables,
+        ids: &[Vec<(Uuid, String)>],
+    ) -> Request {
+        let mut doc = self.doc.clone();
+        let op = match &mut doc.operations {
+            DocumentOperations::Single(op) => Some(op),
+            DocumentOperations::Multiple(ops) => ops.values_mut().next(),
+        };
+        if let Some(op) = op {
+            let items = &mut op.node.selection_set.node.items;
+            let templates = items.split_off(self.roots);
+            for (i, (template, ids)) in templates.into_iter().zip(ids).enumerate() {
+                for (j, (_, id)) in ids.iter().enumerate() {
+                    let mut item = template.clone();
+                    if let Selection::Field(field) = &mut item.node {
+                        let at = field.pos;
+                        field.node.alias = Some(Positioned::new(nested_alias(i, j), at));
+                        field.node.arguments[0].1 = Positioned::new(Value::String(id.clone()), at);
+                    }
+                    items.push(item);
+                }
+            }
+        }
         let mut request = Request::new(String::new()).variables(variables.clone());
         if let Some(name) = operation_name {
             request = request.operation_name(name);
         }
-        request.set_parsed_query(self.doc.clone());
+        request.set_parsed_query(doc);
         request
     }
 
-    /// The complexity async-graphql gives the delegated fields, with the request's values.
+    /// The complexity async-graphql gives the delegated root fields, with the request's
+    /// values.
     pub(super) fn complexity(
         &self,
         registry: &Registry,
         resolve: &impl Fn(&Value) -> Compiled<ConstValue>,
     ) -> Compiled<usize> {
-        let Some((_, op)) = self.doc.operations.iter().next() else {
-            return Ok(0);
-        };
-        let query = registry.query_type.as_str();
-        Walk {
+        let mut walk = Walk {
             registry,
             doc: &self.doc,
             resolve,
             expanding: Vec::new(),
+        };
+        let query = registry.query_type.as_str();
+        let mut sum = 0;
+        for item in self.items().iter().take(self.roots) {
+            if let Selection::Field(field) = &item.node {
+                sum += walk.field(query, &field.node)?;
+            }
         }
-        .set(query, &op.node.selection_set.node)
+        Ok(sum)
     }
+
+    /// The complexity async-graphql gives the nested field `i` once, with the request's
+    /// values (its template's, less the `node` field around it).
+    pub(super) fn nested_complexity(
+        &self,
+        i: usize,
+        registry: &Registry,
+        resolve: &impl Fn(&Value) -> Compiled<ConstValue>,
+    ) -> Compiled<usize> {
+        let Some(Selection::Field(template)) = self.items().get(self.roots + i).map(|f| &f.node)
+        else {
+            return Err(Decline("delegated_complexity"));
+        };
+        let mut walk = Walk {
+            registry,
+            doc: &self.doc,
+            resolve,
+            expanding: Vec::new(),
+        };
+        let query = registry.query_type.as_str();
+        Ok(walk.field(query, &template.node)?.saturating_sub(1))
+    }
+
+    /// The operation's fields.
+    fn items(&self) -> &[Positioned<Selection>] {
+        match self.doc.operations.iter().next() {
+            Some((_, op)) => &op.node.selection_set.node.items,
+            None => &[],
+        }
+    }
+}
+
+/// The response key of row `j` of nested field `i` in a delegated request.
+pub(super) fn nested_alias(i: usize, j: usize) -> Name {
+    Name::new(format!("tenantryNested{i}x{j}"))
+}
+
+/// `node(id: "") { ... on ty { field } }`: the template of a nested field (its id set per
+/// row when a request is made).
+fn node_template(ty: &str, field: &Positioned<Field>) -> Positioned<Field> {
+    fn pos<T>(node: T, at: Pos) -> Positioned<T> {
+        Positioned::new(node, at)
+    }
+    let at = field.pos;
+    let fragment = InlineFragment {
+        type_condition: Some(pos(
+            TypeCondition {
+                on: pos(Name::new(ty), at),
+            },
+            at,
+        )),
+        directives: Vec::new(),
+        selection_set: pos(
+            SelectionSet {
+                items: vec![pos(Selection::Field(field.clone()), at)],
+            },
+            at,
+        ),
+    };
+    let selection = SelectionSet {
+        items: vec![pos(Selection::InlineFragment(pos(fragment, at)), at)],
+    };
+    pos(
+        Field {
+            alias: None,
+            name: pos(Name::new("node"), at),
+            arguments: vec![(
+                pos(Name::new("id"), at),
+                pos(Value::String(String::new()), at),
+            )],
+            directives: Vec::new(),
+            selection_set: pos(selection, at),
+        },
+        at,
+    )
 }
 
 /// The variables and fragments a selection uses.

@@ -1,10 +1,12 @@
 //! Loading a bound plan level by level, with the resolvers' model queries and batch
 //! loaders, in the request's transaction.
 
+use super::delegate::nested_alias;
 use super::roots::{root_rows, RootContext};
 use super::{
     child_key, first_page, Bound, Conn, ConversationNested, ConversationSel, LoadError, Loaded,
-    MeNested, MessageNested, MessageSel, Plan, PlanServices, Root, RootRows, TenantNested,
+    MeNested, MessageNested, MessageSel, NodeField, Plan, PlanServices, Root, RootRows, Sel,
+    TenantNested,
 };
 use crate::auth::RequestTx;
 use crate::contacts::loaders::ContactById;
@@ -14,14 +16,19 @@ use crate::conversations::loaders::{
 use crate::conversations::model::ConversationRow;
 use crate::db::batch::dedup;
 use crate::error::AppError;
+use crate::graphql::plannable::Planned;
+use crate::graphql::relay::global_id;
 use crate::ids::TenantId;
 use crate::messages::loaders::MessagesByConversation;
 use crate::messages::model::MessageRow;
 use crate::tenancy::loaders::UserById;
 use crate::tenancy::model as tenancy;
 use async_graphql::dataloader::Loader;
+use async_graphql_value::ConstValue;
 use scoped_futures::ScopedFutureExt;
+use std::collections::HashSet;
 use std::sync::Arc;
+use uuid::Uuid;
 
 impl Plan {
     pub(super) async fn load(
@@ -319,5 +326,124 @@ impl Plan {
             }
         }
         shown
+    }
+
+    /// The rows each nested field left to the generic executor is shown on, by index
+    /// (each row once, with its global id), wherever its selection stands: the roots'
+    /// contacts, conversations and messages, the pages below them, a conversation's
+    /// contact, a message's conversation.
+    pub(super) fn nested_ids(&self, bound: &Bound, loaded: &Loaded) -> Vec<Vec<(Uuid, String)>> {
+        let mut rows = NestedRows {
+            bound,
+            ids: vec![Vec::new(); self.nested.len()],
+            seen: vec![HashSet::new(); self.nested.len()],
+        };
+        if self.nested.is_empty() {
+            return rows.ids;
+        }
+        for ((_, root), found) in self.roots.list.iter().zip(&loaded.roots) {
+            match (root, found) {
+                (Root::Contacts { conn, .. }, RootRows::Contacts(page)) => {
+                    conn.nodes().for_each(|sel| rows.note(sel, &page.rows));
+                }
+                (Root::Contact { sel, .. }, RootRows::Contact(row))
+                | (
+                    Root::Node {
+                        contact: Some(sel), ..
+                    },
+                    RootRows::Contact(row),
+                ) => rows.note(sel, std::slice::from_ref(row)),
+                _ => {}
+            }
+        }
+        let conversation_fields = self.conversation_fields();
+        let conversations = self.shown_conversations(bound, loaded, &conversation_fields);
+        for (shown, sel) in &conversations {
+            rows.note(sel, shown);
+            for nested in sel.nested() {
+                if let ConversationNested::Contact(contact) = nested {
+                    let by_id = &loaded.contacts_by_id;
+                    let found: Vec<_> = shown
+                        .iter()
+                        .filter_map(|c| by_id.get(&c.contact_id).cloned())
+                        .collect();
+                    rows.note(contact, &found);
+                }
+            }
+        }
+        for (shown, sel) in self.shown_messages(bound, loaded, &conversations) {
+            rows.note(sel, shown);
+            for nested in sel.nested() {
+                if let MessageNested::Conversation(conversation) = nested {
+                    let by_id = &loaded.conversations_by_id;
+                    let found: Vec<_> = shown
+                        .iter()
+                        .filter_map(|m| by_id.get(&m.conversation_id).cloned())
+                        .collect();
+                    rows.note(conversation, &found);
+                }
+            }
+        }
+        rows.ids
+    }
+
+    /// Places the answer of the delegated sub-request for the nested fields (their
+    /// `node(id:)` aliases) in `loaded`, by field and row.
+    pub(super) fn place_nested(
+        &self,
+        data: &ConstValue,
+        ids: &[Vec<(Uuid, String)>],
+        loaded: &mut Loaded,
+    ) {
+        let ConstValue::Object(data) = data else {
+            return;
+        };
+        loaded.nested = self
+            .nested
+            .iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(i, (field, ids))| {
+                ids.iter()
+                    .enumerate()
+                    .filter_map(|(j, (id, _))| {
+                        let ConstValue::Object(node) = data.get(&nested_alias(i, j))? else {
+                            return None;
+                        };
+                        Some((*id, node.get(&field.key)?.clone()))
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+}
+
+/// The rows each delegated nested field is asked for (see [`Plan::nested_ids`]).
+struct NestedRows<'a> {
+    bound: &'a Bound,
+    ids: Vec<Vec<(Uuid, String)>>,
+    seen: Vec<HashSet<Uuid>>,
+}
+
+impl NestedRows<'_> {
+    /// Notes `rows` for every delegated field `sel` shows.
+    fn note<R: Planned, X>(&mut self, sel: &Sel<R, X>, rows: &[R]) {
+        let Some(kind) = R::NODE else {
+            return;
+        };
+        for (key, field) in &sel.0.list {
+            let NodeField::Delegated(i) = field else {
+                continue;
+            };
+            if !self.bound.shows(key) {
+                continue;
+            }
+            for id in rows.iter().filter_map(Planned::node_id) {
+                if self.seen[*i].insert(id) {
+                    let global = global_id(kind, id).0;
+                    self.ids[*i].push((id, global));
+                }
+            }
+        }
     }
 }

@@ -22,7 +22,11 @@
 //! root whose selection reaches a field plans do not serve, …) are delegated to the generic
 //! executor as one sub-document in the same transaction (`delegate.rs`), each with its
 //! conditions as its own directives, so a document mixing them with planned fields still
-//! runs as one plan.
+//! runs as one plan. Below the root, on contacts, conversations and messages (the `Node`
+//! types), a nested field plans cannot serve (nested deeper than the plan's levels, or a
+//! page after a literal cursor or from the end) is delegated the same way, row by row:
+//! the sub-request asks `node(id:) { ... on T { field } }` for each row it is shown on,
+//! once the plan has loaded them, and the plan writes each row's value in its place.
 //!
 //! Every decline is counted (`tenantry_plan_declines_total{reason}`, and a debug log
 //! line), per request served generically; every delegated root field at compile time
@@ -35,7 +39,7 @@
 //! - per request, every variable is checked against its declared type, the complexity is
 //!   recomputed with the request's values (the same formula as the schema's), and page
 //!   arguments and filters are validated by the same functions; anything unusual
-//!   (a cursor on a nested page, a variable of an unexpected shape, an invalid argument, a
+//!   (a cursor sent as a variable for a nested page, a variable of an unexpected shape, an invalid argument, a
 //!   complexity over the limit) makes the plan step aside and the generic executor runs
 //!   the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
@@ -208,10 +212,18 @@ impl Plans {
         if let Err(e) = tx.admission().note_cost(bound.complexity as u64) {
             return Err((e, Vec::new()));
         }
+        let mut loaded = plan.load(&bound, tx, self.services.as_ref()).await?;
+        if loaded.missing {
+            Decline("not_found").count();
+            return Ok(None);
+        }
+        // The delegated root fields, and the delegated nested fields of the rows shown, in
+        // one sub-request once the rows are known.
+        let ids = plan.nested_ids(&bound, &loaded);
         let delegated = match &plan.delegated {
-            Some(delegated) => {
+            Some(delegated) if delegated.asks(&ids) => {
                 let name = plan.operation_name.as_deref();
-                let response = delegate(delegated.request(name, variables)).await;
+                let response = delegate(delegated.request(name, variables, &ids)).await;
                 if !response.errors.is_empty() {
                     // The generic executor runs the whole request: every error is its own.
                     Decline("delegated_error").count();
@@ -219,12 +231,10 @@ impl Plans {
                 }
                 Some(response.data)
             }
-            None => None,
+            _ => None,
         };
-        let loaded = plan.load(&bound, tx, self.services.as_ref()).await?;
-        if loaded.missing {
-            Decline("not_found").count();
-            return Ok(None);
+        if let Some(data) = &delegated {
+            plan.place_nested(data, &ids, &mut loaded);
         }
         Ok(Some(plan.write(&bound, &loaded, delegated.as_ref())))
     }

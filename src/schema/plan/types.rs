@@ -37,16 +37,18 @@ pub struct Plan {
     pub(super) variables: Vec<VariableDef>,
     pub(super) required: Vec<Required>,
     pub(super) roots: Fields<Root>,
-    /// The root fields left to the generic executor, if any (see `delegate.rs`).
+    /// The root fields left to the generic executor, and the nested ones, if any (see
+    /// `delegate.rs`).
     pub(super) delegated: Option<delegate::Delegated>,
+    /// The nested fields left to the generic executor, by index.
+    pub(super) nested: Vec<NestedField>,
     /// The planned root fields whose complexity is scored by async-graphql's rule as
     /// `delegate.rs` walks it (those of [`Root::scored`]: no connection of their own, and
     /// `node`'s fragments count whatever the id's type).
     pub(super) scored: Option<delegate::Delegated>,
     /// How many connection fields the operation has (each gets a page when bound).
     pub(super) slots: usize,
-    /// The `@include`/`@skip` conditions below the root, by slot (root fields with
-    /// directives are delegated).
+    /// The `@include`/`@skip` conditions, by slot.
     pub(super) conditions: Vec<Vec<Condition>>,
     /// Which levels after the messages the plan may need.
     pub(super) later: Later,
@@ -265,6 +267,18 @@ pub(super) enum NodeField<R: 'static, X> {
     Scalar(fn(&R, &mut JsonOut<'_>)),
     /// A connection or object loaded by batch.
     Nested(X),
+    /// A field plans do not serve on this row (a `Node` type), left to the generic
+    /// executor through `node(id:)` for each row shown: its index in [`Plan::nested`].
+    Delegated(usize),
+}
+
+/// A nested field left to the generic executor (see [`NodeField::Delegated`]).
+pub(super) struct NestedField {
+    /// Its response key, in the object `node(id:)` answers.
+    pub(super) key: Name,
+    /// The condition slot of its key, if it has one: rows are asked for only where it is
+    /// shown.
+    pub(super) condition: Option<usize>,
 }
 
 pub(super) type ContactSel = Sel<ContactRow, ContactNested>;
@@ -457,6 +471,8 @@ pub(super) struct RootPage<R> {
 pub(super) struct Loaded {
     /// One per root field, in the order of [`Plan::roots`].
     pub(super) roots: Vec<RootRows>,
+    /// Per nested field left to the generic executor, its value by row id.
+    pub(super) nested: Vec<HashMap<Uuid, ConstValue>>,
     /// Conversations per contact, for `totalCount` of nested connections.
     pub(super) conversation_totals: HashMap<Uuid, i64>,
     pub(super) conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,

@@ -322,6 +322,12 @@ fn write_row<R: Planned, X: WriteNested<R>>(
         NodeField::Typename => string(out, R::TYPE),
         NodeField::Scalar(write) => write(row, &mut JsonOut(out)),
         NodeField::Nested(nested) => nested.write(out, row, ctx),
+        NodeField::Delegated(i) => {
+            let nested = ctx.loaded.nested.get(*i);
+            let value = row.node_id().and_then(|id| nested?.get(&id));
+            // Serialising a `ConstValue` into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &value);
+        }
     });
 }
 
