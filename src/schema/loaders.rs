@@ -10,7 +10,7 @@ use crate::conversations::loaders::{
 };
 use crate::db::batch::Batched;
 use crate::graphql::context::LoaderSet;
-use crate::messages::loaders::MessagesByConversation;
+use crate::messages::loaders::{MessageById, MessagesByConversation};
 use crate::tenancy::loaders::UserById;
 use async_graphql::Request;
 use std::sync::Arc;
@@ -29,5 +29,6 @@ pub fn loaders(tx: &Arc<RequestTx>) -> LoaderSet {
         .with(Batched::new(MessagesByConversation(tx())))
         .with(Batched::new(ConversationById(tx())))
         .with(Batched::new(ContactById(tx())))
+        .with(Batched::new(MessageById(tx())))
         .with(Batched::new(UserById(tx())))
 }

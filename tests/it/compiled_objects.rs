@@ -652,14 +652,52 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
     assert!(!b_ids.is_empty());
     assert!(b_ids.iter().all(|id| !a_ids.contains(id)), "{b_deep}");
     // The delegated parts hold ids too (a contact's conversations, a conversation's
-    // messages, the page after the cursor): every one of them is B's.
-    let delegated = |v: &Value| {
-        v.data("conversations.nodes")[0]["contact"]["conversations"]["nodes"][0]["id"].clone()
+    // messages, the page after the cursor), checked with the others above.
+    let delegated = &b_deep.data("conversations.nodes")[0]["contact"]["conversations"];
+    let delegated_id = delegated["nodes"][0]["id"].as_str().unwrap().to_string();
+    assert!(b_ids.contains(&delegated_id), "{b_deep}");
+
+    // By batch: the statements do not grow with the number of rows a delegated field is
+    // asked for (each `node(id:)` type loads its rows in one statement).
+    let at = |n: usize| {
+        format!(
+            "{{ conversations(first: {n}) {{ nodes {{ contact {{ conversations(first: 2) {{ nodes {{ id }} }} }}
+              messages(first: 2) {{ nodes {{ conversation {{ messages(first: 1) {{ nodes {{ id }} }} }} }} }} }} }} }}"
+        )
     };
-    assert!(
-        delegated(&b_deep).is_string()
-            && a_ids.contains(&delegated(&a_deep).as_str().unwrap().to_string())
-    );
+    for n in [2, 6] {
+        crate::crm::statements(&t, &a, at(n)).await;
+    }
+    let (few, _, planned_few) = crate::crm::statements(&t, &a, at(2)).await;
+    let (more, _, planned_more) = crate::crm::statements(&t, &a, at(6)).await;
+    assert!(planned_few && planned_more);
+    assert_eq!(few, more, "statements grew with the rows delegated");
+
+    // Fragment and field conditions together on a delegated root field (the platform's,
+    // refused to a tenant owner): left out, the plan answers; shown, its refusal makes the
+    // plan step aside.
+    let both = "query B($a: Boolean!, $b: Boolean!) { conversations(first: 1) { nodes { id } }
+        ... @include(if: $a) { platformTenants @include(if: $b) { slug } } }";
+    for (vars, served) in [
+        (json!({ "a": true, "b": false }), true),
+        (json!({ "a": false, "b": true }), true),
+        (json!({ "a": true, "b": true }), false),
+    ] {
+        if served {
+            let body = same_both_ways(&t, &a.token, both, vars).await;
+            assert!(body["data"].get("platformTenants").is_none(), "{body}");
+        } else {
+            let body = declined(&t, Some(&a.token), both, vars).await;
+            assert_eq!(first_code(&body), "FORBIDDEN", "{body}");
+        }
+    }
+    // A root key that could be one of the delegated rows' aliases: the plan steps aside.
+    let clash = "{ tenantryNested0x0: tenant { slug } conversations(first: 1) { nodes {
+        contact { conversations(first: 1) { totalCount } } } } }";
+    t.gql(&a.token, clash).await;
+    let body = declined(&t, Some(&a.token), clash, json!({})).await;
+    assert_eq!(body.data("tenantryNested0x0.slug"), "plan-0001", "{body}");
+
     // A delegated field under a condition is asked for only where shown; left out, it has
     // no key on either path.
     let conditional = "query C($deep: Boolean!) { conversations(first: 2) { nodes { subject

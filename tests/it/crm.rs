@@ -388,7 +388,11 @@ async fn feed_statements(t: &TestApp, tenant: &TestTenant, first: usize) -> (u64
 
 /// Statements sent for `query` as the owner of `tenant`, its data, and whether a compiled
 /// plan answered it.
-async fn statements(t: &TestApp, tenant: &TestTenant, query: String) -> (u64, Value, bool) {
+pub(crate) async fn statements(
+    t: &TestApp,
+    tenant: &TestTenant,
+    query: String,
+) -> (u64, Value, bool) {
     let principal = Some(Principal {
         user_id: tenant.owner,
         tenant: Some(TenantSelector::Id(tenant.id)),

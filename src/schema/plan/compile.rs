@@ -9,7 +9,8 @@ use super::{
 use crate::graphql::guards::{self, Required};
 use crate::graphql::plannable::Planned;
 use async_graphql::parser::types::{
-    BaseType, Directive, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+    BaseType, Directive, ExecutableDocument, Field, InlineFragment, OperationType, Selection,
+    SelectionSet,
 };
 use async_graphql::Name;
 use async_graphql_value::Value;
@@ -43,32 +44,46 @@ fn conditions(
     Ok(all)
 }
 
-/// `field` with `conditions` as its only directives (`@include(if:)`/`@skip(if:)`): a
-/// delegated root field as the generic executor is to see it, whatever fragments it came
-/// through.
+/// `field` under `conditions` (`@include(if:)`/`@skip(if:)`, its own and its fragments'),
+/// as the generic executor is to see a delegated root field: inside one inline fragment
+/// per condition, since neither directive may stand twice on one selection.
 fn conditioned(
     field: &async_graphql::Positioned<Field>,
     conditions: &[Condition],
-) -> async_graphql::Positioned<Field> {
-    let mut field = field.clone();
+) -> async_graphql::Positioned<Selection> {
     let pos = field.pos;
-    let at = |node| async_graphql::Positioned::new(node, pos);
-    field.node.directives = conditions
-        .iter()
-        .map(|c| {
-            async_graphql::Positioned::new(
-                Directive {
-                    name: at(Name::new(if c.include { "include" } else { "skip" })),
-                    arguments: vec![(
-                        at(Name::new("if")),
-                        async_graphql::Positioned::new(c.value.clone(), pos),
-                    )],
-                },
-                pos,
-            )
-        })
-        .collect();
-    field
+    let mut field = field.clone();
+    field.node.directives.clear();
+    let mut item = async_graphql::Positioned::new(Selection::Field(field), pos);
+    for c in conditions.iter().rev() {
+        let name = Name::new(if c.include { "include" } else { "skip" });
+        let directive = Directive {
+            name: async_graphql::Positioned::new(name, pos),
+            arguments: vec![(
+                async_graphql::Positioned::new(Name::new("if"), pos),
+                async_graphql::Positioned::new(c.value.clone(), pos),
+            )],
+        };
+        let fragment = InlineFragment {
+            type_condition: None,
+            directives: vec![async_graphql::Positioned::new(directive, pos)],
+            selection_set: async_graphql::Positioned::new(SelectionSet { items: vec![item] }, pos),
+        };
+        item = async_graphql::Positioned::new(
+            Selection::InlineFragment(async_graphql::Positioned::new(fragment, pos)),
+            pos,
+        );
+    }
+    item
+}
+
+/// A point of compiling to come back to (see [`Compiler::mark`]).
+#[derive(Clone, Copy)]
+struct Mark {
+    slots: usize,
+    conditions: usize,
+    nested: usize,
+    later: Later,
 }
 
 pub(super) struct Compiler<'d> {
@@ -169,18 +184,17 @@ impl<'d> Compiler<'d> {
             if name.starts_with("__") && name != "__typename" {
                 return Err(Decline("introspection"));
             }
-            let (slots, conditions) = (self.slots, self.conditions.len());
+            let mark = self.mark();
             let root = match self.root(&field.node) {
                 Ok(root) => {
                     if root.scored() {
-                        scored.push(field);
+                        scored.push(conditioned(field, &[]));
                     }
                     root
                 }
                 Err(Decline(reason)) => {
                     // Slots are numbered in the order of the planned connections.
-                    self.slots = slots;
-                    self.conditions.truncate(conditions);
+                    self.reset(mark);
                     // Labelled by reason only: the field's name is the client's text (an unknown
                     // one too, as compiling precedes validation), so it would make series
                     // without bound.
@@ -201,11 +215,16 @@ impl<'d> Compiler<'d> {
         if !planned {
             return Err(Decline("no_planned_root"));
         }
+        // The rows of delegated nested fields are asked for under aliases of their own
+        // (`delegate::nested_alias`), beside the delegated root fields: a root key that
+        // could be one of them steps aside.
+        let aliased = |(key, _): &(Key, Root)| key.starts_with("\"tenantryNested");
+        if !self.nested.is_empty() && list.iter().any(aliased) {
+            return Err(Decline("alias"));
+        }
         let templates: Vec<_> = self.templates.iter().map(|(ty, f)| (*ty, f)).collect();
-        let delegated = (!delegated.is_empty() || !templates.is_empty()).then(|| {
-            let fields: Vec<_> = delegated.iter().collect();
-            Delegated::new(self.doc, operation, op_name, &fields, &templates)
-        });
+        let delegated = (!delegated.is_empty() || !templates.is_empty())
+            .then(|| Delegated::new(self.doc, operation, op_name, &delegated, &templates));
         let scored = (!scored.is_empty())
             .then(|| Delegated::new(self.doc, operation, op_name, &scored, &[]));
         Ok(Plan {
@@ -229,15 +248,34 @@ impl<'d> Compiler<'d> {
         &mut self,
         compile: impl FnOnce(&mut Self) -> Compiled<S>,
     ) -> Option<Box<S>> {
-        let (slots, conditions) = (self.slots, self.conditions.len());
+        let mark = self.mark();
         self.abstract_parent = true;
         let compiled = compile(self);
         self.abstract_parent = false;
         if compiled.is_err() {
-            self.slots = slots;
-            self.conditions.truncate(conditions);
+            self.reset(mark);
         }
         compiled.ok().map(Box::new)
+    }
+
+    /// Where compiling stands: what a selection given up must leave as it found it.
+    fn mark(&self) -> Mark {
+        Mark {
+            slots: self.slots,
+            conditions: self.conditions.len(),
+            nested: self.nested.len(),
+            later: self.later,
+        }
+    }
+
+    /// Gives back what was compiled since `mark`: its page slots, conditions, delegated
+    /// nested fields and later levels.
+    fn reset(&mut self, mark: Mark) {
+        self.slots = mark.slots;
+        self.conditions.truncate(mark.conditions);
+        self.nested.truncate(mark.nested);
+        self.templates.truncate(mark.nested);
+        self.later = mark.later;
     }
 
     /// Whether a fragment on `on` applies to a selection on the object type `ty`: Some(true)
@@ -412,7 +450,7 @@ impl<'d> Compiler<'d> {
                 matches!(name.node.as_str(), "after" | "before" | "last")
                     && !matches!(value.node, Value::Null | Value::Variable(_))
             });
-            let saved = (c.slots, c.conditions.len(), c.later);
+            let mark = c.mark();
             let compiled = match paged {
                 true => Err(Decline("nested_page")),
                 false => nested(c, f),
@@ -420,17 +458,11 @@ impl<'d> Compiler<'d> {
             Ok(Some(match compiled {
                 Ok(Some(x)) => NodeField::Nested(x),
                 Ok(None) | Err(_) => {
-                    (c.slots, c.later) = (saved.0, saved.2);
-                    c.conditions.truncate(saved.1);
+                    c.reset(mark);
                     NodeField::Delegated(c.delegate(R::TYPE, f))
                 }
             }))
         })?;
-        for (key, field) in &fields.list {
-            if let NodeField::Delegated(i) = field {
-                self.nested[*i].condition = key.condition;
-            }
-        }
         Ok(Sel(fields))
     }
 
@@ -440,7 +472,6 @@ impl<'d> Compiler<'d> {
         field.directives.clear();
         self.nested.push(NestedField {
             key: f.response_key().node.clone(),
-            condition: None,
         });
         let pos = async_graphql::Pos::default();
         self.templates

@@ -1,9 +1,13 @@
-//! Root fields a plan leaves to the generic executor, field by field: a document that mixes
-//! planned root fields (`contacts`, `conversations`, …) with others (`me`, `tenant`,
-//! `node`, a field under `@include`, …) still runs as one plan. The other root fields form
-//! a sub-document (the operation with only those fields, and only the fragments and
-//! variables they use) that the generic executor runs in the same request transaction;
-//! the plan writes their values in their places.
+//! Fields a plan leaves to the generic executor, field by field: a document that mixes
+//! planned root fields (`contacts`, `conversations`, …) with others (`tenantHealth`, the
+//! platform's, a root whose selection plans do not serve, …) still runs as one plan. The
+//! other root fields form a sub-document (the operation with only those fields, each
+//! inside inline fragments bearing its `@include`/`@skip` conditions, and only the
+//! fragments and variables they use) that the generic executor runs in the same request
+//! transaction; the plan writes their values in their places. Nested fields plans do not
+//! serve on contacts, conversations and messages join the same sub-document, once the
+//! plan has loaded its rows: `node(id:) { ... on T { field } }` per row shown, aliased
+//! [`nested_alias`] (the rows by batch, through the `node` resolver's loaders).
 //!
 //! Nothing is decided differently: the operation's guards are checked for the whole
 //! document first (as for generic queries); the complexity of the delegated fields is
@@ -37,31 +41,29 @@ pub(super) struct Delegated {
 }
 
 impl Delegated {
-    /// The sub-document of `doc` whose operation `op` (named `name`) keeps only `fields`,
-    /// followed by the `node(id:)` templates of the nested fields `nested` (each a field on
-    /// the object type named with it).
+    /// The sub-document of `doc` whose operation `op` (named `name`) keeps only the root
+    /// selections `roots` (each a field, perhaps inside inline fragments bearing its
+    /// conditions), followed by the `node(id:)` templates of the nested fields `nested`
+    /// (each a field on the object type named with it).
     pub(super) fn new(
         doc: &ExecutableDocument,
         op: &Positioned<OperationDefinition>,
         name: Option<&Name>,
-        fields: &[&Positioned<Field>],
+        roots: &[Positioned<Selection>],
         nested: &[(&str, &Positioned<Field>)],
     ) -> Self {
-        let templates: Vec<Positioned<Field>> = nested
-            .iter()
-            .map(|(ty, field)| node_template(ty, field))
-            .collect();
+        let templates = nested.iter().map(|(ty, field)| {
+            let template = node_template(ty, field);
+            let at = template.pos;
+            Positioned::new(Selection::Field(template), at)
+        });
+        let items: Vec<_> = roots.iter().cloned().chain(templates).collect();
         let mut used = Uses::default();
-        for field in fields.iter().copied().chain(&templates) {
-            used.field(doc, &field.node);
+        for item in &items {
+            used.item(doc, &item.node);
         }
         let mut op = op.clone();
-        op.node.selection_set.node.items = fields
-            .iter()
-            .copied()
-            .chain(&templates)
-            .map(|f| Positioned::new(Selection::Field(f.clone()), f.pos))
-            .collect();
+        op.node.selection_set.node.items = items;
         op.node
             .variable_definitions
             .retain(|def| used.variables.contains(&def.node.name.node));
@@ -80,7 +82,7 @@ impl Delegated {
                 operations,
                 fragments,
             },
-            roots: fields.len(),
+            roots: roots.len(),
         }
     }
 
@@ -112,7 +114,10 @@ impl Delegated {
                     if let Selection::Field(field) = &mut item.node {
                         let at = field.pos;
                         field.node.alias = Some(Positioned::new(nested_alias(i, j), at));
-                        field.node.arguments[0].1 = Positioned::new(Value::String(id.clone()), at);
+                        let id = Positioned::new(Value::String(id.clone()), at);
+                        if let Some((_, value)) = field.node.arguments.first_mut() {
+                            *value = id;
+                        }
                     }
                     items.push(item);
                 }
@@ -142,9 +147,7 @@ impl Delegated {
         let query = registry.query_type.as_str();
         let mut sum = 0;
         for item in self.items().iter().take(self.roots) {
-            if let Selection::Field(field) = &item.node {
-                sum += walk.field(query, &field.node)?;
-            }
+            sum += walk.item(query, &item.node)?;
         }
         Ok(sum)
     }
@@ -251,20 +254,24 @@ impl Uses {
 
     fn set(&mut self, doc: &ExecutableDocument, set: &SelectionSet) {
         for item in &set.items {
-            match &item.node {
-                Selection::Field(field) => self.field(doc, &field.node),
-                Selection::InlineFragment(fragment) => {
-                    self.directives(&fragment.node.directives);
-                    self.set(doc, &fragment.node.selection_set.node);
-                }
-                Selection::FragmentSpread(spread) => {
-                    self.directives(&spread.node.directives);
-                    let name = &spread.node.fragment_name.node;
-                    if self.fragments.insert(name.clone()) {
-                        if let Some(fragment) = doc.fragments.get(name) {
-                            self.directives(&fragment.node.directives);
-                            self.set(doc, &fragment.node.selection_set.node);
-                        }
+            self.item(doc, &item.node);
+        }
+    }
+
+    fn item(&mut self, doc: &ExecutableDocument, item: &Selection) {
+        match item {
+            Selection::Field(field) => self.field(doc, &field.node),
+            Selection::InlineFragment(fragment) => {
+                self.directives(&fragment.node.directives);
+                self.set(doc, &fragment.node.selection_set.node);
+            }
+            Selection::FragmentSpread(spread) => {
+                self.directives(&spread.node.directives);
+                let name = &spread.node.fragment_name.node;
+                if self.fragments.insert(name.clone()) {
+                    if let Some(fragment) = doc.fragments.get(name) {
+                        self.directives(&fragment.node.directives);
+                        self.set(doc, &fragment.node.selection_set.node);
                     }
                 }
             }
@@ -297,28 +304,32 @@ impl<'a, F: Fn(&Value) -> Compiled<ConstValue>> Walk<'a, F> {
     fn set(&mut self, ty: &str, set: &'a SelectionSet) -> Compiled<usize> {
         let mut sum = 0;
         for item in &set.items {
-            sum += match &item.node {
-                Selection::Field(field) => self.field(ty, &field.node)?,
-                Selection::InlineFragment(fragment) => {
-                    let on = fragment.node.type_condition.as_ref();
-                    let ty = on.map_or(ty, |c| c.node.on.node.as_str());
-                    self.set(ty, &fragment.node.selection_set.node)?
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = &spread.node.fragment_name.node;
-                    let fragment = self.doc.fragments.get(name).ok_or(Decline("fragment"))?;
-                    if self.expanding.contains(&name) {
-                        return Err(Decline("fragment"));
-                    }
-                    self.expanding.push(name);
-                    let on = fragment.node.type_condition.node.on.node.as_str();
-                    let n = self.set(on, &fragment.node.selection_set.node)?;
-                    self.expanding.pop();
-                    n
-                }
-            };
+            sum += self.item(ty, &item.node)?;
         }
         Ok(sum)
+    }
+
+    fn item(&mut self, ty: &str, item: &'a Selection) -> Compiled<usize> {
+        Ok(match item {
+            Selection::Field(field) => self.field(ty, &field.node)?,
+            Selection::InlineFragment(fragment) => {
+                let on = fragment.node.type_condition.as_ref();
+                let ty = on.map_or(ty, |c| c.node.on.node.as_str());
+                self.set(ty, &fragment.node.selection_set.node)?
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                let fragment = self.doc.fragments.get(name).ok_or(Decline("fragment"))?;
+                if self.expanding.contains(&name) {
+                    return Err(Decline("fragment"));
+                }
+                self.expanding.push(name);
+                let on = fragment.node.type_condition.node.on.node.as_str();
+                let n = self.set(on, &fragment.node.selection_set.node)?;
+                self.expanding.pop();
+                n
+            }
+        })
     }
 
     fn field(&mut self, ty: &str, field: &'a Field) -> Compiled<usize> {

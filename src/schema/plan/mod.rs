@@ -6,12 +6,13 @@
 //! one this module knows (the contact list and the conversation list, a contact's
 //! conversations, a conversation's messages and contact, their scalars, edges, cursors,
 //! page info, counts and `__typename`; a conversation's assignee, a message's author and
-//! conversation; `node(id:)` for contacts, conversations and messages, with their nested fields; `me`, `tenant` with
-//! its features, quotas, settings and member count, `tenantSettings`, `members`,
+//! conversation; `node(id:)` for contacts, conversations and messages, with their nested
+//! fields; `me`, `tenant` with its features, quotas, settings and member count,
+//! `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
 //! `searchMessages`, `tenantUsage`, `auditLog`, `exportJob`) is compiled once into a
-//! [`Plan`] that loads each level with the same batch loaders and model queries as the resolvers, in the same
-//! request transaction, and writes the JSON response straight into a buffer. Every
+//! [`Plan`] that loads each level with the same batch loaders and model queries as the
+//! resolvers, in the same request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
 //! At every level, the root included, `@include`/`@skip` (on fields, inline fragments and
@@ -39,8 +40,8 @@
 //! - per request, every variable is checked against its declared type, the complexity is
 //!   recomputed with the request's values (the same formula as the schema's), and page
 //!   arguments and filters are validated by the same functions; anything unusual
-//!   (a cursor sent as a variable for a nested page, a variable of an unexpected shape, an invalid argument, a
-//!   complexity over the limit) makes the plan step aside and the generic executor runs
+//!   (a cursor sent as a variable for a nested page, a variable of an unexpected shape,
+//!   an invalid argument, a complexity over the limit) makes the plan step aside and the generic executor runs
 //!   the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
 //! - documents with several operations are not planned (async-graphql scores them all);

@@ -208,10 +208,9 @@ pub(super) async fn root_rows(
             }
         }
         (Root::Tenant(_) | Root::TenantSettings(_), _) => RootRows::Tenant,
-        // As its resolver: the signed-in user's tenants, through the auth path; a
-        // caller who is not signed in is the generic executor's to refuse.
-        // The auth path, as their resolvers read it (no sessions, or no signed-in
-        // user: the generic executor answers).
+        // The auth path, as their resolvers read it: the signed-in user's tenants and
+        // invitations (no services, or a caller who is not signed in: the generic executor
+        // answers).
         (Root::MyTenants(_) | Root::MyInvitations(_), _) => {
             match (services, tx.admission().signed_in_user()) {
                 (Some(services), Ok(user)) if matches!(root, Root::MyTenants(_)) => {

@@ -272,13 +272,11 @@ pub(super) enum NodeField<R: 'static, X> {
     Delegated(usize),
 }
 
-/// A nested field left to the generic executor (see [`NodeField::Delegated`]).
+/// A nested field left to the generic executor (see [`NodeField::Delegated`]); rows are
+/// asked for only where its key is shown (see `load.rs`, `NestedRows`).
 pub(super) struct NestedField {
     /// Its response key, in the object `node(id:)` answers.
     pub(super) key: Name,
-    /// The condition slot of its key, if it has one: rows are asked for only where it is
-    /// shown.
-    pub(super) condition: Option<usize>,
 }
 
 pub(super) type ContactSel = Sel<ContactRow, ContactNested>;
@@ -379,9 +377,9 @@ pub(super) struct Bound {
     pub(super) pages: Vec<Page>,
     /// One per root field, in the order of [`Plan::roots`].
     pub(super) filters: Vec<RootFilter>,
-    /// Per condition slot, whether its field is left out of this response. Skipped fields
-    /// are still loaded (their rows are batched with the others) but not written; like
-    /// async-graphql, the complexity counts them.
+    /// Per condition slot, whether its field is left out of this response. Skipped root
+    /// fields are not loaded; skipped nested fields still are (their rows are batched with
+    /// the others) but not written; like async-graphql, the complexity counts them.
     pub(super) skipped: Vec<bool>,
 }
 
