@@ -140,19 +140,9 @@ impl HealthQuery {
                 )
                 .into_graphql());
             }
-            let tenant = member.tenant_id;
-            let counts = tx
-                .run(move |c| {
-                    async move { crate::tenancy::model::quota_counts(c, tenant.0).await }
-                        .scope_boxed()
-                })
-                .await;
-            let counts = match counts {
-                Ok(counts) => Some(counts),
-                Err(e) if e.code == ErrorCode::ServiceUnavailable => None,
-                Err(e) => return Err(e.into_graphql()),
-            };
-            return Ok(assess(tenant, member.plan, counts, book.figures(tenant)));
+            return own_health(&tx, member.tenant_id, member.plan, book)
+                .await
+                .gql();
         }
         // Another tenant (or no tenant of the caller's): platform administrators only.
         let platform = crate::platform::graphql::platform_admin(ctx).await?;
@@ -168,6 +158,28 @@ impl HealthQuery {
             book.figures(tenant),
         ))
     }
+}
+
+/// The health of the request's own `tenant` on `plan`, its quota counts read in the
+/// request transaction (a database that does not answer is a failing check, not an
+/// error); for its OWNER and ADMINs (the caller checks).
+pub async fn own_health(
+    tx: &crate::auth::RequestTx,
+    tenant: TenantId,
+    plan: Plan,
+    book: &HealthBook,
+) -> crate::error::AppResult<TenantHealth> {
+    let counts = tx
+        .run(move |c| {
+            async move { crate::tenancy::model::quota_counts(c, tenant.0).await }.scope_boxed()
+        })
+        .await;
+    let counts = match counts {
+        Ok(counts) => Some(counts),
+        Err(e) if e.code == ErrorCode::ServiceUnavailable => None,
+        Err(e) => return Err(e),
+    };
+    Ok(assess(tenant, plan, counts, book.figures(tenant)))
 }
 
 /// The health of `tenant` on `plan` from its quota counts (members, contacts; `None` when

@@ -81,6 +81,7 @@ impl Executor {
                 sessions: services.sessions.clone(),
                 secrets: services.secrets.clone(),
                 exports: services.exports.clone(),
+                health: Arc::clone(&services.health),
             };
             Plans::new(
                 Arc::clone(&rules),

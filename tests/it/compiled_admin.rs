@@ -286,3 +286,85 @@ async fn plans_of_export_jobs_show_the_callers_jobs_only_with_a_working_download
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_tenant_health_show_the_callers_own_tenant_only() {
+    let (t, a, b) = setup().await;
+    let health = "{ tenantHealth { __typename tenantId plan status reasons
+        checks { __typename database errorRate latency quotas }
+        metrics { __typename requests errors errorRate p95LatencyMs windowSeconds }
+        quotaUse { __typename quota used limit fraction } lastChecked } }";
+    // The figures of the moment differ between any two requests (each joins the window,
+    // and `lastChecked` is now); everything else is the same on both paths.
+    let steady = |body: &Value| {
+        let mut health = body.data("tenantHealth").clone();
+        assert!(health["metrics"]["requests"].as_i64() > Some(0), "{body}");
+        assert!(health["lastChecked"].is_string(), "{body}");
+        health["metrics"].take();
+        health["lastChecked"].take();
+        health
+    };
+    let mut shown = Vec::new();
+    for tenant in [&a, &b] {
+        t.post(Some(&tenant.token), &[], health, json!({})).await;
+        let before = t.app.graphql.compiled_count();
+        let planned = t.post(Some(&tenant.token), &[], health, json!({})).await.1;
+        assert_eq!(
+            t.app.graphql.compiled_count(),
+            before + 1,
+            "no plan answered"
+        );
+        let generic = t
+            .post(Some(&tenant.token), &[], &uncached(health), json!({}))
+            .await
+            .1;
+        assert_eq!(steady(&planned), steady(&generic));
+        // The caller's own tenant, its counts as raw SQL as the runtime role reads them.
+        let id = t.gql(&tenant.token, "{ tenant { id } }").await;
+        assert_eq!(planned.data("tenantHealth.tenantId"), id.data("tenant.id"));
+        let db = crate::common::as_runtime_role(&t.db.url, tenant.id).await;
+        let row = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM memberships), (SELECT count(*) FROM contacts)",
+                &[],
+            )
+            .await
+            .unwrap();
+        db.batch_execute("COMMIT").await.unwrap();
+        let used: Vec<Value> = planned
+            .data("tenantHealth.quotaUse")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["used"].clone())
+            .collect();
+        assert_eq!(
+            used,
+            vec![json!(row.get::<_, i64>(0)), json!(row.get::<_, i64>(1))]
+        );
+        shown.push(planned.data("tenantHealth.tenantId").clone());
+    }
+    assert_ne!(shown[0], shown[1]);
+
+    // Another tenant named by id is the platform's: that root is left to the generic
+    // executor (refused to a tenant owner), the document's other fields planned alike.
+    let named = format!(
+        "{{ tenant {{ slug }} tenantHealth(tenantId: {:?}) {{ status }} }}",
+        shown[1].as_str().unwrap()
+    );
+    t.post(Some(&a.token), &[], &named, json!({})).await;
+    let refused = declined(&t, Some(&a.token), &named, json!({})).await;
+    assert!(refused.get("errors").is_some(), "{refused}");
+    // Its own id: the generic executor's answer, through the plan's delegation.
+    let own = format!(
+        "{{ tenant {{ slug }} tenantHealth(tenantId: {:?}) {{ tenantId plan }} }}",
+        shown[0].as_str().unwrap()
+    );
+    let body = same_both_ways(&t, &a.token, &own, json!({})).await;
+    assert_eq!(body.data("tenantHealth.tenantId"), &shown[0]);
+
+    // OWNER and ADMIN only: a member is FORBIDDEN on both paths.
+    let (_, member) = t.member(&a, "member@health.test", Role::Member).await;
+    let planned = refused_alike(&t, &member, health, json!({}), "FORBIDDEN").await;
+    assert!(planned["data"].is_null(), "{planned}");
+}

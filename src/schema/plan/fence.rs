@@ -16,6 +16,7 @@ use crate::graphql::guards::Rules;
 use crate::graphql::plannable::Planned;
 use crate::graphql::Limits;
 use crate::messages::model::MessageRow;
+use crate::platform::health::{HealthChecks, HealthMetrics, QuotaUse, TenantHealth};
 use crate::schema::{Mutation, Query};
 use crate::tenancy::graphql::{Me, TenantFeature};
 use crate::tenancy::invitations::Invitation;
@@ -78,6 +79,10 @@ fn planned() -> Vec<Declared> {
         declared::<Counts>(USAGE_TOTAL),
         declared::<AuditRow>("{ auditLog { nodes { {} } } }"),
         declared::<ExportJob>(r#"{ exportJob(id: "x") { {} } }"#),
+        declared::<TenantHealth>("{ tenantHealth { {} } }"),
+        declared::<HealthChecks>("{ tenantHealth { checks { {} } } }"),
+        declared::<HealthMetrics>("{ tenantHealth { metrics { {} } } }"),
+        declared::<QuotaUse>("{ tenantHealth { quotaUse { {} } } }"),
     ]
 }
 

@@ -10,7 +10,8 @@
 //! fields; `me`, `tenant` with its features, quotas, settings and member count,
 //! `tenantSettings`, `members`,
 //! `myTenants`, `myInvitations`, `tenantStats`, `invitations`, `apiKeys`, `customRoles`,
-//! `searchMessages`, `tenantUsage`, `auditLog`, `exportJob`) is compiled once into a
+//! `searchMessages`, `tenantUsage`, `auditLog`, `exportJob`, `tenantHealth` of the caller's
+//! own tenant) is compiled once into a
 //! [`Plan`] that loads each level with the same batch loaders and model queries as the
 //! resolvers, in the same request transaction, and writes the JSON response straight into a buffer. Every
 //! statement in the tenant's transaction names the request's tenant as well as through
@@ -19,7 +20,7 @@
 //! spreads) are evaluated per request from the bound variables; a field they leave out has
 //! no key (a root field left out is not loaded either), and an object left with no field
 //! is `null` (`data` too), as async-graphql answers.
-//! Root fields a plan does not serve (`tenantHealth`, the platform fields, a
+//! Root fields a plan does not serve (`tenantHealth(tenantId:)`, the platform fields, a
 //! root whose selection reaches a field plans do not serve, …) are delegated to the generic
 //! executor as one sub-document in the same transaction (`delegate.rs`), each with its
 //! conditions as its own directives, so a document mixing them with planned fields still
@@ -55,7 +56,7 @@
 //! - what plans serve of each type is declared by its domain (`contacts/plan.rs`,
 //!   `conversations/plan.rs`, `messages/plan.rs`, `tenancy/plan.rs`,
 //!   `tenancy/roles/plan.rs`, `api_keys/plan.rs`, `usage/plan.rs`, `audit/plan.rs`,
-//!   `exports/plan.rs`, see [`crate::graphql::plannable`]), and a test
+//!   `exports/plan.rs`, `platform/plan.rs`, see [`crate::graphql::plannable`]), and a test
 //!   (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a
 //!   guard that its declaration has not decided.
 //!
@@ -82,6 +83,7 @@ use crate::exports::jobs::ExportSettings;
 use crate::graphql::guards::{self, Rules};
 use crate::graphql::persisted::DocumentHash;
 use crate::graphql::Limits;
+use crate::telemetry::health::HealthBook;
 use crate::tenancy::settings::SecretBox;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
@@ -99,6 +101,8 @@ pub struct PlanServices {
     pub secrets: SecretBox,
     /// How long `exportJob`'s download URLs work.
     pub exports: ExportSettings,
+    /// Each tenant's recent figures, for `tenantHealth`.
+    pub health: Arc<HealthBook>,
 }
 
 /// Why a request is not served by its plan (a short, fixed reason, the label of

@@ -9,6 +9,7 @@ use crate::api_keys::model as api_keys;
 use crate::audit::graphql::AuditAction;
 use crate::audit::model as audit;
 use crate::auth::RequestTx;
+use crate::auth::Role;
 use crate::contacts::graphql::CONTACT_KIND;
 use crate::contacts::model as contacts;
 use crate::conversations::graphql::CONVERSATION_KIND;
@@ -20,6 +21,7 @@ use crate::error::AppError;
 use crate::exports::jobs::{get_job, ExportJob};
 use crate::ids::TenantId;
 use crate::messages::model as messages;
+use crate::platform::health::own_health;
 use crate::tenancy::graphql::Me;
 use crate::tenancy::invitations::{list_invitations, Invitation};
 use crate::tenancy::model as tenancy;
@@ -278,6 +280,16 @@ pub(super) async fn root_rows(
                 total: 0,
             };
             RootRows::AuditLog(RootPage { rows, window })
+        }
+        (Root::TenantHealth(_), _) => {
+            // The caller's own tenant, for its OWNER and ADMINs (another role's FORBIDDEN
+            // is the resolver's to report).
+            let member = tx.member().await.map_err(at)?;
+            let Some(services) = services.filter(|_| member.role.at_least(Role::Admin)) else {
+                return Ok(None);
+            };
+            let health = own_health(tx, member.tenant_id, member.plan, &services.health);
+            RootRows::TenantHealth(health.await.map_err(at)?)
         }
         (Root::ExportJob { .. }, RootFilter::Id(id)) => {
             let id = *id;

@@ -4,8 +4,8 @@
 use super::compile::Compiler;
 use super::{
     AuditSel, Compiled, ContactNested, ContactSel, ConversationNested, ConversationSel, Decline,
-    Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeKind, Root, SearchSel, Sel, TenantNested,
-    TenantSel, UsageNested, UsageSel,
+    HealthNested, Leaf, MeNested, MeSel, MessageNested, MessageSel, NodeKind, Root, SearchSel, Sel,
+    TenantNested, TenantSel, UsageNested, UsageSel,
 };
 use crate::graphql::plannable::Planned;
 use async_graphql::parser::types::{Field, SelectionSet};
@@ -299,6 +299,18 @@ impl<'d> Compiler<'d> {
                     to,
                     sel: Box::new(UsageSel::compile(self, &field.selection_set.node)?),
                 }
+            }
+            "tenantHealth" if field.arguments.is_empty() => {
+                let set = &field.selection_set.node;
+                Root::TenantHealth(Box::new(self.node(set, |c, f| {
+                    let set = &f.selection_set.node;
+                    Ok(match f.name.node.as_str() {
+                        "checks" => Some(HealthNested::Checks(plain(c, set)?)),
+                        "metrics" => Some(HealthNested::Metrics(plain(c, set)?)),
+                        "quotaUse" => Some(HealthNested::QuotaUse(plain(c, set)?)),
+                        _ => None,
+                    })
+                })?))
             }
             "exportJob" => Root::ExportJob {
                 id: only_id(field)?,

@@ -17,6 +17,7 @@ use crate::exports::jobs::ExportJob;
 use crate::graphql::guards::Required;
 use crate::graphql::plannable::JsonOut;
 use crate::messages::model::MessageRow;
+use crate::platform::health::{HealthChecks, HealthMetrics, QuotaUse, TenantHealth};
 use crate::tenancy::graphql::{Me, TenantFeature};
 use crate::tenancy::invitations::Invitation;
 use crate::tenancy::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
@@ -184,6 +185,8 @@ pub(super) enum Root {
         to: Value,
         sel: Box<UsageSel>,
     },
+    /// `tenantHealth` (without `tenantId`: the caller's own tenant).
+    TenantHealth(Box<HealthSel>),
     /// `exportJob(id:)`.
     ExportJob {
         id: Value,
@@ -214,6 +217,7 @@ impl Root {
                 | Root::CustomRoles(_)
                 | Root::TenantUsage { .. }
                 | Root::ExportJob { .. }
+                | Root::TenantHealth(_)
         )
     }
 }
@@ -339,6 +343,14 @@ pub(super) enum MeNested {
 
 pub(super) type MemberSel = Sel<MemberRow, Leaf>;
 
+pub(super) type HealthSel = Sel<TenantHealth, HealthNested>;
+
+pub(super) enum HealthNested {
+    Checks(Sel<HealthChecks, Leaf>),
+    Metrics(Sel<HealthMetrics, Leaf>),
+    QuotaUse(Sel<QuotaUse, Leaf>),
+}
+
 pub(super) type UsageSel = Sel<TenantUsage, UsageNested>;
 
 pub(super) enum UsageNested {
@@ -437,6 +449,7 @@ pub(super) enum RootRows {
     CustomRoles(Vec<CustomRole>),
     TenantUsage(TenantUsage),
     ExportJob(ExportJob),
+    TenantHealth(TenantHealth),
     /// A page of audit entries.
     AuditLog(RootPage<AuditRow>),
     /// A page of search hits and each hit's rank (for its cursor).

@@ -3,8 +3,9 @@
 use super::response_name;
 use super::{
     child_key, first_page, AuditSel, Bound, Conn, ConnField, ContactNested, ConversationNested,
-    EdgeField, Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField,
-    Plan, Root, RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel, Window,
+    EdgeField, HealthNested, Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind,
+    PageInfoField, Plan, Root, RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel,
+    Window,
 };
 use crate::audit::graphql::AuditCursor;
 use crate::audit::model::{AuditPosition, AuditRow};
@@ -14,6 +15,7 @@ use crate::db::keyset::KeysetCursor;
 use crate::graphql::plannable::{JsonOut, Planned};
 use crate::messages::graphql::RankCursor;
 use crate::messages::model::MessageRow;
+use crate::platform::health::TenantHealth;
 use crate::tenancy::graphql::{tenant_features, Me};
 use crate::tenancy::model::TenantRow;
 use crate::tenancy::settings::TenantSettings;
@@ -145,6 +147,9 @@ impl Plan {
                 (Root::ApiKeys(sel), RootRows::ApiKeys(rows)) => list(&mut out, sel, rows, &ctx),
                 (Root::CustomRoles(sel), RootRows::CustomRoles(rows)) => {
                     list(&mut out, sel, rows, &ctx)
+                }
+                (Root::TenantHealth(sel), RootRows::TenantHealth(health)) => {
+                    write_row(sel, &mut out, health, &ctx)
                 }
                 (Root::ExportJob { sel, .. }, RootRows::ExportJob(job)) => {
                     write_row(sel, &mut out, job, &ctx)
@@ -358,6 +363,16 @@ impl WriteNested<TenantUsage> for UsageNested {
         match self {
             UsageNested::Days(sel) => list(out, sel, &usage.days, ctx),
             UsageNested::Total(sel) => write_row(sel, out, &usage.total, ctx),
+        }
+    }
+}
+
+impl WriteNested<TenantHealth> for HealthNested {
+    fn write(&self, out: &mut Vec<u8>, health: &TenantHealth, ctx: &Ctx<'_>) {
+        match self {
+            HealthNested::Checks(sel) => write_row(sel, out, &health.checks, ctx),
+            HealthNested::Metrics(sel) => write_row(sel, out, &health.metrics, ctx),
+            HealthNested::QuotaUse(sel) => list(out, sel, &health.quota_use, ctx),
         }
     }
 }
