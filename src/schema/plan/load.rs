@@ -26,7 +26,7 @@ use crate::tenancy::model as tenancy;
 use async_graphql::dataloader::Loader;
 use async_graphql_value::ConstValue;
 use scoped_futures::ScopedFutureExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -362,12 +362,7 @@ impl Plan {
             rows.note(sel, shown);
             for nested in sel.nested() {
                 if let ConversationNested::Contact(contact) = nested {
-                    let by_id = &loaded.contacts_by_id;
-                    let found: Vec<_> = shown
-                        .iter()
-                        .filter_map(|c| by_id.get(&c.contact_id).cloned())
-                        .collect();
-                    rows.note(contact, &found);
+                    rows.note_by_id(contact, shown, |c| c.contact_id, &loaded.contacts_by_id);
                 }
             }
         }
@@ -376,11 +371,7 @@ impl Plan {
             for nested in sel.nested() {
                 if let MessageNested::Conversation(conversation) = nested {
                     let by_id = &loaded.conversations_by_id;
-                    let found: Vec<_> = shown
-                        .iter()
-                        .filter_map(|m| by_id.get(&m.conversation_id).cloned())
-                        .collect();
-                    rows.note(conversation, &found);
+                    rows.note_by_id(conversation, shown, |m| m.conversation_id, by_id);
                 }
             }
         }
@@ -426,6 +417,22 @@ struct NestedRows<'a> {
 }
 
 impl NestedRows<'_> {
+    /// [`NestedRows::note`] for the rows `parents` point to (a conversation's contact, a
+    /// message's conversation), found by `id` in `by_id`.
+    fn note_by_id<P, R: Planned + Clone, X>(
+        &mut self,
+        sel: &Sel<R, X>,
+        parents: &[P],
+        id: impl Fn(&P) -> Uuid,
+        by_id: &HashMap<Uuid, R>,
+    ) {
+        let found: Vec<R> = parents
+            .iter()
+            .filter_map(|p| by_id.get(&id(p)).cloned())
+            .collect();
+        self.note(sel, &found);
+    }
+
     /// Notes `rows` for every delegated field `sel` shows.
     fn note<R: Planned, X>(&mut self, sel: &Sel<R, X>, rows: &[R]) {
         let Some(kind) = R::NODE else {
