@@ -623,6 +623,17 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
             conversations(first: 1) {{ nodes {{ subject }} }} }} }} }}"
     );
     let a_deep = same_both_ways(&t, &a.token, &deep, json!({ "n": 4 })).await;
+    // The same nested page after a cursor given as a non-null variable: delegated like
+    // the literal, the rest planned (a nullable one is judged per request).
+    let by_variable = "query After($after: String!) { contacts(first: 3) { nodes { name
+        later: conversations(first: 2, after: $after) { pageInfo { hasPreviousPage } nodes { id } } } } }";
+    let after = json!({ "after": cursor });
+    let body = same_both_ways(&t, &a.token, by_variable, after.clone()).await;
+    let later = &body.data("contacts.nodes")[0]["later"];
+    assert!(later["nodes"].is_array(), "{body}");
+    let nullable = by_variable.replace("String!", "String");
+    declined(&t, Some(&a.token), &nullable, after).await;
+    same_both_ways(&t, &a.token, &nullable, json!({ "after": null })).await;
     let nodes = a_deep.data("conversations.nodes").as_array().unwrap();
     assert_eq!(nodes.len(), 4, "{a_deep}");
     for node in nodes {

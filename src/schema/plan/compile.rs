@@ -104,6 +104,9 @@ pub(super) struct Compiler<'d> {
     /// where it is shown).
     nested: Vec<NestedField>,
     templates: Vec<(&'static str, async_graphql::Positioned<Field>)>,
+    /// The operation's variables declared non-null: as an argument, one is never null,
+    /// like a literal.
+    non_null: Vec<&'d str>,
 }
 
 impl<'d> Compiler<'d> {
@@ -117,6 +120,7 @@ impl<'d> Compiler<'d> {
             abstract_parent: false,
             nested: Vec::new(),
             templates: Vec::new(),
+            non_null: Vec::new(),
         }
     }
 
@@ -165,6 +169,9 @@ impl<'d> Compiler<'d> {
                 },
                 BaseType::List(_) => VarType::Delegated,
             };
+            if !def.var_type.node.nullable {
+                self.non_null.push(def.name.node.as_str());
+            }
             variables.push(VariableDef {
                 name: def.name.node.clone(),
                 ty,
@@ -444,11 +451,16 @@ impl<'d> Compiler<'d> {
                 return Ok(nested(c, f)?.map(NodeField::Nested));
             }
             // On a `Node` type, a nested field plans cannot serve (too deep, or a page that
-            // is not a first one: a literal cursor or `last`) is left to the generic
-            // executor, row by row, rather than the whole root.
+            // is not a first one: a cursor or `last` given as a literal or a non-null
+            // variable) is left to the generic executor, row by row, rather than the whole
+            // root. (A nullable variable is judged per request: bound, it declines.)
             let paged = f.arguments.iter().any(|(name, value)| {
-                matches!(name.node.as_str(), "after" | "before" | "last")
-                    && !matches!(value.node, Value::Null | Value::Variable(_))
+                let given = match &value.node {
+                    Value::Null => false,
+                    Value::Variable(v) => c.non_null.contains(&v.as_str()),
+                    _ => true,
+                };
+                matches!(name.node.as_str(), "after" | "before" | "last") && given
             });
             let mark = c.mark();
             let compiled = match paged {
