@@ -12,8 +12,6 @@ use tenantry::auth::Role;
 
 const FEED: &str = include_str!("../../bench/queries/feed.graphql");
 
-/// Makes a query text unique, so that it misses the plan cache (a comment changes the text,
-/// not the query).
 /// A response body as JSON, without the request ids of its errors (each request has its
 /// own; everything else must be equal between the two paths).
 pub(crate) fn answer(body: &[u8]) -> Value {
@@ -32,6 +30,8 @@ pub(crate) fn answer(body: &[u8]) -> Value {
     value
 }
 
+/// Makes a query text unique, so that it misses the plan cache (a comment changes the text,
+/// not the query).
 pub(crate) fn uncached(query: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!("{query}\n# generic {}", N.fetch_add(1, Ordering::Relaxed))
@@ -73,6 +73,31 @@ pub(crate) async fn declined(
     query: &str,
     variables: Value,
 ) -> Value {
+    assert!(has_plan(t, query), "no plan to step aside for {query}");
+    answered_generically(t, token, query, variables).await
+}
+
+/// Runs `query` (after a first run) and asserts no plan was made of it (compiling declined
+/// the whole text, or its first run failed): the answer is the generic executor's.
+pub(crate) async fn unplanned(
+    t: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    t.post_raw(token, &[], query, variables.clone()).await;
+    assert!(!has_plan(t, query), "a plan was made of {query}");
+    answered_generically(t, token, query, variables).await
+}
+
+/// Runs `query`, asserts no plan answered, and that the answer is the generic executor's,
+/// byte for byte.
+async fn answered_generically(
+    t: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
     let before = t.app.graphql.compiled_count();
     let (status, body) = t.post_raw(token, &[], query, variables.clone()).await;
     assert_eq!(t.app.graphql.compiled_count(), before, "a plan answered");
@@ -83,9 +108,16 @@ pub(crate) async fn declined(
     body
 }
 
+/// Whether the plan cache holds a plan for `query` (a text the generic executor ran
+/// cleanly once, and that compiled).
+pub(crate) fn has_plan(t: &TestApp, query: &str) -> bool {
+    let request = async_graphql::Request::new(query);
+    t.app.graphql.lookup(&request).has_plan_for(&request)
+}
+
 /// Runs `query` for the caller of `token` on its plan's text and on the generic executor,
 /// and asserts both refuse it alike (the same body and status) with the error `code`;
-/// returns the body.
+/// returns the body. The text must have a plan already (a refused text gets none).
 pub(crate) async fn refused_alike(
     t: &TestApp,
     token: &str,
@@ -93,6 +125,7 @@ pub(crate) async fn refused_alike(
     variables: Value,
     code: &str,
 ) -> Value {
+    assert!(has_plan(t, query), "no plan to refuse {query}");
     let (status, planned) = t.post_raw(Some(token), &[], query, variables.clone()).await;
     let (generic_status, generic) = t
         .post_raw(Some(token), &[], &uncached(query), variables)

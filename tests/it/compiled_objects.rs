@@ -7,7 +7,7 @@
 //! runtime role.
 
 use crate::common::{first_code, Reply};
-use crate::compiled::{declined, refused_alike, same_both_ways, setup, uncached};
+use crate::compiled::{declined, refused_alike, same_both_ways, setup, uncached, unplanned};
 use serde_json::{json, Value};
 use tenantry::auth::Role;
 
@@ -408,13 +408,11 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
     same_both_ways(&t, &a.token, node, json!({ "id": id })).await;
     let refused = declined(&t, Some(&a.token), node, json!({ "id": id, "x": null })).await;
     assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
-    // One key selected twice, once under a condition: plans step aside (after the first
-    // run compiled the text), and the generic executor answers.
+    // One key selected twice, once under a condition: compiling declines the text, and
+    // the generic executor answers.
     let twice = "query Twice($full: Boolean!) {
         conversations(first: 2) { nodes { subject @include(if: $full) subject } } }";
-    t.post(Some(&a.token), &[], twice, json!({ "full": false }))
-        .await;
-    let body = declined(&t, Some(&a.token), twice, json!({ "full": false })).await;
+    let body = unplanned(&t, Some(&a.token), twice, json!({ "full": false })).await;
     assert!(
         body.data("conversations.nodes")[0]["subject"].is_string(),
         "{body}"
@@ -632,8 +630,8 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
     let later = &body.data("contacts.nodes")[0]["later"];
     assert!(later["nodes"].is_array(), "{body}");
     let nullable = by_variable.replace("String!", "String");
-    declined(&t, Some(&a.token), &nullable, after).await;
     same_both_ways(&t, &a.token, &nullable, json!({ "after": null })).await;
+    declined(&t, Some(&a.token), &nullable, after).await;
     let nodes = a_deep.data("conversations.nodes").as_array().unwrap();
     assert_eq!(nodes.len(), 4, "{a_deep}");
     for node in nodes {
@@ -705,8 +703,7 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
     // A root key that could be one of the delegated rows' aliases: the plan steps aside.
     let clash = "{ tenantryNested0x0: tenant { slug } conversations(first: 1) { nodes {
         contact { conversations(first: 1) { totalCount } } } } }";
-    t.gql(&a.token, clash).await;
-    let body = declined(&t, Some(&a.token), clash, json!({})).await;
+    let body = unplanned(&t, Some(&a.token), clash, json!({})).await;
     assert_eq!(body.data("tenantryNested0x0.slug"), "plan-0001", "{body}");
 
     // A delegated field under a condition is asked for only where shown; left out, it has
