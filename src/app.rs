@@ -185,7 +185,7 @@ impl App {
             config.statement_cache,
         )?;
         // The auth path refuses fan-out as the request transaction does.
-        let fan_out = crate::auth::session::FanOut::refused_if(
+        let fan_out = crate::auth::auth_tx::FanOut::refused_if(
             config.citus_refuse_fan_out == crate::config::Switch::On,
         );
         let sessions = crate::auth::session::Sessions::new(

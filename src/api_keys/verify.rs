@@ -7,9 +7,9 @@
 //! cached by the tenant resolver, whose cache every tenancy or key change empties.
 
 use super::model;
+use crate::auth::auth_tx::{auth_tx, FanOut};
 use crate::auth::request::ApiKeyVerifier;
 use crate::auth::secrets::sha256_hex;
-use crate::auth::session::{auth_tx, FanOut};
 use crate::auth::tenant::TenantResolver;
 use crate::auth::ApiKeyGrant;
 use crate::db::PgPool;

@@ -18,9 +18,11 @@
 //! role at that moment (an inviter who left, or was demoted, cannot grant more than they
 //! now hold), within the plan's members quota.
 
+use super::auth_tx::{auth_tx, FanOut};
+use super::my_tenants::{MyTenant, DIRECTORY_LIMIT};
 use super::plans::{Plan, QuotaLimit};
 use super::secrets::sha256_hex;
-use super::session::{auth_tx, FanOut, MyTenant, Sessions, DIRECTORY_LIMIT};
+use super::session::Sessions;
 use super::{Role, TenantStatus};
 use crate::db::functions::lower;
 use crate::db::schema::{invitation_directory, invitations, memberships, tenants, users};

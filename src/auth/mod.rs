@@ -2,9 +2,11 @@
 //! API keys, tenant selectors, roles, plans and features, membership and rate admission.
 
 pub mod admission;
+pub mod auth_tx;
 pub mod client;
 pub mod invitations;
 pub mod limits;
+pub mod my_tenants;
 pub mod plans;
 pub mod request;
 pub mod secrets;

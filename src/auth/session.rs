@@ -1,5 +1,6 @@
 //! The auth path: password login (argon2id) within the login limits ([`super::limits`]),
-//! rotating refresh tokens, logout, the caller's tenants, and switching tenant.
+//! rotating refresh tokens, logout, and switching tenant (the caller's tenants are
+//! [`super::my_tenants`]'s).
 //!
 //! A login without a tenant uses the user's last used tenant (the last one they signed in
 //! to, refreshed or switched to: `users.last_tenant_id`, written only here), never one
@@ -11,18 +12,20 @@
 //! transaction. They run in their own short transactions as `tenantry_auth`, a NOLOGIN
 //! role whose policies let it read memberships across tenants and manage refresh tokens.
 //! Nothing else on the request path runs as it, except the api_keys domain's lookup of a
-//! presented key, through the same [`auth_tx`]. Refresh tokens are stored hashed
+//! presented key, through the same [`auth_tx`] ([`super::auth_tx`]). Refresh tokens are stored hashed
 //! (SHA-256); a token that was already rotated and is presented again revokes its whole
 //! family (someone replayed a stolen token).
 
+use super::auth_tx::{auth_tx, FanOut};
 use super::client::{address_key, current_client_address};
 use super::limits::LoginLimits;
+use super::my_tenants::MyTenant;
 use super::secrets::{sha256_hex, verify_password};
 use super::tenant::TenantResolver;
 use super::token::TokenKeys;
-use super::{Principal, TenantSelector, TenantStatus};
+use super::{Principal, TenantSelector};
 use crate::db::functions::lower;
-use crate::db::schema::{member_directory, memberships, refresh_tokens, tenants, users};
+use crate::db::schema::{refresh_tokens, users};
 use crate::db::PgPool;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::{TenantId, UserId};
@@ -30,7 +33,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use std::time::Duration;
 use uuid::Uuid;
@@ -67,23 +70,6 @@ pub struct LoginResult {
     pub tenants: Vec<MyTenant>,
 }
 
-/// The most tenants `myTenants` and `myInvitations` look in for one person (each is one
-/// routed read).
-pub const DIRECTORY_LIMIT: i64 = 500;
-
-/// A tenant the caller belongs to.
-#[derive(Debug, Clone, Queryable, async_graphql::SimpleObject)]
-pub struct MyTenant {
-    /// The tenant's id.
-    pub id: Uuid,
-    /// Its slug.
-    pub slug: String,
-    /// Its name.
-    pub name: String,
-    /// The caller's role there.
-    pub role: String,
-}
-
 /// What a login checks, and nothing more of `users`.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
@@ -114,63 +100,6 @@ struct NewRefreshToken<'a> {
     user_id: Uuid,
     token_hash: &'a str,
     expires_at: DateTime<Utc>,
-}
-
-/// Whether a transaction of the auth path refuses statements that Citus would send to more
-/// than one node (`TENANTRY_CITUS_REFUSE_FAN_OUT`, as the request transaction does; see
-/// [`crate::db::tx::TxSettings`]). No effect on one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FanOut {
-    /// `citus.multi_task_query_log_level = error`: such a statement fails.
-    Refused,
-    /// Nothing set: such a statement runs. The configured default when the refusal is off.
-    /// (No read chooses it any more: the reads across tenants go through the tenant
-    /// directory, `crate::db::directory`.)
-    Allowed,
-}
-
-impl FanOut {
-    /// [`FanOut::Refused`] if `refuse` (the configuration's switch), else allowed.
-    pub fn refused_if(refuse: bool) -> Self {
-        if refuse {
-            Self::Refused
-        } else {
-            Self::Allowed
-        }
-    }
-
-    /// The `SET LOCAL` that makes it so, if any (for a batch of `SET`s only: Citus re-runs
-    /// the whole batch of a `SET LOCAL` on the workers).
-    pub(super) fn set_local(self) -> &'static str {
-        match self {
-            Self::Refused => " SET LOCAL citus.multi_task_query_log_level = 'error';",
-            Self::Allowed => "",
-        }
-    }
-}
-
-/// Runs `f` in a transaction as `tenantry_auth` (see the module documentation): the auth
-/// path's only door to the database, for work done before a tenant is chosen (logins,
-/// refresh tokens, and looking up a presented API key). `fan_out` says whether a statement
-/// Citus would send to more than one node is refused.
-pub async fn auth_tx<'a, R, F>(pool: &PgPool, fan_out: FanOut, f: F) -> AppResult<R>
-where
-    R: Send + 'a,
-    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
-        + Send
-        + 'a,
-{
-    let mut conn = crate::db::live_connection(pool).await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-        c.batch_execute(&format!(
-            "SET LOCAL ROLE tenantry_auth;{}",
-            fan_out.set_local()
-        ))
-        .await?;
-        f(c).await
-    })
-    .await
 }
 
 fn refused() -> AppError {
@@ -237,7 +166,7 @@ impl Sessions {
 
     /// Runs `f` in a transaction as `tenantry_auth` ([`auth_tx`]), refusing fan-out as
     /// configured.
-    async fn auth_tx<'a, R, F>(&self, f: F) -> AppResult<R>
+    pub(super) async fn auth_tx<'a, R, F>(&self, f: F) -> AppResult<R>
     where
         R: Send + 'a,
         F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
@@ -553,51 +482,6 @@ impl Sessions {
                 .execute(c)
                 .await?;
                 Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
-    }
-
-    /// The live tenants `user` belongs to, oldest membership first.
-    pub async fn my_tenants(&self, user: UserId) -> AppResult<Vec<MyTenant>> {
-        // One user's memberships in every tenant. Reading memberships by user would go to
-        // every node on Citus; the directory (a global index, `crate::db::directory`) says
-        // which tenants to look in, and each membership is then read in its own tenant.
-        auth_tx(&self.pool, self.fan_out(), move |c| {
-            async move {
-                let candidates: Vec<(Uuid, String, String)> = member_directory::table
-                    .inner_join(tenants::table.on(tenants::id.eq(member_directory::of_tenant)))
-                    .filter(member_directory::user_id.eq(user.0))
-                    .filter(tenants::status.ne(TenantStatus::Deleted))
-                    .select((tenants::id, tenants::slug, tenants::name))
-                    .order(tenants::id)
-                    .limit(DIRECTORY_LIMIT)
-                    .load(c)
-                    .await?;
-                let mut mine = Vec::with_capacity(candidates.len());
-                for (id, slug, name) in candidates {
-                    // The membership itself: a directory row alone proves nothing.
-                    let found: Option<(String, DateTime<Utc>)> = memberships::table
-                        .find((id, user.0))
-                        .select((memberships::role, memberships::created_at))
-                        .first(c)
-                        .await
-                        .optional()?;
-                    if let Some((role, joined)) = found {
-                        mine.push((
-                            joined,
-                            MyTenant {
-                                id,
-                                slug,
-                                name,
-                                role,
-                            },
-                        ));
-                    }
-                }
-                mine.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.slug.cmp(&y.slug)));
-                Ok(mine.into_iter().map(|(_, t)| t).collect())
             }
             .scope_boxed()
         })

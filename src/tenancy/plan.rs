@@ -11,8 +11,8 @@ use super::invitations::Invitation;
 use super::model::{MemberRow, TenantRow, TenantStatsRow, UserRow};
 use super::settings::TenantSettings;
 use crate::auth::invitations::MyInvitation;
+use crate::auth::my_tenants::MyTenant;
 use crate::auth::plans::Quotas;
-use crate::auth::session::MyTenant;
 use crate::graphql::plannable::{FieldPlan, Planned};
 
 impl Planned for TenantRow {

@@ -5,7 +5,8 @@
 //! credentials; the others need only a signed-in user's token, bound to any tenant or none.
 
 use crate::auth::invitations::MyInvitation;
-use crate::auth::session::{LoginResult, MyTenant, Sessions, TokenPair};
+use crate::auth::my_tenants::MyTenant;
+use crate::auth::session::{LoginResult, Sessions, TokenPair};
 use crate::error::GqlResultExt;
 use crate::graphql::{data, request_tx};
 use async_graphql::{Context, Object, Result};
