@@ -53,14 +53,23 @@ where
         + Send
         + 'a,
 {
+    let setup = format!("SET LOCAL ROLE tenantry_auth;{}", fan_out.set_local());
+    set_up_tx(pool, setup, f).await
+}
+
+/// Runs `f` in a transaction of its own on a connection of `pool`, after the `SET LOCAL`s
+/// of `setup` (one batch).
+pub(super) async fn set_up_tx<'a, R, F>(pool: &PgPool, setup: String, f: F) -> AppResult<R>
+where
+    R: Send + 'a,
+    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, AppResult<R>>
+        + Send
+        + 'a,
+{
     let mut conn = crate::db::live_connection(pool).await?;
     let conn: &mut AsyncPgConnection = &mut conn;
     conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-        c.batch_execute(&format!(
-            "SET LOCAL ROLE tenantry_auth;{}",
-            fan_out.set_local()
-        ))
-        .await?;
+        c.batch_execute(&setup).await?;
         f(c).await
     })
     .await

@@ -18,7 +18,7 @@
 //! role at that moment (an inviter who left, or was demoted, cannot grant more than they
 //! now hold), within the plan's members quota.
 
-use super::auth_tx::{auth_tx, FanOut};
+use super::auth_tx::{auth_tx, set_up_tx, FanOut};
 use super::my_tenants::{MyTenant, DIRECTORY_LIMIT};
 use super::plans::{Plan, QuotaLimit};
 use super::secrets::sha256_hex;
@@ -32,7 +32,7 @@ use crate::ids::{TenantId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use uuid::Uuid;
 
@@ -90,21 +90,15 @@ where
         + Send
         + 'a,
 {
-    let mut conn = crate::db::live_connection(pool).await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction::<_, AppError, _>(async move |c: &mut AsyncPgConnection| {
-        // Rendered from typed uuids only.
-        c.batch_execute(&format!(
-            "SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
-             SET LOCAL app.user_id = '{}';{}",
-            tenant.0,
-            user.0,
-            fan_out.set_local()
-        ))
-        .await?;
-        f(c).await
-    })
-    .await
+    // Rendered from typed uuids only.
+    let setup = format!(
+        "SET LOCAL ROLE tenantry_app; SET LOCAL app.tenant_id = '{}'; \
+         SET LOCAL app.user_id = '{}';{}",
+        tenant.0,
+        user.0,
+        fan_out.set_local()
+    );
+    set_up_tx(pool, setup, f).await
 }
 
 /// A pending invitation as acceptance reads it.
