@@ -8,40 +8,20 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 impl Planned for ApiKeyRow {
     const TYPE: &'static str = "ApiKey";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(API_KEY_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "name",
-            ty: "String!",
-            write: |row, out| out.string(&row.name),
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "Role!",
-            write: |row, out| out.enum_value(row.role),
-        },
-        FieldPlan::Scalar {
-            name: "expiresAt",
-            ty: "DateTime",
-            write: |row, out| out.optional_timestamp(row.expires_at.as_ref()),
-        },
-        FieldPlan::Scalar {
-            name: "revokedAt",
-            ty: "DateTime",
-            write: |row, out| out.optional_timestamp(row.revoked_at.as_ref()),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Scalar {
-            name: "requestsPerMinute",
-            ty: "Int",
-            write: |row, out| out.optional_int(row.requests_per_minute.map(i64::from)),
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.global_id(API_KEY_KIND, row.id)),
+        FieldPlan::scalar("name", "String!", |row, out| out.string(&row.name)),
+        FieldPlan::scalar("role", "Role!", |row, out| out.enum_value(row.role)),
+        FieldPlan::scalar("expiresAt", "DateTime", |row, out| {
+            out.optional_timestamp(row.expires_at.as_ref())
+        }),
+        FieldPlan::scalar("revokedAt", "DateTime", |row, out| {
+            out.optional_timestamp(row.revoked_at.as_ref())
+        }),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::scalar("requestsPerMinute", "Int", |row, out| {
+            out.optional_int(row.requests_per_minute.map(i64::from))
+        }),
     ];
 }

@@ -15,49 +15,24 @@ impl Planned for ContactRow {
     }
 
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(CONTACT_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "name",
-            ty: "String!",
-            write: |row, out| out.string(&row.name),
-        },
-        FieldPlan::Scalar {
-            name: "email",
-            ty: "String",
-            write: |row, out| out.optional(row.email.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "phone",
-            ty: "String",
-            write: |row, out| out.optional(row.phone.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "company",
-            ty: "String",
-            write: |row, out| out.optional(row.company.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "tags",
-            ty: "[String!]!",
-            write: |row, out| out.strings(&row.tags),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Scalar {
-            name: "updatedAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.updated_at),
-        },
-        FieldPlan::Nested {
-            name: "conversations",
-            ty: "ConversationConnection!",
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.global_id(CONTACT_KIND, row.id)),
+        FieldPlan::scalar("name", "String!", |row, out| out.string(&row.name)),
+        FieldPlan::scalar("email", "String", |row, out| {
+            out.optional(row.email.as_deref())
+        }),
+        FieldPlan::scalar("phone", "String", |row, out| {
+            out.optional(row.phone.as_deref())
+        }),
+        FieldPlan::scalar("company", "String", |row, out| {
+            out.optional(row.company.as_deref())
+        }),
+        FieldPlan::scalar("tags", "[String!]!", |row, out| out.strings(&row.tags)),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::scalar("updatedAt", "DateTime!", |row, out| {
+            out.timestamp(&row.updated_at)
+        }),
+        FieldPlan::nested("conversations", "ConversationConnection!"),
     ];
 }

@@ -16,52 +16,27 @@ impl Planned for ConversationRow {
     }
 
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(CONVERSATION_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "subject",
-            ty: "String!",
-            write: |row, out| out.string(&row.subject),
-        },
-        FieldPlan::Scalar {
-            name: "status",
-            ty: "ConversationStatus!",
-            write: |row, out| out.enum_value(row.status),
-        },
-        FieldPlan::Scalar {
-            name: "channel",
-            ty: "Channel!",
-            write: |row, out| out.enum_value(row.channel),
-        },
-        FieldPlan::Scalar {
-            name: "lastMessageAt",
-            ty: "DateTime",
-            write: |row, out| out.optional_timestamp(row.last_message_at.as_ref()),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Scalar {
-            name: "updatedAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.updated_at),
-        },
-        FieldPlan::Nested {
-            name: "contact",
-            ty: "Contact!",
-        },
-        FieldPlan::Nested {
-            name: "assignee",
-            ty: "User",
-        },
-        FieldPlan::Nested {
-            name: "messages",
-            ty: "MessageConnection!",
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| {
+            out.global_id(CONVERSATION_KIND, row.id)
+        }),
+        FieldPlan::scalar("subject", "String!", |row, out| out.string(&row.subject)),
+        FieldPlan::scalar("status", "ConversationStatus!", |row, out| {
+            out.enum_value(row.status)
+        }),
+        FieldPlan::scalar("channel", "Channel!", |row, out| {
+            out.enum_value(row.channel)
+        }),
+        FieldPlan::scalar("lastMessageAt", "DateTime", |row, out| {
+            out.optional_timestamp(row.last_message_at.as_ref())
+        }),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::scalar("updatedAt", "DateTime!", |row, out| {
+            out.timestamp(&row.updated_at)
+        }),
+        FieldPlan::nested("contact", "Contact!"),
+        FieldPlan::nested("assignee", "User"),
+        FieldPlan::nested("messages", "MessageConnection!"),
     ];
 }

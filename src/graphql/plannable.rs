@@ -43,6 +43,20 @@ pub enum FieldPlan<R: 'static> {
 }
 
 impl<R> FieldPlan<R> {
+    /// [`FieldPlan::Scalar`]: the field `name` of type `ty`, written by `write`.
+    pub const fn scalar(
+        name: &'static str,
+        ty: &'static str,
+        write: fn(&R, &mut JsonOut<'_>),
+    ) -> Self {
+        FieldPlan::Scalar { name, ty, write }
+    }
+
+    /// [`FieldPlan::Nested`]: the field `name` of type `ty`, loaded by the plan module.
+    pub const fn nested(name: &'static str, ty: &'static str) -> Self {
+        FieldPlan::Nested { name, ty }
+    }
+
     /// The field's name.
     pub fn name(&self) -> &'static str {
         match self {

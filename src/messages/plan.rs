@@ -15,33 +15,15 @@ impl Planned for MessageRow {
     }
 
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(MESSAGE_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "direction",
-            ty: "MessageDirection!",
-            write: |row, out| out.enum_value(row.direction),
-        },
-        FieldPlan::Scalar {
-            name: "body",
-            ty: "String!",
-            write: |row, out| out.string(&row.body),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Nested {
-            name: "author",
-            ty: "User",
-        },
-        FieldPlan::Nested {
-            name: "conversation",
-            ty: "Conversation!",
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.global_id(MESSAGE_KIND, row.id)),
+        FieldPlan::scalar("direction", "MessageDirection!", |row, out| {
+            out.enum_value(row.direction)
+        }),
+        FieldPlan::scalar("body", "String!", |row, out| out.string(&row.body)),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::nested("author", "User"),
+        FieldPlan::nested("conversation", "Conversation!"),
     ];
 }

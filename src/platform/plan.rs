@@ -14,128 +14,53 @@ fn count(n: u64, out: &mut JsonOut<'_>) {
 impl Planned for TenantHealth {
     const TYPE: &'static str = "TenantHealth";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "tenantId",
-            ty: "ID!",
-            write: |h, out| out.string(&h.tenant_id),
-        },
-        FieldPlan::Scalar {
-            name: "plan",
-            ty: "Plan!",
-            write: |h, out| out.enum_value(h.plan),
-        },
-        FieldPlan::Scalar {
-            name: "status",
-            ty: "HealthStatus!",
-            write: |h, out| out.enum_value(h.status),
-        },
-        FieldPlan::Scalar {
-            name: "reasons",
-            ty: "[String!]!",
-            write: |h, out| out.strings(&h.reasons),
-        },
-        FieldPlan::Nested {
-            name: "checks",
-            ty: "HealthChecks!",
-        },
-        FieldPlan::Nested {
-            name: "metrics",
-            ty: "HealthMetrics!",
-        },
-        FieldPlan::Nested {
-            name: "quotaUse",
-            ty: "[QuotaUse!]!",
-        },
-        FieldPlan::Scalar {
-            name: "lastChecked",
-            ty: "DateTime!",
-            write: |h, out| out.timestamp(&h.last_checked),
-        },
+        FieldPlan::scalar("tenantId", "ID!", |h, out| out.string(&h.tenant_id)),
+        FieldPlan::scalar("plan", "Plan!", |h, out| out.enum_value(h.plan)),
+        FieldPlan::scalar("status", "HealthStatus!", |h, out| out.enum_value(h.status)),
+        FieldPlan::scalar("reasons", "[String!]!", |h, out| out.strings(&h.reasons)),
+        FieldPlan::nested("checks", "HealthChecks!"),
+        FieldPlan::nested("metrics", "HealthMetrics!"),
+        FieldPlan::nested("quotaUse", "[QuotaUse!]!"),
+        FieldPlan::scalar("lastChecked", "DateTime!", |h, out| {
+            out.timestamp(&h.last_checked)
+        }),
     ];
 }
 
 impl Planned for HealthChecks {
     const TYPE: &'static str = "HealthChecks";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "database",
-            ty: "Boolean!",
-            write: |c, out| out.boolean(c.database),
-        },
-        FieldPlan::Scalar {
-            name: "errorRate",
-            ty: "Boolean!",
-            write: |c, out| out.boolean(c.error_rate),
-        },
-        FieldPlan::Scalar {
-            name: "latency",
-            ty: "Boolean!",
-            write: |c, out| out.boolean(c.latency),
-        },
-        FieldPlan::Scalar {
-            name: "quotas",
-            ty: "Boolean!",
-            write: |c, out| out.boolean(c.quotas),
-        },
+        FieldPlan::scalar("database", "Boolean!", |c, out| out.boolean(c.database)),
+        FieldPlan::scalar("errorRate", "Boolean!", |c, out| out.boolean(c.error_rate)),
+        FieldPlan::scalar("latency", "Boolean!", |c, out| out.boolean(c.latency)),
+        FieldPlan::scalar("quotas", "Boolean!", |c, out| out.boolean(c.quotas)),
     ];
 }
 
 impl Planned for HealthMetrics {
     const TYPE: &'static str = "HealthMetrics";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "requests",
-            ty: "Int!",
-            write: |m, out| count(m.requests, out),
-        },
-        FieldPlan::Scalar {
-            name: "errors",
-            ty: "Int!",
-            write: |m, out| count(m.errors, out),
-        },
-        FieldPlan::Scalar {
-            name: "errorRate",
-            ty: "Float!",
-            write: |m, out| out.float(m.error_rate),
-        },
-        FieldPlan::Scalar {
-            name: "p95LatencyMs",
-            ty: "Int",
-            write: |m, out| out.optional_int(m.p95_latency_ms.map(i64::from)),
-        },
-        FieldPlan::Scalar {
-            name: "windowSeconds",
-            ty: "Int!",
-            write: |m, out| count(m.window_seconds, out),
-        },
+        FieldPlan::scalar("requests", "Int!", |m, out| count(m.requests, out)),
+        FieldPlan::scalar("errors", "Int!", |m, out| count(m.errors, out)),
+        FieldPlan::scalar("errorRate", "Float!", |m, out| out.float(m.error_rate)),
+        FieldPlan::scalar("p95LatencyMs", "Int", |m, out| {
+            out.optional_int(m.p95_latency_ms.map(i64::from))
+        }),
+        FieldPlan::scalar("windowSeconds", "Int!", |m, out| {
+            count(m.window_seconds, out)
+        }),
     ];
 }
 
 impl Planned for QuotaUse {
     const TYPE: &'static str = "QuotaUse";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "quota",
-            ty: "String!",
-            write: |q, out| out.string(&q.quota),
-        },
-        FieldPlan::Scalar {
-            name: "used",
-            ty: "Int!",
-            write: |q, out| out.int(q.used),
-        },
-        FieldPlan::Scalar {
-            name: "limit",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.limit),
-        },
-        FieldPlan::Scalar {
-            name: "fraction",
-            ty: "Float",
-            write: |q, out| match q.fraction {
-                Some(f) => out.float(f),
-                None => out.null(),
-            },
-        },
+        FieldPlan::scalar("quota", "String!", |q, out| out.string(&q.quota)),
+        FieldPlan::scalar("used", "Int!", |q, out| out.int(q.used)),
+        FieldPlan::scalar("limit", "Int", |q, out| out.optional_int(q.limit)),
+        FieldPlan::scalar("fraction", "Float", |q, out| match q.fraction {
+            Some(f) => out.float(f),
+            None => out.null(),
+        }),
     ];
 }

@@ -18,216 +18,104 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 impl Planned for TenantRow {
     const TYPE: &'static str = "Tenant";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(TENANT_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "slug",
-            ty: "String!",
-            write: |row, out| out.string(&row.slug),
-        },
-        FieldPlan::Scalar {
-            name: "name",
-            ty: "String!",
-            write: |row, out| out.string(&row.name),
-        },
-        FieldPlan::Scalar {
-            name: "status",
-            ty: "String!",
-            write: |row, out| out.string(row.status.as_str()),
-        },
-        FieldPlan::Scalar {
-            name: "plan",
-            ty: "Plan!",
-            write: |row, out| out.enum_value(row.plan),
-        },
-        FieldPlan::Nested {
-            name: "quotas",
-            ty: "Quotas!",
-        },
-        FieldPlan::Nested {
-            name: "settings",
-            ty: "TenantSettings!",
-        },
-        FieldPlan::Nested {
-            name: "features",
-            ty: "[TenantFeature!]!",
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Nested {
-            name: "memberCount",
-            ty: "Int!",
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.global_id(TENANT_KIND, row.id)),
+        FieldPlan::scalar("slug", "String!", |row, out| out.string(&row.slug)),
+        FieldPlan::scalar("name", "String!", |row, out| out.string(&row.name)),
+        FieldPlan::scalar("status", "String!", |row, out| {
+            out.string(row.status.as_str())
+        }),
+        FieldPlan::scalar("plan", "Plan!", |row, out| out.enum_value(row.plan)),
+        FieldPlan::nested("quotas", "Quotas!"),
+        FieldPlan::nested("settings", "TenantSettings!"),
+        FieldPlan::nested("features", "[TenantFeature!]!"),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::nested("memberCount", "Int!"),
     ];
 }
 
 impl Planned for TenantFeature {
     const TYPE: &'static str = "TenantFeature";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "feature",
-            ty: "Feature!",
-            write: |row, out| out.enum_value(row.feature),
-        },
-        FieldPlan::Scalar {
-            name: "included",
-            ty: "Boolean!",
-            write: |row, out| out.boolean(row.included),
-        },
-        FieldPlan::Scalar {
-            name: "enabled",
-            ty: "Boolean!",
-            write: |row, out| out.boolean(row.enabled),
-        },
+        FieldPlan::scalar("feature", "Feature!", |row, out| {
+            out.enum_value(row.feature)
+        }),
+        FieldPlan::scalar("included", "Boolean!", |row, out| out.boolean(row.included)),
+        FieldPlan::scalar("enabled", "Boolean!", |row, out| out.boolean(row.enabled)),
     ];
 }
 
 impl Planned for UserRow {
     const TYPE: &'static str = "User";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(USER_KIND, row.id),
-        },
-        FieldPlan::Scalar {
-            name: "email",
-            ty: "String!",
-            write: |row, out| out.string(&row.email),
-        },
-        FieldPlan::Scalar {
-            name: "displayName",
-            ty: "String",
-            write: |row, out| out.optional(row.display_name.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.global_id(USER_KIND, row.id)),
+        FieldPlan::scalar("email", "String!", |row, out| out.string(&row.email)),
+        FieldPlan::scalar("displayName", "String", |row, out| {
+            out.optional(row.display_name.as_deref())
+        }),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
     ];
 }
 
 impl Planned for Me {
     const TYPE: &'static str = "Me";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Nested {
-            name: "user",
-            ty: "User!",
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "Role!",
-            write: |me, out| out.enum_value(me.role),
-        },
-        FieldPlan::Nested {
-            name: "tenant",
-            ty: "Tenant!",
-        },
+        FieldPlan::nested("user", "User!"),
+        FieldPlan::scalar("role", "Role!", |me, out| out.enum_value(me.role)),
+        FieldPlan::nested("tenant", "Tenant!"),
     ];
 }
 
 impl Planned for MemberRow {
     const TYPE: &'static str = "TenantMember";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.global_id(USER_KIND, row.user_id),
-        },
-        FieldPlan::Scalar {
-            name: "email",
-            ty: "String!",
-            write: |row, out| out.string(&row.email),
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "Role!",
-            write: |row, out| out.enum_value(row.role),
-        },
-        FieldPlan::Scalar {
-            name: "joinedAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| {
+            out.global_id(USER_KIND, row.user_id)
+        }),
+        FieldPlan::scalar("email", "String!", |row, out| out.string(&row.email)),
+        FieldPlan::scalar("role", "Role!", |row, out| out.enum_value(row.role)),
+        FieldPlan::scalar("joinedAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
     ];
 }
 
 impl Planned for MyTenant {
     const TYPE: &'static str = "MyTenant";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "UUID!",
-            write: |row, out| out.string(&row.id.to_string()),
-        },
-        FieldPlan::Scalar {
-            name: "slug",
-            ty: "String!",
-            write: |row, out| out.string(&row.slug),
-        },
-        FieldPlan::Scalar {
-            name: "name",
-            ty: "String!",
-            write: |row, out| out.string(&row.name),
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "String!",
-            write: |row, out| out.string(&row.role),
-        },
+        FieldPlan::scalar("id", "UUID!", |row, out| out.string(&row.id.to_string())),
+        FieldPlan::scalar("slug", "String!", |row, out| out.string(&row.slug)),
+        FieldPlan::scalar("name", "String!", |row, out| out.string(&row.name)),
+        FieldPlan::scalar("role", "String!", |row, out| out.string(&row.role)),
     ];
 }
 
 impl Planned for TenantSettings {
     const TYPE: &'static str = "TenantSettings";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "passwordMinLength",
-            ty: "Int!",
-            write: |s, out| out.int(s.password_min_length.into()),
-        },
-        FieldPlan::Scalar {
-            name: "sessionTimeoutMinutes",
-            ty: "Int!",
-            write: |s, out| out.int(s.session_timeout_minutes.into()),
-        },
-        FieldPlan::Scalar {
-            name: "defaultCurrency",
-            ty: "String!",
-            write: |s, out| out.string(&s.default_currency),
-        },
-        FieldPlan::Scalar {
-            name: "timezone",
-            ty: "String!",
-            write: |s, out| out.string(&s.timezone),
-        },
-        FieldPlan::Scalar {
-            name: "locale",
-            ty: "String!",
-            write: |s, out| out.string(&s.locale),
-        },
-        FieldPlan::Scalar {
-            name: "brandColor",
-            ty: "String",
-            write: |s, out| out.optional(s.brand_color.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "logoUrl",
-            ty: "String",
-            write: |s, out| out.optional(s.logo_url.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "webhookSecretSet",
-            ty: "Boolean!",
-            write: |s, out| out.boolean(s.webhook_secret_set),
-        },
+        FieldPlan::scalar("passwordMinLength", "Int!", |s, out| {
+            out.int(s.password_min_length.into())
+        }),
+        FieldPlan::scalar("sessionTimeoutMinutes", "Int!", |s, out| {
+            out.int(s.session_timeout_minutes.into())
+        }),
+        FieldPlan::scalar("defaultCurrency", "String!", |s, out| {
+            out.string(&s.default_currency)
+        }),
+        FieldPlan::scalar("timezone", "String!", |s, out| out.string(&s.timezone)),
+        FieldPlan::scalar("locale", "String!", |s, out| out.string(&s.locale)),
+        FieldPlan::scalar("brandColor", "String", |s, out| {
+            out.optional(s.brand_color.as_deref())
+        }),
+        FieldPlan::scalar("logoUrl", "String", |s, out| {
+            out.optional(s.logo_url.as_deref())
+        }),
+        FieldPlan::scalar("webhookSecretSet", "Boolean!", |s, out| {
+            out.boolean(s.webhook_secret_set)
+        }),
     ];
 }
 
@@ -235,36 +123,20 @@ impl Planned for TenantSettings {
 impl Planned for Quotas {
     const TYPE: &'static str = "Quotas";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "members",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.members),
-        },
-        FieldPlan::Scalar {
-            name: "contacts",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.contacts),
-        },
-        FieldPlan::Scalar {
-            name: "requestsPerMinute",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.requests_per_minute),
-        },
-        FieldPlan::Scalar {
-            name: "subscriptions",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.subscriptions),
-        },
-        FieldPlan::Scalar {
-            name: "auditRetentionDays",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.audit_retention_days),
-        },
-        FieldPlan::Scalar {
-            name: "monthlyCostBudget",
-            ty: "Int",
-            write: |q, out| out.optional_int(q.monthly_cost_budget),
-        },
+        FieldPlan::scalar("members", "Int", |q, out| out.optional_int(q.members)),
+        FieldPlan::scalar("contacts", "Int", |q, out| out.optional_int(q.contacts)),
+        FieldPlan::scalar("requestsPerMinute", "Int", |q, out| {
+            out.optional_int(q.requests_per_minute)
+        }),
+        FieldPlan::scalar("subscriptions", "Int", |q, out| {
+            out.optional_int(q.subscriptions)
+        }),
+        FieldPlan::scalar("auditRetentionDays", "Int", |q, out| {
+            out.optional_int(q.audit_retention_days)
+        }),
+        FieldPlan::scalar("monthlyCostBudget", "Int", |q, out| {
+            out.optional_int(q.monthly_cost_budget)
+        }),
     ];
 }
 
@@ -272,26 +144,14 @@ impl Planned for Quotas {
 impl Planned for TenantStatsRow {
     const TYPE: &'static str = "TenantStats";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "contacts",
-            ty: "Int!",
-            write: |row, out| out.int(row.contacts),
-        },
-        FieldPlan::Scalar {
-            name: "conversations",
-            ty: "Int!",
-            write: |row, out| out.int(row.conversations),
-        },
-        FieldPlan::Scalar {
-            name: "openConversations",
-            ty: "Int!",
-            write: |row, out| out.int(row.open_conversations),
-        },
-        FieldPlan::Scalar {
-            name: "messages",
-            ty: "Int!",
-            write: |row, out| out.int(row.messages),
-        },
+        FieldPlan::scalar("contacts", "Int!", |row, out| out.int(row.contacts)),
+        FieldPlan::scalar("conversations", "Int!", |row, out| {
+            out.int(row.conversations)
+        }),
+        FieldPlan::scalar("openConversations", "Int!", |row, out| {
+            out.int(row.open_conversations)
+        }),
+        FieldPlan::scalar("messages", "Int!", |row, out| out.int(row.messages)),
     ];
 }
 
@@ -299,36 +159,18 @@ impl Planned for TenantStatsRow {
 impl Planned for Invitation {
     const TYPE: &'static str = "Invitation";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |row, out| out.string(row.id.as_str()),
-        },
-        FieldPlan::Scalar {
-            name: "email",
-            ty: "String!",
-            write: |row, out| out.string(&row.email),
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "Role!",
-            write: |row, out| out.enum_value(row.role),
-        },
-        FieldPlan::Scalar {
-            name: "invitedBy",
-            ty: "String",
-            write: |row, out| out.optional(row.invited_by.as_deref()),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Scalar {
-            name: "expiresAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.expires_at),
-        },
+        FieldPlan::scalar("id", "ID!", |row, out| out.string(row.id.as_str())),
+        FieldPlan::scalar("email", "String!", |row, out| out.string(&row.email)),
+        FieldPlan::scalar("role", "Role!", |row, out| out.enum_value(row.role)),
+        FieldPlan::scalar("invitedBy", "String", |row, out| {
+            out.optional(row.invited_by.as_deref())
+        }),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::scalar("expiresAt", "DateTime!", |row, out| {
+            out.timestamp(&row.expires_at)
+        }),
     ];
 }
 
@@ -336,40 +178,24 @@ impl Planned for Invitation {
 impl Planned for MyInvitation {
     const TYPE: &'static str = "MyInvitation";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "tenantId",
-            ty: "UUID!",
-            write: |row, out| out.string(&row.tenant_id.to_string()),
-        },
-        FieldPlan::Scalar {
-            name: "tenantSlug",
-            ty: "String!",
-            write: |row, out| out.string(&row.tenant_slug),
-        },
-        FieldPlan::Scalar {
-            name: "tenantName",
-            ty: "String!",
-            write: |row, out| out.string(&row.tenant_name),
-        },
-        FieldPlan::Scalar {
-            name: "role",
-            ty: "Role!",
-            write: |row, out| out.enum_value(row.role),
-        },
-        FieldPlan::Scalar {
-            name: "invitedBy",
-            ty: "String!",
-            write: |row, out| out.string(&row.invited_by),
-        },
-        FieldPlan::Scalar {
-            name: "createdAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.created_at),
-        },
-        FieldPlan::Scalar {
-            name: "expiresAt",
-            ty: "DateTime!",
-            write: |row, out| out.timestamp(&row.expires_at),
-        },
+        FieldPlan::scalar("tenantId", "UUID!", |row, out| {
+            out.string(&row.tenant_id.to_string())
+        }),
+        FieldPlan::scalar("tenantSlug", "String!", |row, out| {
+            out.string(&row.tenant_slug)
+        }),
+        FieldPlan::scalar("tenantName", "String!", |row, out| {
+            out.string(&row.tenant_name)
+        }),
+        FieldPlan::scalar("role", "Role!", |row, out| out.enum_value(row.role)),
+        FieldPlan::scalar("invitedBy", "String!", |row, out| {
+            out.string(&row.invited_by)
+        }),
+        FieldPlan::scalar("createdAt", "DateTime!", |row, out| {
+            out.timestamp(&row.created_at)
+        }),
+        FieldPlan::scalar("expiresAt", "DateTime!", |row, out| {
+            out.timestamp(&row.expires_at)
+        }),
     ];
 }

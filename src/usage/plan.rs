@@ -11,100 +11,34 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 impl Planned for TenantUsage {
     const TYPE: &'static str = "TenantUsage";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "from",
-            ty: "NaiveDate!",
-            write: |usage, out| out.date(&usage.from),
-        },
-        FieldPlan::Scalar {
-            name: "to",
-            ty: "NaiveDate!",
-            write: |usage, out| out.date(&usage.to),
-        },
-        FieldPlan::Nested {
-            name: "days",
-            ty: "[UsageDay!]!",
-        },
-        FieldPlan::Nested {
-            name: "total",
-            ty: "UsageTotals!",
-        },
+        FieldPlan::scalar("from", "NaiveDate!", |usage, out| out.date(&usage.from)),
+        FieldPlan::scalar("to", "NaiveDate!", |usage, out| out.date(&usage.to)),
+        FieldPlan::nested("days", "[UsageDay!]!"),
+        FieldPlan::nested("total", "UsageTotals!"),
     ];
 }
 
 impl Planned for UsageRow {
     const TYPE: &'static str = "UsageDay";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "day",
-            ty: "NaiveDate!",
-            write: |row, out| out.date(&row.day),
-        },
-        FieldPlan::Scalar {
-            name: "requests",
-            ty: "Int!",
-            write: |row, out| out.int(row.requests),
-        },
-        FieldPlan::Scalar {
-            name: "errors",
-            ty: "Int!",
-            write: |row, out| out.int(row.errors),
-        },
-        FieldPlan::Scalar {
-            name: "mutations",
-            ty: "Int!",
-            write: |row, out| out.int(row.mutations),
-        },
-        FieldPlan::Scalar {
-            name: "queryCost",
-            ty: "Int!",
-            write: |row, out| out.int(row.query_cost),
-        },
-        FieldPlan::Scalar {
-            name: "rowsWritten",
-            ty: "Int!",
-            write: |row, out| out.int(row.rows_written),
-        },
-        FieldPlan::Scalar {
-            name: "members",
-            ty: "Int!",
-            write: |row, out| out.int(row.members),
-        },
-        FieldPlan::Scalar {
-            name: "contacts",
-            ty: "Int!",
-            write: |row, out| out.int(row.contacts),
-        },
+        FieldPlan::scalar("day", "NaiveDate!", |row, out| out.date(&row.day)),
+        FieldPlan::scalar("requests", "Int!", |row, out| out.int(row.requests)),
+        FieldPlan::scalar("errors", "Int!", |row, out| out.int(row.errors)),
+        FieldPlan::scalar("mutations", "Int!", |row, out| out.int(row.mutations)),
+        FieldPlan::scalar("queryCost", "Int!", |row, out| out.int(row.query_cost)),
+        FieldPlan::scalar("rowsWritten", "Int!", |row, out| out.int(row.rows_written)),
+        FieldPlan::scalar("members", "Int!", |row, out| out.int(row.members)),
+        FieldPlan::scalar("contacts", "Int!", |row, out| out.int(row.contacts)),
     ];
 }
 
 impl Planned for Counts {
     const TYPE: &'static str = "UsageTotals";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "requests",
-            ty: "Int!",
-            write: |c, out| out.int(c.requests),
-        },
-        FieldPlan::Scalar {
-            name: "errors",
-            ty: "Int!",
-            write: |c, out| out.int(c.errors),
-        },
-        FieldPlan::Scalar {
-            name: "mutations",
-            ty: "Int!",
-            write: |c, out| out.int(c.mutations),
-        },
-        FieldPlan::Scalar {
-            name: "queryCost",
-            ty: "Int!",
-            write: |c, out| out.int(c.query_cost),
-        },
-        FieldPlan::Scalar {
-            name: "rowsWritten",
-            ty: "Int!",
-            write: |c, out| out.int(c.rows_written),
-        },
+        FieldPlan::scalar("requests", "Int!", |c, out| out.int(c.requests)),
+        FieldPlan::scalar("errors", "Int!", |c, out| out.int(c.errors)),
+        FieldPlan::scalar("mutations", "Int!", |c, out| out.int(c.mutations)),
+        FieldPlan::scalar("queryCost", "Int!", |c, out| out.int(c.query_cost)),
+        FieldPlan::scalar("rowsWritten", "Int!", |c, out| out.int(c.rows_written)),
     ];
 }

@@ -8,20 +8,10 @@ use crate::graphql::plannable::{FieldPlan, Planned};
 impl Planned for CustomRole {
     const TYPE: &'static str = "CustomRole";
     const FIELDS: &'static [FieldPlan<Self>] = &[
-        FieldPlan::Scalar {
-            name: "id",
-            ty: "ID!",
-            write: |role, out| out.string(role.id.as_str()),
-        },
-        FieldPlan::Scalar {
-            name: "name",
-            ty: "String!",
-            write: |role, out| out.string(&role.name),
-        },
-        FieldPlan::Scalar {
-            name: "permissions",
-            ty: "[Permission!]!",
-            write: |role, out| out.enum_values(&role.permissions),
-        },
+        FieldPlan::scalar("id", "ID!", |role, out| out.string(role.id.as_str())),
+        FieldPlan::scalar("name", "String!", |role, out| out.string(&role.name)),
+        FieldPlan::scalar("permissions", "[Permission!]!", |role, out| {
+            out.enum_values(&role.permissions)
+        }),
     ];
 }
