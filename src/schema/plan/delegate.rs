@@ -17,7 +17,7 @@
 //! limit is checked; should the delegated part answer with any error, the plan declines
 //! and the generic executor runs the whole request, so every error is its own.
 
-use super::bind::optional_int;
+use super::values::optional_int;
 use super::{Compiled, Decline};
 use crate::graphql::relay::page_complexity;
 use async_graphql::parser::types::{

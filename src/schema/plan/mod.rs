@@ -61,11 +61,14 @@
 //!   guard that its declaration has not decided.
 //!
 //! Files: `compile.rs` (flattening selections, conditions, connections), `selections.rs`
-//! (each root field and planned type), `types.rs` (the compiled form), `bind.rs` (one
-//! request's values), `roots.rs` and `load.rs` (loading: the roots, then the nested
-//! levels), `write.rs` (the JSON), `delegate.rs` (the generic executor's share).
+//! (each root field and planned type), `types.rs` (the compiled form), `bind.rs` and
+//! `values.rs` (one request's values), `bound.rs` (a bound plan and its loaded rows),
+//! `roots.rs` and `load.rs` (loading: the roots, then the nested levels), `write.rs` (the
+//! JSON), `delegate.rs` (the generic executor's share), `fence.rs` (the declarations'
+//! check).
 
 mod bind;
+mod bound;
 mod compile;
 mod delegate;
 #[cfg(test)]
@@ -74,6 +77,7 @@ mod load;
 mod roots;
 mod selections;
 mod types;
+mod values;
 mod write;
 
 use crate::auth::session::Sessions;
@@ -88,6 +92,7 @@ use crate::tenancy::settings::SecretBox;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
 use async_graphql::Variables;
+use bound::*;
 use compile::Compiler;
 use std::sync::Arc;
 use types::*;

@@ -1,18 +1,16 @@
-//! The compiled form of a plan, and what binding, loading and writing share: selections
-//! by planned type, connections, root fields, a request's bound pages and its loaded rows.
+//! The compiled form of a plan, which binding, loading and writing share: selections by
+//! planned type, connections and root fields (a request's bound pages and loaded rows are
+//! [`super::bound`]'s).
 
 use super::compile::Compiler;
 use super::{delegate, Compiled};
 use crate::api_keys::model::ApiKeyRow;
-use crate::audit::model::{AuditFilter, AuditPosition, AuditRow};
+use crate::audit::model::AuditRow;
 use crate::auth::invitations::MyInvitation;
 use crate::auth::my_tenants::MyTenant;
 use crate::auth::plans::Quotas;
-use crate::contacts::model::{ContactFilter, ContactRow};
-use crate::conversations::model::ConversationFilter;
+use crate::contacts::model::ContactRow;
 use crate::conversations::model::ConversationRow;
-use crate::db::keyset::Page;
-use crate::error::AppError;
 use crate::exports::jobs::ExportJob;
 use crate::graphql::guards::Required;
 use crate::graphql::plannable::JsonOut;
@@ -29,8 +27,6 @@ use crate::usage::Counts;
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::Name;
 use async_graphql_value::{ConstValue, Value};
-use std::collections::HashMap;
-use uuid::Uuid;
 
 /// A compiled query operation (see the module documentation).
 pub struct Plan {
@@ -382,139 +378,6 @@ pub(super) trait NodeKind: Sized {
     fn compile<'d>(c: &mut Compiler<'d>, set: &'d SelectionSet) -> Compiled<Self>;
 }
 
-/// A plan bound to one request: the page of every connection and the root filters.
-pub(super) struct Bound {
-    /// The request's complexity, as async-graphql would score it (what the request costs).
-    pub(super) complexity: usize,
-    pub(super) pages: Vec<Page>,
-    /// One per root field, in the order of [`Plan::roots`].
-    pub(super) filters: Vec<RootFilter>,
-    /// Per condition slot, whether its field is left out of this response. Skipped root
-    /// fields are not loaded; skipped nested fields still are (their rows are batched with
-    /// the others) but not written; like async-graphql, the complexity counts them.
-    pub(super) skipped: Vec<bool>,
-}
-
-impl Bound {
-    /// Whether this request shows the field of `key` (its `@include`/`@skip`, if any).
-    pub(super) fn shows(&self, key: &Key) -> bool {
-        !key.condition.is_some_and(|c| self.skipped[c])
-    }
-}
-
-/// A root field's validated filter.
-pub(super) enum RootFilter {
-    None,
-    Contacts(ContactFilter),
-    Conversations(ConversationFilter),
-    /// The row named by `contact(id:)` or `conversation(id:)`.
-    Id(Uuid),
-    /// The row named by `node(id:)`, with its global-id type name.
-    Node(&'static str, Uuid),
-    /// `searchMessages`: the validated query text, and the rank and id after which the
-    /// page starts.
-    Search {
-        query: String,
-        after: Option<(f32, Uuid)>,
-    },
-    /// `tenantUsage`'s validated range of days.
-    Days {
-        from: chrono::NaiveDate,
-        to: chrono::NaiveDate,
-    },
-    /// `auditLog`'s validated filter and the position after which the page starts.
-    Audit {
-        filter: AuditFilter,
-        after: Option<AuditPosition>,
-    },
-}
-
-/// A root field's loaded page.
-pub(super) enum RootRows {
-    None,
-    Contacts(RootPage<ContactRow>),
-    Conversations(RootPage<ConversationRow>),
-    Contact(ContactRow),
-    Conversation(ConversationRow),
-    Message(MessageRow),
-    Me(Me),
-    /// The current tenant (in [`Loaded::tenant`]).
-    Tenant,
-    Members(Vec<MemberRow>),
-    MyTenants(Vec<MyTenant>),
-    MyInvitations(Vec<MyInvitation>),
-    TenantStats(TenantStatsRow),
-    Invitations(Vec<Invitation>),
-    ApiKeys(Vec<ApiKeyRow>),
-    CustomRoles(Vec<CustomRole>),
-    TenantUsage(TenantUsage),
-    ExportJob(ExportJob),
-    TenantHealth(TenantHealth),
-    /// A page of audit entries.
-    AuditLog(RootPage<AuditRow>),
-    /// A page of search hits and each hit's rank (for its cursor).
-    Search {
-        page: RootPage<MessageRow>,
-        ranks: HashMap<Uuid, f32>,
-    },
-}
-
-impl RootRows {
-    /// The contacts of a `contacts` or `contact` root (none for other roots).
-    pub(super) fn contacts(&self) -> &[ContactRow] {
-        match self {
-            RootRows::Contacts(page) => &page.rows,
-            RootRows::Contact(row) => std::slice::from_ref(row),
-            _ => &[],
-        }
-    }
-}
-
-/// A root connection's rows and what it says besides them.
-pub(super) struct RootPage<R> {
-    pub(super) rows: Vec<R>,
-    pub(super) window: Window,
-}
-
-/// The rows of one request: each root's page, then the children of every level, keyed
-/// like the batch loaders' keys (`(parent, limit + 1)`).
-#[derive(Default)]
-pub(super) struct Loaded {
-    /// One per root field, in the order of [`Plan::roots`].
-    pub(super) roots: Vec<RootRows>,
-    /// Per nested field left to the generic executor, its value by row id.
-    pub(super) nested: Vec<HashMap<Uuid, ConstValue>>,
-    /// Conversations per contact, for `totalCount` of nested connections.
-    pub(super) conversation_totals: HashMap<Uuid, i64>,
-    pub(super) conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
-    pub(super) messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
-    /// The contacts of the conversations shown, for `Conversation.contact`.
-    pub(super) contacts_by_id: HashMap<Uuid, ContactRow>,
-    /// The conversations of the messages shown, for `Message.conversation`.
-    pub(super) conversations_by_id: HashMap<Uuid, ConversationRow>,
-    /// The assignees and authors shown (visible users only, as for the resolvers).
-    pub(super) users: HashMap<Uuid, UserRow>,
-    /// The current tenant, for `tenant` and `me.tenant`.
-    pub(super) tenant: Option<TenantRow>,
-    /// Its members, for `Tenant.memberCount`.
-    pub(super) member_count: i64,
-    /// A root's row was not found: the generic executor reports its NOT_FOUND.
-    pub(super) missing: bool,
-}
-
-/// The loader key of a nested first page.
-pub(super) fn child_key(parent: Uuid, page: &Page) -> (Uuid, i64) {
-    (parent, page.limit as i64 + 1)
-}
-
-/// The rows of a nested first page and whether more exist (see [`Page::finish`]).
-pub(super) fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [T], bool) {
-    let rows = rows.map(Vec::as_slice).unwrap_or_default();
-    (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
-}
-
-pub(super) type LoadError = (AppError, Vec<String>);
-
 impl<N> Conn<N> {
     /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
     pub(super) fn wants_rows(&self) -> bool {
@@ -557,12 +420,4 @@ impl<N> Conn<N> {
 /// `key` of a pre-rendered `"key":`.
 pub(super) fn response_name(key: &str) -> String {
     key.trim_end_matches(':').trim_matches('"').to_string()
-}
-
-/// What a connection says besides its rows.
-#[derive(Clone, Copy, Default)]
-pub(super) struct Window {
-    pub(super) has_previous: bool,
-    pub(super) has_next: bool,
-    pub(super) total: i64,
 }
