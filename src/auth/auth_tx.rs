@@ -1,7 +1,8 @@
 //! The auth path's only door to the database: short transactions as `tenantry_auth`, for
 //! the work done before a tenant is chosen (logins, refresh tokens, the caller's tenants
 //! and invitations, looking up a presented API key), refusing statements that fan out
-//! where so configured. `tenantry_auth` is a NOLOGIN role whose policies let it read
+//! where so configured; and [`set_up_tx`], the transaction both it and the invitee's
+//! (`tenantry_app`, [`super::invitations`]) open. `tenantry_auth` is a NOLOGIN role whose policies let it read
 //! memberships across tenants and manage refresh tokens (see [`super::session`]).
 
 use crate::db::PgPool;

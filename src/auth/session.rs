@@ -12,9 +12,9 @@
 //! transaction. They run in their own short transactions as `tenantry_auth`, a NOLOGIN
 //! role whose policies let it read memberships across tenants and manage refresh tokens.
 //! Nothing else on the request path runs as it, except the api_keys domain's lookup of a
-//! presented key, through the same [`auth_tx`] ([`super::auth_tx`]). Refresh tokens are stored hashed
-//! (SHA-256); a token that was already rotated and is presented again revokes its whole
-//! family (someone replayed a stolen token).
+//! presented key, through the same [`auth_tx`] ([`super::auth_tx`]). Refresh tokens are
+//! stored hashed (SHA-256); a token that was already rotated and is presented again revokes
+//! its whole family (someone replayed a stolen token).
 
 use super::auth_tx::{auth_tx, FanOut};
 use super::client::{address_key, current_client_address};

@@ -68,6 +68,12 @@ impl PlanLookup {
     pub fn has_plan_for(&self, request: &Request) -> bool {
         matches!(&self.cached, Some(Ok(plan)) if plan.serves(request.operation_name.as_deref()))
     }
+
+    /// Whether compiling declined the whole document (remembered, so it is not compiled
+    /// again).
+    pub fn is_declined(&self) -> bool {
+        matches!(&self.cached, Some(Err(_)))
+    }
 }
 
 impl Executor {

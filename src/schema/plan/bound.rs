@@ -28,7 +28,7 @@ pub(super) struct Bound {
     /// The request's complexity, as async-graphql would score it (what the request costs).
     pub(super) complexity: usize,
     pub(super) pages: Vec<Page>,
-    /// One per root field, in the order of [`Plan::roots`].
+    /// One per root field, in the order of [`super::Plan::roots`].
     pub(super) filters: Vec<RootFilter>,
     /// Per condition slot, whether its field is left out of this response. Skipped root
     /// fields are not loaded; skipped nested fields still are (their rows are batched with
@@ -121,7 +121,7 @@ pub(super) struct RootPage<R> {
 /// like the batch loaders' keys (`(parent, limit + 1)`).
 #[derive(Default)]
 pub(super) struct Loaded {
-    /// One per root field, in the order of [`Plan::roots`].
+    /// One per root field, in the order of [`super::Plan::roots`].
     pub(super) roots: Vec<RootRows>,
     /// Per nested field left to the generic executor, its value by row id.
     pub(super) nested: Vec<HashMap<Uuid, ConstValue>>,
@@ -154,6 +154,7 @@ pub(super) fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [
     (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
 }
 
+/// A load's error, with the response path it is reported at (empty: the whole request).
 pub(super) type LoadError = (AppError, Vec<String>);
 
 /// What a connection says besides its rows.

@@ -453,7 +453,8 @@ impl<'d> Compiler<'d> {
             // On a `Node` type, a nested field plans cannot serve (too deep, or a page that
             // is not a first one: a cursor or `last` given as a literal or a non-null
             // variable) is left to the generic executor, row by row, rather than the whole
-            // root. (A nullable variable is judged per request: bound, it declines.)
+            // root. (A nullable variable is judged per request: given a value, or left out
+            // where it has a default, it declines the request.)
             let paged = f.arguments.iter().any(|(name, value)| {
                 let given = match &value.node {
                     Value::Null => false,

@@ -26,7 +26,8 @@
 //! conditions as its own directives, so a document mixing them with planned fields still
 //! runs as one plan. Below the root, on contacts, conversations and messages (the `Node`
 //! types), a nested field plans cannot serve (nested deeper than the plan's levels, or a
-//! page after a literal cursor or from the end) is delegated the same way, row by row:
+//! page after a cursor or from the end, given as a literal or a non-null variable) is
+//! delegated the same way, row by row:
 //! the sub-request asks `node(id:) { ... on T { field } }` for each row it is shown on,
 //! once the plan has loaded them, and the plan writes each row's value in its place.
 //!
@@ -41,9 +42,9 @@
 //! - per request, every variable is checked against its declared type, the complexity is
 //!   recomputed with the request's values (the same formula as the schema's), and page
 //!   arguments and filters are validated by the same functions; anything unusual
-//!   (a cursor sent as a variable for a nested page, a variable of an unexpected shape,
-//!   an invalid argument, a complexity over the limit) makes the plan step aside and the generic executor runs
-//!   the request and reports the error;
+//!   (a cursor sent as a nullable variable for a nested page, a variable of an unexpected
+//!   shape, an invalid argument, a complexity over the limit) makes the plan step aside and
+//!   the generic executor runs the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
 //! - documents with several operations are not planned (async-graphql scores them all);
 //! - delegated root fields count towards the complexity limit by async-graphql's rule, and
