@@ -336,6 +336,25 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
         // Every field of the contact left out: async-graphql answers null, so do plans.
         assert_eq!(node["contact"].is_null(), brief, "{body}");
     }
+    // What is left out is not loaded either: no batch of messages (nor of their authors)
+    // for a skipped fragment, as the generic executor resolves none.
+    let thread = |on: bool| {
+        format!(
+            "{{ conversations(first: 3) {{ nodes {{ id ... on Conversation @include(if: {on}) {{
+              messages(first: 2) {{ nodes {{ body author {{ email }} }} }} }} }} }} }}"
+        )
+    };
+    for on in [true, false] {
+        crate::crm::statements(&t, &a, thread(on)).await;
+    }
+    let (shown, _, planned_shown) = crate::crm::statements(&t, &a, thread(true)).await;
+    let (skipped, data, planned_skipped) = crate::crm::statements(&t, &a, thread(false)).await;
+    assert!(planned_shown && planned_skipped);
+    assert!(data["conversations"]["nodes"][0].get("messages").is_none());
+    assert!(
+        skipped < shown,
+        "{skipped} statements skipped, {shown} shown"
+    );
     // The plan writes the fields in selection order, conditional ones included.
     let before = t.app.graphql.compiled_count();
     let (_, raw) = t
@@ -632,6 +651,10 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
     let nullable = by_variable.replace("String!", "String");
     same_both_ways(&t, &a.token, &nullable, json!({ "after": null })).await;
     declined(&t, Some(&a.token), &nullable, after).await;
+    // A nullable one with a non-null default is delegated too: left out, it is the default.
+    let defaulted = by_variable.replace("String!", &format!("String = {cursor}"));
+    let body = same_both_ways(&t, &a.token, &defaulted, json!({})).await;
+    assert_eq!(body.data("contacts.nodes")[0]["later"], *later, "{body}");
     let nodes = a_deep.data("conversations.nodes").as_array().unwrap();
     assert_eq!(nodes.len(), 4, "{a_deep}");
     for node in nodes {

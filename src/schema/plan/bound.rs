@@ -30,9 +30,9 @@ pub(super) struct Bound {
     pub(super) pages: Vec<Page>,
     /// One per root field, in the order of [`super::Plan::roots`].
     pub(super) filters: Vec<RootFilter>,
-    /// Per condition slot, whether its field is left out of this response. Skipped root
-    /// fields are not loaded; skipped nested fields still are (their rows are batched with
-    /// the others) but not written; like async-graphql, the complexity counts them.
+    /// Per condition slot, whether its field is left out of this response. Skipped fields,
+    /// root or nested, are neither loaded nor written; like async-graphql, the complexity
+    /// counts them.
     pub(super) skipped: Vec<bool>,
 }
 

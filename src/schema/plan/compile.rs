@@ -13,7 +13,7 @@ use async_graphql::parser::types::{
     SelectionSet,
 };
 use async_graphql::Name;
-use async_graphql_value::Value;
+use async_graphql_value::{ConstValue, Value};
 use std::collections::HashMap;
 
 /// Fields by response key, with their positions.
@@ -104,8 +104,8 @@ pub(super) struct Compiler<'d> {
     /// where it is shown).
     nested: Vec<NestedField>,
     templates: Vec<(&'static str, async_graphql::Positioned<Field>)>,
-    /// The operation's variables declared non-null: as an argument, one is never null,
-    /// like a literal.
+    /// The operation's variables declared non-null, or with a non-null default: as an
+    /// argument, one is usually (or always) given, like a literal.
     non_null: Vec<&'d str>,
 }
 
@@ -169,7 +169,10 @@ impl<'d> Compiler<'d> {
                 },
                 BaseType::List(_) => VarType::Delegated,
             };
-            if !def.var_type.node.nullable {
+            let defaulted = def
+                .default_value()
+                .is_some_and(|v| !matches!(v, ConstValue::Null));
+            if !def.var_type.node.nullable || defaulted {
                 self.non_null.push(def.name.node.as_str());
             }
             variables.push(VariableDef {
@@ -451,10 +454,10 @@ impl<'d> Compiler<'d> {
                 return Ok(nested(c, f)?.map(NodeField::Nested));
             }
             // On a `Node` type, a nested field plans cannot serve (too deep, or a page that
-            // is not a first one: a cursor or `last` given as a literal or a non-null
-            // variable) is left to the generic executor, row by row, rather than the whole
-            // root. (A nullable variable is judged per request: given a value, or left out
-            // where it has a default, it declines the request.)
+            // is not a first one: a cursor or `last` given as a literal, or as a variable
+            // that is non-null or has a non-null default) is left to the generic executor,
+            // row by row, rather than the whole root. (A nullable variable without a
+            // default is judged per request: given a value, it declines the request.)
             let paged = f.arguments.iter().any(|(name, value)| {
                 let given = match &value.node {
                     Value::Null => false,

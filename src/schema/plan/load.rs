@@ -77,7 +77,7 @@ impl Plan {
                 }
             }
         }
-        let conversation_fields = self.conversation_fields();
+        let conversation_fields = self.conversation_fields(bound);
 
         // The current tenant and its member count, once, for every field showing them.
         let mut tenants = Vec::new();
@@ -86,7 +86,7 @@ impl Plan {
             match root {
                 Root::TenantSettings(_) => settings = true,
                 Root::Tenant(sel) => tenants.push(&**sel),
-                Root::Me(me) => tenants.extend(me.nested().filter_map(|n| match n {
+                Root::Me(me) => tenants.extend(me.shown(bound).filter_map(|n| match n {
                     MeNested::Tenant(sel) => Some(sel),
                     MeNested::User(_) => None,
                 })),
@@ -103,7 +103,7 @@ impl Plan {
             loaded.tenant = row;
             let counted = tenants
                 .iter()
-                .flat_map(|sel| sel.nested())
+                .flat_map(|sel| sel.shown(bound))
                 .any(|n| matches!(n, TenantNested::MemberCount));
             if counted {
                 loaded.member_count = tx
@@ -149,7 +149,7 @@ impl Plan {
         let mut message_keys = Vec::new();
         let mut contact_ids = Vec::new();
         for (rows, node) in self.shown_conversations(bound, &loaded, &conversation_fields) {
-            for nested in node.nested() {
+            for nested in node.shown(bound) {
                 match nested {
                     ConversationNested::Messages(m) => {
                         let page = &bound.pages[m.slot];
@@ -188,7 +188,7 @@ impl Plan {
         if self.later.message_conversations {
             let conversations = self.shown_conversations(bound, &loaded, &conversation_fields);
             for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
-                for nested in node.nested() {
+                for nested in node.shown(bound) {
                     if let MessageNested::Conversation(_) = nested {
                         conversation_ids.extend(rows.iter().map(|r| r.conversation_id));
                     }
@@ -217,7 +217,7 @@ impl Plan {
                              sel: &ConversationSel,
                              ids: &mut Vec<uuid::Uuid>| {
                 if sel
-                    .nested()
+                    .shown(bound)
                     .any(|n| matches!(n, ConversationNested::Assignee(_)))
                 {
                     ids.extend(rows.filter_map(|r| r.assignee_id));
@@ -227,7 +227,7 @@ impl Plan {
                 assignees(&mut rows.iter(), sel, &mut user_ids);
             }
             for (rows, node) in self.shown_messages(bound, &loaded, &conversations) {
-                for nested in node.nested() {
+                for nested in node.shown(bound) {
                     match nested {
                         MessageNested::Author(_) => {
                             user_ids.extend(rows.iter().filter_map(|r| r.author_id));
@@ -264,7 +264,10 @@ impl Plan {
         for ((_, root), rows) in self.roots.list.iter().zip(&loaded.roots) {
             match (root, rows) {
                 (Root::Conversations { conn, .. }, RootRows::Conversations(page)) => {
-                    shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), node)));
+                    shown.extend(
+                        conn.shown_nodes(bound)
+                            .map(|node| (page.rows.as_slice(), node)),
+                    );
                 }
                 (Root::Conversation { sel, .. }, RootRows::Conversation(row))
                 | (
@@ -284,7 +287,7 @@ impl Plan {
             for contact in loaded.roots[*root].contacts() {
                 let found = loaded.conversations.get(&child_key(contact.id, page));
                 let rows = first_page(found, page).0;
-                shown.extend(conn.nodes().map(|node| (rows, node)));
+                shown.extend(conn.shown_nodes(bound).map(|node| (rows, node)));
             }
         }
         shown
@@ -308,19 +311,22 @@ impl Plan {
                     RootRows::Message(row),
                 ) => shown.push((std::slice::from_ref(row), sel)),
                 (Root::Search { conn, .. }, RootRows::Search { page, .. }) => {
-                    shown.extend(conn.nodes().map(|node| (page.rows.as_slice(), &node.0)));
+                    shown.extend(
+                        conn.shown_nodes(bound)
+                            .map(|node| (page.rows.as_slice(), &node.0)),
+                    );
                 }
                 _ => {}
             }
         }
         for (rows, sel) in conversations {
-            for nested in sel.nested() {
+            for nested in sel.shown(bound) {
                 if let ConversationNested::Messages(conn) = nested {
                     let page = &bound.pages[conn.slot];
                     for row in *rows {
                         let found = loaded.messages.get(&child_key(row.id, page));
                         let messages = first_page(found, page).0;
-                        shown.extend(conn.nodes().map(|node| (messages, node)));
+                        shown.extend(conn.shown_nodes(bound).map(|node| (messages, node)));
                     }
                 }
             }
@@ -344,7 +350,8 @@ impl Plan {
         for ((_, root), found) in self.roots.list.iter().zip(&loaded.roots) {
             match (root, found) {
                 (Root::Contacts { conn, .. }, RootRows::Contacts(page)) => {
-                    conn.nodes().for_each(|sel| rows.note(sel, &page.rows));
+                    conn.shown_nodes(bound)
+                        .for_each(|sel| rows.note(sel, &page.rows));
                 }
                 (Root::Contact { sel, .. }, RootRows::Contact(row))
                 | (
@@ -356,11 +363,11 @@ impl Plan {
                 _ => {}
             }
         }
-        let conversation_fields = self.conversation_fields();
+        let conversation_fields = self.conversation_fields(bound);
         let conversations = self.shown_conversations(bound, loaded, &conversation_fields);
         for (shown, sel) in &conversations {
             rows.note(sel, shown);
-            for nested in sel.nested() {
+            for nested in sel.shown(bound) {
                 if let ConversationNested::Contact(contact) = nested {
                     rows.note_by_id(contact, shown, |c| c.contact_id, &loaded.contacts_by_id);
                 }
@@ -368,7 +375,7 @@ impl Plan {
         }
         for (shown, sel) in self.shown_messages(bound, loaded, &conversations) {
             rows.note(sel, shown);
-            for nested in sel.nested() {
+            for nested in sel.shown(bound) {
                 if let MessageNested::Conversation(conversation) = nested {
                     let by_id = &loaded.conversations_by_id;
                     rows.note_by_id(conversation, shown, |m| m.conversation_id, by_id);

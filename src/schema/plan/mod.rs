@@ -18,7 +18,7 @@
 //! RLS ([`crate::db::routing`]), so a distributed database routes it to one node.
 //! At every level, the root included, `@include`/`@skip` (on fields, inline fragments and
 //! spreads) are evaluated per request from the bound variables; a field they leave out has
-//! no key (a root field left out is not loaded either), and an object left with no field
+//! no key (nor are its rows loaded), and an object left with no field
 //! is `null` (`data` too), as async-graphql answers.
 //! Root fields a plan does not serve (`tenantHealth(tenantId:)`, the platform fields, a
 //! root whose selection reaches a field plans do not serve, …) are delegated to the generic
@@ -26,8 +26,8 @@
 //! conditions as its own directives, so a document mixing them with planned fields still
 //! runs as one plan. Below the root, on contacts, conversations and messages (the `Node`
 //! types), a nested field plans cannot serve (nested deeper than the plan's levels, or a
-//! page after a cursor or from the end, given as a literal or a non-null variable) is
-//! delegated the same way, row by row:
+//! page after a cursor or from the end, given as a literal, or as a variable that is
+//! non-null or has a non-null default) is delegated the same way, row by row:
 //! the sub-request asks `node(id:) { ... on T { field } }` for each row it is shown on,
 //! once the plan has loaded them, and the plan writes each row's value in its place.
 //!

@@ -341,11 +341,14 @@ pub(super) async fn root_rows(
 
 impl Plan {
     /// The `conversations` fields of the contacts the roots show, with their roots' index.
-    pub(super) fn conversation_fields(&self) -> Vec<(usize, &Conn<ConversationSel>)> {
+    pub(super) fn conversation_fields<'a>(
+        &'a self,
+        bound: &'a Bound,
+    ) -> Vec<(usize, &'a Conn<ConversationSel>)> {
         let mut fields = Vec::new();
         for (index, (_, root)) in self.roots.list.iter().enumerate() {
             let nodes: Box<dyn Iterator<Item = _>> = match root {
-                Root::Contacts { conn, .. } => Box::new(conn.nodes()),
+                Root::Contacts { conn, .. } => Box::new(conn.shown_nodes(bound)),
                 Root::Contact { sel, .. }
                 | Root::Node {
                     contact: Some(sel), ..
@@ -353,7 +356,7 @@ impl Plan {
                 _ => continue,
             };
             for node in nodes {
-                for ContactNested::Conversations(c) in node.nested() {
+                for ContactNested::Conversations(c) in node.shown(bound) {
                     fields.push((index, &**c));
                 }
             }

@@ -3,7 +3,7 @@
 //! [`super::bound`]'s).
 
 use super::compile::Compiler;
-use super::{delegate, Compiled};
+use super::{delegate, Bound, Compiled};
 use crate::api_keys::model::ApiKeyRow;
 use crate::audit::model::AuditRow;
 use crate::auth::invitations::MyInvitation;
@@ -364,6 +364,18 @@ impl<R, X> Sel<R, X> {
             _ => None,
         })
     }
+
+    /// The nested fields `bound` shows (not left out by `@include`/`@skip`): only those
+    /// are loaded, as the generic executor resolves only those.
+    pub(super) fn shown<'s, 'b>(
+        &'s self,
+        bound: &'b Bound,
+    ) -> impl Iterator<Item = &'s X> + use<'s, 'b, R, X> {
+        self.0.list.iter().filter_map(move |(key, f)| match f {
+            NodeField::Nested(x) if bound.shows(key) => Some(x),
+            _ => None,
+        })
+    }
 }
 
 /// A node type of a connection: its GraphQL names and how a selection of it compiles.
@@ -397,10 +409,16 @@ impl<N> Conn<N> {
             .any(|(_, f)| matches!(f, ConnField::TotalCount))
     }
 
-    /// The node selections of this connection (under `edges.node` and `nodes`).
-    pub(super) fn nodes(&self) -> impl Iterator<Item = &N> {
-        self.fields.list.iter().flat_map(|(_, f)| {
+    /// The node selections of this connection (under `edges.node` and `nodes`) that
+    /// `bound` shows (`edges`, `node` and `nodes` not left out).
+    pub(super) fn shown_nodes<'s, 'b>(
+        &'s self,
+        bound: &'b Bound,
+    ) -> impl Iterator<Item = &'s N> + use<'s, 'b, N> {
+        let shows = move |key: &Key| bound.shows(key);
+        self.fields.list.iter().flat_map(move |(key, f)| {
             let (edges, nodes) = match f {
+                _ if !shows(key) => (None, None),
                 ConnField::Edges(edge) => (Some(&edge.list), None),
                 ConnField::Nodes(n) => (None, Some(n)),
                 _ => (None, None),
@@ -408,8 +426,8 @@ impl<N> Conn<N> {
             edges
                 .into_iter()
                 .flatten()
-                .filter_map(|(_, e)| match e {
-                    EdgeField::Node(n) => Some(n),
+                .filter_map(move |(key, e)| match e {
+                    EdgeField::Node(n) if shows(key) => Some(n),
                     _ => None,
                 })
                 .chain(nodes)
