@@ -355,6 +355,18 @@ async fn plans_apply_include_and_skip_below_the_root_per_request() {
         skipped < shown,
         "{skipped} statements skipped, {shown} shown"
     );
+    // Nor is a skipped `totalCount` counted.
+    let count = |on: bool| {
+        format!("{{ contacts(first: 2) {{ totalCount @include(if: {on}) nodes {{ id }} }} }}")
+    };
+    for on in [true, false] {
+        crate::crm::statements(&t, &a, count(on)).await;
+    }
+    let (counted, _, planned_counted) = crate::crm::statements(&t, &a, count(true)).await;
+    let (uncounted, data, planned_uncounted) = crate::crm::statements(&t, &a, count(false)).await;
+    assert!(planned_counted && planned_uncounted);
+    assert!(data["contacts"].get("totalCount").is_none(), "{data}");
+    assert_eq!(uncounted + 1, counted);
     // The plan writes the fields in selection order, conditional ones included.
     let before = t.app.graphql.compiled_count();
     let (_, raw) = t

@@ -119,7 +119,7 @@ impl Plan {
         // their counts where asked for.
         let mut counted = Vec::new();
         for (root, conn) in &conversation_fields {
-            if conn.counted() {
+            if conn.counted(bound) {
                 counted.extend(loaded.roots[*root].contacts().iter().map(|r| r.id));
             }
         }
@@ -131,7 +131,10 @@ impl Plan {
                 .map_err(unplaced)?;
         }
         let mut keys = Vec::new();
-        for (root, conn) in conversation_fields.iter().filter(|(_, c)| c.wants_rows()) {
+        for (root, conn) in conversation_fields
+            .iter()
+            .filter(|(_, c)| c.wants_rows(bound))
+        {
             let page = &bound.pages[conn.slot];
             let contacts = loaded.roots[*root].contacts();
             keys.extend(contacts.iter().map(|r| child_key(r.id, page)));

@@ -62,7 +62,7 @@ pub(super) async fn root_rows(
             let filter = filter.clone();
             let page = bound.pages[conn.slot].clone();
             // Like the resolver: no list query for `{ totalCount }` alone.
-            let rows = if conn.wants_rows() {
+            let rows = if conn.wants_rows(bound) {
                 let (p, f) = (page.clone(), filter.clone());
                 tx.run(move |c| {
                     async move { contacts::list_contacts(c, tenant, &f, &p).await }.scope_boxed()
@@ -72,7 +72,7 @@ pub(super) async fn root_rows(
             } else {
                 Vec::new()
             };
-            let total = if conn.counted() {
+            let total = if conn.counted(bound) {
                 tx.run(move |c| {
                     async move { contacts::count_contacts(c, tenant, &filter).await }.scope_boxed()
                 })
@@ -96,7 +96,7 @@ pub(super) async fn root_rows(
             // Like `conversation_page`: one contact's first page comes from the
             // batch loader, anything else from the list query.
             let rows = match only_contact {
-                _ if !conn.wants_rows() => Vec::new(),
+                _ if !conn.wants_rows(bound) => Vec::new(),
                 Some(contact) if page.is_first_page() => {
                     let key = child_key(contact, &page);
                     ConversationsByContact(Arc::clone(tx))
@@ -117,7 +117,7 @@ pub(super) async fn root_rows(
                 }
             };
             let total = match only_contact {
-                _ if !conn.counted() => 0,
+                _ if !conn.counted(bound) => 0,
                 Some(contact) => ConversationCountByContact(Arc::clone(tx))
                     .load(&[contact])
                     .await

@@ -391,22 +391,23 @@ pub(super) trait NodeKind: Sized {
 }
 
 impl<N> Conn<N> {
-    /// Whether rows are selected (`edges`, `nodes` or `pageInfo`), not just the count.
-    pub(super) fn wants_rows(&self) -> bool {
-        self.fields.list.iter().any(|(_, f)| {
-            matches!(
+    /// Whether `bound` shows rows (`edges`, `nodes` or `pageInfo`), not just the count.
+    pub(super) fn wants_rows(&self, bound: &Bound) -> bool {
+        self.fields.list.iter().any(|(key, f)| {
+            let rows = matches!(
                 f,
                 ConnField::Edges(_) | ConnField::Nodes(_) | ConnField::PageInfo(_)
-            )
+            );
+            rows && bound.shows(key)
         })
     }
 
-    /// Whether `totalCount` is selected.
-    pub(super) fn counted(&self) -> bool {
+    /// Whether `bound` shows `totalCount`.
+    pub(super) fn counted(&self, bound: &Bound) -> bool {
         self.fields
             .list
             .iter()
-            .any(|(_, f)| matches!(f, ConnField::TotalCount))
+            .any(|(key, f)| matches!(f, ConnField::TotalCount) && bound.shows(key))
     }
 
     /// The node selections of this connection (under `edges.node` and `nodes`) that
