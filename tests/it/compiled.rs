@@ -389,9 +389,10 @@ async fn plans_step_aside_for_what_only_the_generic_executor_decides() {
             messages(first: $k) { edges { node { id body } } } } } } } } } }";
     same_both_ways(&t, &a.token, q, json!({ "n": 2, "m": 2, "k": 2 })).await;
 
-    // A nested page after a cursor sent as a nullable variable is not batched: the generic
-    // executor serves the request (a literal cursor, or a non-null variable, is left to it
-    // field by field, see `compiled_objects`).
+    // A nested page after a cursor sent as a nullable variable (without a default) is not
+    // batched: the generic executor serves the request (a literal cursor, or a variable
+    // that is non-null or has a non-null default, is left to it field by field, see
+    // `compiled_objects`).
     let page = same_both_ways(&t, &a.token, FEED, json!({})).await;
     let cursor = t
         .gql(

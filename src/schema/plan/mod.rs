@@ -42,8 +42,8 @@
 //! - per request, every variable is checked against its declared type, the complexity is
 //!   recomputed with the request's values (the same formula as the schema's), and page
 //!   arguments and filters are validated by the same functions; anything unusual
-//!   (a cursor sent as a nullable variable for a nested page, a variable of an unexpected
-//!   shape, an invalid argument, a complexity over the limit) makes the plan step aside and
+//!   (a cursor sent for a nested page as a nullable variable without a default, a
+//!   variable of an unexpected shape, an invalid argument, a complexity over the limit) makes the plan step aside and
 //!   the generic executor runs the request and reports the error;
 //! - guards are checked for the whole operation first, exactly as for generic queries;
 //! - documents with several operations are not planned (async-graphql scores them all);
