@@ -663,6 +663,18 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
     let nullable = by_variable.replace("String!", "String");
     same_both_ways(&t, &a.token, &nullable, json!({ "after": null })).await;
     declined(&t, Some(&a.token), &nullable, after).await;
+    // A delegated field with no rows in a request (its parent skipped) is left out of the
+    // sub-request with the variable only it used, which would be refused as unused while
+    // another delegated field (a contact's conversations) still asks.
+    let unused = "query U($after: String!, $s: Boolean!) {
+        conversations(first: 1) { nodes { contact { conversations(first: 1) { totalCount } } } }
+        contacts(first: 2) { nodes @skip(if: $s) { name
+          later: conversations(first: 1, after: $after) { nodes { id } } } } }";
+    for s in [false, true] {
+        let vars = json!({ "after": cursor, "s": s });
+        let body = same_both_ways(&t, &a.token, unused, vars).await;
+        assert_eq!(body.data("contacts").get("nodes").is_some(), !s, "{body}");
+    }
     // A nullable one with a non-null default is delegated too: left out, it is the default.
     let defaulted = by_variable.replace("String!", &format!("String = {cursor}"));
     let body = same_both_ways(&t, &a.token, &defaulted, json!({})).await;

@@ -105,6 +105,9 @@ impl Delegated {
             DocumentOperations::Single(op) => Some(op),
             DocumentOperations::Multiple(ops) => ops.values_mut().next(),
         };
+        // A template without rows is left out: the variables and fragments only it used
+        // are too, or validation would refuse them as unused.
+        let mut used = None;
         if let Some(op) = op {
             let items = &mut op.node.selection_set.node.items;
             let templates = items.split_off(self.roots);
@@ -122,6 +125,20 @@ impl Delegated {
                     items.push(item);
                 }
             }
+            if ids.iter().any(Vec::is_empty) {
+                let mut uses = Uses::default();
+                for item in &op.node.selection_set.node.items {
+                    uses.item(&self.doc, &item.node);
+                }
+                op.node
+                    .variable_definitions
+                    .retain(|def| uses.variables.contains(&def.node.name.node));
+                used = Some(uses);
+            }
+        }
+        if let Some(uses) = used {
+            doc.fragments
+                .retain(|name, _| uses.fragments.contains(name));
         }
         let mut request = Request::new(String::new()).variables(variables.clone());
         if let Some(name) = operation_name {
