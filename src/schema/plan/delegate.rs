@@ -58,15 +58,9 @@ impl Delegated {
             Positioned::new(Selection::Field(template), at)
         });
         let items: Vec<_> = roots.iter().cloned().chain(templates).collect();
-        let mut used = Uses::default();
-        for item in &items {
-            used.item(doc, &item.node);
-        }
         let mut op = op.clone();
         op.node.selection_set.node.items = items;
-        op.node
-            .variable_definitions
-            .retain(|def| used.variables.contains(&def.node.name.node));
+        let used = narrow(doc, &mut op);
         let operations = match name {
             Some(name) => DocumentOperations::Multiple([(name.clone(), op)].into()),
             None => DocumentOperations::Single(op),
@@ -126,14 +120,7 @@ impl Delegated {
                 }
             }
             if ids.iter().any(Vec::is_empty) {
-                let mut uses = Uses::default();
-                for item in &op.node.selection_set.node.items {
-                    uses.item(&self.doc, &item.node);
-                }
-                op.node
-                    .variable_definitions
-                    .retain(|def| uses.variables.contains(&def.node.name.node));
-                used = Some(uses);
+                used = Some(narrow(&self.doc, op));
             }
         }
         if let Some(uses) = used {
@@ -243,6 +230,19 @@ fn node_template(ty: &str, field: &Positioned<Field>) -> Positioned<Field> {
         },
         at,
     )
+}
+
+/// What `op`'s selections use (their fragments looked up in `doc`), its variable
+/// definitions narrowed to those: validation refuses a sub-document declaring more.
+fn narrow(doc: &ExecutableDocument, op: &mut Positioned<OperationDefinition>) -> Uses {
+    let mut used = Uses::default();
+    for item in &op.node.selection_set.node.items {
+        used.item(doc, &item.node);
+    }
+    op.node
+        .variable_definitions
+        .retain(|def| used.variables.contains(&def.node.name.node));
+    used
 }
 
 /// The variables and fragments a selection uses.

@@ -61,7 +61,8 @@
 //!   (`schema/plan/fence.rs`) fails when a planned type gains or changes a field or a
 //!   guard that its declaration has not decided.
 //!
-//! Files: `compile.rs` (flattening selections, conditions, connections), `selections.rs`
+//! Files: `compile.rs` (the operation, flattening selections, conditions) and
+//! `compile/selection.rs` (a planned type's selection, connections), `selections.rs`
 //! (each root field and planned type), `types.rs` (the compiled form), `bind.rs` and
 //! `values.rs` (one request's values), `bound.rs` (a bound plan and its loaded rows),
 //! `roots.rs` and `load.rs` (loading: the roots, then the nested levels), `write.rs` (the

@@ -359,10 +359,7 @@ pub(super) enum UsageNested {
 impl<R, X> Sel<R, X> {
     /// The nested fields of the selection.
     pub(super) fn nested(&self) -> impl Iterator<Item = &X> {
-        self.0.list.iter().filter_map(|(_, f)| match f {
-            NodeField::Nested(x) => Some(x),
-            _ => None,
-        })
+        self.nested_where(|_| true)
     }
 
     /// The nested fields `bound` shows (not left out by `@include`/`@skip`): only those
@@ -371,8 +368,16 @@ impl<R, X> Sel<R, X> {
         &'s self,
         bound: &'b Bound,
     ) -> impl Iterator<Item = &'s X> + use<'s, 'b, R, X> {
+        self.nested_where(move |key| bound.shows(key))
+    }
+
+    /// The nested fields whose key passes `keep`.
+    fn nested_where<'s, K: Fn(&Key) -> bool>(
+        &'s self,
+        keep: K,
+    ) -> impl Iterator<Item = &'s X> + use<'s, R, X, K> {
         self.0.list.iter().filter_map(move |(key, f)| match f {
-            NodeField::Nested(x) if bound.shows(key) => Some(x),
+            NodeField::Nested(x) if keep(key) => Some(x),
             _ => None,
         })
     }
