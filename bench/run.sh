@@ -23,14 +23,14 @@ for k in $(seq 1 "$TOKEN_TENANTS"); do
     SET ROLE tenantry_app; SET app.tenant_id = '$tid';
     WITH c AS (SELECT id FROM contacts ORDER BY created_at, id LIMIT 50),
          v AS (SELECT x.id FROM c CROSS JOIN LATERAL (SELECT id FROM conversations x
-                 WHERE x.contact_id = c.id ORDER BY created_at DESC, id DESC LIMIT 11) x)
+                 WHERE x.contact_id = c.id ORDER BY created_at DESC, id DESC LIMIT 10) x)
     SELECT (SELECT string_agg(id::text, ',') FROM c), (SELECT string_agg(id::text, ',') FROM v)" | tail -1 | tr '|' ' ')
   cat > "$WORK/server-$k.sql" <<SQL
 BEGIN READ ONLY;
 $(echo "$setup" | tr ';' '\n' | sed '/^ *$/d; s/$/;/')
 SELECT "contacts"."id", "contacts"."name", "contacts"."email", "contacts"."phone", "contacts"."company", "contacts"."tags", "contacts"."created_at", "contacts"."updated_at" FROM "contacts" ORDER BY "contacts"."created_at" ASC, "contacts"."id" ASC LIMIT 51;
-SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, c.last_message_at, c.created_at, c.updated_at FROM unnest('{$contacts}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 11) c;
-SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at FROM unnest('{$convs}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 4) m;
+SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, c.last_message_at, c.created_at, c.updated_at FROM unnest('{$contacts}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 10) c;
+SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at FROM unnest('{$convs}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 3) m;
 COMMIT;
 SQL
   SERVER_ARGS+=(-f "$WORK/server-$k.sql")

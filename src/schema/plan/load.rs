@@ -137,7 +137,7 @@ impl Plan {
         {
             let page = &bound.pages[conn.slot];
             let contacts = loaded.roots[*root].contacts();
-            keys.extend(contacts.iter().map(|r| child_key(r.id, page)));
+            keys.extend(contacts.iter().map(|r| child_key(r.id, page, conn.peeks())));
         }
         if !keys.is_empty() {
             dedup(&mut keys);
@@ -156,7 +156,7 @@ impl Plan {
                 match nested {
                     ConversationNested::Messages(m) => {
                         let page = &bound.pages[m.slot];
-                        message_keys.extend(rows.iter().map(|r| child_key(r.id, page)));
+                        message_keys.extend(rows.iter().map(|r| child_key(r.id, page, m.peeks())));
                     }
                     ConversationNested::Contact(_) => {
                         contact_ids.extend(rows.iter().map(|r| r.contact_id));
@@ -288,7 +288,9 @@ impl Plan {
         for (root, conn) in conversation_fields {
             let page = &bound.pages[conn.slot];
             for contact in loaded.roots[*root].contacts() {
-                let found = loaded.conversations.get(&child_key(contact.id, page));
+                let found = loaded
+                    .conversations
+                    .get(&child_key(contact.id, page, conn.peeks()));
                 let rows = first_page(found, page).0;
                 shown.extend(conn.shown_nodes(bound).map(|node| (rows, node)));
             }
@@ -327,7 +329,7 @@ impl Plan {
                 if let ConversationNested::Messages(conn) = nested {
                     let page = &bound.pages[conn.slot];
                     for row in *rows {
-                        let found = loaded.messages.get(&child_key(row.id, page));
+                        let found = loaded.messages.get(&child_key(row.id, page, conn.peeks()));
                         let messages = first_page(found, page).0;
                         shown.extend(conn.shown_nodes(bound).map(|node| (messages, node)));
                     }

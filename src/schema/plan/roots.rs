@@ -98,7 +98,8 @@ pub(super) async fn root_rows(
             let rows = match only_contact {
                 _ if !conn.wants_rows(bound) => Vec::new(),
                 Some(contact) if page.is_first_page() => {
-                    let key = child_key(contact, &page);
+                    // The root page's window needs the row after it (`Page::finish`).
+                    let key = child_key(contact, &page, true);
                     ConversationsByContact(Arc::clone(tx))
                         .load(&[key])
                         .await

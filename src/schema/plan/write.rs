@@ -410,7 +410,10 @@ impl WriteNested<ContactRow> for ContactNested {
         match self {
             ContactNested::Conversations(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
-                let found = ctx.loaded.conversations.get(&child_key(row.id, page));
+                let found = ctx
+                    .loaded
+                    .conversations
+                    .get(&child_key(row.id, page, conn.peeks()));
                 let (rows, has_next) = first_page(found, page);
                 let total = ctx.loaded.conversation_totals.get(&row.id);
                 let window = Window {
@@ -436,7 +439,10 @@ impl WriteNested<ConversationRow> for ConversationNested {
             ConversationNested::Assignee(sel) => write_user(sel, out, row.assignee_id, ctx),
             ConversationNested::Messages(conn) => {
                 let page = &ctx.bound.pages[conn.slot];
-                let found = ctx.loaded.messages.get(&child_key(row.id, page));
+                let found = ctx
+                    .loaded
+                    .messages
+                    .get(&child_key(row.id, page, conn.peeks()));
                 let (rows, has_next) = first_page(found, page);
                 let window = Window {
                     has_previous: false,
