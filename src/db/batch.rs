@@ -141,9 +141,51 @@ where
         for parent in &parents {
             out.entry((*parent, limit)).or_default();
         }
-        for row in query(parents, limit).await? {
-            out.entry((parent_of(&row), limit)).or_default().push(row);
+        let mut rows = query(parents, limit).await?.into_iter().peekable();
+        while let Some(row) = rows.next() {
+            // The statements return each parent's children together (one lateral
+            // subquery per parent): one map lookup per parent rather than per row.
+            let parent = parent_of(&row);
+            let children = out.entry((parent, limit)).or_default();
+            children.push(row);
+            while let Some(next) = rows.next_if(|r| parent_of(r) == parent) {
+                children.push(next);
+            }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_children;
+    use uuid::Uuid;
+
+    #[tokio::test]
+    async fn children_are_filed_under_their_parent_however_the_rows_come() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        // Grouped runs, a parent seen again after another, a parent without rows, and two
+        // limits (one query each).
+        let keys = [(a, 3), (b, 3), (c, 3), (a, 1)];
+        let loaded = load_children(
+            &keys,
+            |row: &(Uuid, u32)| row.0,
+            |parents: Vec<Uuid>, limit| async move {
+                let rows = if limit == 3 {
+                    vec![(a, 1), (a, 2), (b, 3), (a, 4), (b, 5), (b, 6)]
+                } else {
+                    vec![(a, 7)]
+                };
+                assert!(rows.iter().all(|r| parents.contains(&r.0)));
+                Ok::<_, ()>(rows)
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(loaded.len(), 4);
+        assert_eq!(loaded[&(a, 3)], [(a, 1), (a, 2), (a, 4)]);
+        assert_eq!(loaded[&(b, 3)], [(b, 3), (b, 5), (b, 6)]);
+        assert_eq!(loaded[&(c, 3)], []);
+        assert_eq!(loaded[&(a, 1)], [(a, 7)]);
+    }
 }
