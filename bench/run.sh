@@ -28,9 +28,9 @@ for k in $(seq 1 "$TOKEN_TENANTS"); do
   cat > "$WORK/server-$k.sql" <<SQL
 BEGIN READ ONLY;
 $(echo "$setup" | tr ';' '\n' | sed '/^ *$/d; s/$/;/')
-SELECT "contacts"."id", "contacts"."name", "contacts"."email", "contacts"."phone", "contacts"."company", "contacts"."tags", "contacts"."created_at", "contacts"."updated_at" FROM "contacts" ORDER BY "contacts"."created_at" ASC, "contacts"."id" ASC LIMIT 51;
-SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, c.last_message_at, c.created_at, c.updated_at FROM unnest('{$contacts}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.contact_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 10) c;
-SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at FROM unnest('{$convs}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.conversation_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 3) m;
+SELECT "contacts"."id", "contacts"."name", "contacts"."email", "contacts"."phone", "contacts"."company", "contacts"."tags", "contacts"."created_at", "contacts"."updated_at" FROM "contacts" WHERE ("contacts"."tenant_id" = '$tid') ORDER BY "contacts"."created_at" ASC, "contacts"."id" ASC LIMIT 51;
+SELECT c.id, c.contact_id, c.subject, c.status, c.channel, c.assignee_id, c.last_message_at, c.created_at, c.updated_at FROM unnest('{$contacts}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM conversations x WHERE x.tenant_id = '$tid' AND x.contact_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 10) c;
+SELECT m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at FROM unnest('{$convs}'::uuid[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.tenant_id = '$tid' AND x.conversation_id = p.id ORDER BY x.created_at DESC, x.id DESC LIMIT 3) m;
 COMMIT;
 SQL
   SERVER_ARGS+=(-f "$WORK/server-$k.sql")

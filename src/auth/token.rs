@@ -238,6 +238,9 @@ mod tests {
         let token = keys
             .sign(UserId(uuid::Uuid::new_v4()), None, Duration::from_secs(60))
             .unwrap();
+        // The genuine token first: a cache keyed by anything less than the whole text
+        // (the claims) would then accept the forgery below.
+        assert!(keys.verify(&token).is_ok());
         // Another signature over the same claims, and a token of other keys.
         let at = token.len() - 5;
         let flipped = if &token[at..at + 1] == "A" { "B" } else { "A" };

@@ -143,8 +143,9 @@ where
         }
         let mut rows = query(parents, limit).await?.into_iter().peekable();
         while let Some(row) = rows.next() {
-            // The statements return each parent's children together (one lateral
-            // subquery per parent): one map lookup per parent rather than per row.
+            // The statements usually return each parent's children together (one lateral
+            // subquery per parent): one map lookup per run of rows rather than per row.
+            // Rows that come otherwise are filed all the same.
             let parent = parent_of(&row);
             let children = out.entry((parent, limit)).or_default();
             children.push(row);

@@ -95,7 +95,8 @@ impl KeysetCursor {
 /// Validated page arguments, ready for a keyset query.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// Rows wanted (the query fetches one more to learn whether more exist).
+    /// Rows wanted (keyset queries fetch one more to learn whether more exist; a plan's
+    /// nested page only where `pageInfo` asks).
     pub limit: usize,
     /// Only rows after this position.
     pub after: Option<KeysetCursor>,

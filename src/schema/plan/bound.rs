@@ -118,7 +118,7 @@ pub(super) struct RootPage<R> {
 }
 
 /// The rows of one request: each root's page, then the children of every level, keyed
-/// like the batch loaders' keys (`(parent, limit + 1)`).
+/// like the batch loaders' keys (`(parent, rows fetched)`, see [`child_key`]).
 #[derive(Default)]
 pub(super) struct Loaded {
     /// One per root field, in the order of [`super::Plan::roots`].
