@@ -721,12 +721,24 @@ async fn nested_fields_plans_cannot_serve_are_left_to_the_generic_executor_row_b
               messages(first: 2) {{ nodes {{ conversation {{ messages(first: 1) {{ nodes {{ id }} }} }} }} }} }} }} }}"
         )
     };
+    // A batch is the keys of one poll pass of the request's task: on a loaded machine a
+    // sibling can miss its level's pass (seen once in CI: 14 statements against 12), so
+    // each count is the fewest of three runs, which is what batching gives.
+    let fewest = |n: usize| {
+        let (t, a) = (&t, &a);
+        async move {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(crate::crm::statements(t, a, at(n)).await);
+            }
+            assert!(runs.iter().all(|(_, _, planned)| *planned));
+            runs.iter().map(|(count, _, _)| *count).min().unwrap()
+        }
+    };
     for n in [2, 6] {
         crate::crm::statements(&t, &a, at(n)).await;
     }
-    let (few, _, planned_few) = crate::crm::statements(&t, &a, at(2)).await;
-    let (more, _, planned_more) = crate::crm::statements(&t, &a, at(6)).await;
-    assert!(planned_few && planned_more);
+    let (few, more) = (fewest(2).await, fewest(6).await);
     assert_eq!(few, more, "statements grew with the rows delegated");
 
     // Fragment and field conditions together on a delegated root field (the platform's,
