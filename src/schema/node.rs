@@ -11,7 +11,7 @@ use crate::graphql::relay::decode_global_id;
 use crate::graphql::request_tx;
 use crate::messages::graphql::{Message, MESSAGE_KIND};
 use crate::messages::loaders::MessageById;
-use crate::tenancy::graphql::{Tenant, User, TENANT_KIND, USER_KIND};
+use crate::tenancy::graphql::{current_tenant, Tenant, User, TENANT_KIND, USER_KIND};
 use crate::tenancy::model;
 use async_graphql::{Context, Interface, Object, Result, ID};
 use scoped_futures::ScopedFutureExt;
@@ -64,15 +64,11 @@ impl NodeQuery {
                 .gql()?
                 .map(|m| Node::Message(Message(m)))
                 .ok_or_else(not_found),
-            TENANT_KIND => {
-                let tenant = tx.tenant().await.gql()?;
-                tx.run(|c| async move { model::current_tenant(c, tenant).await }.scope_boxed())
-                    .await
-                    .gql()?
-                    .filter(|t| t.id == uuid)
-                    .map(|t| Node::Tenant(Tenant(t)))
-                    .ok_or_else(not_found)
-            }
+            TENANT_KIND => current_tenant(ctx)
+                .await?
+                .filter(|t| t.id == uuid)
+                .map(|t| Node::Tenant(Tenant(t)))
+                .ok_or_else(not_found),
             USER_KIND => tx
                 .run(move |c| async move { model::get_user(c, uuid).await }.scope_boxed())
                 .await

@@ -263,13 +263,19 @@ impl Me {
 }
 
 async fn load_tenant(ctx: &Context<'_>) -> Result<Tenant> {
+    current_tenant(ctx)
+        .await?
+        .map(Tenant)
+        .ok_or_else(|| AppError::not_found("tenant").into_graphql())
+}
+
+/// The row of the request's tenant, if its transaction sees it (`tenant`, `node(id:)`).
+pub(crate) async fn current_tenant(ctx: &Context<'_>) -> Result<Option<model::TenantRow>> {
     let tx = request_tx(ctx)?;
     let tenant = tx.tenant().await.gql()?;
     tx.run(move |c| async move { model::current_tenant(c, tenant).await }.scope_boxed())
         .await
-        .gql()?
-        .map(Tenant)
-        .ok_or_else(|| AppError::not_found("tenant").into_graphql())
+        .gql()
 }
 
 /// Counts of a tenant's CRM.

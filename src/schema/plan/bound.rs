@@ -158,6 +158,27 @@ pub(super) fn first_page<'r, T>(rows: Option<&'r Vec<T>>, page: &Page) -> (&'r [
     (&rows[..rows.len().min(page.limit)], rows.len() > page.limit)
 }
 
+impl<N> super::types::Conn<N> {
+    /// The loader key of `parent`'s page of this nested connection in `bound`: loading,
+    /// listing what is shown and writing all key the rows by this one function.
+    pub(super) fn child_key(&self, bound: &Bound, parent: Uuid) -> (Uuid, i64) {
+        child_key(parent, &bound.pages[self.slot], self.peeks)
+    }
+
+    /// `parent`'s rows of this nested connection among `loaded`, and whether more exist.
+    pub(super) fn child_page<'r, T>(
+        &self,
+        bound: &Bound,
+        loaded: &'r HashMap<(Uuid, i64), Vec<T>>,
+        parent: Uuid,
+    ) -> (&'r [T], bool) {
+        first_page(
+            loaded.get(&self.child_key(bound, parent)),
+            &bound.pages[self.slot],
+        )
+    }
+}
+
 /// A load's error, with the response path it is reported at (empty: the whole request).
 pub(super) type LoadError = (AppError, Vec<String>);
 
@@ -202,11 +223,11 @@ mod tests {
             .flat_map(|(_, conn)| conn.shown_nodes(&bound))
             .flat_map(|sel| sel.shown(&bound))
             .filter_map(|nested| match nested {
-                ConversationNested::Messages(conn) => Some(conn.peeks()),
+                ConversationNested::Messages(conn) => Some(conn.peeks),
                 _ => None,
             })
             .collect();
-        let conversations = conversations.iter().map(|(_, c)| c.peeks()).collect();
+        let conversations = conversations.iter().map(|(_, c)| c.peeks).collect();
         (conversations, messages)
     }
 

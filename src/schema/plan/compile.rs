@@ -104,9 +104,9 @@ pub(super) struct Compiler<'d> {
     /// where it is shown).
     nested: Vec<NestedField>,
     templates: Vec<(&'static str, async_graphql::Positioned<Field>)>,
-    /// The operation's variables declared non-null, or with a non-null default: as an
-    /// argument, one is usually (or always) given, like a literal.
-    non_null: Vec<&'d str>,
+    /// The operation's variables always given a value: declared non-null, or with a
+    /// non-null default. As an argument, one is given like a literal.
+    given: Vec<&'d str>,
 }
 
 impl<'d> Compiler<'d> {
@@ -120,7 +120,7 @@ impl<'d> Compiler<'d> {
             abstract_parent: false,
             nested: Vec::new(),
             templates: Vec::new(),
-            non_null: Vec::new(),
+            given: Vec::new(),
         }
     }
 
@@ -173,7 +173,7 @@ impl<'d> Compiler<'d> {
                 .default_value()
                 .is_some_and(|v| !matches!(v, ConstValue::Null));
             if !def.var_type.node.nullable || defaulted {
-                self.non_null.push(def.name.node.as_str());
+                self.given.push(def.name.node.as_str());
             }
             variables.push(VariableDef {
                 name: def.name.node.clone(),

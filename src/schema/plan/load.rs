@@ -4,9 +4,8 @@
 use super::delegate::nested_alias;
 use super::roots::{root_rows, RootContext};
 use super::{
-    child_key, first_page, Bound, Conn, ConversationNested, ConversationSel, LoadError, Loaded,
-    MeNested, MessageNested, MessageSel, NodeField, Plan, PlanServices, Root, RootRows, Sel,
-    TenantNested,
+    Bound, Conn, ConversationNested, ConversationSel, LoadError, Loaded, MeNested, MessageNested,
+    MessageSel, NodeField, Plan, PlanServices, Root, RootRows, Sel, TenantNested,
 };
 use crate::auth::RequestTx;
 use crate::contacts::loaders::ContactById;
@@ -135,9 +134,8 @@ impl Plan {
             .iter()
             .filter(|(_, c)| c.wants_rows(bound))
         {
-            let page = &bound.pages[conn.slot];
             let contacts = loaded.roots[*root].contacts();
-            keys.extend(contacts.iter().map(|r| child_key(r.id, page, conn.peeks())));
+            keys.extend(contacts.iter().map(|r| conn.child_key(bound, r.id)));
         }
         if !keys.is_empty() {
             dedup(&mut keys);
@@ -155,8 +153,7 @@ impl Plan {
             for nested in node.shown(bound) {
                 match nested {
                     ConversationNested::Messages(m) => {
-                        let page = &bound.pages[m.slot];
-                        message_keys.extend(rows.iter().map(|r| child_key(r.id, page, m.peeks())));
+                        message_keys.extend(rows.iter().map(|r| m.child_key(bound, r.id)));
                     }
                     ConversationNested::Contact(_) => {
                         contact_ids.extend(rows.iter().map(|r| r.contact_id));
@@ -286,13 +283,10 @@ impl Plan {
             }
         }
         for (root, conn) in conversation_fields {
-            let page = &bound.pages[conn.slot];
+            let nodes: Vec<_> = conn.shown_nodes(bound).collect();
             for contact in loaded.roots[*root].contacts() {
-                let found = loaded
-                    .conversations
-                    .get(&child_key(contact.id, page, conn.peeks()));
-                let rows = first_page(found, page).0;
-                shown.extend(conn.shown_nodes(bound).map(|node| (rows, node)));
+                let rows = conn.child_page(bound, &loaded.conversations, contact.id).0;
+                shown.extend(nodes.iter().map(|node| (rows, *node)));
             }
         }
         shown
@@ -327,11 +321,10 @@ impl Plan {
         for (rows, sel) in conversations {
             for nested in sel.shown(bound) {
                 if let ConversationNested::Messages(conn) = nested {
-                    let page = &bound.pages[conn.slot];
+                    let nodes: Vec<_> = conn.shown_nodes(bound).collect();
                     for row in *rows {
-                        let found = loaded.messages.get(&child_key(row.id, page, conn.peeks()));
-                        let messages = first_page(found, page).0;
-                        shown.extend(conn.shown_nodes(bound).map(|node| (messages, node)));
+                        let messages = conn.child_page(bound, &loaded.messages, row.id).0;
+                        shown.extend(nodes.iter().map(|node| (messages, *node)));
                     }
                 }
             }

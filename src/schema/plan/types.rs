@@ -232,6 +232,25 @@ pub(super) struct Conn<N> {
     pub(super) slot: usize,
     pub(super) args: PageArgs,
     pub(super) fields: Fields<ConnField<N>>,
+    /// Whether a page of this connection needs one row more than it shows (see
+    /// [`peeks`]), decided when compiling.
+    pub(super) peeks: bool,
+}
+
+/// Whether a connection selecting `fields` needs one row more than it shows: only
+/// `pageInfo { hasNextPage hasPreviousPage }` tell whether more rows exist (asked anywhere
+/// in the connection, shown or not: which keeps the loader key the same for every request
+/// of the plan).
+pub(super) fn peeks<N>(fields: &Fields<ConnField<N>>) -> bool {
+    fields.list.iter().any(|(_, f)| match f {
+        ConnField::PageInfo(info) => info.list.iter().any(|(_, p)| {
+            matches!(
+                p,
+                PageInfoField::HasNextPage | PageInfoField::HasPreviousPage
+            )
+        }),
+        _ => false,
+    })
 }
 
 pub(super) enum ConnField<N> {
@@ -396,22 +415,6 @@ pub(super) trait NodeKind: Sized {
 }
 
 impl<N> Conn<N> {
-    /// Whether a page of this connection needs one row more than it shows: only
-    /// `pageInfo { hasNextPage hasPreviousPage }` tell whether more rows exist (asked
-    /// anywhere in the connection, shown or not: which keeps the loader key the same for
-    /// every request of the plan).
-    pub(super) fn peeks(&self) -> bool {
-        self.fields.list.iter().any(|(_, f)| match f {
-            ConnField::PageInfo(info) => info.list.iter().any(|(_, p)| {
-                matches!(
-                    p,
-                    PageInfoField::HasNextPage | PageInfoField::HasPreviousPage
-                )
-            }),
-            _ => false,
-        })
-    }
-
     /// Whether `bound` shows rows (`edges`, `nodes` or `pageInfo`), not just the count.
     pub(super) fn wants_rows(&self, bound: &Bound) -> bool {
         self.fields.list.iter().any(|(key, f)| {

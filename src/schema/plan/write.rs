@@ -2,10 +2,9 @@
 
 use super::response_name;
 use super::{
-    child_key, first_page, AuditSel, Bound, Conn, ConnField, ContactNested, ConversationNested,
-    EdgeField, HealthNested, Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind,
-    PageInfoField, Plan, Root, RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel,
-    Window,
+    AuditSel, Bound, Conn, ConnField, ContactNested, ConversationNested, EdgeField, HealthNested,
+    Key, Leaf, Loaded, MeNested, MessageNested, NodeField, NodeKind, PageInfoField, Plan, Root,
+    RootRows, SearchSel, Sel, TenantNested, UsageNested, UserSel, Window,
 };
 use crate::audit::graphql::AuditCursor;
 use crate::audit::model::{AuditPosition, AuditRow};
@@ -409,12 +408,8 @@ impl WriteNested<ContactRow> for ContactNested {
     fn write(&self, out: &mut Vec<u8>, row: &ContactRow, ctx: &Ctx<'_>) {
         match self {
             ContactNested::Conversations(conn) => {
-                let page = &ctx.bound.pages[conn.slot];
-                let found = ctx
-                    .loaded
-                    .conversations
-                    .get(&child_key(row.id, page, conn.peeks()));
-                let (rows, has_next) = first_page(found, page);
+                let (rows, has_next) =
+                    conn.child_page(ctx.bound, &ctx.loaded.conversations, row.id);
                 let total = ctx.loaded.conversation_totals.get(&row.id);
                 let window = Window {
                     has_previous: false,
@@ -438,12 +433,7 @@ impl WriteNested<ConversationRow> for ConversationNested {
             }
             ConversationNested::Assignee(sel) => write_user(sel, out, row.assignee_id, ctx),
             ConversationNested::Messages(conn) => {
-                let page = &ctx.bound.pages[conn.slot];
-                let found = ctx
-                    .loaded
-                    .messages
-                    .get(&child_key(row.id, page, conn.peeks()));
-                let (rows, has_next) = first_page(found, page);
+                let (rows, has_next) = conn.child_page(ctx.bound, &ctx.loaded.messages, row.id);
                 let window = Window {
                     has_previous: false,
                     has_next,

@@ -64,7 +64,7 @@ impl<'d> Compiler<'d> {
             let paged = f.arguments.iter().any(|(name, value)| {
                 let given = match &value.node {
                     Value::Null => false,
-                    Value::Variable(v) => c.non_null.contains(&v.as_str()),
+                    Value::Variable(v) => c.given.contains(&v.as_str()),
                     _ => true,
                 };
                 matches!(name.node.as_str(), "after" | "before" | "last") && given
@@ -168,6 +168,15 @@ impl<'d> Compiler<'d> {
                 _ => return Ok(None),
             }))
         })?;
-        Ok((Conn { slot, args, fields }, extras))
+        let peeks = super::super::types::peeks(&fields);
+        Ok((
+            Conn {
+                slot,
+                args,
+                fields,
+                peeks,
+            },
+            extras,
+        ))
     }
 }
