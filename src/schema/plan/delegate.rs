@@ -22,7 +22,7 @@ use super::{Compiled, Decline};
 use crate::graphql::relay::page_complexity;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, InlineFragment, OperationDefinition, Selection,
-    SelectionSet, TypeCondition,
+    SelectionSet, TypeCondition, VariableDefinition,
 };
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql::{Name, Pos, Positioned, Request, Variables};
@@ -60,7 +60,11 @@ impl Delegated {
         let items: Vec<_> = roots.iter().cloned().chain(templates).collect();
         let mut op = op.clone();
         op.node.selection_set.node.items = items;
-        let used = narrow(doc, &mut op);
+        let used = narrow(
+            doc,
+            &mut op.node.variable_definitions,
+            &op.node.selection_set.node.items,
+        );
         let operations = match name {
             Some(name) => DocumentOperations::Multiple([(name.clone(), op)].into()),
             None => DocumentOperations::Single(op),
@@ -99,12 +103,25 @@ impl Delegated {
             DocumentOperations::Single(op) => Some(op),
             DocumentOperations::Multiple(ops) => ops.values_mut().next(),
         };
-        // A template without rows is left out: the variables and fragments only it used
-        // are too, or validation would refuse them as unused.
         let mut used = None;
         if let Some(op) = op {
             let items = &mut op.node.selection_set.node.items;
             let templates = items.split_off(self.roots);
+            // A template without rows is left out: the variables and fragments only it used
+            // are too, or validation would refuse them as unused. What the rest use is read
+            // once per template, before templates are repeated per row.
+            if ids.iter().any(Vec::is_empty) {
+                let kept = templates
+                    .iter()
+                    .zip(ids)
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .map(|(template, _)| template);
+                used = Some(narrow(
+                    &self.doc,
+                    &mut op.node.variable_definitions,
+                    items.iter().chain(kept),
+                ));
+            }
             for (i, (template, ids)) in templates.into_iter().zip(ids).enumerate() {
                 for (j, (_, id)) in ids.iter().enumerate() {
                     let mut item = template.clone();
@@ -118,9 +135,6 @@ impl Delegated {
                     }
                     items.push(item);
                 }
-            }
-            if ids.iter().any(Vec::is_empty) {
-                used = Some(narrow(&self.doc, op));
             }
         }
         if let Some(uses) = used {
@@ -232,16 +246,19 @@ fn node_template(ty: &str, field: &Positioned<Field>) -> Positioned<Field> {
     )
 }
 
-/// What `op`'s selections use (their fragments looked up in `doc`), its variable
-/// definitions narrowed to those: validation refuses a sub-document declaring more.
-fn narrow(doc: &ExecutableDocument, op: &mut Positioned<OperationDefinition>) -> Uses {
+/// What the selections `items` use (their fragments looked up in `doc`), with the
+/// operation's variable `definitions` narrowed to those: validation refuses a sub-document
+/// declaring more.
+fn narrow<'a>(
+    doc: &ExecutableDocument,
+    definitions: &mut Vec<Positioned<VariableDefinition>>,
+    items: impl IntoIterator<Item = &'a Positioned<Selection>>,
+) -> Uses {
     let mut used = Uses::default();
-    for item in &op.node.selection_set.node.items {
+    for item in items {
         used.item(doc, &item.node);
     }
-    op.node
-        .variable_definitions
-        .retain(|def| used.variables.contains(&def.node.name.node));
+    definitions.retain(|def| used.variables.contains(&def.node.name.node));
     used
 }
 
