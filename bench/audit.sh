@@ -17,14 +17,12 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3}
 ENTRIES=${ENTRIES:-1000000}
 PORT=${PORT:-18081}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-BIN="$CARGO_TARGET_DIR/release/tenantry"
+source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-audit-bench.XXXXXX)
 chmod 755 "$WORK"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-echo "== building release"
-cargo build --release --quiet
+bench_build
 
 # A fresh database each run (the write phases add contacts).
 if [ -n "${DATABASE_URL:-}" ]; then

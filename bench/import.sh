@@ -12,14 +12,12 @@ CONTACTS=${CONTACTS:-100000}
 CONVERSATIONS=${CONVERSATIONS:-2}
 MESSAGES=${MESSAGES:-3}
 RUNS=${RUNS:-1}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-BIN="$CARGO_TARGET_DIR/release/tenantry"
+source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-import-bench.XXXXXX)
 chmod 755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
-echo "== building release"
-cargo build --release --quiet
+bench_build
 
 BASE=$("$BIN" database-url 2>/dev/null)
 SERVER="${BASE% dbname=*}"

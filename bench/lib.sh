@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared set-up of the bench scripts (sourced by run.sh and mixed.sh): the release build,
+# Shared set-up of the bench scripts (sourced by run.sh and mixed.sh): the build (build.sh),
 # the seeded bench database, tokens of several tenants, the server, and the wrk and
 # pgbench runners. Each caller sets its own defaults first; these are the common ones.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,21 +14,13 @@ WARMUP=${WARMUP:-5}
 RUNS=${RUNS:-1}
 TOKEN_TENANTS=${TOKEN_TENANTS:-8}
 PORT=${PORT:-18080}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-BIN="$CARGO_TARGET_DIR/release/tenantry"
+source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-bench.XXXXXX)
 chmod 755 "$WORK"
 
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 [ -x "$PGBENCH" ] || { echo "pgbench is missing (PostgreSQL server package)" >&2; exit 1; }
-
-# Builds the release binary (unless BUILD=no).
-bench_build() {
-  [ "${BUILD:-yes}" = no ] && return
-  echo "== building release"
-  cargo build --release --quiet
-}
 
 # Sets DB_URL (and DATABASE_URL) to the bench database, seeded: DATABASE_URL if set, else
 # one database per seed size in the private cluster (kept between runs; the seed skips

@@ -12,13 +12,11 @@ SUBSCRIBERS=${SUBSCRIBERS:-1000}
 RATE=${RATE:-20}
 DURATION=${DURATION:-20}
 PORT=${PORT:-18082}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-BIN="$CARGO_TARGET_DIR/release/tenantry"
+source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-live.XXXXXX)
 [ -d tests/js/node_modules/ws ] || { echo "npm ci --prefix tests/js first (for ws)" >&2; exit 1; }
 
-echo "== building release"
-cargo build --release --quiet
+bench_build
 
 if [ -n "${DATABASE_URL:-}" ]; then
   DB_URL="$DATABASE_URL"
