@@ -32,17 +32,26 @@ pub fn push_opaque(
     let mut writer = std::io::Cursor::new(&mut plain[..]);
     if text(&mut writer).is_ok() {
         let len = writer.position() as usize;
-        let mut encoded = [0u8; 256];
-        if let Ok(n) = URL_SAFE_NO_PAD.encode_slice(&plain[..len], &mut encoded) {
-            out.extend_from_slice(&encoded[..n]);
-            return;
-        }
+        push_base64(out, &plain[..len]);
+        return;
     }
-    // Longer than the stack buffers (no id or cursor is): through the heap.
+    // Longer than the stack buffer (no id or cursor is): through the heap.
     let mut plain = Vec::new();
     if text(&mut plain).is_ok() {
-        out.extend_from_slice(URL_SAFE_NO_PAD.encode(plain).as_bytes());
+        push_base64(out, &plain);
     }
+}
+
+/// Appends the opaque form of `plain`, encoded straight into `out`'s tail.
+pub fn push_base64(out: &mut Vec<u8>, plain: &[u8]) {
+    let start = out.len();
+    let len = base64::encoded_len(plain.len(), false).unwrap_or_default();
+    out.resize(start + len, 0);
+    // The tail is exactly the encoded length, so encoding cannot run out of room.
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(plain, &mut out[start..])
+        .unwrap_or_default();
+    out.truncate(start + written);
 }
 
 /// The opaque text [`push_opaque`] appends, as a string.

@@ -216,7 +216,9 @@ impl JsonOut<'_> {
     /// needed; `+00:00`), written in place rather than through a `String` (a feed page has
     /// hundreds). Years outside 0–9999 and leap seconds take chrono's own path.
     pub fn timestamp(&mut self, at: &DateTime<Utc>) {
-        let (date, time) = (at.date_naive(), at.time());
+        // UTC's own date and time: `date_naive()` and `time()` add the (zero) offset first.
+        let utc = at.naive_utc();
+        let (date, time) = (utc.date(), utc.time());
         let nanos = time.nanosecond();
         if !(0..=9999).contains(&date.year()) || nanos >= 1_000_000_000 {
             self.string(&at.to_rfc3339());
