@@ -274,13 +274,17 @@ impl JsonOut<'_> {
         }
     }
 
-    /// The GraphQL name of an enum value, from the enum's own declaration.
+    /// The GraphQL name of an enum value, from the enum's own declaration. A GraphQL name
+    /// is letters, digits and `_`: nothing to escape.
     pub fn enum_value<E: EnumType>(&mut self, value: E) {
         let name = E::items()
             .iter()
             .find(|item| item.value == value)
             .map_or("", |item| item.name);
-        self.string(name);
+        debug_assert!(name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric()));
+        self.0.push(b'"');
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.push(b'"');
     }
 
     /// A list of enum values, by their GraphQL names.
@@ -324,7 +328,8 @@ impl JsonOut<'_> {
 
 /// Whether any of the eight bytes of `word` is a control character, `"` or `\`: the
 /// "has a byte less than n" and "has a zero byte" tests of Bit Twiddling Hacks, exact as
-/// yes-or-no answers.
+/// yes-or-no answers. Inlined: it runs once per eight bytes of every string written.
+#[inline(always)]
 fn needs_escape(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
