@@ -7,7 +7,10 @@ BIN="$CARGO_TARGET_DIR/production/tenantry"
 
 # Builds the binary (unless BUILD=no).
 bench_build() {
-  [ "${BUILD:-yes}" = no ] && return
+  if [ "${BUILD:-yes}" = no ]; then
+    [ -x "$BIN" ] || { echo "BUILD=no but $BIN is missing: run once without BUILD=no" >&2; exit 1; }
+    return
+  fi
   echo "== building (production profile: about 10 min from clean on 2 cores)"
   cargo build --profile production --quiet
 }

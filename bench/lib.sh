@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Shared set-up of the bench scripts (sourced by run.sh and mixed.sh): the build (build.sh),
-# the seeded bench database, tokens of several tenants, the server, and the wrk and
-# pgbench runners. Each caller sets its own defaults first; these are the common ones.
+# Shared set-up of the bench scripts (sourced by run.sh, mixed.sh and citus.sh): the build
+# (build.sh), the seeded bench database, tokens of several tenants, the server, and the wrk
+# and pgbench runners. Each caller sets its own defaults first; these are the common ones.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TENANTS=${TENANTS:-100}

@@ -22,8 +22,9 @@ pub struct KeysetCursor {
 }
 
 /// Appends the opaque form (URL-safe base64, unpadded) of the short text `text` writes:
-/// cursors and global ids, which compiled plans write by the thousand per response, go
-/// through buffers on the stack, not the heap.
+/// cursors, which compiled plans write by the hundred per response, go through a buffer on
+/// the stack, not the heap. (Global ids have their own stack path,
+/// [`crate::graphql::relay::push_global_id`].)
 pub fn push_opaque(
     out: &mut Vec<u8>,
     text: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
@@ -56,8 +57,13 @@ pub fn push_base64(out: &mut Vec<u8>, plain: &[u8]) {
 
 /// The opaque text [`push_opaque`] appends, as a string.
 pub fn opaque(text: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    opaque_string(|out| push_opaque(out, text))
+}
+
+/// The opaque text `push` appends to an empty buffer, as a string.
+pub fn opaque_string(push: impl FnOnce(&mut Vec<u8>)) -> String {
     let mut out = Vec::with_capacity(96);
-    push_opaque(&mut out, text);
+    push(&mut out);
     // Base64 is ASCII: the conversion keeps the buffer and never fails.
     String::from_utf8(out).unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! as connections. The keyset itself (positions, validated page arguments) is the db
 //! layer's ([`crate::db::keyset`]).
 
-use crate::db::keyset::{push_base64, KeysetCursor, Page, DEFAULT_PAGE_SIZE};
+use crate::db::keyset::{opaque_string, push_base64, KeysetCursor, Page, DEFAULT_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::ID;
@@ -13,29 +13,27 @@ use uuid::Uuid;
 
 /// Encodes a global id: opaque to clients, carrying the type and the row id.
 pub fn global_id(kind: &str, id: Uuid) -> ID {
-    let mut out = Vec::with_capacity(64);
-    push_global_id(kind, id, &mut out);
-    // Base64 is ASCII: the conversion keeps the buffer and never fails.
-    ID(String::from_utf8(out).unwrap_or_default())
+    ID(opaque_string(|out| push_global_id(kind, id, out)))
 }
 
 /// Appends the global id of `kind` `id` to `out`: the text `<kind>:<uuid>` (as
 /// `format!("{kind}:{id}")` has it) is put together on the stack and encoded straight
 /// into `out`, without the formatting machinery or the heap (a feed page writes hundreds).
 pub fn push_global_id(kind: &str, id: Uuid, out: &mut Vec<u8>) {
-    const KIND: usize = 64;
-    const UUID: usize = uuid::fmt::Hyphenated::LENGTH;
+    const KIND_MAX: usize = 64;
+    const UUID_LEN: usize = uuid::fmt::Hyphenated::LENGTH;
     let n = kind.len();
-    if n > KIND {
+    if n > KIND_MAX {
         // No type's name is this long.
-        return push_base64(out, format!("{kind}:{id}").as_bytes());
+        push_base64(out, format!("{kind}:{id}").as_bytes());
+        return;
     }
-    let mut plain = [0u8; KIND + 1 + UUID];
+    let mut plain = [0u8; KIND_MAX + 1 + UUID_LEN];
     plain[..n].copy_from_slice(kind.as_bytes());
     plain[n] = b':';
     id.hyphenated()
-        .encode_lower(&mut plain[n + 1..n + 1 + UUID]);
-    push_base64(out, &plain[..n + 1 + UUID]);
+        .encode_lower(&mut plain[n + 1..n + 1 + UUID_LEN]);
+    push_base64(out, &plain[..n + 1 + UUID_LEN]);
 }
 
 /// Decodes a global id into its type and row id. `field` names the argument for errors.
@@ -137,9 +135,15 @@ mod tests {
         let global = super::global_id("Message", id);
         let text = URL_SAFE_NO_PAD.decode(global.as_bytes()).unwrap();
         assert_eq!(text, format!("Message:{id}").into_bytes());
-        let mut pushed = Vec::new();
+        // Appended after what the buffer holds; a kind longer than the stack buffer takes
+        // the heap, with the same text.
+        let mut pushed = b"x".to_vec();
         super::push_global_id("Message", id, &mut pushed);
-        assert_eq!(pushed, global.as_bytes());
+        assert_eq!(&pushed[1..], global.as_bytes());
+        let long = "K".repeat(80);
+        let global = super::global_id(&long, id);
+        let text = URL_SAFE_NO_PAD.decode(global.as_bytes()).unwrap();
+        assert_eq!(text, format!("{long}:{id}").into_bytes());
         for micros in [0, 1, -1, 1_764_000_000_123_456, i64::MIN / 2] {
             let at = chrono::DateTime::from_timestamp_micros(micros).unwrap();
             let cursor = KeysetCursor { at, id };

@@ -479,7 +479,7 @@ async fn expiring_tokens_idle_sockets_and_the_tenant_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_is_dropped_not_buffered() {
     // Room for 2 batches per subscriber: a third unread one makes it lag, and its stream
-    // ends with LIMIT_EXCEEDED (src/graphql/live.rs) instead of memory growing.
+    // ends with LIMIT_EXCEEDED (src/graphql/live/session.rs) instead of memory growing.
     let t = TestApp::with_config(|c| c.subscription_buffer = 2).await;
     let a = t.tenant("alpha").await;
     let conv = conversation(&t, &a, "Slow").await;

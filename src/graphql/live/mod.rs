@@ -18,7 +18,7 @@
 //! client catches up with a query (by `updatedAt` or a cursor).
 //!
 //! This module is the hub (the feeds, their workers, the batches); the subscriber's side
-//! (its session, admission, stream and transaction) is in [`session`].
+//! (its session, admission, stream and transaction) is in `live/session.rs`.
 
 use crate::auth::admission::RequestAdmission;
 use crate::auth::tenant::TenantResolver;
