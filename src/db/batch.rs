@@ -122,7 +122,8 @@ impl From<BatchDropped> for crate::error::AppError {
 
 /// Loads "the first `limit` children of `parent`" for every key: one `query(parents,
 /// limit)` per distinct limit (usually one), rows filed under their parent by `parent_of`;
-/// every parent gets an entry, empty if it has no children.
+/// every parent gets an entry, empty if it has no children. A limit of 0 or less asks for
+/// no rows and sends no statement (`first: 0` on a nested page without `pageInfo`).
 pub async fn load_children<R, Q, Fut, E>(
     keys: &[(uuid::Uuid, i64)],
     parent_of: impl Fn(&R) -> uuid::Uuid,
@@ -140,6 +141,9 @@ where
     for (limit, parents) in groups {
         for parent in &parents {
             out.entry((*parent, limit)).or_default();
+        }
+        if limit <= 0 {
+            continue;
         }
         let mut rows = query(parents, limit).await?.into_iter().peekable();
         while let Some(row) = rows.next() {
@@ -165,13 +169,14 @@ mod tests {
     #[tokio::test]
     async fn children_are_filed_under_their_parent_however_the_rows_come() {
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
-        // Grouped runs, a parent seen again after another, a parent without rows, and two
-        // limits (one query each).
-        let keys = [(a, 3), (b, 3), (c, 3), (a, 1)];
+        // Grouped runs, a parent seen again after another, a parent without rows, two
+        // limits (one query each), and a limit of 0 (no query).
+        let keys = [(a, 3), (b, 3), (c, 3), (a, 1), (b, 0)];
         let loaded = load_children(
             &keys,
             |row: &(Uuid, u32)| row.0,
             |parents: Vec<Uuid>, limit| async move {
+                assert!(limit > 0, "no statement for a limit of 0");
                 let rows = if limit == 3 {
                     vec![(a, 1), (a, 2), (b, 3), (a, 4), (b, 5), (b, 6)]
                 } else {
@@ -183,7 +188,8 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(loaded.len(), 4);
+        assert_eq!(loaded.len(), 5);
+        assert_eq!(loaded[&(b, 0)], []);
         assert_eq!(loaded[&(a, 3)], [(a, 1), (a, 2), (a, 4)]);
         assert_eq!(loaded[&(b, 3)], [(b, 3), (b, 5), (b, 6)]);
         assert_eq!(loaded[&(c, 3)], []);
