@@ -265,7 +265,10 @@ impl Platform {
     /// acknowledges a commit before writing its WAL, so a write answered just before the
     /// switch-over would stay behind on the old node: acknowledged, then lost. On such a
     /// cluster the move falls back to Citus's `block_writes` mode (writes to the group
-    /// wait for the copy) and says so.
+    /// wait for the copy) and says so. `SHOW` answers for this connection's role only, so
+    /// a worker with any role's setting of `synchronous_commit = off` in this database (or
+    /// in all databases) counts as asynchronous too: the server may log in as another role
+    /// than this command.
     pub async fn move_tenant(&self, slug_or_id: &str, to: &str) -> AppResult<Moved> {
         self.require_citus().await?;
         let tenant = self.find_tenant(slug_or_id).await?;
@@ -307,7 +310,13 @@ impl Platform {
         // A worker whose answer is missing counts as asynchronous.
         let online: Online = diesel::sql_query(
             "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser,
-                    coalesce(bool_or(NOT success OR result = 'off'), true) AS asynchronous
+                    coalesce(bool_or(NOT success OR result = 'off'), true)
+                    OR (SELECT coalesce(bool_or(NOT success OR result <> '0'), true)
+                          FROM run_command_on_workers($$
+                            SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c
+                             WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+                               AND lower(split_part(c, '=', 1)) = 'synchronous_commit'
+                               AND lower(split_part(c, '=', 2)) IN ('off', 'false', 'no', '0')$$)) AS asynchronous
                FROM run_command_on_workers('SHOW synchronous_commit')",
         )
         .get_result(&mut conn)
@@ -315,7 +324,7 @@ impl Platform {
         .map_err(|e| db_error("reading the workers' synchronous_commit", e))?;
         if online.asynchronous {
             tracing::warn!(target: "platform", tenant = %tenant.slug,
-                "a worker commits asynchronously (synchronous_commit = off): an online move could lose writes answered just before its switch-over, so this move blocks writes to the tenant's shards while they are copied");
+                "a worker commits asynchronously (synchronous_commit = off, for the server or for a role in this database): an online move could lose writes answered just before its switch-over, so this move blocks writes to the tenant's shards while they are copied");
             moved.online = false;
         } else if !online.superuser {
             tracing::warn!(target: "platform", tenant = %tenant.slug,

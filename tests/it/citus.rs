@@ -507,6 +507,36 @@ async fn a_move_blocks_writes_instead_when_a_worker_commits_asynchronously() {
     assert_eq!((moved.from, moved.to, moved.online), (from, to, false));
     let body = t.gql(&a.token, "{ contacts { totalCount } }").await;
     assert_eq!(body.data("contacts.totalCount"), 5, "{body}");
+
+    // A role other than the mover's, asynchronous in this database only, on every worker
+    // (the server may log in as it): `SHOW` does not see it, the move must all the same.
+    let role = |sql: &'static str| {
+        let db = t.db.name.clone();
+        async move {
+            for node in citus().await.expect("citus").nodes().skip(1) {
+                let c = client(&node.url("postgres")).await;
+                c.batch_execute(&sql.replace("{db}", &db))
+                    .await
+                    .expect("role setting");
+            }
+        }
+    };
+    role(
+        "SET citus.enable_ddl_propagation = off;
+         DO $$ BEGIN CREATE ROLE tenantry_async_probe; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE tenantry_async_probe IN DATABASE \"{db}\" SET synchronous_commit = off",
+    )
+    .await;
+    let moved = platform.move_tenant("alpha", &from.to_string()).await;
+    role(
+        "SET citus.enable_ddl_propagation = off;
+         ALTER ROLE tenantry_async_probe IN DATABASE \"{db}\" RESET ALL",
+    )
+    .await;
+    let moved = moved.expect("move back");
+    assert_eq!((moved.from, moved.to, moved.online), (to, from, false));
+    let body = t.gql(&a.token, "{ contacts { totalCount } }").await;
+    assert_eq!(body.data("contacts.totalCount"), 5, "{body}");
 }
 
 /// The tables with row-level security but without FORCE, on every node of the cluster
