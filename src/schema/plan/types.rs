@@ -232,25 +232,9 @@ pub(super) struct Conn<N> {
     pub(super) slot: usize,
     pub(super) args: PageArgs,
     pub(super) fields: Fields<ConnField<N>>,
-    /// Whether a page of this connection needs one row more than it shows (see
-    /// [`peeks`]), decided when compiling.
+    /// Whether a page of this connection needs one row more than it shows, derived from
+    /// `fields` by [`Conn::new`] (read per row, so not walked each time).
     pub(super) peeks: bool,
-}
-
-/// Whether a connection selecting `fields` needs one row more than it shows: only
-/// `pageInfo { hasNextPage hasPreviousPage }` tell whether more rows exist (asked anywhere
-/// in the connection, shown or not: which keeps the loader key the same for every request
-/// of the plan).
-pub(super) fn peeks<N>(fields: &Fields<ConnField<N>>) -> bool {
-    fields.list.iter().any(|(_, f)| match f {
-        ConnField::PageInfo(info) => info.list.iter().any(|(_, p)| {
-            matches!(
-                p,
-                PageInfoField::HasNextPage | PageInfoField::HasPreviousPage
-            )
-        }),
-        _ => false,
-    })
 }
 
 pub(super) enum ConnField<N> {
@@ -415,6 +399,28 @@ pub(super) trait NodeKind: Sized {
 }
 
 impl<N> Conn<N> {
+    /// The connection of page slot `slot` with `args` selecting `fields`. It peeks where
+    /// only `pageInfo { hasNextPage hasPreviousPage }` tell whether more rows exist (asked
+    /// anywhere in the connection, shown or not: which keeps the loader key the same for
+    /// every request of the plan).
+    pub(super) fn new(slot: usize, args: PageArgs, fields: Fields<ConnField<N>>) -> Self {
+        let peeks = fields.list.iter().any(|(_, f)| match f {
+            ConnField::PageInfo(info) => info.list.iter().any(|(_, p)| {
+                matches!(
+                    p,
+                    PageInfoField::HasNextPage | PageInfoField::HasPreviousPage
+                )
+            }),
+            _ => false,
+        });
+        Self {
+            slot,
+            args,
+            fields,
+            peeks,
+        }
+    }
+
     /// Whether `bound` shows rows (`edges`, `nodes` or `pageInfo`), not just the count.
     pub(super) fn wants_rows(&self, bound: &Bound) -> bool {
         self.fields.list.iter().any(|(key, f)| {

@@ -168,15 +168,6 @@ impl<'d> Compiler<'d> {
                 _ => return Ok(None),
             }))
         })?;
-        let peeks = super::super::types::peeks(&fields);
-        Ok((
-            Conn {
-                slot,
-                args,
-                fields,
-                peeks,
-            },
-            extras,
-        ))
+        Ok((Conn::new(slot, args, fields), extras))
     }
 }
