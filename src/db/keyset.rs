@@ -45,14 +45,7 @@ pub fn push_opaque(
 
 /// Appends the opaque form of `plain`, encoded straight into `out`'s tail.
 pub fn push_base64(out: &mut Vec<u8>, plain: &[u8]) {
-    let start = out.len();
-    let len = base64::encoded_len(plain.len(), false).unwrap_or_default();
-    out.resize(start + len, 0);
-    // The tail is exactly the encoded length, so encoding cannot run out of room.
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(plain, &mut out[start..])
-        .unwrap_or_default();
-    out.truncate(start + written);
+    base64_simd::URL_SAFE_NO_PAD.encode_append(plain, out);
 }
 
 /// The opaque text [`push_opaque`] appends, as a string.

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod batch;
 pub mod citus;
+mod connect;
 pub mod dev;
 pub mod directory;
 pub mod functions;
@@ -96,12 +97,9 @@ pub fn build_pool_with(url: &str, size: usize, statement_cache: Switch) -> anyho
 /// server connection the client gets next.)
 async fn establish(url: String, statement_cache: Switch) -> ConnectionResult<AsyncPgConnection> {
     let bad = |e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string());
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    let client = connect::connect(&url)
         .await
-        .map_err(bad)?;
-    // Ends by itself when the connection is dropped (its client goes with it) or lost; a
-    // lost connection fails the client's next statement, which the callers handle.
-    tokio::spawn(connection);
+        .map_err(ConnectionError::BadConnection)?;
     client.batch_execute("BEGIN").await.map_err(bad)?;
     let mut conn = AsyncPgConnection::try_from(client).await?;
     conn.batch_execute("COMMIT")

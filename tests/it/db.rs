@@ -145,3 +145,55 @@ fn conninfo_becomes_a_url() {
         "postgres://app:p%40ss@db.example:6432/t?sslmode=require"
     );
 }
+
+/// The pool's connections read the socket through a large buffer (`db::connect`): results
+/// much larger than the buffer, and rows that straddle its edges, arrive intact; and a URL
+/// the plain path does not take (here `target_session_attrs`) still connects, through
+/// tokio-postgres' own connect.
+#[tokio::test]
+async fn pooled_connections_read_large_results_intact_on_both_connect_paths() {
+    use diesel::sql_types::{Integer, Text};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Integer)]
+        i: i32,
+        #[diesel(sql_type = Text)]
+        text: String,
+    }
+
+    let db = crate::common::TestDb::new().await;
+    let other = if db.url.contains("://") {
+        let joiner = if db.url.contains('?') { '&' } else { '?' };
+        format!("{}{joiner}target_session_attrs=read-write", db.url)
+    } else {
+        format!("{} target_session_attrs=read-write", db.url)
+    };
+    for url in [&db.url, &other] {
+        let pool = tenantry::db::build_pool(url, 1).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        // 20,000 rows of 0 to 299 characters (about 3 MB): every buffer edge falls inside
+        // some row.
+        let lines: Vec<Line> = diesel::sql_query(
+            "SELECT i, repeat(chr(65 + i % 26), i % 300) AS text FROM generate_series(1, 20000) i",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(lines.len(), 20_000, "{url}");
+        for (n, line) in lines.iter().enumerate() {
+            assert_eq!(line.i as usize, n + 1);
+            let letter = char::from(b'A' + (line.i % 26) as u8);
+            assert_eq!(line.text.len(), (line.i % 300) as usize);
+            assert!(line.text.chars().all(|c| c == letter), "row {}", line.i);
+        }
+        // One value several times the buffer.
+        let big: String = diesel::select(diesel::dsl::sql::<Text>("repeat('xyz', 200000)"))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(big.len(), 600_000);
+        assert!(big.as_bytes().chunks(3).all(|c| c == b"xyz"));
+    }
+}
