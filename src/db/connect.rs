@@ -2,21 +2,28 @@
 //!
 //! tokio-postgres reads its socket into a buffer of 8 KB, so the rows of a feed page (about
 //! 120 KB from PostgreSQL) took some twenty `recv` calls per request. Here the socket is
-//! read through a [`BufReader`] of [`READ_BUFFER`] bytes: each call takes whatever
-//! PostgreSQL has sent so far, and tokio-postgres' frames are cut from memory.
+//! read through a [`BufReader`] of [`READ_BUFFER`] bytes: each call takes up to that much
+//! of what PostgreSQL has sent so far, and tokio-postgres' frames are cut from memory.
 //!
-//! tokio-postgres only buffers that way for a socket it is given ([`Config::connect_raw`]),
-//! so the socket is opened here for the plain case: one host (a name or a socket
-//! directory), no `hostaddr`, any session, no TCP user timeout. Those settings are
-//! honoured as `tokio_postgres::connect` honours them (connect timeout, `TCP_NODELAY`,
-//! keepalives); anything else is left to `tokio_postgres::connect` itself.
+//! tokio-postgres only reads that way from a socket it is given ([`Config::connect_raw`]),
+//! so the socket is opened here in the plain case ([`plain`]): one host (a name or a socket
+//! directory), one port at most, no `hostaddr`, no load balancing, any session, no TCP user
+//! timeout. As `tokio_postgres::connect` does, a name's addresses are tried in turn, each
+//! within the connect timeout, and TCP sockets get `TCP_NODELAY` and the configured
+//! keepalives. Any other configuration is connected by tokio-postgres itself.
+//!
+//! A client connected from a given socket has no address to send a cancel request to
+//! (`CancelToken::cancel_query` fails); nothing in Tenantry cancels queries that way.
 
+use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpStream, UnixStream};
-use tokio_postgres::config::{Host, TargetSessionAttrs};
+use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
 use tokio_postgres::{Client, Config, NoTls};
 
-/// Bytes read from the socket per call at most.
+/// The read buffer's size. (A read into a caller's buffer at least this large, which
+/// tokio-postgres asks for only while a single message is larger, goes straight to the
+/// socket.)
 const READ_BUFFER: usize = 128 * 1024;
 
 /// A client on `url`, its connection task spawned. (The task ends by itself when the client
@@ -26,37 +33,28 @@ pub(super) async fn connect(url: &str) -> Result<Client, String> {
     let config: Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| e.to_string())?;
-    let plain = config.get_hosts().len() == 1
-        && config.get_hostaddrs().is_empty()
-        && config.get_ports().len() <= 1
-        && config.get_target_session_attrs() == TargetSessionAttrs::Any
-        && config.get_tcp_user_timeout().is_none();
-    if !plain {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| e.to_string())?;
+    if !plain(&config) {
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
         tokio::spawn(connection);
         return Ok(client);
     }
     let port = config.get_ports().first().copied().unwrap_or(5432);
     match &config.get_hosts()[0] {
         Host::Tcp(host) => {
-            let stream = within(&config, TcpStream::connect((host.as_str(), port))).await?;
-            stream.set_nodelay(true).map_err(|e| e.to_string())?;
-            if config.get_keepalives() {
-                let mut keepalive =
-                    socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
-                if let Some(interval) = config.get_keepalives_interval() {
-                    keepalive = keepalive.with_interval(interval);
+            let addresses = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(connecting)?;
+            let mut last = format!("error connecting to server: {host} resolved to nothing");
+            for address in addresses {
+                match within(&config, TcpStream::connect(address)).await {
+                    Ok(stream) => {
+                        tcp_options(&config, &stream).map_err(connecting)?;
+                        return start(&config, stream).await;
+                    }
+                    Err(e) => last = e,
                 }
-                if let Some(retries) = config.get_keepalives_retries() {
-                    keepalive = keepalive.with_retries(retries);
-                }
-                socket2::SockRef::from(&stream)
-                    .set_tcp_keepalive(&keepalive)
-                    .map_err(|e| e.to_string())?;
             }
-            start(&config, stream).await
+            Err(last)
         }
         Host::Unix(dir) => {
             let path = dir.join(format!(".s.PGSQL.{port}"));
@@ -65,18 +63,49 @@ pub(super) async fn connect(url: &str) -> Result<Client, String> {
     }
 }
 
+/// Whether `config` is connected here rather than by `tokio_postgres::connect`.
+fn plain(config: &Config) -> bool {
+    config.get_hosts().len() == 1
+        && config.get_hostaddrs().is_empty()
+        && config.get_ports().len() <= 1
+        && config.get_load_balance_hosts() == LoadBalanceHosts::Disable
+        && config.get_target_session_attrs() == TargetSessionAttrs::Any
+        && config.get_tcp_user_timeout().is_none()
+}
+
+/// The message tokio-postgres gives for a failed connection.
+fn connecting(e: std::io::Error) -> String {
+    format!("error connecting to server: {e}")
+}
+
+/// `TCP_NODELAY` and the configured keepalives, as tokio-postgres sets them.
+fn tcp_options(config: &Config, stream: &TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    if config.get_keepalives() {
+        let mut keepalive = socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+        if let Some(interval) = config.get_keepalives_interval() {
+            keepalive = keepalive.with_interval(interval);
+        }
+        if let Some(retries) = config.get_keepalives_retries() {
+            keepalive = keepalive.with_retries(retries);
+        }
+        socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
+    }
+    Ok(())
+}
+
 /// Runs `connect` within the configured connect timeout, if any.
 async fn within<T>(
     config: &Config,
-    connect: impl std::future::Future<Output = std::io::Result<T>>,
+    connect: impl Future<Output = std::io::Result<T>>,
 ) -> Result<T, String> {
-    let result = match config.get_connect_timeout() {
-        Some(limit) => tokio::time::timeout(*limit, connect)
-            .await
-            .map_err(|_| format!("connection timed out after {limit:?}"))?,
-        None => connect.await,
-    };
-    result.map_err(|e| format!("error connecting to server: {e}"))
+    match config.get_connect_timeout() {
+        Some(limit) => match tokio::time::timeout(*limit, connect).await {
+            Ok(result) => result.map_err(connecting),
+            Err(_) => Err("error connecting to server: connection timed out".into()),
+        },
+        None => connect.await.map_err(connecting),
+    }
 }
 
 /// Starts the session (startup, authentication) on `stream`, read through the buffer.
@@ -90,4 +119,24 @@ where
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn only_one_host_without_session_choices_is_connected_here() {
+        let is_plain = |url: &str| plain(&url.parse().unwrap());
+        assert!(is_plain("host=/run/pg port=5433 dbname=x"));
+        assert!(is_plain("postgres://u@db.example:6432/x?connect_timeout=3"));
+        assert!(is_plain("host=localhost dbname=x keepalives_idle=30"));
+        assert!(!is_plain("host=a,b dbname=x"));
+        assert!(!is_plain("host=a port=1,2 dbname=x"));
+        assert!(!is_plain("hostaddr=127.0.0.1 dbname=x"));
+        assert!(!is_plain("host=a hostaddr=127.0.0.1 dbname=x"));
+        assert!(!is_plain("host=a load_balance_hosts=random dbname=x"));
+        assert!(!is_plain("host=a target_session_attrs=read-write dbname=x"));
+        assert!(!is_plain("host=a tcp_user_timeout=5 dbname=x"));
+    }
 }

@@ -210,3 +210,22 @@ macro_rules! apply_keyset {
         query.limit(page.limit as i64 + 1)
     }};
 }
+
+#[cfg(test)]
+mod tests {
+    use super::push_base64;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    #[test]
+    fn base64_is_what_the_base64_crate_writes_appended_after_what_is_there() {
+        let plain: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        for len in 0..plain.len() {
+            let mut out = b"prefix\"".to_vec();
+            push_base64(&mut out, &plain[..len]);
+            let expected = URL_SAFE_NO_PAD.encode(&plain[..len]);
+            assert_eq!(&out[..7], b"prefix\"");
+            assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), expected, "{len}");
+        }
+    }
+}

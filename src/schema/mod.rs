@@ -4,8 +4,9 @@
 //!
 //! A query passes through, in order:
 //!
-//! 1. `http/graphql.rs`: reads the body, asks `auth/request.rs` who calls and for which
-//!    tenant, decides READ ONLY from the operation type, opens a request span;
+//! 1. `http/graphql.rs`: reads the body (`http/graphql/decode.rs`), asks `auth/request.rs`
+//!    who calls and for which tenant, decides READ ONLY from the operation type, opens a
+//!    request span;
 //! 2. `schema/executor.rs`: looks the text up in the plan cache; checks the operation's
 //!    guards (`graphql/guards.rs`) against the admitted member;
 //! 3. `db/tx.rs`: on first use the [`crate::db::TenantTx`] takes a connection and asks
