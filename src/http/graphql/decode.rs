@@ -41,6 +41,7 @@ struct GetParams {
 /// What a request was refused with before anything ran: its status and error.
 pub(super) type Refused = (StatusCode, AppError);
 
+/// A 400 BAD_USER_INPUT refusal: the request's `what` could not be read.
 fn malformed(what: impl std::fmt::Display) -> Refused {
     (
         StatusCode::BAD_REQUEST,
