@@ -506,6 +506,7 @@ async fn a_slow_subscriber_is_dropped_not_buffered() {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        assert!(slow.len() > i, "no batch sent for message {i} within 2 s");
     }
     match slow.recv().await {
         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => assert_eq!(missed, 2),
