@@ -8,4 +8,5 @@
 pub mod graphql;
 pub mod model;
 mod plan;
+pub mod prune;
 pub mod verify;
