@@ -2,21 +2,20 @@
 
 use super::model::{self, ContactRow};
 use crate::auth::RequestTx;
+use crate::db::batch::{BatchLoad, BatchMap};
 use crate::error::AppError;
-use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
-use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// Contacts by id.
 pub struct ContactById(pub Arc<RequestTx>);
 
-impl Loader<Uuid> for ContactById {
+impl BatchLoad<Uuid> for ContactById {
     type Value = ContactRow;
     type Error = AppError;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, ContactRow>, AppError> {
+    async fn load(&self, keys: &[Uuid]) -> Result<BatchMap<Uuid, ContactRow>, AppError> {
         let ids = keys.to_vec();
         let tenant = self.0.tenant().await?;
         let rows = self

@@ -1,6 +1,7 @@
 //! Diesel rows and queries of `conversations`. Row-level security limits every query to the
 //! current tenant; none names a tenant.
 
+use crate::db::batch::Children;
 use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::conversations;
@@ -184,16 +185,19 @@ impl NewestPerParent for NewestByContact {
     ];
 }
 
-/// The newest `limit` conversations of each contact in `contact_ids`, in one statement.
+/// The newest `limit` conversations of each contact in `contact_ids`, in one statement,
+/// filed in `children` as they come.
 pub async fn newest_by_contacts(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
-    contact_ids: &[Uuid],
+    contact_ids: Vec<Uuid>,
     limit: i64,
-) -> QueryResult<Vec<ConversationRow>> {
-    NewestChildren::<NewestByContact>::new(tenant, contact_ids.to_vec(), limit)
-        .load(conn)
-        .await
+    children: Children<ConversationRow>,
+) -> QueryResult<Children<ConversationRow>> {
+    let rows = NewestChildren::<NewestByContact>::new(tenant, contact_ids, limit)
+        .load_stream(conn)
+        .await?;
+    children.file_all(rows).await
 }
 
 /// The conversations with these ids (of the current tenant).

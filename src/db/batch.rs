@@ -9,17 +9,39 @@
 //! waits 1 ms per nested level and, on a busy multi-threaded runtime, may split a level
 //! into several batches, which makes the statement count of a request unpredictable.
 //!
-//! Loaders implement async-graphql's [`Loader`] trait, so they can be used with its
-//! `DataLoader` too. A [`Batched`] is built per request around the request's
-//! [`super::TenantTx`] (loaders hold an `Arc` of it): batches never cross requests.
+//! Loaders implement [`BatchLoad`]: async-graphql's `Loader` in shape, but answering with a
+//! [`BatchMap`] (that trait's answer is a SipHash map). A [`Batched`] is built per request
+//! around the request's [`super::TenantTx`] (loaders hold an `Arc` of it): batches never
+//! cross requests.
 
-use async_graphql::dataloader::Loader;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-type Outcome<K, V, E> = Option<Result<Arc<HashMap<K, V>>, E>>;
+/// The map a batch load answers with, rows by key. Hashed by foldhash rather than the
+/// standard library's SipHash: a feed page files and looks up hundreds of rows by
+/// `(parent id, limit)`, and SipHash was about 4 % of its CPU. SipHash's strength against
+/// chosen colliding keys buys little here: the keys are mostly ids of rows already read, a
+/// batch is bounded by the page sizes, and foldhash seeds every map at random.
+pub type BatchMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Loads the values of many keys at once (async-graphql's `Loader`, with a [`BatchMap`]).
+pub trait BatchLoad<K: Send + Sync + Hash + Eq + Clone + 'static>: Send + Sync + 'static {
+    /// The value of one key.
+    type Value: Send + Sync + Clone + 'static;
+    /// Why a load failed.
+    type Error: Send + Clone + 'static;
+
+    /// The values of `keys` (a key without a value is absent from the map).
+    fn load(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<BatchMap<K, Self::Value>, Self::Error>> + Send;
+}
+
+type Outcome<K, V, E> = Option<Result<Arc<BatchMap<K, V>>, E>>;
 
 /// The batch currently accepting keys (if any), shared by its leader and followers.
 type Slot<K, V, E> = Mutex<Option<Arc<Mutex<Batch<K, V, E>>>>>;
@@ -30,7 +52,7 @@ struct Batch<K, V, E> {
 }
 
 /// A loader whose `load_one` calls of one poll pass are answered by one `load`.
-pub struct Batched<K, L: Loader<K>>
+pub struct Batched<K, L: BatchLoad<K>>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
 {
@@ -41,7 +63,7 @@ where
 impl<K, L> Batched<K, L>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
-    L: Loader<K>,
+    L: BatchLoad<K>,
 {
     /// Wraps `loader`.
     pub fn new(loader: L) -> Self {
@@ -106,7 +128,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Drops repeated keys, keeping the first of each in order.
 pub(crate) fn dedup<K: Hash + Eq + Clone>(keys: &mut Vec<K>) {
-    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    let mut seen: HashSet<K, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(keys.len(), Default::default());
     keys.retain(|k| seen.insert(k.clone()));
 }
 
@@ -120,50 +143,89 @@ impl From<BatchDropped> for crate::error::AppError {
     }
 }
 
+/// The most rows [`Children`] makes room for per parent up front.
+const PRESIZE_MAX: usize = 16;
+
+/// The rows of a [`load_children`], filed under their parent as the statement returns
+/// them (streamed, not collected into one `Vec` first and moved again).
+pub struct Children<R> {
+    map: BatchMap<(uuid::Uuid, i64), Vec<R>>,
+    parent_of: fn(&R) -> uuid::Uuid,
+    limit: i64,
+    page: usize,
+}
+
+impl<R> Children<R> {
+    /// Files `row` under its parent, for the current limit.
+    pub fn file(&mut self, row: R) {
+        let children = self
+            .map
+            .entry(((self.parent_of)(&row), self.limit))
+            .or_default();
+        // Room for a full page at a parent's first row (the statement returns at most
+        // `limit` per parent), rather than growing through two or three reallocations.
+        if children.is_empty() {
+            children.reserve_exact(self.page);
+        }
+        children.push(row);
+    }
+
+    /// Files every row of `rows` (see [`Children::file`]), as they come.
+    pub async fn file_all<E>(
+        mut self,
+        rows: impl futures_util::Stream<Item = Result<R, E>>,
+    ) -> Result<Self, E> {
+        use futures_util::TryStreamExt;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = rows.try_next().await? {
+            self.file(row);
+        }
+        Ok(self)
+    }
+}
+
 /// Loads "the first `limit` children of `parent`" for every key: one `query(parents,
-/// limit)` per distinct limit (usually one), rows filed under their parent by `parent_of`;
-/// every parent gets an entry, empty if it has no children. A limit of 0 or less asks for
-/// no rows and sends no statement (`first: 0` on a nested page without `pageInfo`).
+/// limit, children)` per distinct limit (usually one), which files its rows in `children`
+/// (under their parent, by `parent_of`) and hands it back; every parent gets an entry,
+/// empty if it has no children. A limit of 0 or less asks for no rows and sends no
+/// statement (`first: 0` on a nested page without `pageInfo`).
 pub async fn load_children<R, Q, Fut, E>(
     keys: &[(uuid::Uuid, i64)],
-    parent_of: impl Fn(&R) -> uuid::Uuid,
+    parent_of: fn(&R) -> uuid::Uuid,
     query: Q,
-) -> Result<HashMap<(uuid::Uuid, i64), Vec<R>>, E>
+) -> Result<BatchMap<(uuid::Uuid, i64), Vec<R>>, E>
 where
-    Q: Fn(Vec<uuid::Uuid>, i64) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<R>, E>>,
+    Q: Fn(Vec<uuid::Uuid>, i64, Children<R>) -> Fut,
+    Fut: std::future::Future<Output = Result<Children<R>, E>>,
 {
     let mut groups: std::collections::BTreeMap<i64, Vec<uuid::Uuid>> = Default::default();
     for (parent, limit) in keys {
         groups.entry(*limit).or_default().push(*parent);
     }
-    let mut out: HashMap<(uuid::Uuid, i64), Vec<R>> = HashMap::with_capacity(keys.len());
+    let mut children = Children {
+        map: HashMap::with_capacity_and_hasher(keys.len(), Default::default()),
+        parent_of,
+        limit: 0,
+        page: 0,
+    };
     for (limit, parents) in groups {
         for parent in &parents {
-            out.entry((*parent, limit)).or_default();
+            children.map.entry((*parent, limit)).or_default();
         }
         if limit <= 0 {
             continue;
         }
-        let mut rows = query(parents, limit).await?.into_iter().peekable();
-        while let Some(row) = rows.next() {
-            // The statements usually return each parent's children together (one lateral
-            // subquery per parent): one map lookup per run of rows rather than per row.
-            // Rows that come otherwise are filed all the same.
-            let parent = parent_of(&row);
-            let children = out.entry((parent, limit)).or_default();
-            children.push(row);
-            while let Some(next) = rows.next_if(|r| parent_of(r) == parent) {
-                children.push(next);
-            }
-        }
+        children.limit = limit;
+        children.page = usize::try_from(limit).unwrap_or(0).min(PRESIZE_MAX);
+        children = query(parents, limit, children).await?;
     }
-    Ok(out)
+    Ok(children.map)
 }
 
 #[cfg(test)]
 mod tests {
     use super::load_children;
+    use futures_util::stream;
     use uuid::Uuid;
 
     #[tokio::test]
@@ -175,7 +237,7 @@ mod tests {
         let loaded = load_children(
             &keys,
             |row: &(Uuid, u32)| row.0,
-            |parents: Vec<Uuid>, limit| async move {
+            |parents: Vec<Uuid>, limit, children| async move {
                 assert!(limit > 0, "no statement for a limit of 0");
                 let rows = if limit == 3 {
                     vec![(a, 1), (a, 2), (b, 3), (a, 4), (b, 5), (b, 6)]
@@ -183,7 +245,9 @@ mod tests {
                     vec![(a, 7)]
                 };
                 assert!(rows.iter().all(|r| parents.contains(&r.0)));
-                Ok::<_, ()>(rows)
+                children
+                    .file_all(stream::iter(rows.into_iter().map(Ok::<_, ()>)))
+                    .await
             },
         )
         .await

@@ -1,7 +1,7 @@
 //! The request-scoped tenant transaction: the only door to the database on the request path.
 //!
 //! One [`TenantTx`] exists per GraphQL request and is shared (behind an `Arc`) by every
-//! resolver and DataLoader of that request. It takes a pooled connection lazily, so a
+//! resolver and batch loader of that request. It takes a pooled connection lazily, so a
 //! request that needs none (introspection) takes none. On first use it asks its
 //! [`Admission`] (the auth layer's: membership, API-key cap, rate) who the caller is — from
 //! its cache, or by a lookup run after the `BEGIN`, inside the transaction (so a

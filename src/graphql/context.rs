@@ -7,10 +7,9 @@
 //! transaction for that event, opened on first use (see [`crate::graphql::live`]).
 
 use crate::auth::RequestTx;
-use crate::db::batch::Batched;
+use crate::db::batch::{BatchLoad, Batched};
 use crate::error::AppError;
 use crate::graphql::live::{LiveSession, LiveSlot};
-use async_graphql::dataloader::Loader;
 use async_graphql::Context;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -74,8 +73,7 @@ fn missing<T>() -> async_graphql::Error {
 pub fn loader<K, L>(ctx: &Context<'_>) -> async_graphql::Result<Arc<Batched<K, L>>>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-    L: Loader<K> + 'static,
-    L::Value: Sync,
+    L: BatchLoad<K>,
     L::Error: Sync,
 {
     let (_, loaders) = scope(ctx)?;

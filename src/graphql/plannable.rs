@@ -109,6 +109,11 @@ pub trait Planned: Sized + 'static {
     }
 }
 
+/// "00" to "99", for writing two digits at once.
+const TWO_DIGITS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+    5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 /// The JSON being written for a response, with the renderings of the generic executor
 /// (strings escaped as serde_json escapes them, RFC 3339 timestamps, enum names from the enum's own
 /// declaration, opaque global ids).
@@ -126,12 +131,19 @@ impl JsonOut<'_> {
         out.push(b'"');
         let (mut start, mut i) = (0, 0);
         while i < bytes.len() {
-            if let Some(word) = bytes.get(i..i + 8) {
-                let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-                if !needs_escape(word) {
-                    i += 8;
-                    continue;
+            let word = match bytes.get(i..i + 8) {
+                Some(word) => u64::from_le_bytes(word.try_into().unwrap_or_default()),
+                // The last few bytes, padded with spaces (which need no escape), so that
+                // a string's tail is not looked at byte by byte either.
+                None => {
+                    let mut last = [b' '; 8];
+                    last[..bytes.len() - i].copy_from_slice(&bytes[i..]);
+                    u64::from_le_bytes(last)
                 }
+            };
+            if !needs_escape(word) {
+                i += 8;
+                continue;
             }
             let short: &[u8] = match bytes[i] {
                 b'"' => b"\\\"",
@@ -213,8 +225,9 @@ impl JsonOut<'_> {
 
     /// A timestamp as the `DateTime` scalar renders it: RFC 3339 as chrono's
     /// `to_rfc3339` writes it (fractional seconds in 3, 6 or 9 digits, only as many as
-    /// needed; `+00:00`), written in place rather than through a `String` (a feed page has
-    /// hundreds). Years outside 0–9999 and leap seconds take chrono's own path.
+    /// needed; `+00:00`), put together on the stack and appended at once rather than
+    /// through a `String` or byte by byte (a feed page has hundreds). Years outside 0–9999
+    /// and leap seconds take chrono's own path.
     pub fn timestamp(&mut self, at: &DateTime<Utc>) {
         // UTC's own date and time: `date_naive()` and `time()` add the (zero) offset first.
         let utc = at.naive_utc();
@@ -224,41 +237,38 @@ impl JsonOut<'_> {
             self.string(&at.to_rfc3339());
             return;
         }
-        let out = &mut *self.0;
-        let two = |out: &mut Vec<u8>, n: u32| {
-            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8])
+        // `"YYYY-MM-DDTHH:MM:SS` (20 bytes), `.` and up to 9 digits, `+00:00"` (7).
+        let mut buf = *b"\"0000-00-00T00:00:00.000000000+00:00\"";
+        let two = |buf: &mut [u8], at: usize, n: u32| {
+            let n = n as usize % 100 * 2;
+            buf[at..at + 2].copy_from_slice(&TWO_DIGITS[n..n + 2]);
         };
         let year = date.year() as u32;
-        out.push(b'"');
-        two(out, year / 100);
-        two(out, year % 100);
-        out.push(b'-');
-        two(out, date.month());
-        out.push(b'-');
-        two(out, date.day());
-        out.push(b'T');
-        two(out, time.hour());
-        out.push(b':');
-        two(out, time.minute());
-        out.push(b':');
-        two(out, time.second());
+        two(&mut buf, 1, year / 100);
+        two(&mut buf, 3, year % 100);
+        two(&mut buf, 6, date.month());
+        two(&mut buf, 9, date.day());
+        two(&mut buf, 12, time.hour());
+        two(&mut buf, 15, time.minute());
+        two(&mut buf, 18, time.second());
         let (fraction, digits) = match nanos {
             0 => (0, 0),
             n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
             n if n % 1_000 == 0 => (n / 1_000, 6),
             n => (n, 9),
         };
+        let mut end = 20;
         if digits > 0 {
-            out.push(b'.');
-            let mut buf = [b'0'; 9];
             let mut rest = fraction;
-            for slot in buf[..digits].iter_mut().rev() {
+            for slot in buf[21..21 + digits].iter_mut().rev() {
                 *slot = b'0' + (rest % 10) as u8;
                 rest /= 10;
             }
-            out.extend_from_slice(&buf[..digits]);
+            end = 21 + digits;
         }
-        out.extend_from_slice(b"+00:00\"");
+        // The offset and the closing quote, right after the seconds or their fraction.
+        buf.copy_within(30..37, end);
+        self.0.extend_from_slice(&buf[..end + 7]);
     }
 
     /// A date as the `NaiveDate` scalar renders it (`%Y-%m-%d`).

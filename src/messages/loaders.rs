@@ -2,33 +2,30 @@
 
 use super::model::{self, MessageRow};
 use crate::auth::RequestTx;
-use crate::db::batch::load_children;
+use crate::db::batch::{load_children, BatchLoad, BatchMap};
 use crate::error::AppError;
-use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
-use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// The newest `limit` messages of each conversation: key `(conversation_id, limit)`.
 pub struct MessagesByConversation(pub Arc<RequestTx>);
 
-impl Loader<(Uuid, i64)> for MessagesByConversation {
+impl BatchLoad<(Uuid, i64)> for MessagesByConversation {
     type Value = Vec<MessageRow>;
     type Error = AppError;
 
     async fn load(
         &self,
         keys: &[(Uuid, i64)],
-    ) -> Result<HashMap<(Uuid, i64), Self::Value>, AppError> {
+    ) -> Result<BatchMap<(Uuid, i64), Self::Value>, AppError> {
         let tenant = self.0.tenant().await?;
         load_children(
             keys,
             |r: &MessageRow| r.conversation_id,
-            |ids, limit| {
+            |ids, limit, children| {
                 self.0.run(move |c| {
-                    async move { model::newest_by_conversations(c, tenant, &ids, limit).await }
-                        .scope_boxed()
+                    model::newest_by_conversations(c, tenant, ids, limit, children).scope_boxed()
                 })
             },
         )
@@ -39,11 +36,11 @@ impl Loader<(Uuid, i64)> for MessagesByConversation {
 /// Messages by id (the rows of live `messagePosted` events).
 pub struct MessageById(pub Arc<RequestTx>);
 
-impl Loader<Uuid> for MessageById {
+impl BatchLoad<Uuid> for MessageById {
     type Value = MessageRow;
     type Error = AppError;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, MessageRow>, AppError> {
+    async fn load(&self, keys: &[Uuid]) -> Result<BatchMap<Uuid, MessageRow>, AppError> {
         let ids = keys.to_vec();
         let tenant = self.0.tenant().await?;
         let rows = self

@@ -1,6 +1,7 @@
 //! Diesel rows and queries of `messages`. Row-level security limits every query to the
 //! current tenant; none names a tenant.
 
+use crate::db::batch::Children;
 use crate::db::keyset::{KeysetCursor, Page};
 use crate::db::lateral::{NewestChildren, NewestPerParent};
 use crate::db::schema::messages;
@@ -125,16 +126,19 @@ impl NewestPerParent for NewestByConversation {
     ];
 }
 
-/// The newest `limit` messages of each conversation in `ids`, in one statement.
+/// The newest `limit` messages of each conversation in `ids`, in one statement, filed in
+/// `children` as they come.
 pub async fn newest_by_conversations(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
-    ids: &[Uuid],
+    ids: Vec<Uuid>,
     limit: i64,
-) -> QueryResult<Vec<MessageRow>> {
-    NewestChildren::<NewestByConversation>::new(tenant, ids.to_vec(), limit)
-        .load(conn)
-        .await
+    children: Children<MessageRow>,
+) -> QueryResult<Children<MessageRow>> {
+    let rows = NewestChildren::<NewestByConversation>::new(tenant, ids, limit)
+        .load_stream(conn)
+        .await?;
+    children.file_all(rows).await
 }
 
 /// Inserts a message and moves its conversation's `last_message_at`, in one statement.

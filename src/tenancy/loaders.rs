@@ -2,21 +2,20 @@
 
 use super::model::{self, UserRow};
 use crate::auth::RequestTx;
+use crate::db::batch::{BatchLoad, BatchMap};
 use crate::error::AppError;
-use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
-use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// Users by id (visible ones: members of the current tenant and the caller).
 pub struct UserById(pub Arc<RequestTx>);
 
-impl Loader<Uuid> for UserById {
+impl BatchLoad<Uuid> for UserById {
     type Value = UserRow;
     type Error = AppError;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, UserRow>, AppError> {
+    async fn load(&self, keys: &[Uuid]) -> Result<BatchMap<Uuid, UserRow>, AppError> {
         let ids = keys.to_vec();
         let rows = self
             .0

@@ -70,7 +70,7 @@ pub type RowSource = Arc<
 /// The row source of a table whose rows `L` loads by id.
 pub fn source<L>(make: fn(Arc<RequestTx>) -> L) -> RowSource
 where
-    L: async_graphql::dataloader::Loader<Uuid, Error = AppError> + 'static,
+    L: crate::db::batch::BatchLoad<Uuid, Error = AppError>,
     L::Value: Any + Send + Sync,
 {
     Arc::new(move |tx, ids| {

@@ -9,6 +9,7 @@ use crate::auth::my_tenants::MyTenant;
 use crate::contacts::model::{ContactFilter, ContactRow};
 use crate::conversations::model::ConversationFilter;
 use crate::conversations::model::ConversationRow;
+use crate::db::batch::BatchMap;
 use crate::db::keyset::Page;
 use crate::error::AppError;
 use crate::exports::jobs::ExportJob;
@@ -126,15 +127,15 @@ pub(super) struct Loaded {
     /// Per nested field left to the generic executor, its value by row id.
     pub(super) nested: Vec<HashMap<Uuid, ConstValue>>,
     /// Conversations per contact, for `totalCount` of nested connections.
-    pub(super) conversation_totals: HashMap<Uuid, i64>,
-    pub(super) conversations: HashMap<(Uuid, i64), Vec<ConversationRow>>,
-    pub(super) messages: HashMap<(Uuid, i64), Vec<MessageRow>>,
+    pub(super) conversation_totals: BatchMap<Uuid, i64>,
+    pub(super) conversations: BatchMap<(Uuid, i64), Vec<ConversationRow>>,
+    pub(super) messages: BatchMap<(Uuid, i64), Vec<MessageRow>>,
     /// The contacts of the conversations shown, for `Conversation.contact`.
-    pub(super) contacts_by_id: HashMap<Uuid, ContactRow>,
+    pub(super) contacts_by_id: BatchMap<Uuid, ContactRow>,
     /// The conversations of the messages shown, for `Message.conversation`.
-    pub(super) conversations_by_id: HashMap<Uuid, ConversationRow>,
+    pub(super) conversations_by_id: BatchMap<Uuid, ConversationRow>,
     /// The assignees and authors shown (visible users only, as for the resolvers).
-    pub(super) users: HashMap<Uuid, UserRow>,
+    pub(super) users: BatchMap<Uuid, UserRow>,
     /// The current tenant, for `tenant` and `me.tenant`.
     pub(super) tenant: Option<TenantRow>,
     /// Its members, for `Tenant.memberCount`.
@@ -169,7 +170,7 @@ impl<N> super::types::Conn<N> {
     pub(super) fn child_page<'r, T>(
         &self,
         bound: &Bound,
-        loaded: &'r HashMap<(Uuid, i64), Vec<T>>,
+        loaded: &'r BatchMap<(Uuid, i64), Vec<T>>,
         parent: Uuid,
     ) -> (&'r [T], bool) {
         first_page(

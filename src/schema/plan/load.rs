@@ -13,7 +13,7 @@ use crate::conversations::loaders::{
     ConversationById, ConversationCountByContact, ConversationsByContact,
 };
 use crate::conversations::model::ConversationRow;
-use crate::db::batch::dedup;
+use crate::db::batch::{dedup, BatchLoad, BatchMap};
 use crate::error::AppError;
 use crate::graphql::plannable::Planned;
 use crate::graphql::relay::global_id;
@@ -22,10 +22,9 @@ use crate::messages::loaders::MessagesByConversation;
 use crate::messages::model::MessageRow;
 use crate::tenancy::loaders::UserById;
 use crate::tenancy::model as tenancy;
-use async_graphql::dataloader::Loader;
 use async_graphql_value::ConstValue;
 use scoped_futures::ScopedFutureExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -429,7 +428,7 @@ impl NestedRows<'_> {
         sel: &Sel<R, X>,
         parents: &[P],
         id: impl Fn(&P) -> Uuid,
-        by_id: &HashMap<Uuid, R>,
+        by_id: &BatchMap<Uuid, R>,
     ) {
         let found: Vec<R> = parents
             .iter()

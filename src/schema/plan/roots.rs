@@ -17,6 +17,7 @@ use crate::conversations::loaders::{
     ConversationById, ConversationCountByContact, ConversationsByContact,
 };
 use crate::conversations::model as conversations;
+use crate::db::batch::BatchLoad;
 use crate::error::AppError;
 use crate::exports::jobs::{get_job, ExportJob};
 use crate::ids::TenantId;
@@ -28,7 +29,6 @@ use crate::tenancy::model as tenancy;
 use crate::tenancy::roles::graphql::CustomRole;
 use crate::tenancy::roles::model as roles;
 use crate::usage::graphql::tenant_usage;
-use async_graphql::dataloader::Loader;
 use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 
