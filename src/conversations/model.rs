@@ -1,5 +1,6 @@
-//! Diesel rows and queries of `conversations`. Row-level security limits every query to the
-//! current tenant; none names a tenant.
+//! Diesel rows and queries of `conversations`. Reads and updates name the tenant as well
+//! (inserts take it from the transaction), and row-level security limits every query to
+//! the current tenant regardless.
 
 use crate::db::batch::Children;
 use crate::db::keyset::{KeysetCursor, Page};

@@ -162,8 +162,9 @@ impl<R> Children<R> {
             .map
             .entry(((self.parent_of)(&row), self.limit))
             .or_default();
-        // Room for a full page at a parent's first row (the statement returns at most
-        // `limit` per parent), rather than growing through two or three reallocations.
+        // Room for a page of up to `PRESIZE_MAX` rows at a parent's first row (the statement
+        // returns at most `limit` per parent), rather than growing through two or three
+        // reallocations; larger pages still grow past it.
         if children.is_empty() {
             children.reserve_exact(self.page);
         }

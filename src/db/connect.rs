@@ -10,7 +10,10 @@
 //! directory), one port at most, no `hostaddr`, no load balancing, any session, no TCP user
 //! timeout. As `tokio_postgres::connect` does, a name's addresses are tried in turn, each
 //! within the connect timeout, and TCP sockets get `TCP_NODELAY` and the configured
-//! keepalives. Any other configuration is connected by tokio-postgres itself.
+//! keepalives; unlike it, the name's lookup is bounded by the connect timeout too (when
+//! one is set), so that a resolver that does not answer cannot hold a pool slot past it
+//! (the abandoned `getaddrinfo` still finishes on a blocking thread). Any other
+//! configuration is connected by tokio-postgres itself.
 //!
 //! A client connected from a given socket has no address to send a cancel request to
 //! (`CancelToken::cancel_query` fails); nothing in Tenantry cancels queries that way.
@@ -41,9 +44,14 @@ pub(super) async fn connect(url: &str) -> Result<Client, String> {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     match &config.get_hosts()[0] {
         Host::Tcp(host) => {
-            let addresses = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(connecting)?;
+            let lookup = tokio::net::lookup_host((host.as_str(), port));
+            let addresses = match config.get_connect_timeout() {
+                Some(limit) => tokio::time::timeout(*limit, lookup).await.map_err(|_| {
+                    format!("error connecting to server: lookup of {host} timed out")
+                })?,
+                None => lookup.await,
+            }
+            .map_err(connecting)?;
             let mut last = format!("error connecting to server: {host} resolved to nothing");
             for address in addresses {
                 match within(&config, TcpStream::connect(address)).await {

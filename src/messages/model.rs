@@ -1,5 +1,5 @@
-//! Diesel rows and queries of `messages`. Row-level security limits every query to the
-//! current tenant; none names a tenant.
+//! Diesel rows and queries of `messages`. Every query names the tenant as well, and
+//! row-level security limits it to the current tenant regardless.
 
 use crate::db::batch::Children;
 use crate::db::keyset::{KeysetCursor, Page};
