@@ -195,10 +195,9 @@ pub async fn newest_by_contacts(
     limit: i64,
     children: Children<ConversationRow>,
 ) -> QueryResult<Children<ConversationRow>> {
-    let rows = NewestChildren::<NewestByContact>::new(tenant, contact_ids, limit)
-        .load_stream(conn)
-        .await?;
-    children.file_all(rows).await
+    NewestChildren::<NewestByContact>::new(tenant, contact_ids, limit)
+        .file_into(conn, children)
+        .await
 }
 
 /// The conversations with these ids (of the current tenant).

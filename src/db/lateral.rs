@@ -4,11 +4,14 @@
 //! planned on every request. Each statement here is its own type with a static query id,
 //! which puts it in the connection's prepared-statement cache like any diesel DSL query.
 
+use crate::db::batch::Children;
 use crate::ids::TenantId;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
 use diesel::QueryResult;
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::marker::PhantomData;
 use uuid::Uuid;
 
@@ -39,6 +42,23 @@ impl<S> NewestChildren<S> {
             limit,
             statement: PhantomData,
         }
+    }
+}
+
+impl<S: NewestPerParent> NewestChildren<S> {
+    /// Runs the statement on `conn` and files each row in `children` as it is decoded
+    /// (no intermediate list of every row of every parent).
+    pub async fn file_into<R>(
+        self,
+        conn: &mut AsyncPgConnection,
+        children: Children<R>,
+    ) -> QueryResult<Children<R>>
+    where
+        R: Send + 'static,
+        Self: for<'q> LoadQuery<'q, AsyncPgConnection, R>,
+    {
+        let rows = self.load_stream(conn).await?;
+        children.file_all(rows).await
     }
 }
 

@@ -135,10 +135,9 @@ pub async fn newest_by_conversations(
     limit: i64,
     children: Children<MessageRow>,
 ) -> QueryResult<Children<MessageRow>> {
-    let rows = NewestChildren::<NewestByConversation>::new(tenant, ids, limit)
-        .load_stream(conn)
-        .await?;
-    children.file_all(rows).await
+    NewestChildren::<NewestByConversation>::new(tenant, ids, limit)
+        .file_into(conn, children)
+        .await
 }
 
 /// Inserts a message and moves its conversation's `last_message_at`, in one statement.
