@@ -14,6 +14,12 @@ WARMUP=${WARMUP:-5}
 RUNS=${RUNS:-1}
 TOKEN_TENANTS=${TOKEN_TENANTS:-8}
 PORT=${PORT:-18080}
+# The server's worker threads: half the CPUs (at least one). PostgreSQL, wrk and pgbench
+# share this machine with the server, and on the 2-core bench machine one worker served the
+# feed as fast as two with about 17 % less CPU per request (bench/README.md). Set
+# TENANTRY_WORKER_THREADS to measure another count.
+NPROC=$(nproc)
+export TENANTRY_WORKER_THREADS=${TENANTRY_WORKER_THREADS:-$(( NPROC / 2 > 0 ? NPROC / 2 : 1 ))}
 source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -66,6 +72,7 @@ bench_tokens() {
 
 # Starts the server (SERVER is its pid) and waits until it is ready; stopped on exit.
 start_server() {
+  echo "   server: $TENANTRY_WORKER_THREADS worker thread(s) (TENANTRY_WORKER_THREADS)"
   RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --port "$PORT" > "$WORK/server.out" 2> "$WORK/server.err" &
   SERVER=$!
   trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT

@@ -418,8 +418,19 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<crate::telemetry::trac
 }
 
 /// Parses the command line and runs the command.
-pub async fn run() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Built here rather than by `#[tokio::main]`: its worker count is a setting.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(workers) = cli.config.worker_threads {
+        runtime.worker_threads(workers.get());
+    }
+    runtime.build()?.block_on(execute(cli))
+}
+
+/// Runs the command `cli` names, in the runtime [`run`] built.
+async fn execute(cli: Cli) -> anyhow::Result<()> {
     let _tracing = init_logging(&cli.config)?;
     match cli.command {
         Command::Schema {

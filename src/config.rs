@@ -112,6 +112,14 @@ pub struct Config {
     #[arg(long, env = "TENANTRY_POOL_SIZE", global = true)]
     pub pool_size: Option<usize>,
 
+    /// Threads that run requests (the async runtime's workers). Default: one per available
+    /// CPU. Where PostgreSQL shares the machine (the private cluster, a small host), fewer
+    /// leave the database its cores and hand less work between threads: on the 2-core
+    /// benchmark machine one worker served the feed as fast as two with about 17 % less
+    /// CPU per request (bench/README.md).
+    #[arg(long, env = "TENANTRY_WORKER_THREADS", global = true)]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
+
     /// `statement_timeout` of each request transaction, in milliseconds.
     #[arg(
         long,

@@ -80,3 +80,37 @@ async fn status(c: &tokio_postgres::Client) -> String {
         .unwrap()
         .get(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_count_is_a_setting_and_zero_is_refused() {
+    let db = TestDb::new().await;
+    let home = std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4()));
+    let with_workers = |n: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db.url)
+            .env("TENANTRY_HOME", &home)
+            .env("TENANTRY_WORKER_THREADS", n)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run tenantry")
+    };
+    let one = with_workers("1");
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&one.stdout).trim(),
+        "migrations applied"
+    );
+    let zero = with_workers("0");
+    assert!(!zero.status.success(), "0 workers accepted");
+    let message = String::from_utf8_lossy(&zero.stderr);
+    assert!(
+        message.contains("--worker-threads") && message.contains("zero"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(home);
+}
