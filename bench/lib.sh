@@ -20,6 +20,8 @@ PORT=${PORT:-18080}
 # TENANTRY_WORKER_THREADS to measure another count.
 NPROC=$(nproc)
 export TENANTRY_WORKER_THREADS=${TENANTRY_WORKER_THREADS:-$(( NPROC / 2 > 0 ? NPROC / 2 : 1 ))}
+# The same through tokio's own variable, which builds from before the setting also read.
+export TOKIO_WORKER_THREADS=$TENANTRY_WORKER_THREADS
 source bench/build.sh
 WORK=$(mktemp -d /tmp/tenantry-bench.XXXXXX)
 chmod 755 "$WORK"

@@ -421,17 +421,27 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<crate::telemetry::trac
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Built here rather than by `#[tokio::main]`: its worker count is a setting.
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
     if let Some(workers) = cli.config.worker_threads {
-        runtime.worker_threads(workers.get());
+        builder.worker_threads(workers.get());
     }
-    runtime.build()?.block_on(execute(cli))
+    let runtime = builder.build()?;
+    let result = runtime.block_on(execute(cli));
+    // Not a plain drop, which waits for every blocking task: a host name lookup abandoned
+    // at its timeout (`db::connect`) would hold the exit, and the error, until the system
+    // resolver gave up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// Runs the command `cli` names, in the runtime [`run`] built.
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let _tracing = init_logging(&cli.config)?;
+    tracing::debug!(
+        workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        "runtime started"
+    );
     match cli.command {
         Command::Schema {
             check,

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::future::try_join_all;
 use scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use uuid::Uuid;
 
@@ -180,10 +181,12 @@ impl Sessions {
                     .limit(DIRECTORY_LIMIT)
                     .load(c)
                     .await?;
-                let mut rows: Vec<MyInvitation> = Vec::new();
-                for tenant in inviting {
-                    // The invitations themselves, in that tenant (routed to its node).
-                    let pending: Vec<MyInvitation> = invitations::table
+                // The invitations themselves, in each tenant (routed to its node): one read
+                // per tenant, pipelined as `myTenants`' are (`super::my_tenants`).
+                let shared: &AsyncPgConnection = c;
+                let reads = inviting.iter().map(|&tenant| async move {
+                    let mut conn = shared;
+                    invitations::table
                         .inner_join(tenants::table)
                         .inner_join(
                             inviter.on(inviter.field(users::id).eq(invitations::invited_by)),
@@ -203,10 +206,11 @@ impl Sessions {
                             invitations::created_at,
                             invitations::expires_at,
                         ))
-                        .load(c)
-                        .await?;
-                    rows.extend(pending);
-                }
+                        .load::<MyInvitation>(&mut conn)
+                        .await
+                });
+                let mut rows: Vec<MyInvitation> =
+                    try_join_all(reads).await?.into_iter().flatten().collect();
                 rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
                 Ok(rows)
             }

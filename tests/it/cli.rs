@@ -91,7 +91,8 @@ async fn the_worker_count_is_a_setting_and_zero_is_refused() {
             .env("DATABASE_URL", &db.url)
             .env("TENANTRY_HOME", &home)
             .env("TENANTRY_WORKER_THREADS", n)
-            .env("RUST_LOG", "error")
+            .env("TENANTRY_LOG_FORMAT", "json")
+            .env("RUST_LOG", "tenantry=debug")
             .output()
             .expect("run tenantry")
     };
@@ -105,6 +106,16 @@ async fn the_worker_count_is_a_setting_and_zero_is_refused() {
         String::from_utf8_lossy(&one.stdout).trim(),
         "migrations applied"
     );
+    // The runtime it ran in had the one worker asked for (and three, when asked).
+    let log = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("runtime started") && l.contains(r#""workers":1"#)),
+        "{log}"
+    );
+    let three = with_workers("3");
+    let log = String::from_utf8_lossy(&three.stderr);
+    assert!(log.contains(r#""workers":3"#), "{log}");
     let zero = with_workers("0");
     assert!(!zero.status.success(), "0 workers accepted");
     let message = String::from_utf8_lossy(&zero.stderr);

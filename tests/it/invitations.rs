@@ -398,3 +398,80 @@ async fn roles_expiry_replacement_and_quota() {
     let body = accept(&t, &t.token(fifth_user, None), &fifth).await;
     assert_eq!(first_code(&body), "QUOTA_EXCEEDED", "{body}");
 }
+
+/// `myTenants` and `myInvitations` read each tenant's rows in that tenant, the reads sent
+/// together: with several tenants every answer lands with its own tenant, in order, and a
+/// tenant's answer is never taken for another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_tenants_and_invitations_across_many_tenants() {
+    let t = TestApp::new().await;
+    let mut tenants = Vec::new();
+    for slug in ["many-a", "many-b", "many-c", "many-d", "many-e"] {
+        tenants.push(t.tenant(slug).await);
+    }
+    let platform = t.app.platform();
+    // A member of a, c and e (joined in that order, with different roles)...
+    let (user, token) = t.member(&tenants[0], "many@ex.test", Role::Member).await;
+    platform
+        .set_membership(tenants[2].id, user, Role::Admin)
+        .await
+        .unwrap();
+    platform
+        .set_membership(tenants[4].id, user, Role::Viewer)
+        .await
+        .unwrap();
+    // ...and invited by b and d.
+    for (tenant, role) in [(&tenants[1], "ADMIN"), (&tenants[3], "VIEWER")] {
+        token_of(&invite(&t, &tenant.token, "many@ex.test", role).await);
+    }
+    let body = t
+        .gql(
+            &token,
+            "{ myTenants { slug role } myInvitations { tenantSlug role invitedBy } }",
+        )
+        .await;
+    assert_eq!(
+        body.data("myTenants"),
+        &json!([
+            { "slug": "many-a", "role": "MEMBER" },
+            { "slug": "many-c", "role": "ADMIN" },
+            { "slug": "many-e", "role": "VIEWER" },
+        ]),
+        "{body}"
+    );
+    let mut invited: Vec<(String, String, String)> = body
+        .data("myInvitations")
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|i| {
+            (
+                i["tenantSlug"].as_str().unwrap().to_string(),
+                i["role"].as_str().unwrap().to_string(),
+                i["invitedBy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    invited.sort();
+    assert_eq!(
+        invited,
+        vec![
+            ("many-b".into(), "ADMIN".into(), "owner@many-b.test".into()),
+            ("many-d".into(), "VIEWER".into(), "owner@many-d.test".into()),
+        ],
+        "{body}"
+    );
+    // Another tenant's owner sees only their own tenant and no invitation.
+    let body = t
+        .gql(
+            &tenants[1].token,
+            "{ myTenants { slug } myInvitations { tenantSlug } }",
+        )
+        .await;
+    assert_eq!(
+        body.data("myTenants"),
+        &json!([{ "slug": "many-b" }]),
+        "{body}"
+    );
+    assert_eq!(body.data("myInvitations"), &json!([]), "{body}");
+}
