@@ -15,8 +15,8 @@ RUNS=${RUNS:-1}
 TOKEN_TENANTS=${TOKEN_TENANTS:-8}
 PORT=${PORT:-18080}
 # The server's worker threads: half the CPUs (at least one). PostgreSQL, wrk and pgbench
-# share this machine with the server, and on the 2-core bench machine one worker served the
-# feed as fast as two with about 17 % less CPU per request (bench/README.md). Set
+# share this machine with the server, and on the 2-core bench machine one worker used
+# 5-18 % less CPU per feed request than two in interleaved pairs (bench/README.md). Set
 # TENANTRY_WORKER_THREADS to measure another count.
 NPROC=$(nproc)
 export TENANTRY_WORKER_THREADS=${TENANTRY_WORKER_THREADS:-$(( NPROC / 2 > 0 ? NPROC / 2 : 1 ))}

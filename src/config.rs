@@ -113,10 +113,11 @@ pub struct Config {
     pub pool_size: Option<usize>,
 
     /// Threads that run requests (the async runtime's workers). Default: one per available
-    /// CPU. Where PostgreSQL shares the machine (the private cluster, a small host), fewer
-    /// leave the database its cores and hand less work between threads: on the 2-core
-    /// benchmark machine one worker served the feed as fast as two with about 17 % less
-    /// CPU per request (bench/README.md).
+    /// CPU (tokio's `TOKIO_WORKER_THREADS` is read when this is unset). Where PostgreSQL
+    /// shares the machine (the private cluster, a small host), fewer leave the database its
+    /// cores and hand less work between threads: on the 2-core benchmark machine one worker
+    /// used 5–18 % less CPU per feed request than two in three interleaved pairs, at about
+    /// the same throughput (bench/README.md).
     #[arg(long, env = "TENANTRY_WORKER_THREADS", global = true)]
     pub worker_threads: Option<std::num::NonZeroUsize>,
 
