@@ -97,8 +97,11 @@ fn escape_like(s: &str) -> String {
 }
 
 /// One page of contacts ordered by (created_at, id), plus one probe row.
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn list_contacts(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     filter: &ContactFilter,
     page: &Page,
@@ -111,7 +114,7 @@ pub async fn list_contacts(
         page,
         newest_first = false
     )
-    .load(conn)
+    .load(&mut conn)
     .await
 }
 

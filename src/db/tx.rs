@@ -6,7 +6,7 @@
 //! [`Admission`] (the auth layer's: membership, API-key cap, rate) who the caller is — from
 //! its cache, or by a lookup run after the `BEGIN`, inside the transaction (so a
 //! transaction-mode pooler such as PgBouncer keeps it on one server connection) — then
-//! sends in one round trip:
+//! prepares the batch that opens the transaction for that caller:
 //!
 //! ```sql
 //! BEGIN [READ ONLY]; SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = ..;
@@ -16,6 +16,13 @@
 //!
 //! (The request id and the API key's id are what the audit triggers record beside the
 //! user: see `migrations/…_audit_log`.)
+//!
+//! The batch goes out with the request's first statement: in the same round trip where
+//! the caller lets the statement travel with it ([`TenantTx::run_pipelined`]), just before
+//! it otherwise; a request that runs no statement sends none. A query's COMMIT is sent
+//! without waiting for its answer (a read-only transaction has nothing to lose), so the
+//! response does not wait for it either; the connection reads that answer before the next
+//! transaction's, in order.
 //!
 //! Every value is rendered from a typed value (`Uuid`, a role name from a closed set, `u64`),
 //! never from request text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
@@ -63,10 +70,33 @@ enum State<M> {
 struct Open<M> {
     conn: Object<AsyncPgConnection>,
     member: M,
-    /// A statement failed outside a savepoint: the transaction can only be rolled back.
+    /// The opening batch, until it is sent (taken just before: `None` means it went out,
+    /// whatever became of it).
+    setup: Option<Setup>,
+    /// A statement failed outside a savepoint (or the opening batch failed, or never got
+    /// its answer): the transaction can only be rolled back.
     aborted: bool,
     /// Inside a root mutation field: `Some(false)` until its SAVEPOINT is sent.
     field_savepoint: Option<bool>,
+}
+
+/// The batch that opens a request's transaction for its caller (see the module
+/// documentation), kept until the first statement.
+struct Setup {
+    /// The `SET LOCAL`s (and a field's SAVEPOINT), after the BEGIN.
+    body: String,
+    /// The BEGIN went out already, with the membership lookup, on this connection.
+    begun: bool,
+}
+
+impl Setup {
+    /// The whole batch, beginning with `begin` unless that went out already.
+    fn text(&self, begin: &str) -> String {
+        match self.begun {
+            true => self.body.clone(),
+            false => format!("{begin}{}", self.body),
+        }
+    }
 }
 
 /// What every request transaction sets besides who it runs as (from the configuration).
@@ -192,15 +222,7 @@ impl<A: Admission> TenantTx<A> {
         E: Into<AppError> + Send + 'static,
     {
         let mut state = self.open().await?;
-        let State::Open(open) = &mut *state else {
-            return Err(AppError::internal("transaction not open after open()"));
-        };
-        if open.aborted {
-            return Err(AppError::new(
-                ErrorCode::ServiceUnavailable,
-                "an earlier part of this request failed; nothing more can run in it",
-            ));
-        }
+        let open = self.set_up(&mut state).await?;
         if open.field_savepoint == Some(false) {
             if let Err(e) = open
                 .conn
@@ -214,8 +236,151 @@ impl<A: Admission> TenantTx<A> {
         }
         self.failed.store(false, Ordering::Relaxed);
         let result = f(&mut open.conn).await;
-        // PostgreSQL aborts a transaction at its first failed statement, whatever the
-        // caller made of the error: find out whether one failed.
+        self.judge(open, result).await
+    }
+
+    /// Like [`TenantTx::run`], for a statement that may travel with the transaction's
+    /// opening batch: if that is still to be sent, both go out in one round trip (the
+    /// request's first statement saves one). `f` is given a shared reference, which lets
+    /// the two be in flight at once, and may be called a second time, on a fresh
+    /// connection, if the pooled one turns out dead.
+    ///
+    /// The batch is sent first, so PostgreSQL runs it first; a batch that fails leaves the
+    /// transaction aborted, and the statement fails with it (the batch is typed values in
+    /// a fixed text: it cannot fail to parse and so run nothing, not even its BEGIN).
+    pub async fn run_pipelined<'a, R, E, F>(&self, f: F) -> AppResult<R>
+    where
+        F: for<'r> Fn(&'r AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<R, E>> + Send + 'a,
+        R: Send + 'a,
+        E: Into<AppError> + Send + 'static,
+    {
+        let mut state = self.open().await?;
+        for retry in [true, false] {
+            let open = match &mut *state {
+                State::Open(open) if open.setup.is_some() && open.field_savepoint.is_none() => open,
+                // Nothing to travel with (or a savepoint to send in between).
+                _ => {
+                    drop(state);
+                    return self.run(move |c| f(c)).await;
+                }
+            };
+            let setup = open.setup.take().expect("checked above");
+            // Until the batch's answer is read: a request cancelled meanwhile can only
+            // roll back.
+            open.aborted = true;
+            self.failed.store(false, Ordering::Relaxed);
+            let mut shared: &AsyncPgConnection = &open.conn;
+            let (sent, result) = futures_util::future::join(
+                shared.batch_execute(&setup.text(self.begin_sql())),
+                f(&open.conn),
+            )
+            .await;
+            match sent {
+                Ok(()) => {
+                    open.aborted = false;
+                    return self.judge(open, result).await;
+                }
+                Err(e) => self.setup_failed(&mut state, setup, e, retry).await?,
+            }
+        }
+        Err(AppError::db_unavailable(
+            "two pooled connections in a row were dead",
+        ))
+    }
+
+    /// The open transaction in `state`, its opening batch sent if it was not yet (on a
+    /// dead pooled connection, once more on a fresh one); refused once a statement failed
+    /// outside a savepoint.
+    async fn set_up<'s>(
+        &self,
+        state: &'s mut State<A::Admitted>,
+    ) -> AppResult<&'s mut Open<A::Admitted>> {
+        for retry in [true, false] {
+            let State::Open(open) = &mut *state else {
+                return Err(AppError::internal("transaction not open after open()"));
+            };
+            let Some(setup) = open.setup.take() else {
+                break;
+            };
+            open.aborted = true;
+            match open.conn.batch_execute(&setup.text(self.begin_sql())).await {
+                Ok(()) => open.aborted = false,
+                Err(e) => self.setup_failed(state, setup, e, retry).await?,
+            }
+        }
+        let State::Open(open) = state else {
+            return Err(AppError::internal("transaction not open after open()"));
+        };
+        if open.setup.is_some() {
+            return Err(AppError::db_unavailable(
+                "two pooled connections in a row were dead",
+            ));
+        }
+        if open.aborted {
+            return Err(AppError::new(
+                ErrorCode::ServiceUnavailable,
+                "an earlier part of this request failed; nothing more can run in it",
+            ));
+        }
+        Ok(&mut **open)
+    }
+
+    /// After the opening batch failed with `error`: a lost connection (the pool hands them
+    /// out untested, so one may have died since its last use) is closed and, if `retry`,
+    /// replaced by a fresh one with the batch pending again — nothing ran on the lost one
+    /// but the membership lookup, which need not be repeated. Anything else (a
+    /// misconfigured role, say) would fail again: it is the request's answer from now on.
+    async fn setup_failed(
+        &self,
+        state: &mut State<A::Admitted>,
+        mut setup: Setup,
+        error: diesel::result::Error,
+        retry: bool,
+    ) -> AppResult<()> {
+        let error = AppError::from(error);
+        let lost = error.code == ErrorCode::ServiceUnavailable;
+        let State::Open(open) = std::mem::replace(state, State::Refused(error.clone())) else {
+            return Err(error);
+        };
+        let Open {
+            conn,
+            member,
+            field_savepoint,
+            ..
+        } = *open;
+        if !lost {
+            rollback_or_discard(conn).await;
+            return Err(error);
+        }
+        // Closed, not pooled.
+        drop(Object::take(conn));
+        if !retry {
+            return Err(error);
+        }
+        crate::telemetry::quiet::warn(
+            "a pooled connection was dead; retrying once",
+            &error.message,
+        );
+        let conn = self.checkout().await?;
+        // A fresh connection has no transaction yet.
+        setup.begun = false;
+        *state = State::Open(Box::new(Open {
+            conn,
+            member,
+            setup: Some(setup),
+            aborted: false,
+            field_savepoint,
+        }));
+        Ok(())
+    }
+
+    /// What `f`'s `result` makes of the transaction: PostgreSQL aborts a transaction at
+    /// its first failed statement, whatever the caller made of the error, so find out
+    /// whether one failed.
+    async fn judge<R, E>(&self, open: &mut Open<A::Admitted>, result: Result<R, E>) -> AppResult<R>
+    where
+        E: Into<AppError> + 'static,
+    {
         let failed = match &result {
             // Reported by the connection. (Only for some statements: a row-returning one
             // fails while its rows are read, after the connection has reported success.)
@@ -254,7 +419,8 @@ impl<A: Admission> TenantTx<A> {
         let State::Open(open) = &mut *state else {
             return Ok(());
         };
-        let savepoint = open.field_savepoint.take() == Some(true);
+        // (Nothing to undo if nothing was sent, not even the opening batch.)
+        let savepoint = open.field_savepoint.take() == Some(true) && open.setup.is_none();
         if ok && !open.aborted {
             return Ok(());
         }
@@ -284,6 +450,16 @@ impl<A: Admission> TenantTx<A> {
         let State::Open(mut open) = previous else {
             return Ok(());
         };
+        match &open.setup {
+            // No statement ran, nor the opening batch: the connection has no transaction.
+            Some(Setup { begun: false, .. }) => return Ok(()),
+            // Only the membership lookup ran: nothing to keep.
+            Some(Setup { begun: true, .. }) => {
+                rollback_or_discard(open.conn).await;
+                return Ok(());
+            }
+            None => {}
+        }
         if open.aborted {
             let rolled_back = rollback_or_discard(open.conn).await;
             return match (self.mode, rolled_back) {
@@ -299,6 +475,22 @@ impl<A: Admission> TenantTx<A> {
                     "the database became unavailable; nothing was saved",
                 )),
             };
+        }
+        if self.mode == TxMode::ReadOnly && !crate::telemetry::traces::enabled() {
+            // Nothing to save, so nothing to wait for: the COMMIT is handed to the
+            // connection (the first poll sends it), and the connection to the pool; the
+            // connection reads the COMMIT's answer, and drops it, before the next
+            // transaction's. (While traces are exported it is awaited, so that its span
+            // ends with it.)
+            use futures_util::FutureExt;
+            if let Some(Err(e)) = open.conn.batch_execute("COMMIT").now_or_never() {
+                crate::telemetry::quiet::warn(
+                    "COMMIT failed; discarding the connection",
+                    &e.to_string(),
+                );
+                drop(Object::take(open.conn));
+            }
+            return Ok(());
         }
         match open.conn.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
@@ -382,12 +574,13 @@ impl<A: Admission> TenantTx<A> {
         Ok(conn)
     }
 
-    /// Admits the caller and begins the transaction. The pool hands out connections
-    /// without a test query (one round trip less per request); one that died unnoticed
-    /// since its last use (PostgreSQL restarted, the backend was terminated) fails its
-    /// first statement with nothing done: it is closed, and the start made once more on a
-    /// fresh connection. (The first statement is the lookup or the BEGIN batch: both may
-    /// simply be sent again; the caller is admitted — counted against its rate — once.)
+    /// Admits the caller and prepares the transaction (its opening batch goes out with the
+    /// first statement). The pool hands out connections without a test query (one round
+    /// trip less per request); one that died unnoticed since its last use (PostgreSQL
+    /// restarted, the backend was terminated) fails its first statement with nothing done:
+    /// it is closed, and the start made once more on a fresh connection. (The first
+    /// statement is the lookup here, or the opening batch: see [`TenantTx::set_up`]; both
+    /// may simply be sent again; the caller is admitted — counted against its rate — once.)
     async fn begin(&self) -> AppResult<Open<A::Admitted>> {
         if crate::telemetry::traces::enabled() {
             let span =
@@ -401,69 +594,53 @@ impl<A: Admission> TenantTx<A> {
             Some(Ok(member)) => Some(member),
             None => None,
         };
-        let mut admitted: Option<A::Admitted> = None;
-        for attempt in 0..2 {
-            let retry = attempt == 0;
+        for retry in [true, false] {
             // Closed, not pooled, if anything below returns early with a transaction open.
             let mut conn = Unsettled(Some(self.checkout().await?));
             let mut begun = false;
-            let member = match &admitted {
+            let looked_up = match &known {
                 Some(member) => member.clone(),
                 None => {
-                    let looked_up = match &known {
-                        Some(member) => member.clone(),
-                        None => {
-                            // The lookup runs inside the transaction it opens (as the login
-                            // role, before the SET LOCALs): outside one, a transaction-mode
-                            // pooler may parse its statement on one server connection and
-                            // execute it on another.
-                            begun = true;
-                            let looked_up = match conn.batch_execute(self.begin_sql()).await {
-                                Ok(()) => self.admission.look_up(&mut conn).await,
-                                Err(e) => Err(e.into()),
-                            };
-                            match looked_up {
-                                Ok(member) => member,
-                                // A refusal is an answer; a lost connection is worth another.
-                                Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
-                                    crate::telemetry::quiet::warn(
-                                        "a pooled connection was dead; retrying once",
-                                        &e.message,
-                                    );
-                                    continue;
-                                }
-                                Err(e) => {
-                                    rollback_or_discard(conn.settle()).await;
-                                    return Err(e);
-                                }
-                            }
-                        }
+                    // The lookup runs inside the transaction it opens (as the login role,
+                    // before the SET LOCALs): outside one, a transaction-mode pooler may
+                    // parse its statement on one server connection and execute it on
+                    // another.
+                    begun = true;
+                    let looked_up = match conn.batch_execute(self.begin_sql()).await {
+                        Ok(()) => self.admission.look_up(&mut conn).await,
+                        Err(e) => Err(e.into()),
                     };
-                    let member = match self.admission.admit(looked_up) {
+                    match looked_up {
                         Ok(member) => member,
+                        // A refusal is an answer; a lost connection is worth another.
+                        Err(e) if retry && e.code == ErrorCode::ServiceUnavailable => {
+                            crate::telemetry::quiet::warn(
+                                "a pooled connection was dead; retrying once",
+                                &e.message,
+                            );
+                            continue;
+                        }
                         Err(e) => {
-                            if begun {
-                                rollback_or_discard(conn.settle()).await;
-                            } else {
-                                drop(conn.settle());
-                            }
+                            rollback_or_discard(conn.settle()).await;
                             return Err(e);
                         }
-                    };
-                    let _ = self.admitted.set(member.clone());
-                    admitted = Some(member.clone());
-                    member
+                    }
                 }
             };
-            match self.start(conn, member, begun).await {
-                Err(Attempt::Dead(e)) if retry => {
-                    crate::telemetry::quiet::warn(
-                        "a pooled connection was dead; retrying once",
-                        &e.message,
-                    );
+            let member = match self.admission.admit(looked_up) {
+                Ok(member) => member,
+                Err(e) => {
+                    if begun {
+                        rollback_or_discard(conn.settle()).await;
+                    } else {
+                        drop(conn.settle());
+                    }
+                    return Err(e);
                 }
-                other => return other.map_err(Attempt::into_error),
-            }
+            };
+            let _ = self.admitted.set(member.clone());
+            // From here on the transaction (if `begun`) is the request's to end.
+            return Ok(self.start(conn.settle(), member, begun));
         }
         Err(AppError::db_unavailable(
             "two pooled connections in a row were dead",
@@ -478,20 +655,19 @@ impl<A: Admission> TenantTx<A> {
         }
     }
 
-    /// Begins the transaction as `member` on `conn` (or, if `begun`, goes on with the one
-    /// the lookup opened).
-    async fn start(
+    /// The transaction of `member` on `conn` (going on with the one the lookup opened, if
+    /// `begun`), its opening batch prepared.
+    fn start(
         &self,
-        mut pending: Unsettled,
+        conn: Object<AsyncPgConnection>,
         member: A::Admitted,
         begun: bool,
-    ) -> Result<Open<A::Admitted>, Attempt> {
+    ) -> Open<A::Admitted> {
         let identity = self.admission.identity(&member);
         tracing::Span::current().record("tenant.id", tracing::field::display(identity.tenant_id));
-        let begin = if begun { "" } else { self.begin_sql() };
         let field = self.pending_field.load(Ordering::Relaxed);
-        let sql = format!(
-            "{begin} SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
+        let body = format!(
+            " SET LOCAL ROLE tenantry_app; SET LOCAL statement_timeout = {timeout}; \
              SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = '{user}'; \
              SET LOCAL app.role = '{role}';{fan_out}{request}{key}{savepoint}",
             timeout = self.settings.statement_timeout.as_millis(),
@@ -517,42 +693,12 @@ impl<A: Admission> TenantTx<A> {
                 String::new()
             },
         );
-        // If the request is cancelled while this batch is in flight, the connection may be
-        // inside a transaction nobody will end: `pending` closes it rather than pool it.
-        match pending.batch_execute(&sql).await {
-            Ok(()) => Ok(Open {
-                conn: pending.settle(),
-                member,
-                aborted: false,
-                field_savepoint: field.then_some(true),
-            }),
-            Err(e) => {
-                let e = AppError::from(e);
-                if e.code == ErrorCode::ServiceUnavailable {
-                    // The connection is lost: closed (dropping `pending`), not pooled.
-                    Err(Attempt::Dead(e))
-                } else {
-                    // Anything else (a misconfigured role, say) would fail again: no retry.
-                    rollback_or_discard(pending.settle()).await;
-                    Err(Attempt::Refused(e))
-                }
-            }
-        }
-    }
-}
-
-/// How starting the transaction on one connection failed.
-enum Attempt {
-    /// The connection was lost before anything ran: worth one more try on another one.
-    Dead(AppError),
-    /// Anything else: the request's answer.
-    Refused(AppError),
-}
-
-impl Attempt {
-    fn into_error(self) -> AppError {
-        match self {
-            Attempt::Dead(e) | Attempt::Refused(e) => e,
+        Open {
+            conn,
+            member,
+            setup: Some(Setup { body, begun }),
+            aborted: false,
+            field_savepoint: field.then_some(true),
         }
     }
 }
@@ -563,6 +709,10 @@ impl<A: Admission> Drop for TenantTx<A> {
     fn drop(&mut self) {
         let state = std::mem::replace(self.state.get_mut(), State::Finished);
         if let State::Open(open) = state {
+            if matches!(open.setup, Some(Setup { begun: false, .. })) {
+                // Nothing was sent: the connection has no transaction.
+                return;
+            }
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
                     handle.spawn(rollback_or_discard(open.conn));

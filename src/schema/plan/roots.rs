@@ -63,9 +63,10 @@ pub(super) async fn root_rows(
             let page = bound.pages[conn.slot].clone();
             // Like the resolver: no list query for `{ totalCount }` alone.
             let rows = if conn.wants_rows(bound) {
-                let (p, f) = (page.clone(), filter.clone());
-                tx.run(move |c| {
-                    async move { contacts::list_contacts(c, tenant, &f, &p).await }.scope_boxed()
+                let (p, f) = (&page, &filter);
+                // The feed's first statement: with the transaction's opening batch.
+                tx.run_pipelined(move |c| {
+                    async move { contacts::list_contacts(c, tenant, f, p).await }.scope_boxed()
                 })
                 .await
                 .map_err(at)?
