@@ -128,8 +128,11 @@ pub async fn count_contacts(
 }
 
 /// The contact with `id`, if the current tenant has one.
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn get_contact(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: Uuid,
 ) -> QueryResult<Option<ContactRow>> {
@@ -137,7 +140,7 @@ pub async fn get_contact(
         .filter(crate::of_tenant!(contacts, tenant))
         .filter(contacts::id.eq(id))
         .select(ContactRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

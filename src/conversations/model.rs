@@ -117,8 +117,11 @@ fn filtered(
 }
 
 /// One page of conversations, newest first, narrowed by `filter` (and by `contact`).
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn list_conversations(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     filter: &ConversationFilter,
     page: &Page,
@@ -131,7 +134,7 @@ pub async fn list_conversations(
         page,
         newest_first = true
     )
-    .load(conn)
+    .load(&mut conn)
     .await
 }
 

@@ -59,8 +59,11 @@ pub struct RankedMessage {
 pub const COLUMNS: &str = "m.id, m.conversation_id, m.direction, m.author_id, m.body, m.created_at";
 
 /// The message `id`, if the current tenant has it.
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn by_id(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: Uuid,
 ) -> QueryResult<Option<MessageRow>> {
@@ -68,7 +71,7 @@ pub async fn by_id(
         .filter(crate::of_tenant!(messages, tenant))
         .filter(messages::id.eq(id))
         .select(MessageRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -173,8 +176,11 @@ pub async fn post(
 
 /// Messages matching `query` (web-search syntax), best first; `after` is the (rank, id)
 /// of the last hit of the previous page.
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn search(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     query: &str,
     after: Option<(f32, Uuid)>,
@@ -194,6 +200,6 @@ pub async fn search(
     .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
     .bind::<BigInt, _>(limit)
     .bind::<SqlUuid, _>(tenant.0)
-    .load(conn)
+    .load(&mut conn)
     .await
 }

@@ -98,11 +98,14 @@ pub async fn patch_settings(
 }
 
 /// The user `id`, if visible (the caller, or a member of the current tenant).
-pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
+pub async fn get_user(mut conn: &AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::id.eq(id))
         .select(UserRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -197,8 +200,11 @@ pub struct MemberRow {
 }
 
 /// The current tenant's members, oldest first.
+///
+/// Takes a shared connection, so that it may be the first statement of a request's
+/// transaction and travel with its opening batch (`TenantTx::run_pipelined`).
 pub async fn list_members(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
 ) -> QueryResult<Vec<MemberRow>> {
     memberships::table
@@ -206,7 +212,7 @@ pub async fn list_members(
         .filter(crate::of_tenant!(memberships, tenant))
         .select(MemberRow::as_select())
         .order((memberships::created_at, users::email))
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -109,9 +109,9 @@ pub(super) async fn root_rows(
                         .unwrap_or_default()
                 }
                 _ => {
-                    let (p, f) = (page.clone(), filter.clone());
-                    tx.run(move |c| {
-                        async move { conversations::list_conversations(c, tenant, &f, &p).await }
+                    let (p, f) = (&page, &filter);
+                    tx.run_pipelined(move |c| {
+                        async move { conversations::list_conversations(c, tenant, f, p).await }
                             .scope_boxed()
                     })
                     .await
@@ -145,7 +145,7 @@ pub(super) async fn root_rows(
         (Root::Contact { .. }, RootFilter::Id(id)) => {
             let id = *id;
             let found = tx
-                .run(move |c| {
+                .run_pipelined(move |c| {
                     async move { contacts::get_contact(c, tenant, id).await }.scope_boxed()
                 })
                 .await
@@ -174,7 +174,7 @@ pub(super) async fn root_rows(
             let id = *id;
             let found = match *kind {
                 CONTACT_KIND => tx
-                    .run(move |c| {
+                    .run_pipelined(move |c| {
                         async move { contacts::get_contact(c, tenant, id).await }.scope_boxed()
                     })
                     .await
@@ -187,7 +187,9 @@ pub(super) async fn root_rows(
                     .remove(&id)
                     .map(RootRows::Conversation),
                 _ => tx
-                    .run(move |c| async move { messages::by_id(c, tenant, id).await }.scope_boxed())
+                    .run_pipelined(move |c| {
+                        async move { messages::by_id(c, tenant, id).await }.scope_boxed()
+                    })
                     .await
                     .map_err(at)?
                     .map(RootRows::Message),
@@ -198,7 +200,9 @@ pub(super) async fn root_rows(
             let member = tx.member().await.map_err(at)?;
             let user_id = member.user_id.0;
             let user = tx
-                .run(move |c| async move { tenancy::get_user(c, user_id).await }.scope_boxed())
+                .run_pipelined(move |c| {
+                    async move { tenancy::get_user(c, user_id).await }.scope_boxed()
+                })
                 .await
                 .map_err(at)?;
             match user {
@@ -229,16 +233,18 @@ pub(super) async fn root_rows(
             }
         }
         (Root::Members(_), _) => RootRows::Members(
-            tx.run(move |c| async move { tenancy::list_members(c, tenant).await }.scope_boxed())
-                .await
-                .map_err(at)?,
+            tx.run_pipelined(move |c| {
+                async move { tenancy::list_members(c, tenant).await }.scope_boxed()
+            })
+            .await
+            .map_err(at)?,
         ),
         (Root::Search { conn, .. }, RootFilter::Search { query, after }) => {
             let page = &bound.pages[conn.slot];
-            let (query, after, limit) = (query.clone(), *after, page.limit as i64 + 1);
+            let (query, after, limit) = (query.as_str(), *after, page.limit as i64 + 1);
             let mut hits = tx
-                .run(move |c| {
-                    async move { messages::search(c, tenant, &query, after, limit).await }
+                .run_pipelined(move |c| {
+                    async move { messages::search(c, tenant, query, after, limit).await }
                         .scope_boxed()
                 })
                 .await
