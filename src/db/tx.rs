@@ -20,16 +20,16 @@
 //! The batch goes out with the request's first statement: in the same round trip where
 //! the caller lets the statement travel with it ([`TenantTx::run_pipelined`]), just before
 //! it otherwise; a request that runs no statement sends none. A query's COMMIT is sent
-//! without waiting for its answer (a read-only transaction has nothing to lose), so the
-//! response does not wait for it either; the connection reads that answer before the next
-//! transaction's, in order.
+//! before the response, but its answer is awaited by a task of its own (a read-only
+//! transaction has nothing to lose), which then returns the connection to the pool.
 //!
 //! Every value is rendered from a typed value (`Uuid`, a role name from a closed set, `u64`),
 //! never from request text. Root mutation fields run inside a SAVEPOINT ([`TenantTx::begin_field`] /
 //! [`TenantTx::end_field`]), so a failed field is rolled back alone. [`TenantTx::finish`]
-//! commits before the response is sent; a transaction that is never finished (a panic, a
-//! dropped request) is rolled back explicitly, so a connection never goes back to the pool
-//! inside a transaction. The pool is a private field: resolvers cannot reach it.
+//! commits a mutation before the response is sent (a query's COMMIT is sent then, its answer
+//! awaited apart, as above); a transaction that is never finished (a panic, a dropped
+//! request) is rolled back explicitly, so a connection never goes back to the pool inside a
+//! transaction. The pool is a private field: resolvers cannot reach it.
 
 use crate::error::{AppError, AppResult, ErrorCode};
 use diesel::connection::InstrumentationEvent;
@@ -81,7 +81,9 @@ struct Open<M> {
 }
 
 /// The batch that opens a request's transaction for its caller (see the module
-/// documentation), kept until the first statement.
+/// documentation), kept until the first statement. Typed values only, never request text:
+/// a pipelined statement relies on it never failing to parse (which would run nothing of
+/// it, not even its BEGIN).
 struct Setup {
     /// The `SET LOCAL`s (and a field's SAVEPOINT), after the BEGIN.
     body: String,
@@ -243,7 +245,7 @@ impl<A: Admission> TenantTx<A> {
     /// opening batch: if that is still to be sent, both go out in one round trip (the
     /// request's first statement saves one). `f` is given a shared reference, which lets
     /// the two be in flight at once, and may be called a second time, on a fresh
-    /// connection, if the pooled one turns out dead.
+    /// connection, if the pooled one turns out dead: for reads only.
     ///
     /// The batch is sent first, so PostgreSQL runs it first; a batch that fails leaves the
     /// transaction aborted, and the statement fails with it (the batch is typed values in
@@ -442,7 +444,9 @@ impl<A: Admission> TenantTx<A> {
     }
 
     /// Commits (or, if a statement failed outside a savepoint, rolls back) and returns the
-    /// connection to the pool. An error means nothing of the request was saved.
+    /// connection to the pool. An error means nothing of the request was saved. A query's
+    /// COMMIT is sent before this returns but awaited apart: its failure (which cannot undo
+    /// anything a read-only transaction did) is logged, not returned.
     pub async fn finish(&self) -> AppResult<()> {
         let _span = self.span.lock().map(|mut s| s.take()).ok().flatten();
         let mut state = self.state.lock().await;
@@ -477,18 +481,27 @@ impl<A: Admission> TenantTx<A> {
             };
         }
         if self.mode == TxMode::ReadOnly && !crate::telemetry::traces::enabled() {
-            // Nothing to save, so nothing to wait for: the COMMIT is handed to the
-            // connection (the first poll sends it), and the connection to the pool; the
-            // connection reads the COMMIT's answer, and drops it, before the next
-            // transaction's. (While traces are exported it is awaited, so that its span
-            // ends with it.)
-            use futures_util::FutureExt;
-            if let Some(Err(e)) = open.conn.batch_execute("COMMIT").now_or_never() {
-                crate::telemetry::quiet::warn(
-                    "COMMIT failed; discarding the connection",
-                    &e.to_string(),
-                );
-                drop(Object::take(open.conn));
+            // Nothing to save, so the response need not wait: the COMMIT is sent now (the
+            // first poll hands it to the connection), and its answer awaited by a task of
+            // its own, which then returns the connection to the pool — never before, so
+            // no other request (nor, behind PgBouncer, another client) can follow it on
+            // that connection inside this transaction. (While traces are exported it is
+            // awaited here, so that its span ends inside the request's.)
+            let mut pending = Unsettled(Some(open.conn));
+            let mut commit = Box::pin(async move {
+                match pending.batch_execute("COMMIT").await {
+                    Ok(()) => drop(pending.settle()),
+                    Err(e) => {
+                        crate::telemetry::quiet::warn(
+                            "COMMIT failed; discarding the connection",
+                            &e.to_string(),
+                        );
+                        // `pending` closes it, rather than pool it.
+                    }
+                }
+            });
+            if futures_util::poll!(commit.as_mut()).is_pending() {
+                tokio::spawn(commit);
             }
             return Ok(());
         }
@@ -536,7 +549,10 @@ impl<A: Admission> TenantTx<A> {
         if crate::telemetry::traces::enabled() {
             // Traced: one `sql` span per statement under the transaction's span.
             let parent = Arc::clone(&self.span);
-            let mut statement: Option<tracing::Span> = None;
+            // Answers come in the order statements were sent, pipelined or not: each
+            // FinishQuery ends the oldest open span. (Bounded, should an event go missing.)
+            let mut statements: std::collections::VecDeque<Option<tracing::Span>> =
+                Default::default();
             conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
                 InstrumentationEvent::StartQuery { query, .. } => {
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -550,13 +566,16 @@ impl<A: Admission> TenantTx<A> {
                         let text = crate::telemetry::traces::statement_text(&query.to_string());
                         tracing::info_span!(parent: &parent, "sql", db.system = "postgresql", db.statement = %text)
                     });
-                    drop(std::mem::replace(&mut statement, span));
+                    if statements.len() >= 8 {
+                        statements.pop_front();
+                    }
+                    statements.push_back(span);
                 }
                 InstrumentationEvent::FinishQuery { error, .. } => {
                     if error.is_some() {
                         failed.store(true, Ordering::Relaxed);
                     }
-                    drop(statement.take());
+                    drop(statements.pop_front());
                 }
                 _ => {}
             });

@@ -1,8 +1,9 @@
 //! GraphQL over HTTP at `/graphql` and `/t/{slug}/graphql` (POST JSON, GET for queries
 //! only): the first and last file of the request path (see [`crate::schema`]).
 //!
-//! Each GraphQL request gets one [`TenantTx`](crate::db::TenantTx); the response is sent
-//! only after it commits, and becomes an error if the commit fails. Every error of the
+//! Each GraphQL request gets one [`TenantTx`](crate::db::TenantTx); a mutation's response
+//! is sent only after it commits, and becomes an error if the commit fails (a query's
+//! COMMIT is sent before its response, its answer awaited apart). Every error of the
 //! response carries `extensions.requestId`, the `request.id` of the request's log lines.
 
 use crate::app::App;

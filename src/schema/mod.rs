@@ -11,11 +11,13 @@
 //!    guards (`graphql/guards.rs`) against the admitted member;
 //! 3. `db/tx.rs`: on first use the [`crate::db::TenantTx`] takes a connection and asks
 //!    `auth/admission.rs` to admit the caller (membership, API-key cap, rate), then sends
-//!    `BEGIN READ ONLY; SET LOCAL ROLE …; SET LOCAL app.tenant_id …`;
+//!    `BEGIN READ ONLY; SET LOCAL ROLE …; SET LOCAL app.tenant_id …` with the first
+//!    statement (in one round trip where the statement allows: `TenantTx::run_pipelined`);
 //! 4. a compiled plan (`schema/plan/`) or the generic executor runs the domain's resolvers,
 //!    e.g. `contacts/graphql.rs` → `contacts/model.rs` (diesel, keyset pages from
 //!    `db/keyset.rs`), nested levels through `schema/loaders.rs`;
-//! 5. `http/graphql.rs` commits (`TenantTx::finish`) and only then sends the response.
+//! 5. `http/graphql.rs` commits (`TenantTx::finish`) and only then sends the response (a
+//!    query's COMMIT is sent first, its answer awaited apart: nothing to lose).
 //!
 //! A mutation takes the same path with `BEGIN` (read-write); guards are checked field by
 //! field (`graphql/guards.rs`) and each root field runs inside its own SAVEPOINT

@@ -1,5 +1,6 @@
-//! The request transaction: savepoints per root mutation field, COMMIT before the response
-//! (and an error response when it fails), READ ONLY queries, and no connection taken by
+//! The request transaction: savepoints per root mutation field, a mutation's COMMIT before
+//! the response (and an error response when it fails), the opening batch with the first
+//! statement, READ ONLY queries, and no connection taken by
 //! introspection.
 
 use crate::common::{client, exec, first_code, on_citus, Reply, TestApp};
@@ -243,6 +244,54 @@ async fn a_request_survives_a_pooled_connection_the_database_dropped() {
     }
 }
 
+/// A statement sent with the opening batch runs after it: as the runtime role, read-only,
+/// for the request's tenant, request after request on one pooled connection (two tenants
+/// taking turns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_statement_runs_inside_the_batch_it_travels_with() {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    use scoped_futures::ScopedFutureExt;
+    let t = TestApp::with_config(|c| c.pool_size = Some(1)).await;
+    let a = t.tenant("alpha").await;
+    let b = t.tenant("beta").await;
+    for _ in 0..3 {
+        for tenant in [&a, &b] {
+            let principal = Some(Principal {
+                user_id: tenant.owner,
+                tenant: Some(TenantSelector::Id(tenant.id)),
+                role_cap: None,
+                bound_tenant: None,
+            });
+            let tx = t.app.tenant_tx(principal, TxMode::ReadOnly);
+            let seen: (String, String, String) = tx
+                .run_pipelined(|c| {
+                    async move {
+                        let mut c = c;
+                        diesel::select((
+                            sql::<Text>("current_user::text"),
+                            sql::<Text>("current_setting('app.tenant_id', true)"),
+                            sql::<Text>("current_setting('transaction_read_only')"),
+                        ))
+                        .get_result(&mut c)
+                        .await
+                    }
+                    .scope_boxed()
+                })
+                .await
+                .unwrap();
+            tx.finish().await.unwrap();
+            let expected = (
+                "tenantry_app".to_string(),
+                tenant.id.0.to_string(),
+                "on".to_string(),
+            );
+            assert_eq!(seen, expected);
+        }
+    }
+}
+
 /// A compiled plan's first statement travels with the transaction's opening batch, and a
 /// query's COMMIT is not waited for: on one pooled connection, the next request (of another
 /// tenant) still runs in a transaction of its own, and a connection found dead by the
@@ -304,7 +353,13 @@ async fn opening_batch_with_first_statement(ttl_ms: u64, expected: u64) {
             if compiled {
                 // [BEGIN, the lookup,] the opening batch, the page, the COMMIT (sent, not
                 // waited for).
-                assert_eq!(statements, expected, "ttl {ttl_ms}: {body}");
+                // (Two more if the membership cache was invalidated meanwhile, by the
+                // NOTIFY of a membership change the listener may still be handling: the
+                // lookup's BEGIN and statement.)
+                assert!(
+                    statements == expected || (ttl_ms > 0 && statements == expected + 2),
+                    "ttl {ttl_ms}: {statements} statements: {body}"
+                );
             }
         }
     }
