@@ -494,7 +494,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::db::database_url(&cli.config).await?);
         }
         Command::Tenant { command } => {
-            tenant::run(&*App::start(cli.config).await?, command).await?
+            let app = App::start(cli.config).await?;
+            tenant::run(&app, command).await?;
         }
         Command::User {
             command: UserCommand::Password { user },
