@@ -267,6 +267,41 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// A text with a compiled plan is refused over the budget as the generic executor refuses
+/// it: the budget is checked before either runs (issue 14: plans skip no quota).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_query_over_the_cost_budget_is_refused_as_the_generic_one() {
+    let t = TestApp::with_plans().await;
+    let a = t.tenant("alpha").await;
+    let query = "{ contacts(first: 10) { edges { node { id name } } } }";
+    // The text gets its plan while the budget lasts (the generic executor runs it first).
+    for _ in 0..2 {
+        let body = t.gql(&a.token, query).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert!(crate::compiled::has_plan(&t, query), "no plan for {query}");
+    // Then the month's budget is spent (by another process, or earlier days).
+    let budget = Plan::Basic.quotas().monthly_cost_budget.unwrap();
+    client(&t.db.url)
+        .await
+        .execute(
+            "INSERT INTO usage_daily (tenant_id, day, requests, query_cost)
+             VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1, $2)
+             ON CONFLICT (tenant_id, day)
+             DO UPDATE SET query_cost = usage_daily.query_cost + EXCLUDED.query_cost",
+            &[&a.id.0, &budget],
+        )
+        .await
+        .unwrap();
+    t.app.usage.flush().await.unwrap();
+    let before = t.app.graphql.compiled_count();
+    let body =
+        crate::compiled::refused_alike(&t, &a.token, query, json!({}), "QUOTA_EXCEEDED").await;
+    assert!(body.get("data").is_none_or(|d| d.is_null()), "{body}");
+    // Refused before the plan ran: no compiled answer was counted.
+    assert_eq!(t.app.graphql.compiled_count(), before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_over_the_monthly_cost_budget_is_quota_exceeded() {
     // Plans on whatever the run says: the budget is checked on compiled answers too.
