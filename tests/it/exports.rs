@@ -578,13 +578,15 @@ async fn a_new_table_is_exported_and_a_large_tenant_streams_in_bounded_memory() 
         bytes.len()
     );
     // Memory does not grow with the tenant: what the big export needed beyond the empty
-    // one's is far below the data it streamed (locally ~3 MB for ~130 MB).
+    // one's is far below the data it streamed (locally ~3 MB for ~130 MB). Start-up's own
+    // footprint varies by some hundred kB between runs, so the big export may even peak a
+    // little below the empty one; half of it shows the big one was sampled at all.
     let grown = peak_kb.saturating_sub(baseline_kb) * 1024;
     eprintln!(
         "export: peak RSS {peak_kb} kB (empty tenant {baseline_kb} kB) for {data} bytes of rows"
     );
     assert!(
-        baseline_kb > 0 && peak_kb >= baseline_kb && grown < data / 8,
+        baseline_kb > 0 && peak_kb > baseline_kb / 2 && grown < data / 8,
         "peak RSS {peak_kb} kB, {baseline_kb} kB for an empty tenant, for {data} bytes of rows"
     );
 
