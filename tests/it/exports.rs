@@ -461,9 +461,10 @@ async fn corrupted_or_hand_edited_archives_are_refused_with_nothing_written() {
     assert_eq!(counts(&t.db.url).await, before);
 }
 
-/// Runs the built binary; returns its stdout (fails on a non-zero exit).
-fn tenantry(url: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+/// The built binary with `args`, against the database at `url`, quiet but for errors.
+fn command(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    command
         .args(args)
         .env("DATABASE_URL", url)
         .env(
@@ -471,9 +472,13 @@ fn tenantry(url: &str, args: &[&str]) -> String {
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         )
         .env("TENANTRY_JWT_SECRET", "cli-test-secret-cli-test-secret-!!")
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run tenantry");
+        .env("RUST_LOG", "error");
+    command
+}
+
+/// Runs the built binary; returns its stdout (fails on a non-zero exit).
+fn tenantry(url: &str, args: &[&str]) -> String {
+    let out = command(url, args).output().expect("run tenantry");
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         out.status.success(),
@@ -506,15 +511,14 @@ async fn probe_table(url: &str) {
 /// Runs `tenantry tenant export` of `tenant` to `file` and returns its peak resident memory,
 /// sampled while it runs (VmHWM: the kernel's own high-water mark).
 fn export_peak_rss(url: &str, tenant: &str, file: &std::path::Path) -> u64 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(["tenant", "export", tenant, "-o", file.to_str().unwrap()])
-        .env("DATABASE_URL", url)
-        .env("TENANTRY_JWT_SECRET", "cli-test-secret-cli-test-secret-!!")
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = command(
+        url,
+        &["tenant", "export", tenant, "-o", file.to_str().unwrap()],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     while child.try_wait().unwrap().is_none() {

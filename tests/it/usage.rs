@@ -4,7 +4,7 @@
 //! response and QUOTA_EXCEEDED over the plan's monthly budget; `RateLimit-*` headers and
 //! 429 with `Retry-After` over a real HTTP connection, per tenant and per API key.
 
-use crate::common::{client, first_code, Reply, TestApp};
+use crate::common::{client, first_code, Reply, TestApp, TestTenant};
 use serde_json::{json, Value};
 use tenantry::auth::plans::Plan;
 use tenantry::auth::Role;
@@ -267,6 +267,23 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// Records `cost` as spent by `tenant` this month, as another process (or earlier days)
+/// would have, and flushes, so the budget check sees it.
+async fn spent_this_month(t: &TestApp, tenant: &TestTenant, cost: i64) {
+    client(&t.db.url)
+        .await
+        .execute(
+            "INSERT INTO usage_daily (tenant_id, day, requests, query_cost)
+             VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1, $2)
+             ON CONFLICT (tenant_id, day)
+             DO UPDATE SET query_cost = usage_daily.query_cost + EXCLUDED.query_cost",
+            &[&tenant.id.0, &cost],
+        )
+        .await
+        .unwrap();
+    t.app.usage.flush().await.unwrap();
+}
+
 /// A text with a compiled plan is refused over the budget as the generic executor refuses
 /// it: the budget is checked before either runs (issue 14: plans skip no quota).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,18 +299,7 @@ async fn a_planned_query_over_the_cost_budget_is_refused_as_the_generic_one() {
     assert!(crate::compiled::has_plan(&t, query), "no plan for {query}");
     // Then the month's budget is spent (by another process, or earlier days).
     let budget = Plan::Basic.quotas().monthly_cost_budget.unwrap();
-    client(&t.db.url)
-        .await
-        .execute(
-            "INSERT INTO usage_daily (tenant_id, day, requests, query_cost)
-             VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1, $2)
-             ON CONFLICT (tenant_id, day)
-             DO UPDATE SET query_cost = usage_daily.query_cost + EXCLUDED.query_cost",
-            &[&a.id.0, &budget],
-        )
-        .await
-        .unwrap();
-    t.app.usage.flush().await.unwrap();
+    spent_this_month(&t, &a, budget).await;
     let before = t.app.graphql.compiled_count();
     let body =
         crate::compiled::refused_alike(&t, &a.token, query, json!({}), "QUOTA_EXCEEDED").await;
@@ -315,15 +321,7 @@ async fn a_request_over_the_monthly_cost_budget_is_quota_exceeded() {
         .unwrap();
     let budget = Plan::Basic.quotas().monthly_cost_budget.unwrap();
     // Another process (or earlier days) spent all but 2 of alpha's budget this month.
-    let db = client(&t.db.url).await;
-    db.execute(
-        "INSERT INTO usage_daily (tenant_id, day, requests, query_cost)
-         VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1, $2)",
-        &[&a.id.0, &(budget - 2)],
-    )
-    .await
-    .unwrap();
-    t.app.usage.flush().await.unwrap();
+    spent_this_month(&t, &a, budget - 2).await;
 
     let query = "{ contacts(first: 10) { edges { node { id name } } } }";
     let body = t.gql(&a.token, query).await;
